@@ -1,0 +1,39 @@
+# esqase — built with PGXS.  The control file is the one source of the version.
+EXTENSION = esqase
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" esqase.control)
+
+MODULE_big = esqase
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+SHLIB_LINK = -lmicrohttpd -ljansson
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+
+# The install script is assembled from one file per concern, in name order.
+SQL_PARTS = $(sort $(wildcard sql/parts/*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_check_iso output_iso log
+
+# pg_regress reads test/sql and test/expected; test/expected links to ../expected.
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --temp-instance=./tmp_check \
+	--temp-config=test/regress.conf --load-extension=$(EXTENSION)
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=./tmp_check_iso \
+	--temp-config=test/regress.conf --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) esqase.control
+	cat $(SQL_PARTS) > $@
+
+# TAP tests (real server, real HTTP) in test/t.
+prove-installcheck:
+	rm -rf '$(CURDIR)'/tmp_check && mkdir -p '$(CURDIR)'/tmp_check
+	TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" PGPORT='6$(DEF_PGPORT)' \
+	PERL5LIB="$(pgxsdir)/src/test/perl:$$PERL5LIB" \
+	PG_REGRESS='$(pgxsdir)/src/test/regress/pg_regress' \
+	$(PROVE) $(PROVE_FLAGS) -I test/t $(if $(PROVE_TESTS),$(PROVE_TESTS),test/t/*.pl)
+
+.PHONY: prove-installcheck

@@ -1,0 +1,233 @@
+/*
+ * context.c — the API context: which firm, member and key the current
+ * transaction acts as.
+ *
+ * Why C and not set_config(): a GUC can be set by any SQL user with
+ * set_config('esqase.firm_id', ...), so a context kept in a GUC could be
+ * forged to read another firm's rows.  Here the context lives in backend
+ * memory that only esqase_authenticate() writes, after checking the token,
+ * and it is cleared at the end of every top-level transaction (commit or
+ * abort), so it never outlives the transaction that authenticated.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/uuid.h"
+
+#include "esqase.h"
+
+typedef struct ApiContext
+{
+	bool		valid;
+	pg_uuid_t	firm_id;
+	pg_uuid_t	member_id;
+	pg_uuid_t	key_id;
+	bool		is_owner;
+	Datum		scopes;			/* text[] in ContextMemory */
+	Datum		permissions;	/* text[] in ContextMemory */
+	Oid			role;			/* the role that authenticated */
+} ApiContext;
+
+static ApiContext api_context;
+static MemoryContext ContextMemory = NULL;
+static bool callback_registered = false;
+
+static void
+context_reset(void)
+{
+	api_context.valid = false;
+	if (ContextMemory != NULL)
+		MemoryContextReset(ContextMemory);
+}
+
+static void
+context_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			context_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+/* Makes sure the transaction-end hook exists; called from _PG_init. */
+void
+esqase_context_init(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(context_xact_callback, NULL);
+		callback_registered = true;
+	}
+	if (ContextMemory == NULL)
+		ContextMemory = AllocSetContextCreate(TopMemoryContext,
+											  "esqase API context",
+											  ALLOCSET_SMALL_SIZES);
+}
+
+static void
+copy_uuid(pg_uuid_t *dst, HeapTuple tup, TupleDesc desc, int attno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, attno, &isnull);
+
+	if (isnull)
+		elog(ERROR, "esqase.key_lookup returned a NULL id");
+	memcpy(dst, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+}
+
+static Datum
+copy_array(HeapTuple tup, TupleDesc desc, int attno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, attno, &isnull);
+	MemoryContext old;
+	Datum		copy;
+
+	if (isnull)
+		d = PointerGetDatum(construct_empty_array(TEXTOID));
+	old = MemoryContextSwitchTo(ContextMemory);
+	copy = datumCopy(d, false, -1);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+/*
+ * esqase_authenticate(token text) RETURNS void
+ *
+ * Validates the token through esqase.key_lookup() (SECURITY DEFINER: the
+ * caller cannot read api_keys) and sets the context for this transaction.
+ * key_lookup raises 28000 itself for an unknown, revoked or expired key.
+ */
+PG_FUNCTION_INFO_V1(esqase_authenticate);
+Datum
+esqase_authenticate(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			ret;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("an API key is required")));
+
+	esqase_context_init();
+	context_reset();
+	values[0] = PG_GETARG_DATUM(0);
+
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
+								"FROM esqase.key_lookup($1)",
+								1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("invalid API key")));
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		copy_uuid(&api_context.firm_id, tup, desc, 1);
+		copy_uuid(&api_context.member_id, tup, desc, 2);
+		copy_uuid(&api_context.key_id, tup, desc, 3);
+		api_context.is_owner = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
+		api_context.scopes = copy_array(tup, desc, 5);
+		api_context.permissions = copy_array(tup, desc, 6);
+	}
+	SPI_finish();
+	api_context.role = GetUserId();
+	api_context.valid = true;
+	PG_RETURN_VOID();
+}
+
+static Datum
+uuid_datum(const pg_uuid_t *src)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+	memcpy(u, src, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(u);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_firm);
+Datum
+esqase_context_firm(PG_FUNCTION_ARGS)
+{
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	return uuid_datum(&api_context.firm_id);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_member);
+Datum
+esqase_context_member(PG_FUNCTION_ARGS)
+{
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	return uuid_datum(&api_context.member_id);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_key);
+Datum
+esqase_context_key(PG_FUNCTION_ARGS)
+{
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	return uuid_datum(&api_context.key_id);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_is_owner);
+Datum
+esqase_context_is_owner(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(api_context.valid && api_context.is_owner);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_scopes);
+Datum
+esqase_context_scopes(PG_FUNCTION_ARGS)
+{
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	return datumCopy(api_context.scopes, false, -1);
+}
+
+PG_FUNCTION_INFO_V1(esqase_context_permissions);
+Datum
+esqase_context_permissions(PG_FUNCTION_ARGS)
+{
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	return datumCopy(api_context.permissions, false, -1);
+}
+
+/* The role that called esqase_authenticate(), for the audit log. */
+PG_FUNCTION_INFO_V1(esqase_context_role);
+Datum
+esqase_context_role(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+
+	if (!api_context.valid)
+		PG_RETURN_NULL();
+	name = GetUserNameFromId(api_context.role, true);
+	if (name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
