@@ -1,0 +1,265 @@
+-- esqase install script, assembled by the Makefile from sql/parts/*.sql in name order.
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION esqase" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- 00 Schema: tables of schema esqase.
+--
+-- Every table carries firm_id, and every primary key, unique constraint and
+-- foreign key includes it.  Two reasons: referential-integrity checks bypass
+-- row-level security, so a key that includes firm_id is what keeps one firm
+-- from pointing at another firm's rows; and the schema can later be
+-- distributed by firm_id (co-located shards) without a migration.
+-- test/sql/catalog.sql checks this rule against the catalog.
+-------------------------------------------------------------------------------
+
+CREATE SCHEMA esqase;
+
+CREATE TABLE esqase.firms (
+    firm_id     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name        text NOT NULL CHECK (btrim(name) <> ''),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE esqase.members (
+    firm_id     uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id          uuid NOT NULL DEFAULT gen_random_uuid(),
+    name        text NOT NULL CHECK (btrim(name) <> ''),
+    email       text NOT NULL CHECK (email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
+    is_owner    boolean NOT NULL DEFAULT false,
+    permissions text[] NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    deleted_at  timestamptz,
+    PRIMARY KEY (firm_id, id)
+);
+CREATE UNIQUE INDEX members_email_key ON esqase.members (firm_id, lower(email));
+
+-- Tokens are "esq_<prefix>_<secret>"; the prefix finds the row (it is not
+-- secret), only a SHA-256 of the whole token is stored.
+CREATE TABLE esqase.api_keys (
+    firm_id      uuid NOT NULL,
+    id           uuid NOT NULL DEFAULT gen_random_uuid(),
+    member_id    uuid NOT NULL,
+    name         text,
+    prefix       text NOT NULL,
+    secret_hash  bytea NOT NULL,
+    scopes       text[] NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at   timestamptz,
+    expires_at   timestamptz,
+    PRIMARY KEY (firm_id, id),
+    FOREIGN KEY (firm_id, member_id) REFERENCES esqase.members (firm_id, id)
+);
+CREATE INDEX api_keys_prefix_idx ON esqase.api_keys (prefix);
+
+CREATE TABLE esqase.contacts (
+    firm_id      uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id           uuid NOT NULL DEFAULT gen_random_uuid(),
+    type         text NOT NULL CHECK (type IN ('PERSON', 'COMPANY')),
+    status       text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ARCHIVED')),
+    prefix       text,
+    first_name   text,
+    middle_name  text,
+    last_name    text,
+    suffix       text,
+    nickname     text,
+    company_name text,
+    trade_name   text,
+    company_type text,
+    emails       text[] NOT NULL DEFAULT '{}',   -- the first is the primary email
+    phones       text[] NOT NULL DEFAULT '{}',
+    -- kept by trigger: the display name, and the search document
+    name         text NOT NULL,
+    search       tsvector NOT NULL DEFAULT ''::tsvector,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    deleted_at   timestamptz,
+    PRIMARY KEY (firm_id, id),
+    CHECK (type <> 'PERSON' OR coalesce(first_name, last_name) IS NOT NULL),
+    CHECK (type <> 'COMPANY' OR company_name IS NOT NULL)
+);
+CREATE INDEX contacts_list_idx ON esqase.contacts (firm_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX contacts_search_idx ON esqase.contacts USING gin (search);
+
+CREATE TABLE esqase.practice_areas (
+    firm_id     uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id          uuid NOT NULL DEFAULT gen_random_uuid(),
+    name        text NOT NULL CHECK (btrim(name) <> ''),
+    status      text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ARCHIVED')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    deleted_at  timestamptz,
+    PRIMARY KEY (firm_id, id)
+);
+CREATE INDEX practice_areas_list_idx ON esqase.practice_areas (firm_id, created_at, id) WHERE deleted_at IS NULL;
+
+CREATE TABLE esqase.practice_area_stages (
+    firm_id          uuid NOT NULL,
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    practice_area_id uuid NOT NULL,
+    name             text NOT NULL CHECK (btrim(name) <> ''),
+    type             text NOT NULL CHECK (type IN ('TODO', 'IN_PROGRESS', 'DONE')),
+    "order"          integer NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id),
+    -- lets matters require that their stage belongs to their practice area
+    UNIQUE (firm_id, practice_area_id, id),
+    UNIQUE (firm_id, practice_area_id, "order"),
+    FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id)
+);
+
+CREATE TABLE esqase.matter_types (
+    firm_id          uuid NOT NULL,
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    practice_area_id uuid NOT NULL,
+    name             text NOT NULL CHECK (btrim(name) <> ''),
+    status           text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ARCHIVED')),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    deleted_at       timestamptz,
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, practice_area_id, id),
+    FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id)
+);
+CREATE INDEX matter_types_list_idx ON esqase.matter_types (firm_id, practice_area_id, created_at, id) WHERE deleted_at IS NULL;
+
+-- Per-firm sequential public ids (M-0001, L-0001).  One row per firm and
+-- kind; creators take its row lock, so two transactions never share a number.
+CREATE TABLE esqase.public_id_counters (
+    firm_id    uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    kind       text NOT NULL CHECK (kind IN ('M', 'L')),
+    last_value integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (firm_id, kind)
+);
+
+CREATE TABLE esqase.matters (
+    firm_id          uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    public_id        text NOT NULL,
+    title            text NOT NULL DEFAULT 'Untitled matter',
+    description      text,
+    status           text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'DRAFT', 'ARCHIVE')),
+    open_date        date NOT NULL,
+    close_date       date,
+    sol_date         date,
+    practice_area_id uuid NOT NULL,
+    stage_id         uuid NOT NULL,
+    matter_type_id   uuid,
+    search           tsvector NOT NULL DEFAULT ''::tsvector,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    deleted_at       timestamptz,
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, public_id),
+    CHECK (close_date IS NULL OR close_date >= open_date),
+    FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id),
+    FOREIGN KEY (firm_id, practice_area_id, stage_id)
+        REFERENCES esqase.practice_area_stages (firm_id, practice_area_id, id),
+    FOREIGN KEY (firm_id, practice_area_id, matter_type_id)
+        REFERENCES esqase.matter_types (firm_id, practice_area_id, id)
+);
+CREATE INDEX matters_list_idx ON esqase.matters (firm_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX matters_search_idx ON esqase.matters USING gin (search);
+
+CREATE TABLE esqase.matter_clients (
+    firm_id    uuid NOT NULL,
+    id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    matter_id  uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    position   integer NOT NULL,            -- 0 is the primary client
+    is_primary boolean NOT NULL GENERATED ALWAYS AS (position = 0) STORED,
+    is_bill_recipient boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, matter_id, contact_id),
+    UNIQUE (firm_id, matter_id, position),
+    FOREIGN KEY (firm_id, matter_id) REFERENCES esqase.matters (firm_id, id),
+    FOREIGN KEY (firm_id, contact_id) REFERENCES esqase.contacts (firm_id, id)
+);
+CREATE INDEX matter_clients_contact_idx ON esqase.matter_clients (firm_id, contact_id);
+
+CREATE TABLE esqase.matter_team (
+    firm_id    uuid NOT NULL,
+    id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    matter_id  uuid NOT NULL,
+    member_id  uuid NOT NULL,
+    position   integer NOT NULL,
+    role       text,
+    allocation numeric(5,2) CHECK (allocation BETWEEN 0 AND 100),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, matter_id, member_id),
+    FOREIGN KEY (firm_id, matter_id) REFERENCES esqase.matters (firm_id, id),
+    FOREIGN KEY (firm_id, member_id) REFERENCES esqase.members (firm_id, id)
+);
+
+CREATE TABLE esqase.lead_stages (
+    firm_id    uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    name       text NOT NULL CHECK (btrim(name) <> ''),
+    "order"    integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, "order")
+);
+
+CREATE TABLE esqase.leads (
+    firm_id          uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    public_id        text NOT NULL,
+    status           text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'WON', 'LOST')),
+    value            text CHECK (value IN ('LOWEST', 'LOW', 'MEDIUM', 'HIGH', 'HIGHEST')),
+    is_private       boolean NOT NULL DEFAULT false,
+    contact_id       uuid NOT NULL,
+    practice_area_id uuid,
+    stage_id         uuid NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    deleted_at       timestamptz,
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, public_id),
+    FOREIGN KEY (firm_id, contact_id) REFERENCES esqase.contacts (firm_id, id),
+    FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id),
+    FOREIGN KEY (firm_id, stage_id) REFERENCES esqase.lead_stages (firm_id, id)
+);
+CREATE INDEX leads_list_idx ON esqase.leads (firm_id, created_at, id) WHERE deleted_at IS NULL;
+
+CREATE TABLE esqase.lead_assignees (
+    firm_id    uuid NOT NULL,
+    id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    lead_id    uuid NOT NULL,
+    member_id  uuid NOT NULL,
+    position   integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id),
+    UNIQUE (firm_id, lead_id, member_id),
+    FOREIGN KEY (firm_id, lead_id) REFERENCES esqase.leads (firm_id, id),
+    FOREIGN KEY (firm_id, member_id) REFERENCES esqase.members (firm_id, id)
+);
+CREATE INDEX lead_assignees_member_idx ON esqase.lead_assignees (firm_id, member_id, lead_id);
+
+-- Append-only: triggers in 10_core.sql reject UPDATE, DELETE and TRUNCATE.
+CREATE TABLE esqase.audit_log (
+    firm_id    uuid NOT NULL,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    member_id  uuid,            -- the key's member, when a key acted
+    key_id     uuid,            -- the key, when a key acted
+    db_role    text NOT NULL,   -- the database role that made the change
+    action     text NOT NULL CHECK (action IN ('INSERT', 'UPDATE', 'DELETE')),
+    table_name text NOT NULL,
+    record_id  uuid,
+    old_values jsonb,
+    new_values jsonb,
+    PRIMARY KEY (firm_id, id)
+);
+CREATE INDEX audit_log_record_idx ON esqase.audit_log (firm_id, table_name, record_id);

@@ -1,0 +1,336 @@
+
+-------------------------------------------------------------------------------
+-- 10 Core: the API context, errors, input checks, paging, rendering helpers.
+-- Every resource file (3x_*.sql) is built from these; keep resource-specific
+-- logic out of here.
+-------------------------------------------------------------------------------
+
+-- The API context lives in backend memory (src/context.c), not in a GUC, so
+-- that SQL users cannot forge it with set_config().  It lasts until the end
+-- of the transaction that called esqase_authenticate().
+CREATE FUNCTION esqase_authenticate(token text) RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_authenticate' LANGUAGE C VOLATILE;
+CREATE FUNCTION esqase.context_firm() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'esqase_context_firm' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_member() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'esqase_context_member' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_key() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'esqase_context_key' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_is_owner() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_context_is_owner' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_scopes() RETURNS text[]
+    AS 'MODULE_PATHNAME', 'esqase_context_scopes' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_permissions() RETURNS text[]
+    AS 'MODULE_PATHNAME', 'esqase_context_permissions' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.context_role() RETURNS text
+    AS 'MODULE_PATHNAME', 'esqase_context_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- Raises an API error.  The JSON name of the field at fault travels in the
+-- error's COLUMN field, where the HTTP layer and GET STACKED DIAGNOSTICS find it.
+CREATE FUNCTION esqase.fail(code text, message text, field text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF field IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, COLUMN = field;
+END
+$$;
+
+-- Checks a key's scope (and, for practice areas and matter types, the
+-- member's "Practice areas" permission); returns the context's firm.
+-- resource is spelled as in the URL: contacts, practice-areas, ...
+CREATE FUNCTION esqase.api_access(resource text, action text)
+RETURNS uuid LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.context_firm();
+BEGIN
+    IF firm IS NULL THEN
+        PERFORM esqase.fail('28000', 'no API context: call esqase_authenticate(token) in this transaction first');
+    END IF;
+    IF NOT (resource || ':' || action) = ANY (esqase.context_scopes()) THEN
+        PERFORM esqase.fail('42501', format('the API key lacks the scope %s:%s', resource, action));
+    END IF;
+    IF resource IN ('practice-areas', 'matter-types')
+       AND NOT esqase.context_is_owner()
+       AND NOT 'practice_areas' = ANY (esqase.context_permissions()) THEN
+        PERFORM esqase.fail('42501', 'the key''s member lacks the Practice areas permission');
+    END IF;
+    RETURN firm;
+END
+$$;
+
+CREATE FUNCTION esqase.not_found(what text, id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM esqase.fail('P0002', format('%s %s not found', what, id), 'id');
+END
+$$;
+
+-- Timestamps go out as YYYY-MM-DDTHH:MM:SSZ in UTC, dates as YYYY-MM-DD.
+CREATE FUNCTION esqase.ts(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+
+CREATE FUNCTION esqase.ref(id uuid, name text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN id IS NULL THEN 'null'::jsonb
+            ELSE jsonb_build_object('id', id, 'name', name) END;
+
+-------------------------------------------------------------------------------
+-- Request bodies.  Every check raises 23514 (HTTP 422) naming the field,
+-- except a body that is not a JSON object at all (22023, HTTP 400).
+-------------------------------------------------------------------------------
+
+-- Rejects a non-object body, fields not in allowed, and fields in immutable.
+CREATE FUNCTION esqase.check_body(body jsonb, allowed text[], immutable text[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    k text;
+BEGIN
+    IF body IS NULL OR jsonb_typeof(body) <> 'object' THEN
+        PERFORM esqase.fail('22023', 'the request body must be a JSON object');
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(body) LOOP
+        IF k = ANY (immutable) THEN
+            PERFORM esqase.fail('23514', format('field %s cannot be changed', k), k);
+        ELSIF NOT k = ANY (allowed) THEN
+            PERFORM esqase.fail('23514', format('unknown field: %s', k), k);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The value of a field as text, NULL when absent or null.  Strings only;
+-- required fields must be present, non-null and not blank.
+CREATE FUNCTION esqase.body_text(body jsonb, field text, required boolean DEFAULT false,
+                                 max_length integer DEFAULT 1000)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v jsonb := body -> field;
+BEGIN
+    IF v IS NULL OR v = 'null' THEN
+        IF required THEN
+            PERFORM esqase.fail('23514', format('%s is required', field), field);
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) <> 'string' THEN
+        PERFORM esqase.fail('23514', format('%s must be a string', field), field);
+    END IF;
+    IF required AND btrim(v #>> '{}') = '' THEN
+        PERFORM esqase.fail('23514', format('%s must not be blank', field), field);
+    END IF;
+    IF length(v #>> '{}') > max_length THEN
+        PERFORM esqase.fail('23514', format('%s is longer than %s characters', field, max_length), field);
+    END IF;
+    RETURN v #>> '{}';
+END
+$$;
+
+CREATE FUNCTION esqase.body_uuid(body jsonb, field text, required boolean DEFAULT false)
+RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s text := esqase.body_text(body, field, required);
+BEGIN
+    IF s IS NOT NULL AND s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        PERFORM esqase.fail('23514', format('%s must be a UUID', field), field);
+    END IF;
+    RETURN s::uuid;
+END
+$$;
+
+-- Dates are YYYY-MM-DD and nothing else: 2026-7-1, 07/01/2026 and
+-- 2026-02-30 are all rejected.
+CREATE FUNCTION esqase.body_date(body jsonb, field text, required boolean DEFAULT false)
+RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s text := esqase.body_text(body, field, required);
+    d date;
+BEGIN
+    IF s IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF s ~ '^\d{4}-\d{2}-\d{2}$' THEN
+        BEGIN
+            d := to_date(s, 'YYYY-MM-DD');
+        EXCEPTION WHEN OTHERS THEN
+            d := NULL;
+        END;
+    END IF;
+    IF d IS NULL OR to_char(d, 'YYYY-MM-DD') <> s THEN
+        PERFORM esqase.fail('23514', format('%s must be a date written YYYY-MM-DD', field), field);
+    END IF;
+    RETURN d;
+END
+$$;
+
+CREATE FUNCTION esqase.body_enum(body jsonb, field text, allowed text[], required boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s text := esqase.body_text(body, field, required);
+BEGIN
+    IF s IS NOT NULL AND NOT s = ANY (allowed) THEN
+        PERFORM esqase.fail('23514', format('%s must be one of %s', field, array_to_string(allowed, ', ')), field);
+    END IF;
+    RETURN s;
+END
+$$;
+
+CREATE FUNCTION esqase.body_bool(body jsonb, field text)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v jsonb := body -> field;
+BEGIN
+    IF v IS NULL OR v = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) <> 'boolean' THEN
+        PERFORM esqase.fail('23514', format('%s must be true or false', field), field);
+    END IF;
+    RETURN v::boolean;
+END
+$$;
+
+-- A list of strings (NULL when absent; null means the empty list).
+-- item_check: NULL, 'uuid' or 'email'; duplicates are rejected for uuids.
+CREATE FUNCTION esqase.body_list(body jsonb, field text, item_check text DEFAULT NULL,
+                                 max_items integer DEFAULT 100)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v jsonb := body -> field;
+    item jsonb;
+    result text[] := '{}';
+    s text;
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v = 'null' THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(v) <> 'array' THEN
+        PERFORM esqase.fail('23514', format('%s must be a list', field), field);
+    END IF;
+    IF jsonb_array_length(v) > max_items THEN
+        PERFORM esqase.fail('23514', format('%s holds more than %s items', field, max_items), field);
+    END IF;
+    FOR item IN SELECT jsonb_array_elements(v) LOOP
+        IF jsonb_typeof(item) <> 'string' OR btrim(item #>> '{}') = '' THEN
+            PERFORM esqase.fail('23514', format('%s must hold only non-blank strings', field), field);
+        END IF;
+        s := item #>> '{}';
+        IF item_check = 'uuid' THEN
+            IF s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+                PERFORM esqase.fail('23514', format('%s must hold only UUIDs', field), field);
+            END IF;
+            s := lower(s);
+            IF s = ANY (result) THEN
+                PERFORM esqase.fail('23514', format('%s lists %s twice', field, s), field);
+            END IF;
+        ELSIF item_check = 'email' THEN
+            PERFORM esqase.check_email(s, field);
+        ELSIF length(s) > 1000 THEN
+            PERFORM esqase.fail('23514', format('%s holds a value longer than 1000 characters', field), field);
+        END IF;
+        result := result || s;
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+CREATE FUNCTION esqase.check_email(email text, field text)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' OR length(email) > 254 THEN
+        PERFORM esqase.fail('23514', format('%s: "%s" is not an email address', field, email), field);
+    END IF;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Lists: query parameters and paging.  Malformed parameters are 22023 (400).
+-------------------------------------------------------------------------------
+
+-- Checks params (names in allowed, plus limit and offset) and returns the
+-- page: limit defaults to 50 and is clamped to 200, offset defaults to 0.
+CREATE FUNCTION esqase.page(params jsonb, allowed text[], OUT lim integer, OUT off integer)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    k text;
+    v text;
+BEGIN
+    lim := 50;
+    off := 0;
+    IF params IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(params) <> 'object' THEN
+        PERFORM esqase.fail('22023', 'params must be a JSON object');
+    END IF;
+    FOR k, v IN SELECT key, value #>> '{}' FROM jsonb_each(params) LOOP
+        IF k IN ('limit', 'offset') THEN
+            IF v IS NULL OR v !~ '^\s*\d{1,9}\s*$' THEN
+                PERFORM esqase.fail('22023', format('%s must be a whole number', k), k);
+            END IF;
+            IF k = 'limit' THEN
+                lim := v::integer;
+                IF lim < 1 THEN
+                    PERFORM esqase.fail('22023', 'limit must be at least 1', k);
+                END IF;
+                lim := least(lim, 200);
+            ELSE
+                off := v::integer;
+            END IF;
+        ELSIF NOT k = ANY (allowed) THEN
+            PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A query parameter that names a record (e.g. practiceAreaId).
+CREATE FUNCTION esqase.param_uuid(params jsonb, name text, required boolean DEFAULT false)
+RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s text := params ->> name;
+BEGIN
+    IF s IS NULL THEN
+        IF required THEN
+            PERFORM esqase.fail('22023', format('query parameter %s is required', name), name);
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        PERFORM esqase.fail('22023', format('query parameter %s must be a UUID', name), name);
+    END IF;
+    RETURN s::uuid;
+END
+$$;
+
+CREATE FUNCTION esqase.list_result(data jsonb, lim integer, off integer, total bigint)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN jsonb_build_object('data', coalesce(data, '[]'::jsonb),
+                          'pagination', jsonb_build_object('limit', lim, 'offset', off, 'total', total));
+
+-- camelCase JSON name -> snake_case column name.
+CREATE FUNCTION esqase.snake(name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN lower(regexp_replace(name, '([A-Z])', '_\1', 'g'));
+
+-- The optional text fields of body that are present, checked, keyed by
+-- column name: feed it to jsonb_populate_record(row, patch) to apply a PATCH.
+CREATE FUNCTION esqase.text_patch(body jsonb, fields text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    f text;
+    patch jsonb := '{}';
+BEGIN
+    FOREACH f IN ARRAY fields LOOP
+        IF body ? f THEN
+            patch := patch || jsonb_build_object(esqase.snake(f), esqase.body_text(body, f));
+        END IF;
+    END LOOP;
+    RETURN patch;
+END
+$$;

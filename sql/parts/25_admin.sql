@@ -1,0 +1,143 @@
+
+-------------------------------------------------------------------------------
+-- 25 Administration: firms, members and API keys (for DBAs, in SQL).
+-- SECURITY DEFINER with EXECUTE revoked from PUBLIC (see 90_security.sql):
+-- a DBA grants them to whoever administers firms.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION esqase_create_firm(name text) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    firm uuid;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        PERFORM esqase.fail('23514', 'name is required', 'name');
+    END IF;
+    INSERT INTO esqase.firms (name) VALUES (name) RETURNING firm_id INTO firm;
+    RETURN firm;
+END
+$$;
+
+CREATE FUNCTION esqase_create_member(firm_id uuid, name text, email text,
+                                     is_owner boolean DEFAULT false,
+                                     permissions text[] DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    member uuid;
+    p text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM esqase.firms f WHERE f.firm_id = esqase_create_member.firm_id) THEN
+        PERFORM esqase.fail('23503', format('firm %s does not exist', firm_id), 'firm_id');
+    END IF;
+    IF name IS NULL OR btrim(name) = '' THEN
+        PERFORM esqase.fail('23514', 'name is required', 'name');
+    END IF;
+    PERFORM esqase.check_email(coalesce(email, ''), 'email');
+    FOREACH p IN ARRAY coalesce(permissions, '{}') LOOP
+        IF p NOT IN ('practice_areas') THEN
+            PERFORM esqase.fail('23514', format('unknown permission: %s', p), 'permissions');
+        END IF;
+    END LOOP;
+    INSERT INTO esqase.members (firm_id, name, email, is_owner, permissions)
+    VALUES (firm_id, name, email, coalesce(is_owner, false), coalesce(permissions, '{}'))
+    RETURNING id INTO member;
+    RETURN member;
+END
+$$;
+
+CREATE FUNCTION esqase.valid_scopes() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['contacts:read', 'contacts:write', 'matters:read', 'matters:write',
+             'leads:read', 'leads:write', 'practice-areas:read', 'practice-areas:write',
+             'matter-types:read', 'matter-types:write'];
+
+-- Returns the token once: esq_<12 hex prefix>_<64 hex secret>.  Only its
+-- SHA-256 is stored; the prefix is stored to find the row.
+CREATE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
+                                      expires_at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m esqase.members;
+    s text;
+    prefix text := substr(replace(gen_random_uuid()::text, '-', ''), 1, 12);
+    token text;
+BEGIN
+    SELECT * INTO m FROM esqase.members WHERE id = member_id AND deleted_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('23503', format('member %s does not exist', member_id), 'member_id');
+    END IF;
+    IF scopes IS NULL OR cardinality(scopes) = 0 THEN
+        PERFORM esqase.fail('23514', 'a key needs at least one scope', 'scopes');
+    END IF;
+    FOREACH s IN ARRAY scopes LOOP
+        IF NOT s = ANY (esqase.valid_scopes()) THEN
+            PERFORM esqase.fail('23514', format('unknown scope: %s (valid: %s)', s,
+                                array_to_string(esqase.valid_scopes(), ', ')), 'scopes');
+        END IF;
+    END LOOP;
+    token := 'esq_' || prefix || '_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    INSERT INTO esqase.api_keys (firm_id, member_id, name, prefix, secret_hash, scopes, expires_at)
+    VALUES (m.firm_id, m.id, name, prefix, sha256(convert_to(token, 'UTF8')),
+            ARRAY(SELECT DISTINCT unnest(scopes) ORDER BY 1), expires_at);
+    RETURN token;
+END
+$$;
+
+CREATE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF token_or_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        UPDATE esqase.api_keys SET revoked_at = coalesce(revoked_at, now())
+         WHERE id = token_or_id::uuid;
+    ELSE
+        UPDATE esqase.api_keys SET revoked_at = coalesce(revoked_at, now())
+         WHERE prefix = substring(token_or_id FROM '^esq_([0-9a-f]{12})_')
+           AND secret_hash = sha256(convert_to(token_or_id, 'UTF8'));
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('P0002', 'no such API key', 'token_or_id');
+    END IF;
+END
+$$;
+
+-- Called by esqase_authenticate() (C).  Anyone may call it, but it only
+-- answers to a valid token, so it reveals nothing the token holder lacks.
+-- last_used_at is refreshed at most once a minute, never waiting on a lock,
+-- so concurrent requests with one key do not queue behind each other.
+CREATE FUNCTION esqase.key_lookup(token text,
+    OUT firm_id uuid, OUT member_id uuid, OUT key_id uuid, OUT is_owner boolean,
+    OUT scopes text[], OUT permissions text[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys;
+BEGIN
+    SELECT a.* INTO k FROM esqase.api_keys a
+     WHERE a.prefix = substring(token FROM '^esq_([0-9a-f]{12})_[0-9a-f]{64}$')
+       AND a.secret_hash = sha256(convert_to(token, 'UTF8'));
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('28000', 'invalid API key');
+    ELSIF k.revoked_at IS NOT NULL THEN
+        PERFORM esqase.fail('28000', 'the API key has been revoked');
+    ELSIF k.expires_at <= now() THEN
+        PERFORM esqase.fail('28000', 'the API key has expired');
+    END IF;
+    SELECT m.is_owner, m.permissions INTO is_owner, permissions
+      FROM esqase.members m
+     WHERE m.firm_id = k.firm_id AND m.id = k.member_id AND m.deleted_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('28000', 'the API key''s member no longer exists');
+    END IF;
+    IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
+        UPDATE esqase.api_keys a SET last_used_at = now()
+         WHERE (a.firm_id, a.id) IN (SELECT b.firm_id, b.id FROM esqase.api_keys b
+                                      WHERE b.firm_id = k.firm_id AND b.id = k.id
+                                      FOR UPDATE SKIP LOCKED);
+    END IF;
+    firm_id := k.firm_id;
+    member_id := k.member_id;
+    key_id := k.id;
+    scopes := k.scopes;
+END
+$$;

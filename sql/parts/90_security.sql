@@ -1,0 +1,66 @@
+
+-------------------------------------------------------------------------------
+-- 90 Security and housekeeping for every data table: updated_at, audit,
+-- row-level security, the API role's grants, and pg_dump registration.
+-------------------------------------------------------------------------------
+
+-- The role the HTTP workers run SQL as (esqase.http_role).  Roles are
+-- cluster-wide, so it is created only if missing and outlives the extension.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'esqase_api') THEN
+        CREATE ROLE esqase_api NOLOGIN NOSUPERUSER NOBYPASSRLS;
+    END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA esqase TO esqase_api;
+
+DO $$
+DECLARE
+    t text;
+    -- Tables written through the API (the others are read, or written only
+    -- by SECURITY DEFINER administration functions).
+    api_writes text[] := ARRAY['contacts', 'practice_areas', 'practice_area_stages',
+                               'matter_types', 'matters', 'matter_clients', 'matter_team',
+                               'leads', 'lead_assignees', 'public_id_counters'];
+BEGIN
+    FOREACH t IN ARRAY ARRAY['firms', 'members', 'api_keys', 'contacts', 'practice_areas',
+                             'practice_area_stages', 'matter_types', 'public_id_counters',
+                             'matters', 'matter_clients', 'matter_team', 'lead_stages',
+                             'leads', 'lead_assignees', 'audit_log'] LOOP
+        EXECUTE format('ALTER TABLE esqase.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE esqase.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY firm_isolation ON esqase.%I USING (firm_id = esqase.context_firm())', t);
+        PERFORM pg_catalog.pg_extension_config_dump(format('esqase.%I', t), '');
+        CONTINUE WHEN t = 'audit_log';
+
+        -- Counters are bookkeeping: their value is in the public ids the
+        -- audit log already records, so they are not audited themselves.
+        IF t <> 'public_id_counters' THEN
+            -- last_used_at alone is bookkeeping too: it is not an audited change.
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
+                           t || '_updated_at',
+                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
+            EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
+                           t || '_audit',
+                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
+        END IF;
+        IF t <> 'api_keys' THEN
+            EXECUTE format('GRANT SELECT ON esqase.%I TO esqase_api', t);
+        END IF;
+        IF t = ANY (api_writes) THEN
+            EXECUTE format('GRANT INSERT, UPDATE ON esqase.%I TO esqase_api', t);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The audit log grows through the audit trigger's INSERT only.
+SELECT pg_catalog.pg_extension_config_dump('esqase.audit_log_id_seq', '');
+
+-- Administration is for DBAs; they grant it on.
+REVOKE EXECUTE ON FUNCTION esqase_create_firm(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_create_member(uuid, text, text, boolean, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_create_api_key(uuid, text[], text, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;

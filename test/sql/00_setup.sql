@@ -1,0 +1,74 @@
+-- Fixtures and helpers shared by every regression test (they run in order in
+-- one database).  Firms A and B, their members, and keys with various scopes.
+\set VERBOSITY terse
+CREATE SCHEMA t;
+GRANT USAGE ON SCHEMA t TO PUBLIC;
+CREATE TABLE t.keys (name text PRIMARY KEY, token text NOT NULL);
+CREATE TABLE t.ids (name text PRIMARY KEY, id uuid NOT NULL);
+GRANT SELECT, INSERT ON t.keys, t.ids TO PUBLIC;
+
+-- Calls expr (e.g. 'esqase_contacts_get(...)') as key, in one transaction
+-- with the key's context; an error comes back as {"error": {...}} with the
+-- SQLSTATE, the field at fault and the message.
+CREATE FUNCTION t.api(key text, expr text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r jsonb;
+    st text; col text; msg text;
+BEGIN
+    IF key IS NOT NULL THEN
+        PERFORM esqase_authenticate((SELECT token FROM t.keys WHERE name = key));
+    END IF;
+    EXECUTE 'SELECT ' || expr INTO r;
+    RETURN r;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, col = COLUMN_NAME, msg = MESSAGE_TEXT;
+    RETURN jsonb_build_object('error', jsonb_build_object('sqlstate', st, 'field', nullif(col, ''), 'message', msg));
+END
+$$;
+
+-- The same, with ids and timestamps masked so the output is stable.
+CREATE FUNCTION t.mask(j jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT regexp_replace(regexp_replace(jsonb_pretty(j),
+        '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g'),
+        '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', '<ts>', 'g')
+$$;
+CREATE FUNCTION t.show(key text, expr text) RETURNS text LANGUAGE sql AS $$
+    SELECT t.mask(t.api(key, expr))
+$$;
+-- Just the error (or 'ok'), for compact tables of error cases.
+CREATE FUNCTION t.err(key text, expr text) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce((SELECT format('%s %s: %s', e ->> 'sqlstate', coalesce(e ->> 'field', '-'), e ->> 'message')
+                       FROM (SELECT t.api(key, expr) -> 'error' AS e) x WHERE e IS NOT NULL), 'ok')
+$$;
+CREATE FUNCTION t.id(name text) RETURNS uuid LANGUAGE sql STABLE AS $$
+    SELECT id FROM t.ids WHERE ids.name = id.name
+$$;
+
+DO $$
+DECLARE
+    all_scopes text[] := ARRAY['contacts:read', 'contacts:write', 'matters:read', 'matters:write',
+        'leads:read', 'leads:write', 'practice-areas:read', 'practice-areas:write',
+        'matter-types:read', 'matter-types:write'];
+    fa uuid := esqase_create_firm('Firm A');
+    fb uuid := esqase_create_firm('Firm B');
+    a_owner uuid := esqase_create_member(fa, 'Ann Owner', 'ann@a.test', true);
+    a_lawyer uuid := esqase_create_member(fa, 'Larry Lawyer', 'larry@a.test', false, '{practice_areas}');
+    a_clerk uuid := esqase_create_member(fa, 'Cleo Clerk', 'cleo@a.test');
+    b_owner uuid := esqase_create_member(fb, 'Bob Owner', 'bob@b.test', true);
+BEGIN
+    INSERT INTO t.ids VALUES ('firm_a', fa), ('firm_b', fb), ('a_owner', a_owner),
+        ('a_lawyer', a_lawyer), ('a_clerk', a_clerk), ('b_owner', b_owner);
+    INSERT INTO t.keys VALUES
+        ('a', esqase_create_api_key(a_owner, all_scopes, 'A owner, all scopes')),
+        ('a_lawyer', esqase_create_api_key(a_lawyer, all_scopes)),
+        ('a_clerk', esqase_create_api_key(a_clerk, all_scopes)),
+        ('a_read', esqase_create_api_key(a_owner, ARRAY['contacts:read', 'matters:read', 'leads:read',
+                                         'practice-areas:read', 'matter-types:read'])),
+        ('b', esqase_create_api_key(b_owner, all_scopes));
+END
+$$;
+
+-- Everything after this runs as the API role: no superuser, no BYPASSRLS,
+-- so row-level security is in force.
+SET ROLE esqase_api;
+SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user;

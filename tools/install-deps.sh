@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what esqase needs to build, run and test on Debian 12 (as root).
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (or with sudo)" >&2
+    exit 1
+fi
+packages=(make gcc postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev libjansson-dev
+          libipc-run-perl curl python3 python3-requests)
+command -v node >/dev/null || packages+=(nodejs)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
