@@ -26,18 +26,21 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- The same, with ids and timestamps masked so the output is stable.
-CREATE FUNCTION t.mask(j jsonb) RETURNS text LANGUAGE sql AS $$
-    SELECT regexp_replace(regexp_replace(jsonb_pretty(j),
+-- Masks ids and timestamps so that expected output is stable.
+CREATE FUNCTION t.unid(s text) RETURNS text LANGUAGE sql AS $$
+    SELECT regexp_replace(regexp_replace(s,
         '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g'),
         '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', '<ts>', 'g')
+$$;
+CREATE FUNCTION t.mask(j jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT t.unid(jsonb_pretty(j))
 $$;
 CREATE FUNCTION t.show(key text, expr text) RETURNS text LANGUAGE sql AS $$
     SELECT t.mask(t.api(key, expr))
 $$;
--- Just the error (or 'ok'), for compact tables of error cases.
+-- Just the error (or 'ok'), ids masked, for compact tables of error cases.
 CREATE FUNCTION t.err(key text, expr text) RETURNS text LANGUAGE sql AS $$
-    SELECT coalesce((SELECT format('%s %s: %s', e ->> 'sqlstate', coalesce(e ->> 'field', '-'), e ->> 'message')
+    SELECT coalesce((SELECT t.unid(format('%s %s: %s', e ->> 'sqlstate', coalesce(e ->> 'field', '-'), e ->> 'message'))
                        FROM (SELECT t.api(key, expr) -> 'error' AS e) x WHERE e IS NOT NULL), 'ok')
 $$;
 CREATE FUNCTION t.id(name text) RETURNS uuid LANGUAGE sql STABLE AS $$
