@@ -33,6 +33,7 @@ typedef struct ApiContext
 	Datum		scopes;			/* text[] in ContextMemory */
 	Datum		permissions;	/* text[] in ContextMemory */
 	Oid			role;			/* the role that authenticated */
+	SubTransactionId subxid;	/* the subtransaction that authenticated */
 } ApiContext;
 
 static ApiContext api_context;
@@ -64,13 +65,30 @@ context_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* Makes sure the transaction-end hook exists; called from _PG_init. */
+/*
+ * A context set inside a subtransaction (a savepoint, a PL/pgSQL exception
+ * block) that is rolled back goes with it, as a setting would.
+ */
+static void
+context_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (!api_context.valid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB && api_context.subxid == mySubid)
+		context_reset();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && api_context.subxid == mySubid)
+		api_context.subxid = parentSubid;
+}
+
+/* Makes sure the transaction-end hooks exist; called from _PG_init. */
 void
 esqase_context_init(void)
 {
 	if (!callback_registered)
 	{
 		RegisterXactCallback(context_xact_callback, NULL);
+		RegisterSubXactCallback(context_subxact_callback, NULL);
 		callback_registered = true;
 	}
 	if (ContextMemory == NULL)
@@ -152,6 +170,7 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	api_context.role = GetUserId();
+	api_context.subxid = GetCurrentSubTransactionId();
 	api_context.valid = true;
 	PG_RETURN_VOID();
 }
