@@ -1,9 +1,24 @@
 /*
- * esqase.c — module entry point: settings and background worker registration.
+ * esqase.c — module entry point: settings, shared memory and background
+ * worker registration.
+ *
+ * The HTTP workers exist only when the library is loaded through
+ * shared_preload_libraries: only the postmaster can register static
+ * background workers.  Loaded any other way (CREATE EXTENSION in a server
+ * without the preload), the module still defines its settings so that SHOW
+ * works, and the SQL API works; there is just no HTTP server.
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
 
 #include "esqase.h"
 
@@ -11,8 +26,142 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+int			esq_http_port = 8080;
+char	   *esq_http_listen_addresses = NULL;
+int			esq_http_workers = 2;
+char	   *esq_database = NULL;
+char	   *esq_http_role = NULL;
+int			esq_http_max_body = 1024 * 1024;
+int			esq_http_idle_timeout = 30;
+int			esq_http_request_timeout = 60;
+int			esq_http_statement_timeout = 30000;
+int			esq_http_max_connections = 256;
+int			esq_http_connection_memory = 64 * 1024;
+
+EsqShared  *esq_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Asks the postmaster for the shared-memory slot of the workers. */
+static void
+esq_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(EsqShared)));
+}
+
+/* Creates (or attaches to) the shared-memory slot. */
+static void
+esq_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	esq_shared = ShmemInitStruct("esqase", sizeof(EsqShared), &found);
+	if (!found)
+		memset(esq_shared, 0, sizeof(EsqShared));
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Defines every esqase.* setting. */
+static void
+esq_define_gucs(void)
+{
+	DefineCustomIntVariable("esqase.http_port",
+							"TCP port of the HTTP API (0 disables the HTTP server).",
+							NULL, &esq_http_port, 8080, 0, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_listen_addresses",
+							   "Comma-separated host names or IP addresses the HTTP API binds to; '*' for all.",
+							   NULL, &esq_http_listen_addresses, "localhost",
+							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_workers",
+							"Number of HTTP worker processes sharing the port.",
+							NULL, &esq_http_workers, 2, 1, ESQ_MAX_WORKERS,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.database",
+							   "Database the HTTP workers serve (the extension is created in it).",
+							   NULL, &esq_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_role",
+							   "Role the HTTP workers run SQL as; never a superuser or BYPASSRLS role.",
+							   NULL, &esq_http_role, "esqase_api",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_max_body",
+							"Largest request body accepted; larger bodies get 413.",
+							NULL, &esq_http_max_body, 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_idle_timeout",
+							"Idle HTTP connections are closed after this long (applies to new connections).",
+							NULL, &esq_http_idle_timeout, 30, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_request_timeout",
+							"A request must be received and answered within this long of the connection "
+							"opening or of the previous response on it; otherwise the connection is closed.",
+							NULL, &esq_http_request_timeout, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_statement_timeout",
+							"Longest time the SQL of one request may run (0 = no limit); a request over it gets 504.",
+							NULL, &esq_http_statement_timeout, 30000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_max_connections",
+							"Most simultaneous HTTP connections per worker and listen address.",
+							NULL, &esq_http_max_connections, 256, 1, 65536,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_connection_memory",
+							"Memory for one connection's request line, headers and response headers.",
+							NULL, &esq_http_connection_memory, 64 * 1024, 8 * 1024, 16 * 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
+}
+
+/* Registers esqase.http_workers static background workers. */
+static void
+esq_register_workers(void)
+{
+	int			i;
+
+	if (esq_http_port == 0)
+	{
+		ereport(LOG,
+				(errmsg("esqase: HTTP API disabled (esqase.http_port = 0)")));
+		return;
+	}
+	for (i = 0; i < esq_http_workers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 2;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "esqase");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "esqase_http_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "esqase http worker %d", i + 1);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "esqase http");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		worker.bgw_notify_pid = 0;
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
 void
 _PG_init(void)
 {
 	esqase_context_init();
+	esq_define_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = esq_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = esq_shmem_startup;
+
+	esq_register_workers();
 }

@@ -1,10 +1,188 @@
 /*
  * esqase.h — declarations shared by the C files of the esqase extension.
+ *
+ * The HTTP API is split in layers, one file each:
+ *
+ *   esqase.c       module init: settings (GUCs), shared memory, worker registration
+ *   http_worker.c  the background worker: signals, database connection, event loop
+ *   http_server.c  libmicrohttpd glue: sockets, connections, bodies (no SPI)
+ *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
+ *   http_json.c    jansson: body checks, query-string -> params object
+ *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
  */
 #ifndef ESQASE_H
 #define ESQASE_H
 
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
 /* context.c */
 extern void esqase_context_init(void);
+
+/* ------------------------------------------------------------------------
+ * esqase.c: settings
+ * ------------------------------------------------------------------------
+ */
+#define ESQ_MAX_WORKERS 64
+
+extern int	esq_http_port;
+extern char *esq_http_listen_addresses;
+extern int	esq_http_workers;
+extern char *esq_database;
+extern char *esq_http_role;
+extern int	esq_http_max_body;
+extern int	esq_http_idle_timeout;
+extern int	esq_http_request_timeout;
+extern int	esq_http_statement_timeout;
+extern int	esq_http_max_connections;
+extern int	esq_http_connection_memory;
+
+/* Shared memory: one slot per worker, survives worker restarts. */
+typedef struct EsqShared
+{
+	/* set before connecting to esqase.database, cleared once connected */
+	bool		connecting[ESQ_MAX_WORKERS];
+} EsqShared;
+
+extern EsqShared *esq_shared;
+
+/* ------------------------------------------------------------------------
+ * http_worker.c
+ * ------------------------------------------------------------------------
+ */
+extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
+
+/* ------------------------------------------------------------------------
+ * http_server.c: libmicrohttpd daemons of this worker
+ * ------------------------------------------------------------------------
+ */
+/* Starts one daemon per listen address; returns how many started. */
+extern int	esq_http_start(void);
+extern void esq_http_stop(void);
+extern int	esq_http_ndaemons(void);
+extern int	esq_http_daemon_fd(int i);
+/* Milliseconds until libmicrohttpd needs to run again, -1 if no deadline. */
+extern long esq_http_timeout_ms(void);
+/* Lets libmicrohttpd process whatever is ready, then enforces deadlines. */
+extern void esq_http_run(void);
+
+/* ------------------------------------------------------------------------
+ * http_routes.c: the route table and dispatch
+ * ------------------------------------------------------------------------
+ */
+typedef enum EsqAction
+{
+	ESQ_LIST,
+	ESQ_CREATE,
+	ESQ_GET,
+	ESQ_UPDATE,
+	ESQ_DELETE,
+	ESQ_NACTIONS
+} EsqAction;
+
+typedef struct EsqRoute
+{
+	const char *path;			/* URL segment, e.g. "practice-areas" */
+	const char *sqlname;		/* SQL spelling, e.g. "practice_areas" */
+	const char *const *list_params; /* query parameters the list accepts */
+} EsqRoute;
+
+extern const EsqRoute esq_routes[];
+extern const int esq_nroutes;
+
+typedef struct EsqQueryArg
+{
+	const char *key;
+	const char *value;			/* NULL for "?key" without "=" */
+} EsqQueryArg;
+
+/* A complete request, as the HTTP layer hands it over. */
+typedef struct EsqHttpRequest
+{
+	const char *method;
+	const char *path;
+	const char *authorization;	/* NULL if absent */
+	const char *content_type;	/* NULL if absent */
+	int			nargs;
+	EsqQueryArg *args;
+	const char *body;			/* not NUL-terminated */
+	size_t		body_len;
+	bool		body_too_large;
+} EsqHttpRequest;
+
+/* The answer; strings live in the request memory context. */
+typedef struct EsqHttpResponse
+{
+	int			status;
+	char	   *body;			/* NULL for no body */
+	size_t		body_len;
+	const char *allow;			/* Allow header for 405 */
+	char	   *location;		/* Location header for 201 */
+	bool		www_authenticate;
+} EsqHttpResponse;
+
+/* Memory context reset after every request. */
+extern MemoryContext esq_request_context;
+
+extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+extern void esq_error_response(EsqHttpResponse *resp, int status,
+							   const char *code, const char *message,
+							   const char *field);
+
+/* ------------------------------------------------------------------------
+ * http_json.c: jansson checks (no palloc, no ereport)
+ * ------------------------------------------------------------------------
+ */
+#define ESQ_JSON_MAX_DEPTH 32
+
+/*
+ * Checks that buf is one JSON object with no duplicate keys and at most
+ * ESQ_JSON_MAX_DEPTH levels of nesting.  On failure returns false and
+ * writes a message to errbuf.
+ */
+extern bool esq_json_check_body(const char *buf, size_t len,
+								char *errbuf, size_t errlen);
+
+/*
+ * Builds the params object from query arguments; returns a malloc'd JSON
+ * text (free() it) or NULL with a message in errbuf.
+ */
+extern char *esq_json_params(const EsqQueryArg *args, int nargs,
+							 char *errbuf, size_t errlen);
+
+/* ------------------------------------------------------------------------
+ * http_sql.c: SQL calls (no HTTP)
+ * ------------------------------------------------------------------------
+ */
+typedef struct EsqSqlCall
+{
+	int			route;			/* index in esq_routes */
+	EsqAction	action;
+	const char *token;
+	const char *id;				/* uuid text, for get/update/delete */
+	const char *json;			/* params (list) or body (create/update) */
+	const char *activity;		/* shown in pg_stat_activity */
+} EsqSqlCall;
+
+typedef struct EsqSqlResult
+{
+	int			status;			/* HTTP status */
+	char	   *json;			/* success: the function's result */
+	char	   *record_id;		/* success: data.id, if any */
+	const char *code;			/* error: stable error code */
+	char	   *message;		/* error: message */
+	char	   *field;			/* error: JSON field at fault, or NULL */
+} EsqSqlResult;
+
+/* Called once connected to esqase.database. */
+extern void esq_sql_init(void);
+
+/* Called when the worker runs without a database; every call is a 503. */
+extern void esq_sql_set_no_database(void);
+
+/* Runs one API call in its own transaction; never throws. */
+extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
 
 #endif							/* ESQASE_H */

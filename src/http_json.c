@@ -1,0 +1,148 @@
+/*
+ * http_json.c — JSON checks with jansson, before any SQL runs.
+ *
+ * This file uses jansson and libc only: no palloc, no ereport, so nothing
+ * here can longjmp, and every tree is json_decref'd on every path.
+ * Jansson allocates with malloc; the caller frees the strings it returns.
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "esqase.h"
+
+/*
+ * A new empty object.  Never call json_object() from this module: the
+ * postgres executable exports a function of that name (the SQL json_object),
+ * and the dynamic linker binds our call to it, not to jansson's.  jansson's
+ * own internal calls are bound inside libjansson, so json_pack is safe.
+ */
+static json_t *
+new_object(void)
+{
+	return json_pack("{}");
+}
+
+/* Depth of the deepest container in v (1 for a flat object); stops at limit+1. */
+static int
+json_depth(json_t *v, int depth, int limit)
+{
+	int			max = depth;
+
+	if (depth > limit)
+		return depth;
+	if (json_is_object(v))
+	{
+		const char *key;
+		json_t	   *child;
+
+		json_object_foreach(v, key, child)
+		{
+			if (json_is_object(child) || json_is_array(child))
+			{
+				int			d = json_depth(child, depth + 1, limit);
+
+				if (d > max)
+					max = d;
+				if (max > limit)
+					break;
+			}
+		}
+	}
+	else if (json_is_array(v))
+	{
+		size_t		i;
+		json_t	   *child;
+
+		json_array_foreach(v, i, child)
+		{
+			if (json_is_object(child) || json_is_array(child))
+			{
+				int			d = json_depth(child, depth + 1, limit);
+
+				if (d > max)
+					max = d;
+				if (max > limit)
+					break;
+			}
+		}
+	}
+	return max;
+}
+
+bool
+esq_json_check_body(const char *buf, size_t len, char *errbuf, size_t errlen)
+{
+	json_error_t err;
+	json_t	   *root;
+	bool		ok = true;
+
+	if (len == 0)
+	{
+		snprintf(errbuf, errlen, "a JSON object body is required");
+		return false;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (root == NULL)
+	{
+		snprintf(errbuf, errlen, "invalid JSON body: %s (line %d, column %d)",
+				 err.text, err.line, err.column);
+		return false;
+	}
+	if (!json_is_object(root))
+	{
+		snprintf(errbuf, errlen, "the request body must be a JSON object");
+		ok = false;
+	}
+	else if (json_depth(root, 1, ESQ_JSON_MAX_DEPTH) > ESQ_JSON_MAX_DEPTH)
+	{
+		snprintf(errbuf, errlen, "the request body is nested deeper than %d levels",
+				 ESQ_JSON_MAX_DEPTH);
+		ok = false;
+	}
+	json_decref(root);
+	return ok;
+}
+
+char *
+esq_json_params(const EsqQueryArg *args, int nargs, char *errbuf, size_t errlen)
+{
+	json_t	   *obj = new_object();
+	char	   *text = NULL;
+	int			i;
+
+	if (obj == NULL)
+	{
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < nargs; i++)
+	{
+		json_t	   *val;
+
+		if (json_object_get(obj, args[i].key) != NULL)
+		{
+			snprintf(errbuf, errlen, "query parameter \"%s\" is given more than once",
+					 args[i].key);
+			goto done;
+		}
+		val = json_string(args[i].value ? args[i].value : "");
+		if (val == NULL)
+		{
+			snprintf(errbuf, errlen, "query parameter \"%s\" is not valid UTF-8",
+					 args[i].key);
+			goto done;
+		}
+		if (json_object_set_new(obj, args[i].key, val) != 0)
+		{
+			snprintf(errbuf, errlen, "query parameter name is not valid UTF-8");
+			goto done;
+		}
+	}
+	text = json_dumps(obj, JSON_COMPACT);
+	if (text == NULL)
+		snprintf(errbuf, errlen, "out of memory");
+done:
+	json_decref(obj);
+	return text;
+}

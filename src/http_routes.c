@@ -1,0 +1,321 @@
+/*
+ * http_routes.c — the route table, and the dispatch of one complete HTTP
+ * request to one SQL call.
+ *
+ * Every route is in esq_routes[] below; the routing does not care which
+ * resource it serves.  The checks run in this order, before any SQL:
+ *
+ *   unknown path -> 404; wrong method -> 405 + Allow;
+ *   missing or malformed Authorization -> 401 + WWW-Authenticate;
+ *   body over esqase.http_max_body -> 413; unsupported Content-Type -> 415;
+ *   id not a UUID, unknown or repeated query parameter, body not one JSON
+ *   object (invalid, duplicate keys, too deep) -> 400.
+ *
+ * Then http_sql.c runs the call in one transaction; its result or error
+ * becomes the response.  Called from the libmicrohttpd access handler on
+ * the worker's main thread; nothing here throws except on out-of-memory
+ * (which ends the worker, see http_worker.c).
+ */
+#include "postgres.h"
+
+#include "utils/json.h"
+
+#include "esqase.h"
+
+/* Query parameters every list accepts. */
+#define PAGING_PARAMS "limit", "offset"
+
+static const char *const plain_list_params[] = {PAGING_PARAMS, NULL};
+static const char *const matter_type_list_params[] = {PAGING_PARAMS, "practiceAreaId", NULL};
+
+/* THE route table: /v1/<path> and /v1/<path>/{id}. */
+const EsqRoute esq_routes[] = {
+	{"contacts", "contacts", plain_list_params},
+	{"matters", "matters", plain_list_params},
+	{"leads", "leads", plain_list_params},
+	{"practice-areas", "practice_areas", plain_list_params},
+	{"matter-types", "matter_types", matter_type_list_params},
+};
+const int	esq_nroutes = lengthof(esq_routes);
+
+#define ALLOW_COLLECTION "GET, POST"
+#define ALLOW_ITEM "GET, PATCH, DELETE"
+#define MAX_TOKEN_LEN 512
+
+MemoryContext esq_request_context = NULL;
+
+void
+esq_error_response(EsqHttpResponse *resp, int status, const char *code,
+				   const char *message, const char *field)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"error\":{\"status\":%d,\"code\":", status);
+	escape_json(&buf, code);
+	appendStringInfoString(&buf, ",\"message\":");
+	escape_json(&buf, message);
+	appendStringInfoString(&buf, ",\"field\":");
+	if (field)
+		escape_json(&buf, field);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, "}}");
+	resp->status = status;
+	resp->body = buf.data;
+	resp->body_len = buf.len;
+	resp->www_authenticate = (status == 401);
+}
+
+/* True if s is a UUID in the 8-4-4-4-12 hex form. */
+static bool
+is_uuid(const char *s)
+{
+	int			i;
+
+	if (strlen(s) != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Extracts the token of "Bearer <token>"; NULL if malformed. */
+static char *
+bearer_token(const char *header)
+{
+	const char *p = header;
+	const char *end;
+	size_t		len;
+
+	if (header == NULL || pg_strncasecmp(p, "Bearer", 6) != 0)
+		return NULL;
+	p += 6;
+	if (*p != ' ' && *p != '\t')
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p;
+	while (*end > ' ' && *end != 0x7f)
+		end++;
+	len = end - p;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (len == 0 || len > MAX_TOKEN_LEN || *end != '\0')
+		return NULL;
+	return pnstrdup(p, len);
+}
+
+/* True if the Content-Type is absent or application/json (any parameters). */
+static bool
+is_json_content_type(const char *ct)
+{
+	size_t		n = strlen("application/json");
+
+	if (ct == NULL || *ct == '\0')
+		return true;
+	while (*ct == ' ')
+		ct++;
+	if (pg_strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* Returns the first query parameter the route does not accept, or NULL. */
+static const char *
+unknown_param(const EsqHttpRequest *req, const EsqRoute *route, EsqAction action)
+{
+	int			i;
+
+	for (i = 0; i < req->nargs; i++)
+	{
+		bool		known = false;
+
+		if (action == ESQ_LIST)
+		{
+			const char *const *p;
+
+			for (p = route->list_params; *p; p++)
+				if (strcmp(*p, req->args[i].key) == 0)
+					known = true;
+		}
+		if (!known)
+			return req->args[i].key;
+	}
+	return NULL;
+}
+
+void
+esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
+{
+	const char *path = req->path;
+	const char *rest;
+	const char *id = NULL;
+	int			route = -1;
+	int			i;
+	bool		is_item;
+	EsqAction	action;
+	char	   *token;
+	char	   *json = NULL;
+	char		errbuf[256];
+	EsqSqlCall call;
+	EsqSqlResult res;
+
+	memset(resp, 0, sizeof(*resp));
+
+	/* Route: /v1/<resource> or /v1/<resource>/<id> */
+	if (strncmp(path, "/v1/", 4) != 0)
+	{
+		esq_error_response(resp, 404, "not_found", "no such endpoint", NULL);
+		return;
+	}
+	rest = path + 4;
+	for (i = 0; i < esq_nroutes; i++)
+	{
+		size_t		n = strlen(esq_routes[i].path);
+
+		if (strncmp(rest, esq_routes[i].path, n) == 0 &&
+			(rest[n] == '\0' || rest[n] == '/'))
+		{
+			route = i;
+			rest += n;
+			break;
+		}
+	}
+	if (route < 0 || (rest[0] == '/' && (rest[1] == '\0' || strchr(rest + 1, '/'))))
+	{
+		esq_error_response(resp, 404, "not_found", "no such endpoint", NULL);
+		return;
+	}
+	is_item = (rest[0] == '/');
+	if (is_item)
+		id = rest + 1;
+
+	/* Method */
+	if (!is_item && strcmp(req->method, "GET") == 0)
+		action = ESQ_LIST;
+	else if (!is_item && strcmp(req->method, "POST") == 0)
+		action = ESQ_CREATE;
+	else if (is_item && strcmp(req->method, "GET") == 0)
+		action = ESQ_GET;
+	else if (is_item && strcmp(req->method, "PATCH") == 0)
+		action = ESQ_UPDATE;
+	else if (is_item && strcmp(req->method, "DELETE") == 0)
+		action = ESQ_DELETE;
+	else
+	{
+		esq_error_response(resp, 405, "method_not_allowed",
+						   psprintf("method %s is not allowed here; allowed: %s", req->method,
+									is_item ? ALLOW_ITEM : ALLOW_COLLECTION),
+						   NULL);
+		resp->allow = is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
+		return;
+	}
+
+	/* Authorization */
+	token = bearer_token(req->authorization);
+	if (token == NULL)
+	{
+		esq_error_response(resp, 401, "unauthorized",
+						   req->authorization ?
+						   "the Authorization header must be \"Bearer <API key>\"" :
+						   "an API key is required: send \"Authorization: Bearer <API key>\"",
+						   NULL);
+		return;
+	}
+
+	/* Body */
+	if (action == ESQ_CREATE || action == ESQ_UPDATE)
+	{
+		if (req->body_too_large)
+		{
+			esq_error_response(resp, 413, "payload_too_large",
+							   psprintf("the request body is larger than esqase.http_max_body (%d bytes)",
+										esq_http_max_body),
+							   NULL);
+			return;
+		}
+		if (!is_json_content_type(req->content_type))
+		{
+			esq_error_response(resp, 415, "unsupported_media_type",
+							   "the request body must be application/json", NULL);
+			return;
+		}
+	}
+
+	if (id && !is_uuid(id))
+	{
+		esq_error_response(resp, 400, "bad_request", "the id in the path is not a valid UUID", "id");
+		return;
+	}
+	{
+		const char *bad = unknown_param(req, &esq_routes[route], action);
+
+		if (bad)
+		{
+			esq_error_response(resp, 400, "bad_request",
+							   psprintf("unknown query parameter \"%s\"", bad), bad);
+			return;
+		}
+	}
+	if (action == ESQ_CREATE || action == ESQ_UPDATE)
+	{
+		if (!esq_json_check_body(req->body, req->body_len, errbuf, sizeof(errbuf)))
+		{
+			esq_error_response(resp, 400, "bad_request", errbuf, NULL);
+			return;
+		}
+		json = pnstrdup(req->body, req->body_len);
+	}
+	else if (action == ESQ_LIST)
+	{
+		char	   *params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf));
+
+		if (params == NULL)
+		{
+			esq_error_response(resp, 400, "bad_request", errbuf, NULL);
+			return;
+		}
+		json = pstrdup(params);
+		free(params);
+	}
+
+	/* SQL */
+	call.route = route;
+	call.action = action;
+	call.token = token;
+	call.id = id;
+	call.json = json;
+	call.activity = psprintf("%s %s", req->method, path);
+	esq_sql_call(&call, &res);
+
+	if (res.json == NULL)
+	{
+		esq_error_response(resp, res.status, res.code, res.message, res.field);
+		return;
+	}
+	resp->status = res.status;
+	if (res.status == 204)
+	{
+		resp->body = NULL;
+		resp->body_len = 0;
+	}
+	else
+	{
+		resp->body = res.json;
+		resp->body_len = strlen(res.json);
+	}
+	if (res.status == 201 && res.record_id)
+		resp->location = psprintf("/v1/%s/%s", esq_routes[route].path, res.record_id);
+}

@@ -1,0 +1,471 @@
+/*
+ * http_sql.c — the SQL side of one HTTP request (no HTTP here).
+ *
+ * Every request is one transaction:
+ *
+ *   StartTransactionCommand -> snapshot -> SPI_connect
+ *   check that the extension exists and that esqase.http_role is safe
+ *   switch to esqase.http_role (SECURITY_LOCAL_USERID_CHANGE)
+ *   SELECT esqase_authenticate($token)
+ *   SELECT r::text, r->'data'->>'id' FROM esqase_<resource>_<action>(...) r
+ *   restore the user -> SPI_finish -> commit
+ *
+ * Why the role switch: the worker connects as the bootstrap superuser (a
+ * background worker cannot log in as the NOLOGIN esqase_api role), and a
+ * superuser bypasses row-level security.  Running the API SQL as
+ * esqase.http_role makes the firm policies apply; a superuser or BYPASSRLS
+ * role is refused (503) because it would make them not apply.
+ *
+ * PG_TRY covers the SQL part only; the caller (http_routes.c, called from
+ * libmicrohttpd) never sees a longjmp.  On error the error data is copied
+ * into the request memory context, the error state flushed, the
+ * transaction aborted and the user restored; the error becomes an HTTP
+ * status by its SQLSTATE (map_error below).
+ *
+ * Plans are prepared on first use and kept (SPI_keepplan).  They are tied
+ * to the extension's oid: a DROP/CREATE EXTENSION gives a new oid, which
+ * frees them so they are prepared again against the new functions.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+
+#include "esqase.h"
+
+#define ESQ_MAX_ROUTES 16
+
+static SPIPlanPtr auth_plan = NULL;
+static SPIPlanPtr plans[ESQ_MAX_ROUTES][ESQ_NACTIONS];
+static Oid	plans_ext_oid = InvalidOid;
+static char ext_schema[NAMEDATALEN * 2 + 3];
+static bool no_database = false;
+
+/* The last reason for a 503 that was logged, so each is logged once. */
+static char last_problem[512];
+
+static const char *const action_names[ESQ_NACTIONS] = {
+	"list", "create", "get", "update", "delete"
+};
+
+void
+esq_sql_init(void)
+{
+	memset(plans, 0, sizeof(plans));
+	no_database = false;
+}
+
+void
+esq_sql_set_no_database(void)
+{
+	no_database = true;
+}
+
+/* Logs a readiness problem once, or that it is fixed. */
+static void
+note_problem(const char *problem)
+{
+	if (problem == NULL)
+	{
+		if (last_problem[0] != '\0')
+			ereport(LOG,
+					(errmsg("esqase: HTTP API is serving database \"%s\" again",
+							esq_database)));
+		last_problem[0] = '\0';
+		return;
+	}
+	if (strcmp(problem, last_problem) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("esqase: HTTP API answers 503: %s", problem)));
+		strlcpy(last_problem, problem, sizeof(last_problem));
+	}
+}
+
+static void
+set_unavailable(EsqSqlResult *res, const char *message)
+{
+	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
+
+	res->status = 503;
+	res->code = "service_unavailable";
+	res->message = pstrdup(message);
+	res->field = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+/* Drops every kept plan (the extension went away or was recreated). */
+static void
+free_plans(void)
+{
+	int			r,
+				a;
+
+	if (auth_plan)
+		SPI_freeplan(auth_plan);
+	auth_plan = NULL;
+	for (r = 0; r < ESQ_MAX_ROUTES; r++)
+		for (a = 0; a < ESQ_NACTIONS; a++)
+		{
+			if (plans[r][a])
+				SPI_freeplan(plans[r][a]);
+			plans[r][a] = NULL;
+		}
+	plans_ext_oid = InvalidOid;
+}
+
+/* Reads the (quoted) schema of the extension; inside SPI. */
+static void
+load_schema(Oid extoid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	char	   *name;
+
+	values[0] = ObjectIdGetDatum(extoid);
+	ret = SPI_execute_with_args("SELECT pg_catalog.quote_ident(n.nspname) "
+								"FROM pg_catalog.pg_extension e "
+								"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+								"WHERE e.oid = $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "esqase: cannot find the schema of extension esqase");
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	strlcpy(ext_schema, name, sizeof(ext_schema));
+}
+
+/*
+ * Checks that the extension exists and the role is safe.  Returns the role
+ * to run as, or InvalidOid after filling res with a 503.
+ */
+static Oid
+check_ready(EsqSqlResult *res)
+{
+	Oid			extoid = get_extension_oid("esqase", true);
+	Oid			roleid;
+	char		problem[512];
+
+	if (!OidIsValid(extoid))
+	{
+		if (OidIsValid(plans_ext_oid))
+			free_plans();
+		snprintf(problem, sizeof(problem),
+				 "extension esqase is not installed in database \"%s\"; run CREATE EXTENSION esqase there",
+				 esq_database);
+		note_problem(problem);
+		set_unavailable(res, problem);
+		return InvalidOid;
+	}
+	if (extoid != plans_ext_oid)
+	{
+		free_plans();
+		load_schema(extoid);
+		plans_ext_oid = extoid;
+	}
+
+	roleid = get_role_oid(esq_http_role, true);
+	if (!OidIsValid(roleid))
+		snprintf(problem, sizeof(problem),
+				 "role \"%s\" (esqase.http_role) does not exist", esq_http_role);
+	else if (superuser_arg(roleid))
+		snprintf(problem, sizeof(problem),
+				 "role \"%s\" (esqase.http_role) is a superuser, which bypasses row-level security; "
+				 "the API will not run as it", esq_http_role);
+	else if (has_bypassrls_privilege(roleid))
+		snprintf(problem, sizeof(problem),
+				 "role \"%s\" (esqase.http_role) has BYPASSRLS; the API will not run as it",
+				 esq_http_role);
+	else
+	{
+		note_problem(NULL);
+		return roleid;
+	}
+	note_problem(problem);
+	set_unavailable(res, "the API is not available: its database role is missing or unsafe (see the server log)");
+	return InvalidOid;
+}
+
+/* Prepares (once) and returns the plan of one resource function. */
+static SPIPlanPtr
+get_plan(int route, EsqAction action)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	char		sql[512];
+	const char *fn_args;
+	int			nargs;
+	SPIPlanPtr	plan;
+
+	if (plans[route][action])
+		return plans[route][action];
+
+	switch (action)
+	{
+		case ESQ_LIST:
+		case ESQ_CREATE:
+			fn_args = "$1::jsonb";
+			nargs = 1;
+			break;
+		case ESQ_UPDATE:
+			fn_args = "$1::uuid, $2::jsonb";
+			nargs = 2;
+			break;
+		default:
+			fn_args = "$1::uuid";
+			nargs = 1;
+			break;
+	}
+	snprintf(sql, sizeof(sql),
+			 "SELECT r::text, r->'data'->>'id' FROM %s.esqase_%s_%s(%s) AS r",
+			 ext_schema, esq_routes[route].sqlname, action_names[action], fn_args);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	plans[route][action] = plan;
+	return plan;
+}
+
+static SPIPlanPtr
+get_auth_plan(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	char		sql[256];
+
+	if (auth_plan)
+		return auth_plan;
+	snprintf(sql, sizeof(sql), "SELECT %s.esqase_authenticate($1)", ext_schema);
+	auth_plan = SPI_prepare(sql, 1, argtypes);
+	if (auth_plan == NULL)
+		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(auth_plan);
+	return auth_plan;
+}
+
+static Datum
+text_arg(const char *s)
+{
+	return PointerGetDatum(cstring_to_text(s));
+}
+
+/* Runs the authentication and the resource function; inside SPI. */
+static void
+run_call(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	int			ret;
+	char	   *json;
+	char	   *id;
+
+	values[0] = text_arg(call->token ? call->token : "");
+	ret = SPI_execute_plan(get_auth_plan(), values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "esqase: esqase_authenticate failed: %s", SPI_result_code_string(ret));
+
+	plan = get_plan(call->route, call->action);
+	switch (call->action)
+	{
+		case ESQ_LIST:
+		case ESQ_CREATE:
+			values[0] = text_arg(call->json ? call->json : "{}");
+			break;
+		case ESQ_UPDATE:
+			values[0] = text_arg(call->id);
+			values[1] = text_arg(call->json ? call->json : "{}");
+			break;
+		default:
+			values[0] = text_arg(call->id);
+			break;
+	}
+	ret = SPI_execute_plan(plan, values, NULL, false, 2);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "esqase: esqase_%s_%s returned no row",
+			 esq_routes[call->route].sqlname, action_names[call->action]);
+	json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (json == NULL)
+		elog(ERROR, "esqase: esqase_%s_%s returned NULL",
+			 esq_routes[call->route].sqlname, action_names[call->action]);
+	res->json = MemoryContextStrdup(esq_request_context, json);
+	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
+	res->status = call->action == ESQ_CREATE ? 201 :
+		call->action == ESQ_DELETE ? 204 : 200;
+}
+
+/* Maps an error's SQLSTATE to an HTTP status and error code. */
+static void
+map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
+{
+	int			code = edata->sqlerrcode;
+	int			category = ERRCODE_TO_CATEGORY(code);
+	bool		expose = true;
+
+	res->field = edata->column_name;
+	res->message = edata->message ? edata->message : pstrdup("error");
+	res->json = NULL;
+	res->record_id = NULL;
+
+	if (code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+	{
+		res->status = 401;
+		res->code = "unauthorized";
+	}
+	else if (code == ERRCODE_INSUFFICIENT_PRIVILEGE)
+	{
+		res->status = 403;
+		res->code = "forbidden";
+	}
+	else if (code == ERRCODE_NO_DATA_FOUND)
+	{
+		res->status = 404;
+		res->code = "not_found";
+	}
+	else if (code == ERRCODE_INVALID_PARAMETER_VALUE ||
+			 code == ERRCODE_INVALID_TEXT_REPRESENTATION)
+	{
+		res->status = 400;
+		res->code = "bad_request";
+	}
+	else if (code == ERRCODE_UNIQUE_VIOLATION)
+	{
+		res->status = 409;
+		res->code = "conflict";
+	}
+	else if (category == ERRCODE_DATA_EXCEPTION ||
+			 category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	{
+		res->status = 422;
+		res->code = "validation_failed";
+	}
+	else if (code == ERRCODE_QUERY_CANCELED)
+	{
+		res->status = 504;
+		res->code = "timeout";
+		res->message = pstrdup("the request took longer than esqase.http_statement_timeout");
+	}
+	else if (category == ERRCODE_INSUFFICIENT_RESOURCES ||
+			 category == ERRCODE_TRANSACTION_ROLLBACK ||
+			 category == ERRCODE_OPERATOR_INTERVENTION ||
+			 code == ERRCODE_LOCK_NOT_AVAILABLE ||
+			 code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
+	{
+		res->status = 503;
+		res->code = "service_unavailable";
+		res->field = NULL;
+	}
+	else if (code == ERRCODE_UNDEFINED_FUNCTION ||
+			 code == ERRCODE_UNDEFINED_TABLE ||
+			 code == ERRCODE_UNDEFINED_OBJECT)
+	{
+		/* the installed SQL API lacks this function: not ready, not a bug here */
+		res->status = 503;
+		res->code = "service_unavailable";
+		res->message = psprintf("esqase_%s_%s is not available in this installation",
+								esq_routes[call->route].sqlname,
+								action_names[call->action]);
+		res->field = NULL;
+		expose = false;
+	}
+	else
+	{
+		res->status = 500;
+		res->code = "internal_error";
+		res->message = pstrdup("internal error (see the server log)");
+		res->field = NULL;
+		expose = false;
+	}
+
+	if (!expose || res->status >= 500)
+		ereport(LOG,
+				(errmsg("esqase: %s answered %d: %s", call->activity, res->status,
+						edata->message ? edata->message : "(no message)"),
+				 errdetail("SQLSTATE %s", unpack_sql_state(code))));
+}
+
+void
+esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	Oid			save_userid;
+	int			save_sec;
+	volatile bool switched = false;
+
+	memset(res, 0, sizeof(*res));
+	if (no_database)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg),
+				 "database \"%s\" (esqase.database) does not exist; create it and CREATE EXTENSION esqase in it",
+				 esq_database);
+		set_unavailable(res, msg);
+		return;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	PG_TRY();
+	{
+		Oid			roleid;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (esq_http_statement_timeout > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "esqase: SPI_connect failed");
+		pgstat_report_activity(STATE_RUNNING, call->activity);
+
+		roleid = check_ready(res);
+		if (OidIsValid(roleid))
+		{
+			/* prepare before switching: preparing needs no privilege */
+			get_auth_plan();
+			get_plan(call->route, call->action);
+
+			SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			switched = true;
+			run_call(call, res);
+			SetUserIdAndSecContext(save_userid, save_sec);
+			switched = false;
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (esq_http_statement_timeout > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		if (switched)
+			SetUserIdAndSecContext(save_userid, save_sec);
+		MemoryContextSwitchTo(esq_request_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		QueryCancelPending = false;
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(esq_request_context);
+		RESUME_INTERRUPTS();
+		map_error(call, edata, res);
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(esq_request_context);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}

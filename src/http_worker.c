@@ -1,0 +1,155 @@
+/*
+ * http_worker.c — the HTTP background worker: signals, database
+ * connection and the event loop.
+ *
+ * The loop waits on the process latch (signals), postmaster death, and the
+ * epoll fd of each libmicrohttpd daemon, with libmicrohttpd's own timeout;
+ * then lets libmicrohttpd run, which calls the access handler on this
+ * thread.  SIGTERM (die) closes the daemons and ends the worker; SIGHUP
+ * reloads the settings (esqase.http_max_body, timeouts and the role apply
+ * to the next request or connection).  A cancel (SIGINT) that arrives
+ * between requests is ignored; during a request it ends that request
+ * with 504.
+ *
+ * Database missing: a worker cannot catch the FATAL of connecting to a
+ * database that does not exist, and then the port would stay closed.  So
+ * the worker marks its shared-memory slot before connecting and clears it
+ * once connected; a worker restarted with the mark still set (its last
+ * connection attempt failed) connects to no database, serves 503 and
+ * watches pg_database; once the database exists it exits to be restarted
+ * (bgw_restart_time, 2 s) and connects normally.  A missing extension
+ * needs none of this: http_sql.c checks for it on every request.
+ *
+ * Any ERROR that escapes (only out-of-memory can) reaches the background
+ * worker's top-level handler, which logs it and exits with 1: the worker
+ * is restarted, the cluster is not.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "esqase.h"
+
+/* True once esqase.database exists (in no-database mode). */
+static bool
+database_exists(void)
+{
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_database_oid(esq_database, true));
+	CommitTransactionCommand();
+	return exists;
+}
+
+void
+esqase_http_worker_main(Datum main_arg)
+{
+	int			idx = DatumGetInt32(main_arg);
+	bool		with_db;
+	WaitEventSet *wes;
+	int			i;
+	TimestampTz last_db_check = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	esq_request_context = AllocSetContextCreate(TopMemoryContext,
+												"esqase request",
+												ALLOCSET_DEFAULT_SIZES);
+
+	with_db = !(esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS &&
+				esq_shared->connecting[idx]);
+	if (with_db)
+	{
+		if (esq_shared)
+			esq_shared->connecting[idx] = true;
+		BackgroundWorkerInitializeConnection(esq_database, NULL, 0);
+		if (esq_shared)
+			esq_shared->connecting[idx] = false;
+		esq_sql_init();
+	}
+	else
+	{
+		BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+		esq_sql_set_no_database();
+		ereport(LOG,
+				(errmsg("esqase: database \"%s\" does not exist; the HTTP API answers 503 until it is created",
+						esq_database)));
+	}
+	pgstat_report_appname("esqase http");
+
+	if (esq_http_start() == 0)
+		ereport(ERROR,
+				(errmsg("esqase: the HTTP API could not listen on any of \"%s\" port %d",
+						esq_http_listen_addresses, esq_http_port)));
+	ereport(LOG,
+			(errmsg("esqase: HTTP worker %d listening on \"%s\" port %d",
+					idx + 1, esq_http_listen_addresses, esq_http_port)));
+
+	wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < esq_http_ndaemons(); i++)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_daemon_fd(i), NULL, NULL);
+
+	for (;;)
+	{
+		WaitEvent	events[8];
+		long		timeout = esq_http_timeout_ms();
+		int			n;
+
+		if (!with_db && (timeout < 0 || timeout > 1000))
+			timeout = 1000;
+		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		for (i = 0; i < n; i++)
+			if (events[i].events & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+
+		/* a cancel between requests has nothing to cancel */
+		QueryCancelPending = false;
+		if (ProcDiePending)
+			esq_http_stop();
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		esq_http_run();
+
+		if (!with_db)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (TimestampDifferenceExceeds(last_db_check, now, 1000))
+			{
+				last_db_check = now;
+				if (database_exists())
+				{
+					ereport(LOG,
+							(errmsg("esqase: database \"%s\" now exists; restarting the HTTP worker to connect to it",
+									esq_database)));
+					esq_http_stop();
+					if (esq_shared)
+						esq_shared->connecting[idx] = false;
+					proc_exit(1);
+				}
+			}
+		}
+	}
+}
