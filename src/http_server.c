@@ -24,8 +24,9 @@
  *
  * The response is queued on a later call of the access handler than the
  * first one (once the whole request is in), which keeps HTTP keep-alive
- * working; only a 413 decided from Content-Length is queued on the first
- * call, on purpose: the connection is then closed without reading the body.
+ * working; only a 413 to a client that sent "Expect: 100-continue" with a
+ * Content-Length over the limit is queued on the first call, on purpose: the
+ * connection is then closed without the body ever being sent.
  */
 #include "postgres.h"
 
@@ -255,8 +256,18 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			n = strtoull(cl, &end, 10);
 			if (errno != 0 || n > (unsigned long long) esq_http_max_body)
 			{
+				const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+																 MHD_HTTP_HEADER_EXPECT);
+
+				/*
+				 * A client waiting for "100 Continue" has not sent the body:
+				 * answer now.  Any other client is already sending it; closing
+				 * on it would reset the connection before it reads the answer,
+				 * so the body is read, counted and dropped, then answered.
+				 */
 				r->too_large = true;
-				return answer_too_large(conn);
+				if (expect && pg_strcasecmp(expect, "100-continue") == 0)
+					return answer_too_large(conn);
 			}
 		}
 		return MHD_YES;

@@ -1,0 +1,147 @@
+# EsqaseHttp.pm — helpers for the HTTP API's TAP tests: a cluster with the
+# extension preloaded on a free port, a JSON HTTP client, keys.
+package EsqaseHttp;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(esq_node api api_raw wait_for_status make_key
+  all_scopes statuses_seen no_500 json_decode_ok);
+
+my %seen;    # status => count, over every request of the test file
+
+# A cluster with esqase preloaded and the HTTP API on a free port.
+sub esq_node
+{
+	my ($name, %conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $extra = join '', map { "$_ = $conf{$_}\n" } sort keys %conf;
+	$node->append_conf('postgresql.conf', <<"EOC" . $extra);
+shared_preload_libraries = 'esqase'
+esqase.http_port = $port
+esqase.http_workers = 2
+log_min_messages = info
+EOC
+	$node->{esq_http_port} = $port;
+	return $node;
+}
+
+sub base { my $node = shift; return "http://127.0.0.1:$node->{esq_http_port}"; }
+
+# One request; returns { status, headers, content, json }.
+# %o: token, body (string or ref, encoded to JSON), headers, timeout, http
+sub api_raw
+{
+	my ($node, $method, $path, %o) = @_;
+	my $http = $o{http}
+	  // HTTP::Tiny->new(timeout => $o{timeout} // 30, keep_alive => 0);
+	my %h = %{ $o{headers} // {} };
+	$h{Authorization} = "Bearer $o{token}" if defined $o{token};
+	my %args = (headers => \%h);
+	if (defined $o{body})
+	{
+		$args{content} = ref $o{body} ? encode_json($o{body}) : $o{body};
+		$h{'Content-Type'} //= 'application/json';
+	}
+	my $r = $http->request($method, base($node) . $path, \%args);
+	$seen{ $r->{status} }++ if $r->{status} != 599;
+	my $json;
+	if (defined $r->{content} && length $r->{content} && $r->{status} != 599)
+	{
+		$json = eval { decode_json($r->{content}) };
+	}
+	return {
+		status => $r->{status},
+		headers => $r->{headers},
+		content => $r->{content},
+		json => $json,
+	};
+}
+
+# Like api_raw, and checks the status and the JSON content type.
+sub api
+{
+	my ($node, $method, $path, $want, %o) = @_;
+	my $r = api_raw($node, $method, $path, %o);
+	my $what = $o{name} // "$method $path";
+	is($r->{status}, $want, "$what -> $want")
+	  or diag("body: " . ($r->{content} // ''));
+	if ($r->{status} != 599)
+	{
+		is( $r->{headers}{'content-type'},
+			'application/json; charset=utf-8',
+			"$what: JSON content type");
+		if ($want >= 400)
+		{
+			my $e = $r->{json} && $r->{json}{error};
+			ok( $e
+				  && $e->{status} == $want
+				  && defined $e->{code}
+				  && defined $e->{message}
+				  && exists $e->{field},
+				"$what: error body");
+		}
+	}
+	return $r;
+}
+
+# Polls until the request answers $want (the workers start in the background).
+sub wait_for_status
+{
+	my ($node, $method, $path, $want, %o) = @_;
+	my $deadline = time + ($o{timeout_s} // 60);
+	my $r;
+	while (time < $deadline)
+	{
+		$r = api_raw($node, $method, $path, %o, timeout => 5);
+		return $r if $r->{status} == $want;
+		usleep(100_000);
+	}
+	return $r;
+}
+
+sub all_scopes
+{
+	return map { ("$_:read", "$_:write") }
+	  qw(contacts matters leads practice-areas matter-types);
+}
+
+# Creates a firm (or uses $o{firm}), a member and a key; returns (token, firm, member).
+sub make_key
+{
+	my ($node, %o) = @_;
+	my $db = $o{db} // 'postgres';
+	my $firm = $o{firm}
+	  // $node->safe_psql($db, "SELECT esqase_create_firm('Firm $$')");
+	my $owner = $o{owner} ? 'true' : 'false';
+	my $perms = $o{permissions} // '{practice_areas}';
+	my $n = int(rand(1e9));
+	my $member = $node->safe_psql($db,
+		"SELECT esqase_create_member('$firm', 'Member $n', 'm$n\@example.com', $owner, '$perms')"
+	);
+	my $scopes = join ',', @{ $o{scopes} // [ all_scopes() ] };
+	my $token = $node->safe_psql($db,
+		"SELECT esqase_create_api_key('$member', '{$scopes}')");
+	return ($token, $firm, $member);
+}
+
+sub statuses_seen { return {%seen}; }
+
+sub no_500
+{
+	my @bad = grep { $_ >= 500 && $_ != 503 && $_ != 504 } keys %seen;
+	ok(!$seen{500}, 'no request answered 500')
+	  or diag("statuses: " . join(', ', map { "$_ x$seen{$_}" } sort keys %seen));
+}
+
+1;
