@@ -1,0 +1,455 @@
+
+-------------------------------------------------------------------------------
+-- 33 Matters: one case in one practice area and one of its stages, with
+-- clients (the first is the primary client and bill recipient) and a team.
+--
+-- The first section holds helpers that leads (34_leads.sql) share.
+-------------------------------------------------------------------------------
+
+-------------------------------------------------------------------------------
+-- Shared by matters and leads
+-------------------------------------------------------------------------------
+
+-- The next public id of a firm: M-0001, M-0002, ... (L- for leads), with
+-- more digits past 9999.  The counter row's lock serialises concurrent
+-- creators until they commit, so two transactions never get one number
+-- (test/isolation/specs/public_ids.spec); a rolled-back create leaves a gap.
+CREATE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
+    VALUES (firm, id_kind, 1)
+    ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
+    RETURNING c.last_value INTO n;
+    RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
+END
+$$;
+
+-- Checks that every id in ids is an active member of the firm, or is in
+-- keep (already on the record: a member deleted since may stay, but not be
+-- added).  A miss is a 422 on field.
+CREATE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    missing uuid;
+BEGIN
+    SELECT u.i INTO missing
+      FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+     WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+       AND NOT EXISTS (SELECT FROM esqase.members m
+                        WHERE m.firm_id = firm AND m.id = u.i AND m.deleted_at IS NULL)
+     ORDER BY u.n LIMIT 1;
+    IF FOUND THEN
+        PERFORM esqase.fail('23514', format('%s: member %s not found in this firm', field, missing), field);
+    END IF;
+END
+$$;
+
+-- Whether body sets field (a uuid reference) to something other than current.
+CREATE FUNCTION esqase.body_ref_changed(body jsonb, field text, current uuid) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN body ? field AND esqase.body_uuid(body, field) IS DISTINCT FROM current;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- Matters
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION esqase.matter_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['practiceAreaId', 'openDate', 'practiceAreaStageColumnId', 'title', 'description',
+             'closeDate', 'solDate', 'status', 'clientContactIds', 'team', 'matterTypeId'];
+
+-- Fields of the response that a PATCH cannot set (the error names them).
+CREATE FUNCTION esqase.matter_readonly_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['id', 'publicId', 'createdAt', 'updatedAt', 'practiceArea', 'stage', 'matterType',
+             'clients'];
+
+CREATE FUNCTION esqase.matter_json(m esqase.matters) RETURNS jsonb
+LANGUAGE sql STABLE
+RETURN jsonb_build_object(
+    'id', m.id, 'publicId', m.public_id, 'title', m.title, 'description', m.description,
+    'status', m.status,
+    'openDate', to_char(m.open_date, 'YYYY-MM-DD'),
+    'closeDate', to_char(m.close_date, 'YYYY-MM-DD'),
+    'solDate', to_char(m.sol_date, 'YYYY-MM-DD'),
+    'practiceArea', (SELECT esqase.ref(p.id, p.name) FROM esqase.practice_areas p
+                      WHERE p.firm_id = m.firm_id AND p.id = m.practice_area_id),
+    'stage', (SELECT esqase.ref(s.id, s.name) FROM esqase.practice_area_stages s
+               WHERE s.firm_id = m.firm_id AND s.id = m.stage_id),
+    'matterType', coalesce((SELECT esqase.ref(mt.id, mt.name) FROM esqase.matter_types mt
+                             WHERE mt.firm_id = m.firm_id AND mt.id = m.matter_type_id), 'null'),
+    'clients', coalesce((SELECT jsonb_agg(esqase.ref(c.id, c.name) ORDER BY mc.position)
+                           FROM esqase.matter_clients mc
+                           JOIN esqase.contacts c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
+                          WHERE mc.firm_id = m.firm_id AND mc.matter_id = m.id), '[]'),
+    'team', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                  'member', esqase.ref(mb.id, mb.name), 'role', tm.role,
+                                  'allocation', trim_scale(tm.allocation))
+                              ORDER BY tm.position)
+                        FROM esqase.matter_team tm
+                        JOIN esqase.members mb ON mb.firm_id = tm.firm_id AND mb.id = tm.member_id
+                       WHERE tm.firm_id = m.firm_id AND tm.matter_id = m.id), '[]'),
+    'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at));
+
+-- A live (not soft-deleted) matter of the firm, else 404.
+CREATE FUNCTION esqase.matter_find(firm uuid, matter_id uuid, for_update boolean DEFAULT false)
+RETURNS esqase.matters LANGUAGE plpgsql AS $$
+DECLARE
+    m esqase.matters;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO m FROM esqase.matters
+         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO m FROM esqase.matters
+         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('matter', matter_id);
+    END IF;
+    RETURN m;
+END
+$$;
+
+-- A stage of the practice area, checked (a miss is a 422 on field); a NULL
+-- stage_id gives the area's first stage.
+CREATE FUNCTION esqase.practice_area_stage(firm uuid, area_id uuid, stage_id uuid, field text)
+RETURNS uuid LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s uuid;
+BEGIN
+    IF stage_id IS NULL THEN
+        SELECT id INTO s FROM esqase.practice_area_stages
+         WHERE firm_id = firm AND practice_area_id = area_id ORDER BY "order" LIMIT 1;
+        IF NOT FOUND THEN
+            PERFORM esqase.fail('23514', format('practice area %s has no stages', area_id), 'practiceAreaId');
+        END IF;
+        RETURN s;
+    END IF;
+    SELECT id INTO s FROM esqase.practice_area_stages
+     WHERE firm_id = firm AND practice_area_id = area_id AND id = stage_id;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('23514', format('%s: %s is not a stage of practice area %s',
+                                            field, stage_id, area_id), field);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- The client list in body.clientContactIds, checked: contacts of the firm,
+-- none twice; each active, or in keep (already a client: a contact deleted
+-- since may stay, but cannot be added).
+CREATE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
+    missing uuid;
+BEGIN
+    SELECT u.i INTO missing
+      FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+     WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+       AND NOT EXISTS (SELECT FROM esqase.contacts c
+                        WHERE c.firm_id = firm AND c.id = u.i AND c.deleted_at IS NULL)
+     ORDER BY u.n LIMIT 1;
+    IF FOUND THEN
+        PERFORM esqase.fail('23514', format('clientContactIds: contact %s not found in this firm', missing),
+                            'clientContactIds');
+    END IF;
+    RETURN ids;
+END
+$$;
+
+-- The team in body.team, checked: a list of objects {memberId, role,
+-- allocation}; members of the firm (as check_members), none twice; role an
+-- optional string; allocation an optional percentage 0-100 with at most two
+-- decimals, the team's total at most 100.  Returns the rows to store as
+-- [{member_id, role, allocation}], in order.
+CREATE FUNCTION esqase.matter_team_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v jsonb := body -> 'team';
+    item jsonb;
+    i integer := 0;
+    at_ text;
+    k text;
+    member uuid;
+    members uuid[] := '{}';
+    alloc numeric;
+    total numeric := 0;
+    result jsonb := '[]';
+BEGIN
+    IF v = 'null' THEN
+        RETURN '[]';
+    END IF;
+    IF jsonb_typeof(v) <> 'array' THEN
+        PERFORM esqase.fail('23514', 'team must be a list', 'team');
+    END IF;
+    IF jsonb_array_length(v) > 100 THEN
+        PERFORM esqase.fail('23514', 'team holds more than 100 items', 'team');
+    END IF;
+    FOR item IN SELECT jsonb_array_elements(v) LOOP
+        at_ := format('team[%s]', i);
+        IF jsonb_typeof(item) <> 'object' THEN
+            PERFORM esqase.fail('23514', format('%s must be an object {memberId, role, allocation}', at_), 'team');
+        END IF;
+        SELECT key INTO k FROM jsonb_object_keys(item) key
+         WHERE key NOT IN ('memberId', 'role', 'allocation') LIMIT 1;
+        IF FOUND THEN
+            PERFORM esqase.fail('23514', format('%s: unknown field %s', at_, k), 'team');
+        END IF;
+        IF jsonb_typeof(item -> 'memberId') IS DISTINCT FROM 'string'
+           OR item ->> 'memberId' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+            PERFORM esqase.fail('23514', format('%s.memberId is required and must be a UUID', at_), 'team');
+        END IF;
+        member := (item ->> 'memberId')::uuid;
+        IF member = ANY (members) THEN
+            PERFORM esqase.fail('23514', format('team lists member %s twice', member), 'team');
+        END IF;
+        members := members || member;
+        IF coalesce(item -> 'role', 'null') <> 'null'
+           AND (jsonb_typeof(item -> 'role') <> 'string' OR length(item ->> 'role') > 200) THEN
+            PERFORM esqase.fail('23514', format('%s.role must be a string of at most 200 characters', at_), 'team');
+        END IF;
+        alloc := NULL;
+        IF coalesce(item -> 'allocation', 'null') <> 'null' THEN
+            IF jsonb_typeof(item -> 'allocation') <> 'number' THEN
+                PERFORM esqase.fail('23514', format('%s.allocation must be a number (a percentage)', at_), 'team');
+            END IF;
+            alloc := (item -> 'allocation')::numeric;
+            IF alloc < 0 OR alloc > 100 OR alloc <> round(alloc, 2) THEN
+                PERFORM esqase.fail('23514', format('%s.allocation must be a percentage from 0 to 100 with at most two decimals',
+                                                    at_), 'team');
+            END IF;
+            total := total + alloc;
+        END IF;
+        result := result || jsonb_build_array(jsonb_build_object(
+            'member_id', member, 'role', nullif(btrim(item ->> 'role'), ''), 'allocation', alloc));
+        i := i + 1;
+    END LOOP;
+    IF total > 100 THEN
+        PERFORM esqase.fail('23514', format('the team''s allocations add up to %s%%, more than 100%%',
+                                            trim_scale(total)), 'team');
+    END IF;
+    PERFORM esqase.check_members(firm, members, 'team', keep);
+    RETURN result;
+END
+$$;
+
+-- Replaces the matter's clients when the list differs (returns whether it
+-- did): the old rows are deleted (audited), the new list inserted.  The first
+-- client is the primary client and the bill recipient.
+CREATE FUNCTION esqase.matter_set_clients(m esqase.matters, ids uuid[]) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ids IS NULL OR ids = ARRAY(SELECT contact_id FROM esqase.matter_clients
+                                   WHERE firm_id = m.firm_id AND matter_id = m.id
+                                   ORDER BY position) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM esqase.matter_clients WHERE firm_id = m.firm_id AND matter_id = m.id;
+    INSERT INTO esqase.matter_clients (firm_id, matter_id, contact_id, position, is_bill_recipient)
+    SELECT m.firm_id, m.id, u.i, u.n - 1, u.n = 1
+      FROM unnest(ids) WITH ORDINALITY AS u(i, n);
+    RETURN true;
+END
+$$;
+
+-- The same for the team (rows as matter_team_from returns them).
+CREATE FUNCTION esqase.matter_set_team(m esqase.matters, team jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF team IS NULL OR team =
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('member_id', member_id, 'role', role,
+                                                     'allocation', allocation) ORDER BY position), '[]')
+          FROM esqase.matter_team WHERE firm_id = m.firm_id AND matter_id = m.id) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM esqase.matter_team WHERE firm_id = m.firm_id AND matter_id = m.id;
+    INSERT INTO esqase.matter_team (firm_id, matter_id, member_id, position, role, allocation)
+    SELECT m.firm_id, m.id, (t.item ->> 'member_id')::uuid, t.n - 1, t.item ->> 'role',
+           (t.item ->> 'allocation')::numeric
+      FROM jsonb_array_elements(team) WITH ORDINALITY AS t(item, n);
+    RETURN true;
+END
+$$;
+
+-- Applies the scalar fields of body to m (a new matter with firm_id set, or
+-- the stored one) and checks the result.  Only the fields present change.
+-- References are checked when they change: a matter may stay in a practice
+-- area or keep a matter type deleted since, but cannot move to one.
+CREATE FUNCTION esqase.matter_apply(m esqase.matters, body jsonb, creating boolean)
+RETURNS esqase.matters LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := m.firm_id;
+    area_changed boolean := creating OR esqase.body_ref_changed(body, 'practiceAreaId', m.practice_area_id);
+    f text;
+BEGIN
+    IF area_changed THEN
+        m.practice_area_id := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
+                                                         'practiceAreaId')).id;
+    END IF;
+    -- The stage: the one sent, of the matter's (new) practice area; else the
+    -- first stage of a new practice area.
+    IF coalesce(body -> 'practiceAreaStageColumnId', 'null') <> 'null' THEN
+        m.stage_id := esqase.practice_area_stage(firm, m.practice_area_id,
+                          esqase.body_uuid(body, 'practiceAreaStageColumnId'), 'practiceAreaStageColumnId');
+    ELSIF body ? 'practiceAreaStageColumnId' AND NOT area_changed THEN
+        PERFORM esqase.fail('23514', 'practiceAreaStageColumnId cannot be null', 'practiceAreaStageColumnId');
+    ELSIF area_changed THEN
+        m.stage_id := esqase.practice_area_stage(firm, m.practice_area_id, NULL, NULL);
+    END IF;
+    -- The matter type: the one sent, of the matter's practice area (null
+    -- clears it); a move to another practice area without one clears it.
+    IF body ? 'matterTypeId' THEN
+        IF area_changed OR esqase.body_ref_changed(body, 'matterTypeId', m.matter_type_id) THEN
+            m.matter_type_id := esqase.body_uuid(body, 'matterTypeId');
+            IF m.matter_type_id IS NOT NULL
+               AND (esqase.matter_type_find(firm, m.matter_type_id, 'matterTypeId')).practice_area_id
+                   <> m.practice_area_id THEN
+                PERFORM esqase.fail('23514', format('matterTypeId: matter type %s belongs to another practice area',
+                                                    m.matter_type_id), 'matterTypeId');
+            END IF;
+        END IF;
+    ELSIF area_changed THEN
+        m.matter_type_id := NULL;
+    END IF;
+    IF creating OR body ? 'title' THEN
+        m.title := coalesce(nullif(btrim(esqase.body_text(body, 'title')), ''), 'Untitled matter');
+    END IF;
+    IF body ? 'description' THEN
+        m.description := esqase.body_text(body, 'description', false, 100000);
+    END IF;
+    IF creating OR body ? 'openDate' THEN
+        m.open_date := esqase.body_date(body, 'openDate', true);
+    END IF;
+    FOREACH f IN ARRAY ARRAY['closeDate', 'solDate'] LOOP
+        IF body ? f THEN
+            m := jsonb_populate_record(m, jsonb_build_object(esqase.snake(f), esqase.body_date(body, f)));
+        END IF;
+    END LOOP;
+    IF m.close_date < m.open_date THEN
+        PERFORM esqase.fail('23514', format('closeDate %s is before openDate %s',
+                                            to_char(m.close_date, 'YYYY-MM-DD'), to_char(m.open_date, 'YYYY-MM-DD')),
+                            CASE WHEN body ? 'closeDate' THEN 'closeDate' ELSE 'openDate' END);
+    END IF;
+    IF creating THEN
+        m.status := coalesce(esqase.body_enum(body, 'status', '{ACTIVE,DRAFT}'), 'ACTIVE');
+    ELSIF body ? 'status' THEN
+        m.status := esqase.body_enum(body, 'status', '{ACTIVE,DRAFT,ARCHIVE}', true);
+    END IF;
+    RETURN m;
+END
+$$;
+
+CREATE FUNCTION esqase_matters_list(params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'read');
+    page record := esqase.page(params, '{}');
+BEGIN
+    RETURN esqase.list_result(
+        (SELECT jsonb_agg(esqase.matter_json(m) ORDER BY m.created_at, m.id)
+           FROM (SELECT * FROM esqase.matters
+                  WHERE firm_id = firm AND deleted_at IS NULL
+                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) m),
+        page.lim, page.off,
+        (SELECT count(*) FROM esqase.matters WHERE firm_id = firm AND deleted_at IS NULL));
+END
+$$;
+
+CREATE FUNCTION esqase_matters_create(body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'write');
+    m esqase.matters;
+    clients uuid[];
+    team jsonb;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.matter_fields());
+    m.firm_id := firm;
+    m := esqase.matter_apply(m, body, true);
+    clients := esqase.matter_clients_from(firm, body);
+    team := esqase.matter_team_from(firm, body);
+    -- Numbered last: an invalid body uses up no number.
+    m.public_id := esqase.next_public_id(firm, 'M');
+    INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,
+                                close_date, sol_date, practice_area_id, stage_id, matter_type_id)
+    VALUES (firm, m.public_id, m.title, m.description, m.status, m.open_date,
+            m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id)
+    RETURNING * INTO m;
+    PERFORM esqase.matter_set_clients(m, clients);
+    PERFORM esqase.matter_set_team(m, team);
+    RETURN jsonb_build_object('data', esqase.matter_json(m));
+END
+$$;
+
+CREATE FUNCTION esqase_matters_get(id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'read');
+BEGIN
+    RETURN jsonb_build_object('data', esqase.matter_json(esqase.matter_find(firm, id)));
+END
+$$;
+
+CREATE FUNCTION esqase_matters_update(id uuid, body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'write');
+    m esqase.matters;
+    clients uuid[];
+    team jsonb;
+    lists_changed boolean;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.matter_fields(), esqase.matter_readonly_fields());
+    m := esqase.matter_apply(esqase.matter_find(firm, id, true), body, false);
+    IF body ? 'clientContactIds' THEN
+        clients := esqase.matter_clients_from(firm, body,
+            ARRAY(SELECT contact_id FROM esqase.matter_clients WHERE firm_id = firm AND matter_id = m.id));
+    END IF;
+    IF body ? 'team' THEN
+        team := esqase.matter_team_from(firm, body,
+            ARRAY(SELECT member_id FROM esqase.matter_team WHERE firm_id = firm AND matter_id = m.id));
+    END IF;
+    -- The lists first; then the matter row, when a field or a list changed
+    -- (so updatedAt moves and the audit log has one UPDATE row).
+    lists_changed := esqase.matter_set_clients(m, clients);
+    lists_changed := esqase.matter_set_team(m, team) OR lists_changed;
+    UPDATE esqase.matters t
+       SET title = m.title, description = m.description, status = m.status,
+           open_date = m.open_date, close_date = m.close_date, sol_date = m.sol_date,
+           practice_area_id = m.practice_area_id, stage_id = m.stage_id,
+           matter_type_id = m.matter_type_id
+     WHERE t.firm_id = firm AND t.id = m.id
+       AND (lists_changed
+            OR (t.title, t.description, t.status, t.open_date, t.close_date, t.sol_date,
+                t.practice_area_id, t.stage_id, t.matter_type_id)
+               IS DISTINCT FROM (m.title, m.description, m.status, m.open_date, m.close_date,
+                                 m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id));
+    RETURN jsonb_build_object('data', esqase.matter_json(esqase.matter_find(firm, m.id)));
+END
+$$;
+
+-- Soft delete: the matter is archived (status ARCHIVE, deleted_at set) and
+-- leaves the API; its client and team rows stay with it.
+CREATE FUNCTION esqase_matters_delete(id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'write');
+    m esqase.matters;
+BEGIN
+    UPDATE esqase.matters t SET status = 'ARCHIVE', deleted_at = now()
+     WHERE t.firm_id = firm AND t.id = esqase_matters_delete.id AND t.deleted_at IS NULL
+    RETURNING * INTO m;
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('matter', id);
+    END IF;
+    RETURN jsonb_build_object('data', esqase.matter_json(m));
+END
+$$;

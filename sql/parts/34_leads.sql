@@ -1,0 +1,308 @@
+
+-------------------------------------------------------------------------------
+-- 34 Leads: a prospect in the firm's intake pipeline.  Creating a lead
+-- creates its brand-new contact (contact_apply/contact_insert, 30_contacts.sql)
+-- in the same transaction.  Private leads are visible only to their assignees
+-- and the firm's owners: esqase.lead_visible() is used both by these
+-- functions and by the RLS policies on esqase.leads (90_security.sql).
+-------------------------------------------------------------------------------
+
+-- Whether the API context may see a lead: public, or the member is an
+-- owner, or one of its assignees.  Without a context nothing is visible
+-- (the policies also require the context's firm).
+CREATE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN NOT private
+    OR coalesce(esqase.context_is_owner(), false)
+    OR EXISTS (SELECT FROM esqase.lead_assignees a
+                WHERE a.firm_id = lead_firm AND a.member_id = esqase.context_member()
+                  AND a.lead_id = lead);
+
+CREATE FUNCTION esqase.lead_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['practiceAreaId', 'leadStageColumnId', 'value', 'isPrivate', 'assigneeIds'];
+
+-- Create also takes the contact's fields: type, its name fields, email, phone.
+CREATE FUNCTION esqase.lead_contact_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['type', 'email', 'phone'] || esqase.contact_person_fields() || esqase.contact_company_fields();
+
+-- Fields a PATCH cannot set (the error names them): the response's own, and
+-- the contact's, which belong to the contact (PATCH /v1/contacts/{id}).
+CREATE FUNCTION esqase.lead_readonly_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['id', 'publicId', 'status', 'contact', 'practiceArea', 'assignees', 'createdAt',
+             'updatedAt'] || esqase.lead_contact_fields();
+
+CREATE FUNCTION esqase.lead_json(l esqase.leads) RETURNS jsonb
+LANGUAGE sql STABLE
+RETURN jsonb_build_object(
+    'id', l.id, 'publicId', l.public_id, 'status', l.status, 'value', l.value,
+    'isPrivate', l.is_private, 'leadStageColumnId', l.stage_id,
+    'contact', (SELECT esqase.ref(c.id, c.name) FROM esqase.contacts c
+                 WHERE c.firm_id = l.firm_id AND c.id = l.contact_id),
+    'practiceArea', coalesce((SELECT esqase.ref(p.id, p.name) FROM esqase.practice_areas p
+                               WHERE p.firm_id = l.firm_id AND p.id = l.practice_area_id), 'null'),
+    'assignees', coalesce((SELECT jsonb_agg(esqase.ref(m.id, m.name) ORDER BY a.position)
+                             FROM esqase.lead_assignees a
+                             JOIN esqase.members m ON m.firm_id = a.firm_id AND m.id = a.member_id
+                            WHERE a.firm_id = l.firm_id AND a.lead_id = l.id), '[]'),
+    'createdAt', esqase.ts(l.created_at), 'updatedAt', esqase.ts(l.updated_at));
+
+-- A live lead of the firm that the context may see, else 404.
+CREATE FUNCTION esqase.lead_find(firm uuid, lead_id uuid, for_update boolean DEFAULT false)
+RETURNS esqase.leads LANGUAGE plpgsql AS $$
+DECLARE
+    l esqase.leads;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO l FROM esqase.leads
+         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
+           AND esqase.lead_visible(firm_id, id, is_private)
+           FOR UPDATE;
+    ELSE
+        SELECT * INTO l FROM esqase.leads
+         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
+           AND esqase.lead_visible(firm_id, id, is_private);
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('lead', lead_id);
+    END IF;
+    RETURN l;
+END
+$$;
+
+-- A lead stage of the firm, checked (a 422 on leadStageColumnId); NULL
+-- gives the first stage of the pipeline.
+CREATE FUNCTION esqase.lead_stage(firm uuid, stage_id uuid) RETURNS uuid
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s uuid;
+BEGIN
+    IF stage_id IS NULL THEN
+        SELECT id INTO s FROM esqase.lead_stages WHERE firm_id = firm ORDER BY "order" LIMIT 1;
+        IF NOT FOUND THEN
+            PERFORM esqase.fail('23514', 'the firm has no lead stages', 'leadStageColumnId');
+        END IF;
+    ELSE
+        SELECT id INTO s FROM esqase.lead_stages WHERE firm_id = firm AND id = stage_id;
+        IF NOT FOUND THEN
+            PERFORM esqase.fail('23514', format('leadStageColumnId: lead stage %s not found in this firm', stage_id),
+                                'leadStageColumnId');
+        END IF;
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Applies the lead's own fields of body to l (a new lead with firm_id set,
+-- or the stored one) and checks them.  References are checked when they
+-- change (a lead may stay in a practice area deleted since).
+CREATE FUNCTION esqase.lead_apply(l esqase.leads, body jsonb, creating boolean)
+RETURNS esqase.leads LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF esqase.body_ref_changed(body, 'practiceAreaId', l.practice_area_id) THEN
+        l.practice_area_id := esqase.body_uuid(body, 'practiceAreaId');
+        IF l.practice_area_id IS NOT NULL THEN
+            PERFORM esqase.practice_area_find(l.firm_id, l.practice_area_id, 'practiceAreaId');
+        END IF;
+    END IF;
+    IF creating OR body ? 'leadStageColumnId' THEN
+        IF NOT creating AND coalesce(body -> 'leadStageColumnId', 'null') = 'null' THEN
+            PERFORM esqase.fail('23514', 'leadStageColumnId cannot be null', 'leadStageColumnId');
+        END IF;
+        l.stage_id := esqase.lead_stage(l.firm_id, esqase.body_uuid(body, 'leadStageColumnId'));
+    END IF;
+    IF body ? 'value' THEN
+        l.value := esqase.body_enum(body, 'value', '{LOWEST,LOW,MEDIUM,HIGH,HIGHEST}');
+    END IF;
+    IF body ? 'isPrivate' THEN
+        l.is_private := esqase.body_bool(body, 'isPrivate');
+        IF l.is_private IS NULL THEN
+            PERFORM esqase.fail('23514', 'isPrivate must be true or false', 'isPrivate');
+        END IF;
+    END IF;
+    l.is_private := coalesce(l.is_private, false);
+    RETURN l;
+END
+$$;
+
+-- The assignees in body.assigneeIds, else fallback, checked: members of the
+-- firm, none twice (esqase.check_members; current are the lead's assignees).
+-- And the rule that keeps the RLS policy satisfiable: a member who is not
+-- an owner cannot leave a private lead unassigned to themself (they could no
+-- longer see it).
+CREATE FUNCTION esqase.lead_assignees_from(l esqase.leads, body jsonb, current uuid[],
+                                           fallback uuid[] DEFAULT NULL)
+RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    ids uuid[] := esqase.body_list(body, 'assigneeIds', 'uuid')::uuid[];
+BEGIN
+    PERFORM esqase.check_members(l.firm_id, ids, 'assigneeIds', current);
+    IF l.is_private AND NOT coalesce(esqase.context_is_owner(), false)
+       AND NOT esqase.context_member() = ANY (coalesce(ids, fallback, current)) THEN
+        PERFORM esqase.fail('23514',
+            'a private lead is visible only to its assignees and the firm''s owners: assign yourself to it',
+            CASE WHEN ids IS NOT NULL THEN 'assigneeIds' ELSE 'isPrivate' END);
+    END IF;
+    RETURN coalesce(ids, fallback);
+END
+$$;
+
+-- Replacing a lead's assignees takes two steps around the lead's own
+-- UPDATE, so that the acting member never loses sight of the lead midway
+-- (RLS checks both the old and the new lead row):
+-- add_assignees inserts the new list's members and fixes positions;
+-- prune_assignees then deletes (audited) those no longer listed.
+-- Each returns whether it changed anything.
+CREATE FUNCTION esqase.lead_add_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF ids IS NULL THEN
+        RETURN false;
+    END IF;
+    INSERT INTO esqase.lead_assignees AS a (firm_id, lead_id, member_id, position)
+    SELECT l.firm_id, l.id, u.i, u.n - 1 FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+    ON CONFLICT (firm_id, lead_id, member_id) DO UPDATE SET position = excluded.position
+        WHERE a.position <> excluded.position;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n > 0;
+END
+$$;
+
+CREATE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF ids IS NULL THEN
+        RETURN false;
+    END IF;
+    DELETE FROM esqase.lead_assignees
+     WHERE firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n > 0;
+END
+$$;
+
+CREATE FUNCTION esqase_leads_list(params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'read');
+    page record := esqase.page(params, '{}');
+BEGIN
+    RETURN esqase.list_result(
+        (SELECT jsonb_agg(esqase.lead_json(l) ORDER BY l.created_at, l.id)
+           FROM (SELECT * FROM esqase.leads
+                  WHERE firm_id = firm AND deleted_at IS NULL
+                    AND esqase.lead_visible(firm_id, id, is_private)
+                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) l),
+        page.lim, page.off,
+        (SELECT count(*) FROM esqase.leads
+          WHERE firm_id = firm AND deleted_at IS NULL
+            AND esqase.lead_visible(firm_id, id, is_private)));
+END
+$$;
+
+-- Everything is checked before anything is written: an invalid lead leaves
+-- no contact behind and uses up no public id.
+CREATE FUNCTION esqase_leads_create(body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    c esqase.contacts;
+    l esqase.leads;
+    email text;
+    phone text;
+    assignees uuid[];
+BEGIN
+    PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
+    -- The contact: as a contact, with email and phone as its only ones.
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    c := esqase.contact_apply(c, body);
+    email := esqase.body_text(body, 'email', false, 254);
+    IF email IS NOT NULL THEN
+        PERFORM esqase.check_email(email, 'email');
+        c.emails := ARRAY[email];
+    END IF;
+    phone := esqase.body_text(body, 'phone');
+    IF phone IS NOT NULL THEN
+        IF btrim(phone) = '' THEN
+            PERFORM esqase.fail('23514', 'phone must not be blank', 'phone');
+        END IF;
+        c.phones := ARRAY[phone];
+    END IF;
+    l.firm_id := firm;
+    l := esqase.lead_apply(l, body, true);
+    -- The key's member is the default assignee.
+    assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
+
+    c := esqase.contact_insert(firm, c);
+    -- No RETURNING: the new row of a private lead is not visible until its
+    -- assignees exist.
+    l.id := gen_random_uuid();
+    INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
+                              practice_area_id, stage_id)
+    VALUES (firm, l.id, esqase.next_public_id(firm, 'L'), l.value, l.is_private, c.id,
+            l.practice_area_id, l.stage_id);
+    PERFORM esqase.lead_add_assignees(l, assignees);
+    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
+END
+$$;
+
+CREATE FUNCTION esqase_leads_get(id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'read');
+BEGIN
+    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, id)));
+END
+$$;
+
+CREATE FUNCTION esqase_leads_update(id uuid, body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    l esqase.leads;
+    current uuid[];
+    assignees uuid[];
+    changed boolean;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.lead_fields(), esqase.lead_readonly_fields());
+    l := esqase.lead_apply(esqase.lead_find(firm, id, true), body, false);
+    current := ARRAY(SELECT member_id FROM esqase.lead_assignees
+                      WHERE firm_id = firm AND lead_id = l.id ORDER BY position);
+    assignees := esqase.lead_assignees_from(l, body, current);
+    changed := esqase.lead_add_assignees(l, assignees);
+    changed := changed OR (assignees IS NOT NULL AND NOT current <@ assignees);
+    UPDATE esqase.leads t
+       SET value = l.value, is_private = l.is_private, practice_area_id = l.practice_area_id,
+           stage_id = l.stage_id
+     WHERE t.firm_id = firm AND t.id = l.id
+       AND (changed
+            OR (t.value, t.is_private, t.practice_area_id, t.stage_id)
+               IS DISTINCT FROM (l.value, l.is_private, l.practice_area_id, l.stage_id));
+    PERFORM esqase.lead_prune_assignees(l, assignees);
+    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
+END
+$$;
+
+-- Soft delete: the lead leaves the API; its contact stays a contact.
+CREATE FUNCTION esqase_leads_delete(id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    l esqase.leads;
+BEGIN
+    UPDATE esqase.leads t SET deleted_at = now()
+     WHERE t.firm_id = firm AND t.id = esqase_leads_delete.id AND t.deleted_at IS NULL
+       AND esqase.lead_visible(t.firm_id, t.id, t.is_private)
+    RETURNING * INTO l;
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('lead', id);
+    END IF;
+    RETURN jsonb_build_object('data', esqase.lead_json(l));
+END
+$$;
