@@ -64,3 +64,32 @@ REVOKE EXECUTE ON FUNCTION esqase_create_firm(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_create_member(uuid, text, text, boolean, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_create_api_key(uuid, text[], text, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;
+
+-- Matters and leads replace their client, team and assignee lists on update
+-- (the way a contact's emails are replaced): the rows that go are deleted,
+-- and the audit trigger records each delete.  The API role may delete from
+-- these three link tables only; every other table keeps soft deletes.
+GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees TO esqase_api;
+
+-- Private leads are visible only to their assignees and the firm's owners
+-- (esqase.lead_visible, 34_leads.sql).  The policy is split by command:
+--  * SELECT, UPDATE and DELETE see only visible leads;
+--  * INSERT and the new row of an UPDATE need only the firm, since a new
+--    private lead has no assignee rows yet when it is inserted (the lead row
+--    comes first: assignees reference it).  esqase_leads_create and
+--    esqase_leads_update refuse to make a lead invisible to the member
+--    acting, so the new row of an UPDATE (which PostgreSQL also checks
+--    against the SELECT policy) stays visible.
+-- deleted_at is not in the policy (a soft delete's new row must pass it);
+-- the functions filter deleted leads.  The lead_assignees policy stays the
+-- plain firm check: it must not query leads, or the two would recurse.
+DROP POLICY firm_isolation ON esqase.leads;
+CREATE POLICY leads_select ON esqase.leads FOR SELECT
+    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private));
+CREATE POLICY leads_insert ON esqase.leads FOR INSERT
+    WITH CHECK (firm_id = esqase.context_firm());
+CREATE POLICY leads_update ON esqase.leads FOR UPDATE
+    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private))
+    WITH CHECK (firm_id = esqase.context_firm());
+CREATE POLICY leads_delete ON esqase.leads FOR DELETE
+    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private));
