@@ -35,7 +35,7 @@ BEGIN
     END IF;
     PERFORM esqase.check_email(coalesce(email, ''), 'email');
     FOREACH p IN ARRAY coalesce(permissions, '{}') LOOP
-        IF p NOT IN ('practice_areas') THEN
+        IF p IS NULL OR p NOT IN ('practice_areas') THEN
             PERFORM esqase.fail('23514', format('unknown permission: %s', p), 'permissions');
         END IF;
     END LOOP;
@@ -72,7 +72,7 @@ BEGIN
         PERFORM esqase.fail('23514', 'a key needs at least one scope', 'scopes');
     END IF;
     FOREACH s IN ARRAY scopes LOOP
-        IF NOT s = ANY (esqase.valid_scopes()) THEN
+        IF s IS NULL OR NOT s = ANY (esqase.valid_scopes()) THEN
             PERFORM esqase.fail('23514', format('unknown scope: %s (valid: %s)', s,
                                 array_to_string(esqase.valid_scopes(), ', ')), 'scopes');
         END IF;
