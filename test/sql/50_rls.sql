@@ -1,0 +1,168 @@
+-- Firm isolation: a key of firm B can never read, count, change, delete or
+-- reference a record of firm A, through the API functions or through the
+-- tables under row-level security (as the API role: no superuser, no BYPASSRLS).
+\set VERBOSITY terse
+SET ROLE esqase_api;
+
+-- Records of firm A, and a few of firm B.
+INSERT INTO t.ids SELECT 'rls_a_contact', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Alice", "lastName": "OfA"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_a_area', (t.api('a', $$esqase_practice_areas_create('{"name": "A only law"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_a_type', (t.api('a', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "A only type"}')$$, t.id('rls_a_area'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_b_contact', (t.api('b', $$esqase_contacts_create('{"type": "COMPANY", "companyName": "B Corp"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_b_area', (t.api('b', $$esqase_practice_areas_create('{"name": "B only law"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_b_type', (t.api('b', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "B only type"}')$$, t.id('rls_b_area'))) #>> '{data,id}')::uuid;
+SELECT count(*) AS ids_made FROM t.ids WHERE name LIKE 'rls\_%' AND id IS NOT NULL;
+
+-- Through the API: B gets 404 for every read, update and delete of A's records.
+SELECT t.unid(expr) AS call, t.err('b', expr) FROM (VALUES
+    (format('esqase_contacts_get(%L)', t.id('rls_a_contact'))),
+    (format($$esqase_contacts_update(%L, '{"lastName": "Hijacked"}')$$, t.id('rls_a_contact'))),
+    (format('esqase_contacts_delete(%L)', t.id('rls_a_contact'))),
+    (format('esqase_practice_areas_get(%L)', t.id('rls_a_area'))),
+    (format($$esqase_practice_areas_update(%L, '{"name": "Hijacked"}')$$, t.id('rls_a_area'))),
+    (format('esqase_practice_areas_delete(%L)', t.id('rls_a_area'))),
+    (format('esqase_matter_types_get(%L)', t.id('rls_a_type'))),
+    (format($$esqase_matter_types_update(%L, '{"name": "Hijacked"}')$$, t.id('rls_a_type'))),
+    (format('esqase_matter_types_delete(%L)', t.id('rls_a_type'))),
+    (format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('rls_a_area')))
+) AS cases(expr);
+-- ... nor can B point at A's records: a matter type in A's practice area is a 422.
+SELECT t.err('b', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "Sneaky"}')$$, t.id('rls_a_area'))) AS b_type_in_a_area;
+-- And the other way round.
+SELECT t.unid(expr) AS call, t.err('a', expr) FROM (VALUES
+    (format('esqase_contacts_get(%L)', t.id('rls_b_contact'))),
+    (format('esqase_practice_areas_get(%L)', t.id('rls_b_area'))),
+    (format('esqase_matter_types_get(%L)', t.id('rls_b_type'))),
+    (format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "Sneaky"}')$$, t.id('rls_b_area')))
+) AS cases(expr);
+
+-- A's records are untouched.
+SELECT t.api('a', format('esqase_contacts_get(%L)', t.id('rls_a_contact'))) #>> '{data,name}' AS a_contact,
+       t.api('a', format('esqase_practice_areas_get(%L)', t.id('rls_a_area'))) #>> '{data,name}' AS a_area,
+       t.api('a', format('esqase_matter_types_get(%L)', t.id('rls_a_type'))) #>> '{data,name}' AS a_type;
+
+-- Lists and totals of each firm hold only its own records: kept here, then
+-- compared with the tables as the superuser.
+CREATE TEMP TABLE api_lists AS
+SELECT k AS key, r AS resource, t.api(k, format('esqase_%s_list(%L)', r, '{"limit": 200}')) AS l
+  FROM unnest(ARRAY['a', 'b']) AS k, unnest(ARRAY['contacts', 'practice_areas']) AS r;
+INSERT INTO api_lists
+SELECT k, 'matter_types', t.api(k, format($$esqase_matter_types_list('{"practiceAreaId": "%s", "limit": 200}')$$,
+                                          t.id('rls_' || k || '_area')))
+  FROM unnest(ARRAY['a', 'b']) AS k;
+RESET ROLE;
+SELECT key, resource,
+       jsonb_array_length(l -> 'data') = (l #>> '{pagination,total}')::int AS listed_all,
+       (l #>> '{pagination,total}')::int
+         = (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I WHERE deleted_at IS NULL AND firm_id = %L %s',
+                   resource, t.id('firm_' || key),
+                   CASE resource WHEN 'matter_types' THEN format('AND practice_area_id = %L', t.id('rls_' || key || '_area')) ELSE '' END),
+                   false, true, '')))[1]::text::int AS total_is_own_rows,
+       (SELECT bool_and(x.firm_id = t.id('firm_' || key))
+          FROM jsonb_array_elements(l -> 'data') e
+          JOIN (SELECT firm_id, id FROM esqase.contacts UNION ALL SELECT firm_id, id FROM esqase.practice_areas
+                UNION ALL SELECT firm_id, id FROM esqase.matter_types) x ON x.id = (e ->> 'id')::uuid) AS all_own_firm
+  FROM api_lists ORDER BY 1, 2;
+SET ROLE esqase_api;
+SELECT (t.api('b', format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('rls_b_area'))) #>> '{pagination,total}')::int AS b_types_total,
+       t.api('b', format('esqase_practice_areas_get(%L)', t.id('rls_b_area'))) #> '{data,matterTypes}' -> 0 ->> 'name' AS b_area_types;
+
+-- Through the tables, as the API role.
+-- Without any context no row of any table is visible.
+SELECT c.relname AS table_name,
+       (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I', c.relname), false, true, '')))[1]::text::int AS rows_visible
+  FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+   AND has_table_privilege(c.oid, 'SELECT')
+ ORDER BY 1;
+-- With B's context: only B's rows, in every table.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+SELECT c.relname AS table_name,
+       (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I WHERE firm_id IS DISTINCT FROM %L',
+                                                   c.relname, t.id('firm_b')), false, true, '')))[1]::text::int AS rows_of_other_firms
+  FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+   AND has_table_privilege(c.oid, 'SELECT')
+ ORDER BY 1;
+SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_b_contact')) AS own_contact,
+       (SELECT count(*) FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_b_area')) AS own_stages,
+       (SELECT count(*) FROM esqase.firms) AS firms_visible,
+       (SELECT count(*) FROM esqase.lead_stages) AS own_lead_stages;
+-- Asking for A's rows by id finds nothing.
+SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_a_contact')) AS a_contact,
+       (SELECT count(*) FROM esqase.practice_areas WHERE firm_id = t.id('firm_a')) AS a_areas,
+       (SELECT count(*) FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_a_area')) AS a_stages,
+       (SELECT count(*) FROM esqase.matter_types WHERE id = t.id('rls_a_type')) AS a_type,
+       (SELECT count(*) FROM esqase.members WHERE firm_id = t.id('firm_a')) AS a_members,
+       (SELECT count(*) FROM esqase.firms WHERE firm_id = t.id('firm_a')) AS a_firm;
+-- UPDATE of A's rows affects none.
+WITH c1 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE firm_id = t.id('firm_a') RETURNING 1),
+     c2 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE id = t.id('rls_a_contact') RETURNING 1),
+     p AS (UPDATE esqase.practice_areas SET name = 'hijacked' WHERE id = t.id('rls_a_area') RETURNING 1),
+     m AS (UPDATE esqase.matter_types SET name = 'hijacked' WHERE id = t.id('rls_a_type') RETURNING 1),
+     s AS (UPDATE esqase.practice_area_stages SET name = 'hijacked' WHERE practice_area_id = t.id('rls_a_area') RETURNING 1)
+SELECT (SELECT count(*) FROM c1) AS contacts_by_firm, (SELECT count(*) FROM c2) AS contact_by_id,
+       (SELECT count(*) FROM p) AS practice_area, (SELECT count(*) FROM m) AS matter_type,
+       (SELECT count(*) FROM s) AS stages;
+-- DELETE is not granted to the API role at all.
+DELETE FROM esqase.contacts WHERE id = t.id('rls_a_contact');
+ROLLBACK;
+
+-- Writing a row of firm A under B's context fails the policy's check ...
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.contacts (firm_id, type, first_name, name) VALUES (t.id('firm_a'), 'PERSON', 'Planted', '');
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.practice_areas (firm_id, name) VALUES (t.id('firm_a'), 'Planted');
+ROLLBACK;
+-- ... as does moving one of B's own rows into firm A.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+UPDATE esqase.contacts SET firm_id = t.id('firm_a') WHERE id = t.id('rls_b_contact');
+ROLLBACK;
+-- Without a context nothing can be written at all.
+INSERT INTO esqase.contacts (firm_id, type, first_name, name) VALUES (t.id('firm_b'), 'PERSON', 'Planted', '');
+-- A row of B's own firm that points at A's practice area: the foreign keys
+-- include firm_id, so the reference is not found (referential checks bypass RLS).
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.matter_types (firm_id, practice_area_id, name) VALUES (t.id('firm_b'), t.id('rls_a_area'), 'Planted');
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.practice_area_stages (firm_id, practice_area_id, name, type, "order")
+VALUES (t.id('firm_b'), t.id('rls_a_area'), 'Planted', 'TODO', 9);
+ROLLBACK;
+-- The supported path for B's own rows still works under RLS.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+WITH i AS (INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
+           VALUES (t.id('firm_b'), t.id('rls_b_area'), 'Direct') RETURNING 1),
+     u AS (UPDATE esqase.contacts SET nickname = 'own' WHERE id = t.id('rls_b_contact') RETURNING 1)
+SELECT (SELECT count(*) FROM i) AS inserted, (SELECT count(*) FROM u) AS updated;
+ROLLBACK;
+
+-- A role that is granted DELETE still deletes nothing of firm A under B's
+-- context (its own row it can; all rolled back).
+RESET ROLE;
+CREATE ROLE esqase_rls_probe NOSUPERUSER NOBYPASSRLS;
+GRANT USAGE ON SCHEMA esqase TO esqase_rls_probe;
+GRANT SELECT, UPDATE, DELETE ON esqase.contacts TO esqase_rls_probe;
+SET ROLE esqase_rls_probe;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+WITH d1 AS (DELETE FROM esqase.contacts WHERE firm_id = t.id('firm_a') RETURNING 1),
+     d2 AS (DELETE FROM esqase.contacts WHERE id = t.id('rls_a_contact') RETURNING 1),
+     u AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE firm_id = t.id('firm_a') RETURNING 1),
+     own AS (DELETE FROM esqase.contacts WHERE id = t.id('rls_b_contact') RETURNING 1)
+SELECT (SELECT count(*) FROM d1) AS deleted_by_firm, (SELECT count(*) FROM d2) AS deleted_by_id,
+       (SELECT count(*) FROM u) AS updated, (SELECT count(*) FROM own) AS own_row_deleted;
+ROLLBACK;
+RESET ROLE;
+SELECT count(*) AS a_contact_still_there FROM esqase.contacts WHERE id = t.id('rls_a_contact') AND nickname IS NULL;
+SELECT count(*) AS a_rows_named_hijacked FROM esqase.practice_areas WHERE name = 'hijacked';
+DROP OWNED BY esqase_rls_probe;
+DROP ROLE esqase_rls_probe;
