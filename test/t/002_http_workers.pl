@@ -1,0 +1,239 @@
+# 002_http_workers.pl — the workers as processes: a request blocked on a row
+# lock does not stop the other worker; statement timeout; the SQLSTATE ->
+# status mapping; slow and idle clients; SIGKILL of a worker; a database
+# created after the workers started.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use EsqaseHttp;
+use HTTP::Tiny;
+use IO::Socket::INET;
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = esq_node('workers',
+	restart_after_crash => 'on',
+	'esqase.http_request_timeout' => '3s',
+	'esqase.http_idle_timeout' => '2s');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION esqase');
+my ($token) = make_key($node, owner => 1);
+my %T = (token => $token);
+my $r = wait_for_status($node, 'GET', '/v1/contacts', 200, %T);
+is($r->{status}, 200, 'serving');
+
+$r = api($node, 'POST', '/v1/contacts', 201, %T,
+	body => { type => 'COMPANY', companyName => 'Acme Holdings' });
+my $contact = $r->{json}{data}{id};
+
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
+	'2',
+	'two workers in pg_stat_activity');
+
+# ---------------------------------------------------------------------------
+# A request blocked on a row lock in one worker; the other keeps serving
+# ---------------------------------------------------------------------------
+my $psql = $node->background_psql('postgres');
+$psql->query_safe('BEGIN');
+$psql->query_safe("SELECT id FROM esqase.contacts WHERE id = '$contact' FOR UPDATE");
+
+my $port = $node->{esq_http_port};
+my ($out, $err) = ('', '');
+my $blocked = IPC::Run::start(
+	[
+		'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH',
+		'-H', "Authorization: Bearer $token",
+		'-H', 'Content-Type: application/json',
+		'-d', '{"companyName":"Acme Holdings Ltd"}',
+		"http://127.0.0.1:$port/v1/contacts/$contact"
+	],
+	'>', \$out, '2>', \$err);
+
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity "
+		  . "WHERE backend_type = 'esqase http' AND wait_event_type = 'Lock' "
+		  . "AND query LIKE 'PATCH /v1/contacts/%'"),
+	'one worker waits on the row lock, its request shown in pg_stat_activity');
+
+# New connections are spread over the workers by the kernel (SO_REUSEPORT);
+# the ones that reach the blocked worker wait, the others are served.
+my ($served, $tries) = (0, 0);
+while ($served < 3 && $tries < 40)
+{
+	$tries++;
+	my $t = api_raw($node, 'GET', '/v1/contacts', %T, timeout => 2);
+	$served++ if $t->{status} == 200;
+}
+is($served, 3, "the other worker serves while one is blocked ($tries tries)");
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http' AND wait_event_type = 'Lock'"),
+	'1',
+	'the blocked request is still waiting');
+
+$psql->query_safe('COMMIT');
+$blocked->finish;
+is($out, '200', 'the blocked PATCH completes once the lock is released');
+$r = api($node, 'GET', "/v1/contacts/$contact", 200, %T);
+is($r->{json}{data}{companyName}, 'Acme Holdings Ltd', 'and its update is visible');
+
+# ---------------------------------------------------------------------------
+# esqase.http_statement_timeout: a request stuck on a lock gets 504
+# ---------------------------------------------------------------------------
+$node->append_conf('postgresql.conf', "esqase.http_statement_timeout = '500ms'\n");
+$node->reload;
+$psql->query_safe('BEGIN');
+$psql->query_safe("SELECT id FROM esqase.contacts WHERE id = '$contact' FOR UPDATE");
+my $start = time;
+$r = wait_for_status($node, 'PATCH', "/v1/contacts/$contact", 504, %T,
+	body => { companyName => 'Timeout Ltd' }, timeout_s => 30);
+is($r->{status}, 504, 'statement timeout -> 504');
+is($r->{json}{error}{code}, 'timeout', '504 code');
+$psql->query_safe('COMMIT');
+$r = api($node, 'GET', "/v1/contacts/$contact", 200, %T);
+is($r->{json}{data}{companyName}, 'Acme Holdings Ltd', 'the timed-out update was rolled back');
+$node->append_conf('postgresql.conf', "esqase.http_statement_timeout = '30s'\n");
+$node->reload;
+$psql->quit;
+
+# ---------------------------------------------------------------------------
+# SQLSTATE -> HTTP status, with the field from the error's COLUMN
+# (a stand-in esqase_contacts_get raises the SQLSTATE named by the id)
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
+INSERT INTO esqase_test_states VALUES
+  ('00000000-0000-4000-8000-000000000001', '23505'),
+  ('00000000-0000-4000-8000-000000000002', '23503'),
+  ('00000000-0000-4000-8000-000000000003', '22P02'),
+  ('00000000-0000-4000-8000-000000000004', '42501'),
+  ('00000000-0000-4000-8000-000000000005', '28000'),
+  ('00000000-0000-4000-8000-000000000006', '53400'),
+  ('00000000-0000-4000-8000-000000000007', '40001'),
+  ('00000000-0000-4000-8000-000000000008', '22008');
+GRANT SELECT ON esqase_test_states TO esqase_api;
+ALTER FUNCTION esqase_contacts_get(uuid) RENAME TO esqase_contacts_get_real;
+CREATE FUNCTION esqase_contacts_get(id uuid) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE s text;
+BEGIN
+  SELECT state INTO s FROM esqase_test_states t WHERE t.id = esqase_contacts_get.id;
+  IF s IS NULL THEN RETURN esqase_contacts_get_real(id); END IF;
+  RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s, COLUMN = 'someField';
+END $$;
+});
+my %want = (1 => [ 409, 'conflict' ], 2 => [ 422, 'validation_failed' ],
+	3 => [ 400, 'bad_request' ], 4 => [ 403, 'forbidden' ], 5 => [ 401, 'unauthorized' ],
+	6 => [ 503, 'service_unavailable' ], 7 => [ 503, 'service_unavailable' ],
+	8 => [ 422, 'validation_failed' ]);
+for my $i (sort keys %want)
+{
+	my ($status, $code) = @{ $want{$i} };
+	$r = api($node, 'GET', "/v1/contacts/00000000-0000-4000-8000-00000000000$i", $status, %T,
+		name => "SQLSTATE case $i");
+	is($r->{json}{error}{code}, $code, "SQLSTATE case $i: code $code");
+	is($r->{json}{error}{field}, $status >= 500 ? undef : 'someField',
+		"SQLSTATE case $i: field");
+}
+api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'real read through the wrapper');
+$node->safe_psql('postgres', q{
+DROP FUNCTION esqase_contacts_get(uuid);
+ALTER FUNCTION esqase_contacts_get_real(uuid) RENAME TO esqase_contacts_get;
+DROP TABLE esqase_test_states;
+});
+api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'read after restoring the function');
+
+# ---------------------------------------------------------------------------
+# Slow and idle clients
+# ---------------------------------------------------------------------------
+{
+	# a client trickling its headers is cut off at esqase.http_request_timeout
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+		Timeout => 30) or die "connect: $!";
+	my $t0 = time;
+	my $req = "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nX-Slow: " . ('a' x 100);
+	my $closed = 0;
+	local $SIG{PIPE} = 'IGNORE';
+	for my $c (split //, $req)
+	{
+		if (!defined(send($sock, $c, 0)))
+		{
+			$closed = 1;
+			last;
+		}
+		usleep(200_000);
+		last if time - $t0 > 15;
+	}
+	my $elapsed = time - $t0;
+	ok($closed || $elapsed < 15, "a trickling client is disconnected (after ${elapsed}s)");
+	cmp_ok($elapsed, '<', 10, 'by the request deadline, not its own pace');
+	close $sock;
+}
+{
+	# an idle connection is closed after esqase.http_idle_timeout
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+		Timeout => 30) or die "connect: $!";
+	my $t0 = time;
+	my $n = sysread($sock, my $buf, 10);
+	my $elapsed = time - $t0;
+	ok(defined $n && $n == 0, 'idle connection closed by the server');
+	cmp_ok($elapsed, '<', 8, "idle connection closed after ${elapsed}s");
+	close $sock;
+}
+api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the slow clients');
+
+# ---------------------------------------------------------------------------
+# SIGKILL of a worker: the postmaster restarts the cluster, the API returns
+# ---------------------------------------------------------------------------
+my $pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'esqase http' LIMIT 1");
+ok($pid =~ /^\d+$/, "a worker pid ($pid)");
+kill 'KILL', $pid;
+ok($node->poll_query_until('postgres', 'SELECT 1', '1'), 'server back after the crash');
+$r = wait_for_status($node, 'GET', '/v1/contacts', 200, %T);
+is($r->{status}, 200, 'the API serves again after SIGKILL of a worker');
+ok($node->log_contains("was terminated by signal 9"), 'the kill is in the log');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
+	'both workers are back');
+
+# SIGTERM of a worker (pg_terminate_backend): it exits and is restarted
+$pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'esqase http' LIMIT 1");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'esqase http' AND pid <> $pid"),
+	'a terminated worker is restarted');
+$r = wait_for_status($node, 'GET', '/v1/contacts', 200, %T);
+is($r->{status}, 200, 'serving after pg_terminate_backend');
+
+no_500();
+$node->stop;
+
+# ---------------------------------------------------------------------------
+# esqase.database created after the workers started: 503, then serving
+# ---------------------------------------------------------------------------
+my $late = esq_node('late_db', 'esqase.database' => 'esqdb');
+$late->start;
+$r = wait_for_status($late, 'GET', '/v1/contacts', 503, token => 'x');
+is($r->{status}, 503, '503 while the database does not exist');
+like($r->{json}{error}{message}, qr/database "esqdb"/, '503 names the missing database');
+$late->safe_psql('postgres', 'CREATE DATABASE esqdb');
+$r = wait_for_status($late, 'GET', '/v1/contacts', 503, token => 'x', timeout_s => 30);
+$r = wait_for_status($late, 'GET', '/v1/contacts', 503, token => 'x', timeout_s => 30)
+  until $r->{json} && $r->{json}{error}{message} =~ /extension/;
+like($r->{json}{error}{message}, qr/CREATE EXTENSION/, 'database found; now the extension is missing');
+$late->safe_psql('esqdb', 'CREATE EXTENSION esqase');
+my ($t2) = make_key($late, db => 'esqdb', owner => 1);
+$r = wait_for_status($late, 'GET', '/v1/contacts', 200, token => $t2);
+is($r->{status}, 200, 'serving esqdb without a server restart');
+no_500();
+$late->stop;
+
+done_testing();
