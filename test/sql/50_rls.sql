@@ -145,6 +145,94 @@ WITH i AS (INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
 SELECT (SELECT count(*) FROM i) AS inserted, (SELECT count(*) FROM u) AS updated;
 ROLLBACK;
 
+-- Matters and leads: B can neither reach A's nor point at A's records.
+INSERT INTO t.ids SELECT 'rls_a_matter', (t.api('a', format($$esqase_matters_create('{"practiceAreaId": "%s",
+    "openDate": "2026-07-01", "title": "A only matter", "clientContactIds": ["%s"],
+    "team": [{"memberId": "%s", "role": "Lead"}]}')$$, t.id('rls_a_area'), t.id('rls_a_contact'), t.id('a_owner'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_a_lead', (t.api('a', $$esqase_leads_create('{"type": "PERSON", "firstName": "Lee", "lastName": "OfA"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_b_matter', (t.api('b', format($$esqase_matters_create('{"practiceAreaId": "%s",
+    "openDate": "2026-07-01", "title": "B only matter"}')$$, t.id('rls_b_area'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'rls_b_lead', (t.api('b', $$esqase_leads_create('{"type": "COMPANY", "companyName": "B Lead Co"}')$$) #>> '{data,id}')::uuid;
+RESET ROLE;
+INSERT INTO t.ids SELECT 'rls_a_stage', id FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_a_area') AND "order" = 1;
+INSERT INTO t.ids SELECT 'rls_a_lead_stage', id FROM esqase.lead_stages WHERE firm_id = t.id('firm_a') AND "order" = 1;
+SET ROLE esqase_api;
+SELECT count(*) AS ids_made FROM t.ids WHERE name ~ '^rls_.*(matter|lead|stage)' AND id IS NOT NULL;
+SELECT t.unid(expr) AS call, t.err('b', expr) FROM (VALUES
+    (format('esqase_matters_get(%L)', t.id('rls_a_matter'))),
+    (format($$esqase_matters_update(%L, '{"title": "Hijacked"}')$$, t.id('rls_a_matter'))),
+    (format('esqase_matters_delete(%L)', t.id('rls_a_matter'))),
+    (format('esqase_leads_get(%L)', t.id('rls_a_lead'))),
+    (format($$esqase_leads_update(%L, '{"value": "HIGH"}')$$, t.id('rls_a_lead'))),
+    (format('esqase_leads_delete(%L)', t.id('rls_a_lead'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01"}')$$, t.id('rls_a_area'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01", "practiceAreaStageColumnId": "%s"}')$$,
+            t.id('rls_b_area'), t.id('rls_a_stage'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01", "matterTypeId": "%s"}')$$,
+            t.id('rls_b_area'), t.id('rls_a_type'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01", "clientContactIds": ["%s"]}')$$,
+            t.id('rls_b_area'), t.id('rls_a_contact'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01", "team": [{"memberId": "%s"}]}')$$,
+            t.id('rls_b_area'), t.id('a_owner'))),
+    (format($$esqase_matters_update(%L, '{"clientContactIds": ["%s"]}')$$, t.id('rls_b_matter'), t.id('rls_a_contact'))),
+    (format($$esqase_matters_update(%L, '{"practiceAreaId": "%s"}')$$, t.id('rls_b_matter'), t.id('rls_a_area'))),
+    (format($$esqase_leads_create('{"type": "PERSON", "firstName": "X", "practiceAreaId": "%s"}')$$, t.id('rls_a_area'))),
+    (format($$esqase_leads_create('{"type": "PERSON", "firstName": "X", "leadStageColumnId": "%s"}')$$, t.id('rls_a_lead_stage'))),
+    (format($$esqase_leads_create('{"type": "PERSON", "firstName": "X", "assigneeIds": ["%s"]}')$$, t.id('a_owner'))),
+    (format($$esqase_leads_update(%L, '{"assigneeIds": ["%s"]}')$$, t.id('rls_b_lead'), t.id('a_lawyer')))
+) AS cases(expr);
+-- A's matter and lead are untouched; B's lists hold only B's.
+SELECT t.api('a', format('esqase_matters_get(%L)', t.id('rls_a_matter'))) #>> '{data,title}' AS a_matter,
+       jsonb_array_length(t.api('a', format('esqase_matters_get(%L)', t.id('rls_a_matter'))) #> '{data,clients}') AS a_clients,
+       t.api('a', format('esqase_leads_get(%L)', t.id('rls_a_lead'))) #>> '{data,value}' IS NULL AS a_lead_value_unset;
+SELECT r AS resource,
+       NOT EXISTS (SELECT FROM jsonb_array_elements(l -> 'data') e
+                    WHERE (e ->> 'id')::uuid IN (t.id('rls_a_matter'), t.id('rls_a_lead'))) AS none_of_a,
+       EXISTS (SELECT FROM jsonb_array_elements(l -> 'data') e
+                WHERE (e ->> 'id')::uuid IN (t.id('rls_b_matter'), t.id('rls_b_lead'))) AS has_own
+  FROM (SELECT r, t.api('b', format('esqase_%s_list(%L)', r, '{"limit": 200}')) AS l
+          FROM unnest(ARRAY['matters', 'leads']) AS r) x ORDER BY 1;
+-- Through the tables under B's context: link rows pointing at A's records
+-- break the firm_id foreign keys; A's link rows cannot be updated or deleted
+-- (the API role may delete from the link tables of its own firm only).
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.matter_clients (firm_id, matter_id, contact_id, position)
+VALUES (t.id('firm_b'), t.id('rls_b_matter'), t.id('rls_a_contact'), 5);
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.matter_team (firm_id, matter_id, member_id, position)
+VALUES (t.id('firm_b'), t.id('rls_b_matter'), t.id('a_owner'), 5);
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.lead_assignees (firm_id, lead_id, member_id, position)
+VALUES (t.id('firm_b'), t.id('rls_b_lead'), t.id('a_owner'), 5);
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+INSERT INTO esqase.matter_clients (firm_id, matter_id, contact_id, position)
+VALUES (t.id('firm_a'), t.id('rls_a_matter'), t.id('rls_a_contact'), 5);
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+WITH mc AS (DELETE FROM esqase.matter_clients WHERE matter_id = t.id('rls_a_matter') RETURNING 1),
+     mt AS (DELETE FROM esqase.matter_team WHERE matter_id = t.id('rls_a_matter') RETURNING 1),
+     la AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('rls_a_lead') RETURNING 1),
+     m AS (UPDATE esqase.matters SET title = 'hijacked' WHERE id = t.id('rls_a_matter') RETURNING 1),
+     l AS (UPDATE esqase.leads SET value = 'HIGH' WHERE id = t.id('rls_a_lead') RETURNING 1),
+     pc AS (UPDATE esqase.public_id_counters SET last_value = 0 WHERE firm_id = t.id('firm_a') RETURNING 1)
+SELECT (SELECT count(*) FROM mc) AS matter_clients_deleted, (SELECT count(*) FROM mt) AS matter_team_deleted,
+       (SELECT count(*) FROM la) AS lead_assignees_deleted, (SELECT count(*) FROM m) AS matters_updated,
+       (SELECT count(*) FROM l) AS leads_updated, (SELECT count(*) FROM pc) AS counters_updated;
+ROLLBACK;
+RESET ROLE;
+SELECT (SELECT count(*) FROM esqase.matter_clients WHERE matter_id = t.id('rls_a_matter')) AS a_matter_clients,
+       (SELECT count(*) FROM esqase.matter_team WHERE matter_id = t.id('rls_a_matter')) AS a_matter_team,
+       (SELECT count(*) FROM esqase.lead_assignees WHERE lead_id = t.id('rls_a_lead')) AS a_lead_assignees;
+SET ROLE esqase_api;
+
 -- A role that is granted DELETE still deletes nothing of firm A under B's
 -- context (its own row it can; all rolled back).
 RESET ROLE;
