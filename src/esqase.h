@@ -62,6 +62,7 @@ extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
 extern int	esq_http_start(void);
 extern void esq_http_stop(void);
 extern int	esq_http_ndaemons(void);
+extern const char *esq_http_bound_addresses(void);
 extern int	esq_http_daemon_fd(int i);
 /* Milliseconds until libmicrohttpd needs to run again, -1 if no deadline. */
 extern long esq_http_timeout_ms(void);

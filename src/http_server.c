@@ -68,6 +68,7 @@ static int	ndaemons = 0;
 static EsqConn *conns = NULL;
 static int64 last_sweep = 0;
 static bool starting = false;
+static char bound[256];			/* the addresses listened on, for the log */
 
 /* Monotonic clock in milliseconds. */
 static int64
@@ -370,6 +371,9 @@ start_daemon(const struct sockaddr *addr, const char *label)
 		return false;
 	}
 	daemons[ndaemons++] = d;
+	if (bound[0])
+		strlcat(bound, ", ", sizeof(bound));
+	strlcat(bound, label, sizeof(bound));
 	return true;
 }
 
@@ -461,6 +465,12 @@ esq_http_stop(void)
 	for (i = 0; i < ndaemons; i++)
 		MHD_stop_daemon(daemons[i]);
 	ndaemons = 0;
+}
+
+const char *
+esq_http_bound_addresses(void)
+{
+	return bound;
 }
 
 int

@@ -122,8 +122,8 @@ esqase_http_worker_main(Datum main_arg)
 				(errmsg("esqase: the HTTP API could not listen on any of \"%s\" port %d",
 						esq_http_listen_addresses, esq_http_port)));
 	ereport(LOG,
-			(errmsg("esqase: HTTP worker %d listening on \"%s\" port %d",
-					idx + 1, esq_http_listen_addresses, esq_http_port)));
+			(errmsg("esqase: HTTP worker %d listening on %s port %d",
+					idx + 1, esq_http_bound_addresses(), esq_http_port)));
 
 	wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
