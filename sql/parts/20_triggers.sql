@@ -115,3 +115,7 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON esqase.audit_log
     FOR EACH ROW EXECUTE FUNCTION esqase.audit_log_is_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON esqase.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_log_is_append_only();
+-- ALWAYS: session_replication_role = replica skips ordinary triggers, and
+-- must not open the log to UPDATE, DELETE or TRUNCATE.
+ALTER TABLE esqase.audit_log ENABLE ALWAYS TRIGGER audit_log_no_update;
+ALTER TABLE esqase.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
