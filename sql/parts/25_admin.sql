@@ -85,19 +85,26 @@ BEGIN
 END
 $$;
 
+-- Revoking a key that is already revoked changes nothing (its revoked_at,
+-- updated_at and audit trail stay as they were).
 CREATE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys;
 BEGIN
     IF token_or_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-        UPDATE esqase.api_keys SET revoked_at = coalesce(revoked_at, now())
-         WHERE id = token_or_id::uuid;
+        SELECT * INTO k FROM esqase.api_keys WHERE id = token_or_id::uuid FOR UPDATE;
     ELSE
-        UPDATE esqase.api_keys SET revoked_at = coalesce(revoked_at, now())
+        SELECT * INTO k FROM esqase.api_keys
          WHERE prefix = substring(token_or_id FROM '^esq_([0-9a-f]{12})_')
-           AND secret_hash = sha256(convert_to(token_or_id, 'UTF8'));
+           AND secret_hash = sha256(convert_to(token_or_id, 'UTF8'))
+           FOR UPDATE;
     END IF;
     IF NOT FOUND THEN
         PERFORM esqase.fail('P0002', 'no such API key', 'token_or_id');
+    END IF;
+    IF k.revoked_at IS NULL THEN
+        UPDATE esqase.api_keys SET revoked_at = now() WHERE firm_id = k.firm_id AND id = k.id;
     END IF;
 END
 $$;
