@@ -12,8 +12,9 @@
 
 -- The next public id of a firm: M-0001, M-0002, ... (L- for leads), with
 -- more digits past 9999.  The counter row's lock serialises concurrent
--- creators until they commit, so two transactions never get one number
--- (test/isolation/specs/public_ids.spec); a rolled-back create leaves a gap.
+-- creators until they end, so two transactions never get one number
+-- (test/isolation/specs/public_ids.spec).  The counter is transactional: a
+-- create that rolls back gives its number back, so numbers have no gaps.
 CREATE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
