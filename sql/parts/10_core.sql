@@ -270,16 +270,19 @@ BEGIN
     END IF;
     FOR k, v IN SELECT key, value #>> '{}' FROM jsonb_each(params) LOOP
         IF k IN ('limit', 'offset') THEN
-            IF v IS NULL OR v !~ '^\s*\d{1,9}\s*$' THEN
+            IF v IS NULL OR v !~ '^\s*\d+\s*$' THEN
                 PERFORM esqase.fail('22023', format('%s must be a whole number', k), k);
             END IF;
             IF k = 'limit' THEN
-                lim := v::integer;
-                IF lim < 1 THEN
+                -- Any larger limit is clamped, however many digits it has.
+                IF v::numeric < 1 THEN
                     PERFORM esqase.fail('22023', 'limit must be at least 1', k);
                 END IF;
-                lim := least(lim, 200);
+                lim := least(v::numeric, 200)::integer;
             ELSE
+                IF v::numeric > 2147483647 THEN
+                    PERFORM esqase.fail('22023', 'offset must be at most 2147483647', k);
+                END IF;
                 off := v::integer;
             END IF;
         ELSIF NOT k = ANY (allowed) THEN
