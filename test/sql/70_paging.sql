@@ -1,0 +1,165 @@
+-- Paging (limit default 50, ceiling 200, offset, total, stable order) and
+-- soft deletes, in a firm of its own so that the counts are exact.
+\set VERBOSITY terse
+INSERT INTO t.ids SELECT 'firm_c', esqase_create_firm('Firm C (paging)');
+INSERT INTO t.ids SELECT 'c_owner', esqase_create_member(t.id('firm_c'), 'Cat Pager', 'cat@c.test', true);
+INSERT INTO t.keys SELECT 'c', esqase_create_api_key(t.id('c_owner'), ARRAY['contacts:read', 'contacts:write',
+    'matters:read', 'matters:write', 'leads:read', 'leads:write', 'practice-areas:read', 'practice-areas:write',
+    'matter-types:read', 'matter-types:write']);
+SET ROLE esqase_api;
+
+-- An empty firm: an empty page with the defaults.
+SELECT t.show('c', 'esqase_contacts_list()');
+SELECT t.show('c', 'esqase_contacts_list(NULL)');
+
+-- Seven contacts, each in its own transaction, then three in one
+-- transaction (the same creation time: the id decides their order).
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P1"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P2"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P3"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P4"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P5"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P6"}')$$) #>> '{data,name}';
+SELECT t.api('c', $$esqase_contacts_create('{"type": "PERSON", "firstName": "P7"}')$$) #>> '{data,name}';
+SELECT count(t.api('c', format($$esqase_contacts_create('{"type": "PERSON", "firstName": "Q%s"}')$$, i)) -> 'data') AS made_together
+  FROM generate_series(1, 3) i;
+
+-- Pages of 3: no duplicates, no gaps, in creation order.
+CREATE TEMP TABLE pages AS
+SELECT o AS page_offset, e.n, e.c ->> 'name' AS name, (e.c ->> 'id')::uuid AS id, l -> 'pagination' AS pagination
+  FROM generate_series(0, 12, 3) o
+ CROSS JOIN LATERAL (SELECT t.api('c', format('esqase_contacts_list(%L)', jsonb_build_object('limit', 3, 'offset', o))) AS l) x
+  LEFT JOIN LATERAL jsonb_array_elements(l -> 'data') WITH ORDINALITY AS e(c, n) ON true;
+SELECT page_offset, string_agg(regexp_replace(name, '^Q\d$', 'Q'), ', ' ORDER BY n) AS names,
+       min(pagination::text) AS pagination
+  FROM pages GROUP BY page_offset ORDER BY page_offset;
+SELECT count(id) AS rows_paged, count(DISTINCT id) AS distinct_rows FROM pages;
+RESET ROLE;
+SELECT array_agg(id ORDER BY page_offset, n) FILTER (WHERE id IS NOT NULL)
+       = (SELECT array_agg(c.id ORDER BY c.created_at, c.id) FROM esqase.contacts c
+           WHERE c.firm_id = t.id('firm_c') AND c.deleted_at IS NULL) AS pages_follow_created_at_then_id
+  FROM pages;
+SET ROLE esqase_api;
+-- The same pages again give the same rows.
+SELECT bool_and(p.id = (t.api('c', format('esqase_contacts_list(%L)', jsonb_build_object('limit', 3, 'offset', p.page_offset)))
+                         -> 'data' -> (p.n::int - 1) ->> 'id')::uuid) AS repeatable
+  FROM pages p WHERE p.id IS NOT NULL;
+
+-- 205 more (215 in all) for the default and the ceiling.
+SELECT count(t.api('c', format($$esqase_contacts_create('{"type": "COMPANY", "companyName": "Bulk %s"}')$$, i)) -> 'data') AS made
+  FROM generate_series(1, 205) i;
+SELECT params, l #>> '{pagination,limit}' AS "limit", l #>> '{pagination,offset}' AS "offset",
+       l #>> '{pagination,total}' AS total, jsonb_array_length(l -> 'data') AS listed
+  FROM (VALUES ('{}'), ('{"limit": 1}'), ('{"limit": 200}'), ('{"limit": 201}'), ('{"limit": 1000}'),
+               ('{"limit": "1000"}'), ('{"limit": 99999999999999999999}'), ('{"limit": 1e3}'),
+               ('{"limit": 3}'), ('{"limit": "3"}'), ('{"offset": 3}'), ('{"offset": "3"}'),
+               ('{"limit": "10", "offset": 210}'), ('{"offset": 214}'), ('{"offset": 215}'),
+               ('{"offset": "100000"}'), ('{"limit": 5, "offset": 2147483647}')) AS p(params)
+ CROSS JOIN LATERAL (SELECT t.api('c', format('esqase_contacts_list(%L)', params))) x(l);
+-- A JSON number and a string give the same page.
+SELECT t.api('c', $$esqase_contacts_list('{"limit": 4, "offset": 2}')$$)
+     = t.api('c', $$esqase_contacts_list('{"limit": "4", "offset": "2"}')$$) AS same_page;
+
+-- Malformed paging parameters and unknown parameters: 22023, naming them.
+SELECT params, t.err('c', format('esqase_contacts_list(%L)', params)) FROM (VALUES
+    ('{"limit": 0}'), ('{"limit": "0"}'), ('{"limit": -1}'), ('{"limit": "-1"}'), ('{"limit": "abc"}'),
+    ('{"limit": 1.5}'), ('{"limit": "1.5"}'), ('{"limit": ""}'), ('{"limit": null}'), ('{"limit": true}'),
+    ('{"limit": [10]}'), ('{"limit": {"n": 10}}'), ('{"limit": "1e3"}'), ('{"limit": "+5"}'), ('{"limit": "0x10"}'),
+    ('{"offset": -1}'), ('{"offset": "x"}'), ('{"offset": 1.5}'), ('{"offset": null}'),
+    ('{"offset": 2147483648}'), ('{"offset": "99999999999999999999"}'),
+    ('{"foo": 1}'), ('{"Limit": 5}'), ('{"limit": 5, "page": 2}'), ('{"practiceAreaId": "00000000-0000-4000-8000-000000000000"}'),
+    ('[]'), ('"limit=5"'), ('null'), ('42')
+) AS cases(params);
+-- Every list applies the same rules.
+SELECT fn, t.err('c', format('%s(%L)', fn, params)) FROM
+    (VALUES ('esqase_contacts_list'), ('esqase_practice_areas_list'), ('esqase_matters_list'), ('esqase_leads_list')) AS f(fn),
+    (VALUES ('{"limit": 0}'), ('{"offset": "x"}'), ('{"bogus": 1}')) AS p(params)
+ ORDER BY 1, 2;
+INSERT INTO t.ids SELECT 'c_area', (t.api('c', $$esqase_practice_areas_create('{"name": "Paging law"}')$$) #>> '{data,id}')::uuid;
+SELECT t.unid(params) AS params, t.err('c', format('esqase_matter_types_list(%L)', params)) FROM (VALUES
+    (format('{"practiceAreaId": "%s", "limit": 0}', t.id('c_area'))),
+    (format('{"practiceAreaId": "%s", "offset": -3}', t.id('c_area'))),
+    (format('{"practiceAreaId": "%s", "bogus": 1}', t.id('c_area'))),
+    ('{"practiceAreaId": "not-a-uuid"}'),
+    ('{"practiceAreaId": 42}'),
+    ('{"practiceAreaId": null}'),
+    ('{}'),
+    (format('{"practiceAreaId": "%s", "limit": 500}', t.id('c_area')))
+) AS cases(params);
+
+-- Soft delete of a contact: gone from list, total, get, update and delete...
+INSERT INTO t.ids SELECT 'c_p2', id FROM pages WHERE name = 'P2';
+SELECT t.api('c', format('esqase_contacts_delete(%L)', t.id('c_p2'))) #>> '{data,status}' AS deleted;
+SELECT t.api('c', 'esqase_contacts_list()') #>> '{pagination,total}' AS total_after_delete,
+       NOT EXISTS (SELECT FROM generate_series(0, 200, 200) o,
+                   jsonb_array_elements(t.api('c', format('esqase_contacts_list(%L)', jsonb_build_object('limit', 200, 'offset', o))) -> 'data') e
+                    WHERE (e ->> 'id')::uuid = t.id('c_p2')) AS not_listed,
+       t.api('c', $$esqase_contacts_list('{"limit": 3}')$$) -> 'data' -> 1 ->> 'name' AS second_is_now;
+SELECT t.unid(expr) AS call, t.err('c', expr) FROM (VALUES
+    (format('esqase_contacts_get(%L)', t.id('c_p2'))),
+    (format($$esqase_contacts_update(%L, '{"firstName": "Back"}')$$, t.id('c_p2'))),
+    (format('esqase_contacts_delete(%L)', t.id('c_p2')))
+) AS cases(expr);
+-- ... but the row stays, archived, for analysts.
+RESET ROLE;
+SELECT first_name, status, deleted_at IS NOT NULL AS deleted, deleted_at >= created_at AS after_creation
+  FROM esqase.contacts WHERE id = t.id('c_p2');
+SET ROLE esqase_api;
+
+-- Soft delete of a matter type and a practice area.
+INSERT INTO t.ids SELECT 'c_type1', (t.api('c', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "T1"}')$$, t.id('c_area'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'c_type2', (t.api('c', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "T2"}')$$, t.id('c_area'))) #>> '{data,id}')::uuid;
+SELECT t.api('c', format('esqase_matter_types_delete(%L)', t.id('c_type1'))) #>> '{data,status}' AS deleted;
+SELECT t.api('c', format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('c_area'))) #>> '{pagination,total}' AS types_total,
+       t.api('c', format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('c_area'))) #>> '{data,0,name}' AS listed,
+       t.unid(t.api('c', format('esqase_practice_areas_get(%L)', t.id('c_area'))) #>> '{data,matterTypes}') AS area_types;
+SELECT t.unid(expr) AS call, t.err('c', expr) FROM (VALUES
+    (format('esqase_matter_types_get(%L)', t.id('c_type1'))),
+    (format($$esqase_matter_types_update(%L, '{"name": "Back"}')$$, t.id('c_type1'))),
+    (format('esqase_matter_types_delete(%L)', t.id('c_type1')))
+) AS cases(expr);
+SELECT t.api('c', 'esqase_practice_areas_list()') #>> '{pagination,total}' AS areas_before;
+SELECT t.api('c', format('esqase_practice_areas_delete(%L)', t.id('c_area'))) #>> '{data,status}' AS deleted;
+SELECT t.api('c', 'esqase_practice_areas_list()') #>> '{pagination,total}' AS areas_after;
+SELECT t.unid(expr) AS call, t.err('c', expr) FROM (VALUES
+    (format('esqase_practice_areas_get(%L)', t.id('c_area'))),
+    (format($$esqase_practice_areas_update(%L, '{"name": "Back"}')$$, t.id('c_area'))),
+    (format('esqase_practice_areas_delete(%L)', t.id('c_area'))),
+    (format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('c_area'))),
+    (format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "T3"}')$$, t.id('c_area'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01"}')$$, t.id('c_area')))
+) AS cases(expr);
+
+-- Soft delete of a matter and a lead.
+INSERT INTO t.ids SELECT 'c_area2', (t.api('c', $$esqase_practice_areas_create('{"name": "Paging law 2"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'c_matter', (t.api('c', format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01"}')$$,
+                                                       t.id('c_area2'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'c_lead', (t.api('c', $$esqase_leads_create('{"type": "PERSON", "firstName": "Lead"}')$$) #>> '{data,id}')::uuid;
+SELECT t.api('c', 'esqase_matters_list()') #>> '{pagination,total}' AS matters_before,
+       t.api('c', 'esqase_leads_list()') #>> '{pagination,total}' AS leads_before;
+SELECT t.api('c', format('esqase_matters_delete(%L)', t.id('c_matter'))) #>> '{data,status}' AS matter_deleted,
+       t.api('c', format('esqase_leads_delete(%L)', t.id('c_lead'))) ->> 'data' IS NOT NULL AS lead_deleted;
+SELECT t.api('c', 'esqase_matters_list()') #>> '{pagination,total}' AS matters_after,
+       t.api('c', 'esqase_leads_list()') #>> '{pagination,total}' AS leads_after;
+SELECT t.unid(expr) AS call, t.err('c', expr) FROM (VALUES
+    (format('esqase_matters_get(%L)', t.id('c_matter'))),
+    (format($$esqase_matters_update(%L, '{"title": "Back"}')$$, t.id('c_matter'))),
+    (format('esqase_matters_delete(%L)', t.id('c_matter'))),
+    (format('esqase_leads_get(%L)', t.id('c_lead'))),
+    (format($$esqase_leads_update(%L, '{"value": "HIGH"}')$$, t.id('c_lead'))),
+    (format('esqase_leads_delete(%L)', t.id('c_lead')))
+) AS cases(expr);
+
+-- Every soft-deleted record is still in its table, with deleted_at set.
+RESET ROLE;
+SELECT r.name, x.deleted_at IS NOT NULL AS deleted, x.status
+  FROM t.ids r
+  JOIN (SELECT id, deleted_at, status FROM esqase.contacts
+        UNION ALL SELECT id, deleted_at, status FROM esqase.practice_areas
+        UNION ALL SELECT id, deleted_at, status FROM esqase.matter_types
+        UNION ALL SELECT id, deleted_at, status FROM esqase.matters
+        UNION ALL SELECT id, deleted_at, status FROM esqase.leads) x ON x.id = r.id
+ WHERE r.name IN ('c_p2', 'c_type1', 'c_type2', 'c_area', 'c_matter', 'c_lead')
+ ORDER BY r.name;
+SELECT count(*) AS firm_c_contact_rows, count(*) FILTER (WHERE deleted_at IS NULL) AS live
+  FROM esqase.contacts WHERE firm_id = t.id('firm_c');
