@@ -166,11 +166,11 @@ BEGIN
 END
 $$;
 
--- The team in body.team, checked: a list of objects {memberId, role,
--- allocation}; members of the firm (as check_members), none twice; role an
--- optional string; allocation an optional percentage 0-100 with at most two
--- decimals, the team's total at most 100.  Returns the rows to store as
--- [{member_id, role, allocation}], in order.
+-- The team in body.team (absent or null: none), checked: a list of objects
+-- {memberId, role, allocation}; members of the firm (as check_members), none
+-- twice; role an optional string; allocation an optional percentage 0-100
+-- with at most two decimals, the team's total at most 100.  Returns the rows
+-- to store as [{member_id, role, allocation}], in order.
 CREATE FUNCTION esqase.matter_team_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -185,7 +185,7 @@ DECLARE
     total numeric := 0;
     result jsonb := '[]';
 BEGIN
-    IF v = 'null' THEN
+    IF v IS NULL OR v = 'null' THEN
         RETURN '[]';
     END IF;
     IF jsonb_typeof(v) <> 'array' THEN
