@@ -1,0 +1,167 @@
+-- The schema's rules, checked against the catalog (as the superuser):
+-- firm_id everywhere and in every key, RLS enabled and forced with a firm
+-- policy, pg_dump registration, triggers, and what the API role may do.
+\set VERBOSITY terse
+
+CREATE TEMP VIEW esq_tables AS
+SELECT c.oid, c.relname,
+       (SELECT a.attnum FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attname = 'firm_id' AND NOT a.attisdropped) AS firm_attnum
+  FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p');
+
+-- The tables, each with a firm_id column (uuid, NOT NULL).
+SELECT t.relname, a.atttypid::regtype AS firm_id_type, a.attnotnull AS firm_id_not_null
+  FROM esq_tables t LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = t.firm_attnum
+ ORDER BY 1;
+SELECT count(*) AS tables_without_firm_id FROM esq_tables WHERE firm_attnum IS NULL;
+
+-- Every primary key, unique constraint and foreign key includes firm_id;
+-- a foreign key matches firm_id to the referenced table's firm_id.
+SELECT t.relname, con.conname, con.contype
+  FROM esq_tables t JOIN pg_constraint con ON con.conrelid = t.oid
+ WHERE con.contype IN ('p', 'u', 'f') AND NOT t.firm_attnum = ANY (con.conkey)
+ ORDER BY 1, 2;
+SELECT t.relname, con.conname, con.confrelid::regclass AS referenced
+  FROM esq_tables t JOIN pg_constraint con ON con.conrelid = t.oid
+ WHERE con.contype = 'f'
+   AND NOT EXISTS (SELECT FROM generate_subscripts(con.conkey, 1) i
+                    WHERE con.conkey[i] = t.firm_attnum
+                      AND con.confkey[i] = (SELECT a.attnum FROM pg_attribute a
+                                             WHERE a.attrelid = con.confrelid AND a.attname = 'firm_id'))
+ ORDER BY 1, 2;
+-- Every unique index (including expression indexes such as the members'
+-- lower(email)) has firm_id as a key column.
+SELECT t.relname, i.indexrelid::regclass AS unique_index
+  FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid
+ WHERE i.indisunique
+   AND NOT t.firm_attnum = ANY (i.indkey[0:i.indnkeyatts - 1]::int2[])
+ ORDER BY 1, 2;
+-- How many of each were checked (so that the empty results above mean something).
+SELECT con.contype, count(*) FROM esq_tables t JOIN pg_constraint con ON con.conrelid = t.oid
+ WHERE con.contype IN ('p', 'u', 'f') GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS unique_indexes FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid WHERE i.indisunique;
+-- Every table has a primary key.
+SELECT relname AS tables_without_primary_key FROM esq_tables t
+ WHERE NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conrelid = t.oid AND con.contype = 'p');
+
+-- Row-level security is enabled and forced on every table, and every
+-- policy confines rows to the context's firm.
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+  FROM pg_class c JOIN esq_tables t ON t.oid = c.oid
+ WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
+    OR NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid)
+ ORDER BY 1;
+SELECT count(*) AS tables_with_rls_forced FROM pg_class c JOIN esq_tables t ON t.oid = c.oid
+ WHERE c.relrowsecurity AND c.relforcerowsecurity;
+SELECT p.polcmd, pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+       pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr, count(*) AS policies,
+       string_agg(c.relname, ', ' ORDER BY c.relname) FILTER (WHERE c.relname IN ('leads')) AS on_leads
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+-- Policies apply to every role (none is limited to a role that the API role is not).
+SELECT c.relname, p.polname, p.polroles::regrole[] AS roles
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid
+ WHERE p.polroles <> '{0}' OR NOT p.polpermissive
+ ORDER BY 1, 2;
+
+-- Every table (and the audit log's id sequence) is registered with
+-- pg_extension_config_dump, so that pg_dump keeps its rows.
+SELECT t.relname AS not_dumped
+  FROM esq_tables t, pg_extension e
+ WHERE e.extname = 'esqase' AND NOT t.oid = ANY (e.extconfig)
+ ORDER BY 1;
+SELECT c.relname, c.relkind, coalesce(nullif(e.extcondition[i], ''), '(all rows)') AS condition
+  FROM pg_extension e, generate_subscripts(e.extconfig, 1) i, pg_class c
+ WHERE e.extname = 'esqase' AND c.oid = e.extconfig[i] AND c.relkind <> 'r'
+ ORDER BY 1;
+SELECT count(*) = (SELECT count(*) FROM esq_tables) AS every_table_dumped, bool_and(e.extcondition[i] = '') AS all_rows
+  FROM pg_extension e, generate_subscripts(e.extconfig, 1) i, esq_tables t
+ WHERE e.extname = 'esqase' AND t.oid = e.extconfig[i];
+-- Every table and sequence of schema esqase belongs to the extension.
+SELECT c.relname AS not_an_extension_member
+  FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+   AND NOT EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                      AND e.extname = 'esqase');
+
+-- Triggers: every data table is audited and keeps updated_at, except the
+-- public-id counters (bookkeeping) and the audit log itself.
+SELECT t.relname,
+       coalesce(bool_or(p.proname = 'audit'), false) AS audited,
+       coalesce(bool_or(p.proname = 'touch_updated_at'), false) AS keeps_updated_at
+  FROM esq_tables t
+  LEFT JOIN pg_trigger g ON g.tgrelid = t.oid AND NOT g.tgisinternal
+  LEFT JOIN pg_proc p ON p.oid = g.tgfoid
+ GROUP BY t.relname ORDER BY 1;
+-- The audit triggers are AFTER ROW triggers for INSERT, UPDATE and DELETE,
+-- and enabled (api_keys: only for the columns that are not bookkeeping);
+-- listed here: the ones that are not.
+SELECT g.tgrelid::regclass AS tbl, g.tgenabled,
+       (g.tgtype & 1) <> 0 AS for_row, (g.tgtype & 2) = 0 AS after,
+       (g.tgtype & 4) <> 0 AS on_insert, (g.tgtype & 8) <> 0 AS on_delete, (g.tgtype & 16) <> 0 AS on_update,
+       cardinality(g.tgattr::int2[]) > 0 AS only_some_columns
+  FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+ WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace
+   AND NOT (g.tgenabled = 'O' AND (g.tgtype & 1) <> 0 AND (g.tgtype & 2) = 0
+            AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
+            AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid = 'esqase.api_keys'::regclass))
+ ORDER BY 1;
+SELECT count(*) AS audit_triggers FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+ WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace;
+-- The audit log's guards fire always, for UPDATE, DELETE and TRUNCATE.
+SELECT g.tgname, g.tgenabled, (g.tgtype & 8) <> 0 AS on_delete, (g.tgtype & 16) <> 0 AS on_update,
+       (g.tgtype & 32) <> 0 AS on_truncate
+  FROM pg_trigger g WHERE g.tgrelid = 'esqase.audit_log'::regclass AND NOT g.tgisinternal ORDER BY 1;
+
+-- Functions: SECURITY DEFINER ones pin their search_path; the API functions
+-- are not SECURITY DEFINER (row-level security must apply to them).
+SELECT p.oid::regprocedure AS definer_without_search_path
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'esqase'
+ WHERE p.prosecdef AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+ ORDER BY 1;
+SELECT p.oid::regprocedure AS definer_function, pg_get_userbyid(p.proowner) = current_user AS owned_by_installer,
+       has_function_privilege('esqase_api', p.oid, 'EXECUTE') AS api_may_execute
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'esqase'
+ WHERE p.prosecdef ORDER BY 1;
+SELECT count(*) AS api_functions, count(*) FILTER (WHERE p.prosecdef) AS security_definer,
+       count(*) FILTER (WHERE p.proconfig IS NOT NULL) AS with_settings
+  FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace
+   AND p.proname ~ '^esqase_(contacts|matters|leads|practice_areas|matter_types)_(list|create|get|update|delete)$';
+
+-- The API role: no superuser, no BYPASSRLS, cannot log in by itself here,
+-- owns nothing of the extension.
+SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication
+  FROM pg_roles WHERE rolname = 'esqase_api';
+SELECT count(*) AS tables_owned_by_api_role FROM esq_tables t JOIN pg_class c ON c.oid = t.oid
+ WHERE c.relowner = 'esqase_api'::regrole;
+-- Its table privileges, exactly.  No TRUNCATE anywhere; DELETE only on the
+-- link tables that matters and leads replace on update (matter_clients,
+-- matter_team, lead_assignees); nothing at all on api_keys and audit_log.
+SELECT t.relname,
+       concat_ws(',', CASE WHEN has_table_privilege('esqase_api', t.oid, 'SELECT') THEN 'SELECT' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'INSERT') THEN 'INSERT' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'UPDATE') THEN 'UPDATE' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'DELETE') THEN 'DELETE' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'TRUNCATE') THEN 'TRUNCATE' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'REFERENCES') THEN 'REFERENCES' END,
+                      CASE WHEN has_table_privilege('esqase_api', t.oid, 'TRIGGER') THEN 'TRIGGER' END) AS privileges
+  FROM esq_tables t ORDER BY 1;
+SELECT count(*) AS api_role_truncate_grants FROM esq_tables t WHERE has_table_privilege('esqase_api', t.oid, 'TRUNCATE');
+-- Nor can it create objects in the extension's schemas.
+SELECT has_schema_privilege('esqase_api', 'esqase', 'CREATE') AS create_in_esqase,
+       has_schema_privilege('esqase_api', 'public', 'CREATE') AS create_in_public,
+       has_schema_privilege('esqase_api', 'esqase', 'USAGE') AS usage_on_esqase;
+-- PUBLIC has no privileges on the tables either.
+SELECT t.relname, a.privilege_type
+  FROM esq_tables t, aclexplode((SELECT relacl FROM pg_class WHERE oid = t.oid)) a
+ WHERE a.grantee = 0 ORDER BY 1, 2;
+
+-- The extension: not relocatable, its version, its schema.
+SELECT e.extname, e.extrelocatable, e.extversion, e.extnamespace::regnamespace AS schema
+  FROM pg_extension e WHERE e.extname = 'esqase';
