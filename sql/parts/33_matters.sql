@@ -10,21 +10,36 @@
 -- Shared by matters and leads
 -------------------------------------------------------------------------------
 
+-- Whether a public id is already used in the context's firm (by a matter or
+-- a lead, deleted or private ones too, hence SECURITY DEFINER).  It answers
+-- only for the firm of the caller's API context.
+CREATE FUNCTION esqase.public_id_taken(firm uuid, pid text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN firm = esqase.context_firm()
+   AND (EXISTS (SELECT FROM esqase.matters m WHERE m.firm_id = firm AND m.public_id = pid)
+        OR EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.public_id = pid));
+
 -- The next public id of a firm: M-0001, M-0002, ... (L- for leads), with
 -- more digits past 9999.  The counter row's lock serialises concurrent
 -- creators until they end, so two transactions never get one number
 -- (test/isolation/specs/public_ids.spec).  The counter is transactional: a
 -- create that rolls back gives its number back, so numbers have no gaps.
+-- Numbers already used by rows inserted by hand are skipped.
 CREATE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
+    pid text;
 BEGIN
-    INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
-    VALUES (firm, id_kind, 1)
-    ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
-    RETURNING c.last_value INTO n;
-    RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
+    LOOP
+        INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
+        VALUES (firm, id_kind, 1)
+        ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
+        RETURNING c.last_value INTO n;
+        pid := id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
+        EXIT WHEN NOT esqase.public_id_taken(firm, pid);
+    END LOOP;
+    RETURN pid;
 END
 $$;
 

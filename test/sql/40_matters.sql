@@ -285,6 +285,12 @@ UPDATE esqase.public_id_counters SET last_value = 9998 WHERE firm_id = t.id('fir
 SET ROLE esqase_api;
 SELECT t.api('a', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{m_family}", "openDate": "2026-07-01"}')) #>> '{data,publicId}' AS p9999,
        t.api('a', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{m_family}", "openDate": "2026-07-01"}')) #>> '{data,publicId}' AS p10000;
+-- A number already used by a matter inserted by hand is skipped.
+RESET ROLE;
+INSERT INTO esqase.matters (firm_id, public_id, title, open_date, practice_area_id, stage_id)
+VALUES (t.id('firm_a'), 'M-10001', 'Imported by hand', '2026-07-01', t.id('m_family'), t.id('m_fam_0'));
+SET ROLE esqase_api;
+SELECT t.api('a', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{m_family}", "openDate": "2026-07-01"}')) #>> '{data,publicId}' AS skips_m10001;
 -- Firm B numbers its own matters from M-0001.
 SELECT t.api('b', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{m_b_area}", "openDate": "2026-07-01",
     "clientContactIds": ["{m_b_contact}"], "team": [{"memberId": "{b_owner}", "allocation": 100}]}')) #>> '{data,publicId}' AS firm_b_first;
