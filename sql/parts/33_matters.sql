@@ -10,36 +10,23 @@
 -- Shared by matters and leads
 -------------------------------------------------------------------------------
 
--- Whether a public id is already used in the context's firm (by a matter or
--- a lead, deleted or private ones too, hence SECURITY DEFINER).  It answers
--- only for the firm of the caller's API context.
-CREATE FUNCTION esqase.public_id_taken(firm uuid, pid text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-RETURN firm = esqase.context_firm()
-   AND (EXISTS (SELECT FROM esqase.matters m WHERE m.firm_id = firm AND m.public_id = pid)
-        OR EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.public_id = pid));
-
 -- The next public id of a firm: M-0001, M-0002, ... (L- for leads), with
 -- more digits past 9999.  The counter row's lock serialises concurrent
 -- creators until they end, so two transactions never get one number
 -- (test/isolation/specs/public_ids.spec).  The counter is transactional: a
 -- create that rolls back gives its number back, so numbers have no gaps.
--- Numbers already used by rows inserted by hand are skipped.
+-- Creators insert with ON CONFLICT (firm_id, public_id) DO NOTHING and take
+-- the next number when one is already used by a row inserted by hand.
 CREATE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
-    pid text;
 BEGIN
-    LOOP
-        INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
-        VALUES (firm, id_kind, 1)
-        ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
-        RETURNING c.last_value INTO n;
-        pid := id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
-        EXIT WHEN NOT esqase.public_id_taken(firm, pid);
-    END LOOP;
-    RETURN pid;
+    INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
+    VALUES (firm, id_kind, 1)
+    ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
+    RETURNING c.last_value INTO n;
+    RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
 END
 $$;
 
@@ -384,6 +371,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
     m esqase.matters;
+    created esqase.matters;
     clients uuid[];
     team jsonb;
 BEGIN
@@ -393,12 +381,16 @@ BEGIN
     clients := esqase.matter_clients_from(firm, body);
     team := esqase.matter_team_from(firm, body);
     -- Numbered last: an invalid body uses up no number.
-    m.public_id := esqase.next_public_id(firm, 'M');
-    INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,
-                                close_date, sol_date, practice_area_id, stage_id, matter_type_id)
-    VALUES (firm, m.public_id, m.title, m.description, m.status, m.open_date,
-            m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id)
-    RETURNING * INTO m;
+    LOOP
+        INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,
+                                    close_date, sol_date, practice_area_id, stage_id, matter_type_id)
+        VALUES (firm, esqase.next_public_id(firm, 'M'), m.title, m.description, m.status, m.open_date,
+                m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id)
+        ON CONFLICT (firm_id, public_id) DO NOTHING
+        RETURNING * INTO created;
+        EXIT WHEN FOUND;
+    END LOOP;
+    m := created;
     PERFORM esqase.matter_set_clients(m, clients);
     PERFORM esqase.matter_set_team(m, team);
     RETURN jsonb_build_object('data', esqase.matter_json(m));

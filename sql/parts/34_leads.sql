@@ -217,6 +217,7 @@ DECLARE
     email text;
     phone text;
     assignees uuid[];
+    inserted bigint;
 BEGIN
     PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
     -- The contact: as a contact, with email and phone as its only ones.
@@ -243,10 +244,15 @@ BEGIN
     -- No RETURNING: the new row of a private lead is not visible until its
     -- assignees exist.
     l.id := gen_random_uuid();
-    INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
-                              practice_area_id, stage_id)
-    VALUES (firm, l.id, esqase.next_public_id(firm, 'L'), l.value, l.is_private, c.id,
-            l.practice_area_id, l.stage_id);
+    LOOP
+        INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
+                                  practice_area_id, stage_id)
+        VALUES (firm, l.id, esqase.next_public_id(firm, 'L'), l.value, l.is_private, c.id,
+                l.practice_area_id, l.stage_id)
+        ON CONFLICT (firm_id, public_id) DO NOTHING;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        EXIT WHEN inserted > 0;     -- else the number was taken by hand: the next one
+    END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
     RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
 END

@@ -216,6 +216,13 @@ SELECT public_id, status, deleted_at IS NOT NULL AS deleted FROM esqase.leads WH
 SELECT action FROM esqase.audit_log WHERE record_id = t.id('l_jane') ORDER BY id DESC LIMIT 1;
 SET ROLE esqase_api;
 
+-- A number already used by a lead inserted by hand (even a private one,
+-- invisible to the key) is skipped.
+RESET ROLE;
+INSERT INTO esqase.leads (firm_id, public_id, is_private, contact_id, stage_id)
+VALUES (t.id('firm_a'), 'L-0005', true, t.id('l_jane_contact'), t.id('l_stage_0'));
+SET ROLE esqase_api;
+SELECT t.api('a_clerk', $$esqase_leads_create('{"type": "PERSON", "firstName": "Sixth"}')$$) #>> '{data,publicId}' AS skips_l0005;
 -- Firm B sees none of firm A's leads and numbers its own from L-0001.
 SELECT t.ml_seen('b') AS firm_b,
        t.err('b', t.ml_call('esqase_leads_get', '{l_third}')) AS a_lead,
