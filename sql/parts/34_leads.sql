@@ -217,7 +217,7 @@ DECLARE
     email text;
     phone text;
     assignees uuid[];
-    inserted bigint;
+    conflict text;
 BEGIN
     PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
     -- The contact: as a contact, with email and phone as its only ones.
@@ -241,17 +241,25 @@ BEGIN
     assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
 
     c := esqase.contact_insert(firm, c);
-    -- No RETURNING: the new row of a private lead is not visible until its
-    -- assignees exist.
+    -- No RETURNING, and no ON CONFLICT to skip a number taken by hand (as
+    -- matters do): both check the new row against the SELECT policy, which a
+    -- private lead fails until its assignees exist.  A unique violation on
+    -- the public id is caught instead; the counter advances outside the block.
     l.id := gen_random_uuid();
     LOOP
-        INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
-                                  practice_area_id, stage_id)
-        VALUES (firm, l.id, esqase.next_public_id(firm, 'L'), l.value, l.is_private, c.id,
-                l.practice_area_id, l.stage_id)
-        ON CONFLICT (firm_id, public_id) DO NOTHING;
-        GET DIAGNOSTICS inserted = ROW_COUNT;
-        EXIT WHEN inserted > 0;     -- else the number was taken by hand: the next one
+        l.public_id := esqase.next_public_id(firm, 'L');
+        BEGIN
+            INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
+                                      practice_area_id, stage_id)
+            VALUES (firm, l.id, l.public_id, l.value, l.is_private, c.id,
+                    l.practice_area_id, l.stage_id);
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS conflict = CONSTRAINT_NAME;
+            IF conflict IS DISTINCT FROM 'leads_firm_id_public_id_key' THEN
+                RAISE;
+            END IF;
+        END;
     END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
     RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
