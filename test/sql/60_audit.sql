@@ -123,6 +123,25 @@ SELECT tbl, action, record, firm, member, key, db_role, old_new, changed
 DROP OWNED BY esqase_audit_probe;
 DROP ROLE esqase_audit_probe;
 
+-- A COPY by hand is audited (and a practice area seeded) like any write;
+-- so is an INSERT under row_security = off.  Only a restore's COPY under
+-- row_security = off is not (test/t/090_dump_restore.pl).
+INSERT INTO t.marks SELECT 'copy', max(id) FROM esqase.audit_log;
+-- (the generated COPY names firm B's id: not echoed)
+\set ECHO none
+SELECT format('COPY esqase.practice_areas (firm_id, name) FROM PROGRAM %L',
+              format('printf ''%s\tCopied law\n''', t.id('firm_b')))
+\gexec
+\set ECHO all
+SET row_security = off;
+INSERT INTO esqase.contacts (firm_id, type, company_name, name) VALUES (t.id('firm_b'), 'COMPANY', 'Inserted, row_security off', '');
+RESET row_security;
+SELECT l.table_name, l.action, count(*), bool_and(l.member_id IS NULL AND l.db_role = session_user) AS by_hand
+  FROM esqase.audit_log l WHERE l.id > (SELECT id FROM t.marks WHERE name = 'copy')
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) AS copied_area_stages FROM esqase.practice_area_stages s JOIN esqase.practice_areas p
+    ON p.firm_id = s.firm_id AND p.id = s.practice_area_id WHERE p.name = 'Copied law';
+
 -- A new firm's seeding is logged: the firm, its lead pipeline, its members.
 SELECT table_name, action, count(*), bool_and(member_id IS NULL AND key_id IS NULL) AS no_key
   FROM esqase.audit_log WHERE firm_id = t.id('firm_b') AND table_name IN ('firms', 'lead_stages', 'members')
