@@ -233,6 +233,54 @@ SELECT (SELECT count(*) FROM esqase.matter_clients WHERE matter_id = t.id('rls_a
        (SELECT count(*) FROM esqase.lead_assignees WHERE lead_id = t.id('rls_a_lead')) AS a_lead_assignees;
 SET ROLE esqase_api;
 
+-- The API functions filter by firm themselves, not only through RLS: run by
+-- the superuser (who bypasses RLS), B's key still gets 404 for A's records
+-- and lists and counts only B's.
+RESET ROLE;
+SELECT rolsuper AS running_as_superuser FROM pg_roles WHERE rolname = current_user;
+SELECT t.unid(expr) AS call, t.err('b', expr) FROM (VALUES
+    (format('esqase_contacts_get(%L)', t.id('rls_a_contact'))),
+    (format($$esqase_contacts_update(%L, '{"lastName": "Hijacked"}')$$, t.id('rls_a_contact'))),
+    (format('esqase_contacts_delete(%L)', t.id('rls_a_contact'))),
+    (format('esqase_practice_areas_get(%L)', t.id('rls_a_area'))),
+    (format($$esqase_practice_areas_update(%L, '{"name": "Hijacked"}')$$, t.id('rls_a_area'))),
+    (format('esqase_practice_areas_delete(%L)', t.id('rls_a_area'))),
+    (format('esqase_matter_types_get(%L)', t.id('rls_a_type'))),
+    (format($$esqase_matter_types_update(%L, '{"name": "Hijacked"}')$$, t.id('rls_a_type'))),
+    (format('esqase_matter_types_delete(%L)', t.id('rls_a_type'))),
+    (format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('rls_a_area'))),
+    (format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "Sneaky"}')$$, t.id('rls_a_area'))),
+    (format('esqase_matters_get(%L)', t.id('rls_a_matter'))),
+    (format($$esqase_matters_update(%L, '{"title": "Hijacked"}')$$, t.id('rls_a_matter'))),
+    (format('esqase_matters_delete(%L)', t.id('rls_a_matter'))),
+    (format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-07-01", "clientContactIds": ["%s"]}')$$,
+            t.id('rls_b_area'), t.id('rls_a_contact'))),
+    (format('esqase_leads_get(%L)', t.id('rls_a_lead'))),
+    (format($$esqase_leads_update(%L, '{"value": "HIGH"}')$$, t.id('rls_a_lead'))),
+    (format('esqase_leads_delete(%L)', t.id('rls_a_lead')))
+) AS cases(expr);
+SELECT r AS resource,
+       (l #>> '{pagination,total}')::int
+         = (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I WHERE deleted_at IS NULL AND firm_id = %L',
+                   r, t.id('firm_b')), false, true, '')))[1]::text::int AS total_is_bs,
+       NOT EXISTS (SELECT FROM jsonb_array_elements(l -> 'data') e
+                    WHERE (e ->> 'id')::uuid IN (SELECT id FROM t.ids WHERE name LIKE 'rls\_a\_%')) AS none_of_a
+  FROM (SELECT r, t.api('b', format('esqase_%s_list(%L)', r, '{"limit": 200}')) AS l
+          FROM unnest(ARRAY['contacts', 'practice_areas', 'matters', 'leads']) AS r) x
+ ORDER BY 1;
+SET ROLE esqase_api;
+
+-- Turning row_security off does not lift it for the API role: its queries
+-- on the tables fail instead (and a bulk COPY into them is refused).
+SET row_security = off;
+SELECT count(*) FROM esqase.contacts;
+\copy esqase.contacts (firm_id, type, company_name, name) from '/dev/null'
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+SELECT count(*) FROM esqase.contacts;
+ROLLBACK;
+RESET row_security;
+
 -- A role that is granted DELETE still deletes nothing of firm A under B's
 -- context (its own row it can; all rolled back).
 RESET ROLE;
