@@ -26,7 +26,12 @@ my $token = $node->safe_psql('src', q{
     SELECT esqase_create_api_key(
         esqase_create_member(esqase_create_firm('Dump & Co'), 'Dee Dumper', 'dee@dump.test', true),
         ARRAY['contacts:read', 'contacts:write', 'practice-areas:read', 'practice-areas:write',
-              'matter-types:read', 'matter-types:write'], 'dump test key')
+              'matter-types:read', 'matter-types:write', 'matters:read', 'matters:write',
+              'leads:read', 'leads:write'], 'dump test key')
+});
+# A second firm, so that the restore has more than one firm's rows.
+$node->safe_psql('src', q{
+    SELECT esqase_create_member(esqase_create_firm('Other firm'), 'Otto Other', 'otto@other.test', true)
 });
 like($token, qr/^esq_[0-9a-f]{12}_[0-9a-f]{64}$/, 'key created');
 
@@ -44,6 +49,21 @@ $node->safe_psql('src', qq{
     SELECT esqase_contacts_create('{"type": "COMPANY", "companyName": "Acme"}');
     SELECT esqase_matter_types_create(jsonb_build_object('practiceAreaId',
         esqase_practice_areas_create('{"name": "Family law"}') #>> '{data,id}', 'name', 'Divorce'));
+    COMMIT;
+});
+# A matter (client, team, type, a stage other than the first) and a private lead.
+$node->safe_psql('src', qq{
+    BEGIN;
+    SELECT esqase_authenticate('$token');
+    SELECT esqase_matters_create(jsonb_build_object(
+        'practiceAreaId', p.id, 'openDate', '2026-07-01', 'title', 'Doe v. Roe',
+        'practiceAreaStageColumnId', (SELECT s.id FROM esqase.practice_area_stages s
+                                       WHERE s.practice_area_id = p.id AND s."order" = 1),
+        'matterTypeId', (SELECT mt.id FROM esqase.matter_types mt WHERE mt.practice_area_id = p.id),
+        'clientContactIds', jsonb_build_array((SELECT c.id FROM esqase.contacts c WHERE c.first_name = 'Jane')),
+        'team', jsonb_build_array(jsonb_build_object('memberId', esqase.context_member(), 'role', 'Lead', 'allocation', 50))))
+      FROM esqase.practice_areas p WHERE p.name = 'Family law';
+    SELECT esqase_leads_create('{"type": "PERSON", "firstName": "Lee", "isPrivate": true, "value": "HIGH"}');
     COMMIT;
 });
 # A soft-deleted contact must stay deleted after the restore.
@@ -87,7 +107,8 @@ sub table_state
 }
 my $before = table_state('src');
 for my $t (qw(firms members api_keys contacts practice_areas practice_area_stages
-	matter_types lead_stages public_id_counters audit_log))
+	matter_types lead_stages public_id_counters audit_log matters matter_clients matter_team
+	leads lead_assignees))
 {
 	unlike($before->{$t}, qr/^0 /, "source has rows in $t");
 }
@@ -121,7 +142,17 @@ for my $db (qw(dst_plain dst_custom))
 
 	# The key still authenticates and sees the firm's data; the revoked one does not.
 	my $list = as_key($db, $token, q{SELECT esqase_contacts_list() #>> '{pagination,total}'});
-	is($list, '2', "$db: the key authenticates and lists the firm's 2 live contacts");
+	is($list, '3', "$db: the key authenticates and lists the firm's 3 live contacts (one is the lead's)");
+	is(as_key($db, $token, q{SELECT string_agg(m ->> 'publicId' || ' ' || (m #>> '{stage,name}') || ' '
+	                                            || (m #>> '{clients,0,name}'), ', ')
+	                           FROM jsonb_array_elements(esqase_matters_list() -> 'data') m}),
+		'M-0001 In progress Jane Doe', "$db: the matter reads back whole");
+	is(as_key($db, $token, q{SELECT esqase_leads_list() #>> '{data,0,publicId}'}),
+		'L-0001', "$db: the private lead is visible to the owner");
+	# The public-id counters came across: numbering continues.
+	is(as_key($db, $token, q{SELECT esqase_matters_create(jsonb_build_object(
+	       'practiceAreaId', (esqase_practice_areas_list() #>> '{data,0,id}'), 'openDate', '2026-08-01')) #>> '{data,publicId}'}),
+		'M-0002', "$db: the next matter is M-0002");
 	my ($rc, $out, $err) = $node->psql($db, qq{
 		BEGIN;
 		SELECT esqase_authenticate('$revoked');
