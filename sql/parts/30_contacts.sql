@@ -142,6 +142,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
     c esqase.contacts;
+    changed esqase.contacts;
 BEGIN
     PERFORM esqase.check_body(body, esqase.contact_fields());
     c := esqase.contact_find(firm, id, true);
@@ -155,7 +156,15 @@ BEGIN
            company_name = c.company_name, trade_name = c.trade_name,
            company_type = c.company_type, emails = c.emails, phones = c.phones
      WHERE t.firm_id = firm AND t.id = c.id
-    RETURNING * INTO c;
+       -- an update that changes nothing writes nothing (updatedAt, audit log)
+       AND (t.prefix, t.first_name, t.middle_name, t.last_name, t.suffix, t.nickname,
+            t.company_name, t.trade_name, t.company_type, t.emails, t.phones)
+           IS DISTINCT FROM (c.prefix, c.first_name, c.middle_name, c.last_name, c.suffix, c.nickname,
+                             c.company_name, c.trade_name, c.company_type, c.emails, c.phones)
+    RETURNING * INTO changed;
+    IF FOUND THEN
+        c := changed;
+    END IF;
     RETURN jsonb_build_object('data', esqase.contact_json(c));
 END
 $$;

@@ -90,13 +90,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
     p esqase.practice_areas;
+    changed esqase.practice_areas;
 BEGIN
     PERFORM esqase.check_body(body, '{name}', '{stages,matterTypes,status}');
     p := esqase.practice_area_find(firm, id, NULL, true);
     IF body ? 'name' THEN
+        -- a rename to the same name writes nothing (updatedAt, audit log)
         UPDATE esqase.practice_areas t SET name = btrim(esqase.body_text(body, 'name', true, 200))
          WHERE t.firm_id = firm AND t.id = p.id
-        RETURNING * INTO p;
+           AND t.name IS DISTINCT FROM btrim(esqase.body_text(body, 'name', true, 200))
+        RETURNING * INTO changed;
+        IF FOUND THEN
+            p := changed;
+        END IF;
     END IF;
     RETURN jsonb_build_object('data', esqase.practice_area_json(p));
 END

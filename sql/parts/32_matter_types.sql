@@ -86,13 +86,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
     mt esqase.matter_types;
+    changed esqase.matter_types;
 BEGIN
     PERFORM esqase.check_body(body, '{name}', '{practiceAreaId,status}');
     mt := esqase.matter_type_find(firm, id, NULL, true);
     IF body ? 'name' THEN
+        -- a rename to the same name writes nothing (updatedAt, audit log)
         UPDATE esqase.matter_types t SET name = btrim(esqase.body_text(body, 'name', true, 200))
          WHERE t.firm_id = firm AND t.id = mt.id
-        RETURNING * INTO mt;
+           AND t.name IS DISTINCT FROM btrim(esqase.body_text(body, 'name', true, 200))
+        RETURNING * INTO changed;
+        IF FOUND THEN
+            mt := changed;
+        END IF;
     END IF;
     RETURN jsonb_build_object('data', esqase.matter_type_json(mt));
 END
