@@ -95,6 +95,40 @@ RESET ROLE;
 SELECT tbl, action, firm, member, key, db_role, old_new, changed
   FROM t.audit(ARRAY[t.id('audit_matter')], (SELECT id FROM t.marks WHERE name = 'start'));
 
+-- An update that changes nothing writes nothing: no audit row, and
+-- updatedAt stays (every resource).
+SET ROLE esqase_api;
+INSERT INTO t.ids SELECT 'noop_contact', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Noop", "emails": ["noop@example.com"]}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'noop_area', (t.api('a', $$esqase_practice_areas_create('{"name": "Noop law"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'noop_type', (t.api('a', format($$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "Noop type"}')$$, t.id('noop_area'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'noop_matter', (t.api('a', format($$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-01-01", "title": "Noop"}')$$, t.id('noop_area'))) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'noop_lead', (t.api('a', $$esqase_leads_create('{"type": "PERSON", "firstName": "Noop lead", "value": "LOW"}')$$) #>> '{data,id}')::uuid;
+RESET ROLE;
+INSERT INTO t.marks SELECT 'noop', max(id) FROM esqase.audit_log;
+SET ROLE esqase_api;
+SELECT t.unid(expr) AS call, t.err('a', expr)
+  FROM (VALUES
+    ('contacts', t.id('noop_contact'), format($$esqase_contacts_update(%L, '{}')$$, t.id('noop_contact'))),
+    ('contacts', t.id('noop_contact'), format($$esqase_contacts_update(%L, '{"type": "PERSON", "firstName": "Noop", "emails": ["noop@example.com"]}')$$, t.id('noop_contact'))),
+    ('practice_areas', t.id('noop_area'), format($$esqase_practice_areas_update(%L, '{}')$$, t.id('noop_area'))),
+    ('practice_areas', t.id('noop_area'), format($$esqase_practice_areas_update(%L, '{"name": "Noop law"}')$$, t.id('noop_area'))),
+    ('matter_types', t.id('noop_type'), format($$esqase_matter_types_update(%L, '{"name": " Noop type "}')$$, t.id('noop_type'))),
+    ('matters', t.id('noop_matter'), format($$esqase_matters_update(%L, '{}')$$, t.id('noop_matter'))),
+    ('matters', t.id('noop_matter'), format($$esqase_matters_update(%L, '{"title": "Noop", "openDate": "2026-01-01"}')$$, t.id('noop_matter'))),
+    ('leads', t.id('noop_lead'), format($$esqase_leads_update(%L, '{}')$$, t.id('noop_lead'))),
+    ('leads', t.id('noop_lead'), format($$esqase_leads_update(%L, '{"value": "LOW"}')$$, t.id('noop_lead')))
+  ) AS cases(resource, id, expr);
+RESET ROLE;
+SELECT count(*) AS audit_rows_from_noop_updates FROM esqase.audit_log WHERE id > (SELECT id FROM t.marks WHERE name = 'noop');
+SELECT r.name, x.updated_at = x.created_at AS updated_at_unchanged
+  FROM t.ids r
+  JOIN (SELECT id, created_at, updated_at FROM esqase.contacts
+        UNION ALL SELECT id, created_at, updated_at FROM esqase.practice_areas
+        UNION ALL SELECT id, created_at, updated_at FROM esqase.matter_types
+        UNION ALL SELECT id, created_at, updated_at FROM esqase.matters
+        UNION ALL SELECT id, created_at, updated_at FROM esqase.leads) x ON x.id = r.id
+ WHERE r.name LIKE 'noop\_%' ORDER BY 1;
+
 -- Writes by hand are logged too: as the superuser (no key: member and key
 -- are NULL, the role is the session's) ...
 INSERT INTO t.marks SELECT 'by_hand', max(id) FROM esqase.audit_log;
