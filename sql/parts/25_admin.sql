@@ -39,9 +39,13 @@ BEGIN
             PERFORM esqase.fail('23514', format('unknown permission: %s', p), 'permissions');
         END IF;
     END LOOP;
-    INSERT INTO esqase.members (firm_id, name, email, is_owner, permissions)
-    VALUES (firm_id, name, email, coalesce(is_owner, false), coalesce(permissions, '{}'))
-    RETURNING id INTO member;
+    BEGIN
+        INSERT INTO esqase.members (firm_id, name, email, is_owner, permissions)
+        VALUES (firm_id, name, email, coalesce(is_owner, false), coalesce(permissions, '{}'))
+        RETURNING id INTO member;
+    EXCEPTION WHEN unique_violation THEN
+        PERFORM esqase.fail('23505', format('the firm already has a member with email %s', email), 'email');
+    END;
     RETURN member;
 END
 $$;
