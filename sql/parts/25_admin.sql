@@ -116,7 +116,8 @@ $$;
 -- Called by esqase_authenticate() (C).  Anyone may call it, but it only
 -- answers to a valid token, so it reveals nothing the token holder lacks.
 -- last_used_at is refreshed at most once a minute, never waiting on a lock,
--- so concurrent requests with one key do not queue behind each other.
+-- so concurrent requests with one key do not queue behind each other, and
+-- not at all in a read-only transaction.
 CREATE FUNCTION esqase.key_lookup(token text,
     OUT firm_id uuid, OUT member_id uuid, OUT key_id uuid, OUT is_owner boolean,
     OUT scopes text[], OUT permissions text[])
@@ -140,7 +141,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM esqase.fail('28000', 'the API key''s member no longer exists');
     END IF;
-    IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
+    -- Not in a read-only transaction (nor on a hot standby): a read-only
+    -- request still authenticates, it just does not refresh last_used_at.
+    IF (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+       AND NOT current_setting('transaction_read_only')::boolean THEN
         UPDATE esqase.api_keys a SET last_used_at = now()
          WHERE (a.firm_id, a.id) IN (SELECT b.firm_id, b.id FROM esqase.api_keys b
                                       WHERE b.firm_id = k.firm_id AND b.id = k.id
