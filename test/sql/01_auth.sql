@@ -111,6 +111,18 @@ SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'a';
 SELECT 1 / 0;
 ROLLBACK;
 SELECT t.err(NULL, 'esqase_contacts_list()') AS after_failed_transaction;
+-- A read-only transaction (or a hot standby) authenticates too; it just
+-- cannot record the key's last use.
+RESET ROLE;
+INSERT INTO t.keys VALUES ('read_only_tx', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'read-only use'));
+SET ROLE esqase_api;
+BEGIN READ ONLY;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'read_only_tx';
+SELECT t.err(NULL, $$esqase_contacts_list('{"limit": 1}')$$) AS read_only_list;
+COMMIT;
+RESET ROLE;
+SELECT last_used_at IS NULL AS not_recorded FROM esqase.api_keys WHERE name = 'read-only use';
+SET ROLE esqase_api;
 -- A failed authentication drops the context set before it in the same
 -- transaction (fails closed); a second key replaces the first.
 SELECT t.err('a', 'esqase_contacts_list()') AS first, t.auth('nonsense') AS second,
