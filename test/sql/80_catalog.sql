@@ -38,9 +38,30 @@ SELECT t.relname, i.indexrelid::regclass AS unique_index
    AND NOT t.firm_attnum = ANY (i.indkey[0:i.indnkeyatts - 1]::int2[])
  ORDER BY 1, 2;
 -- How many of each were checked (so that the empty results above mean something).
-SELECT con.contype, count(*) FROM esq_tables t JOIN pg_constraint con ON con.conrelid = t.oid
- WHERE con.contype IN ('p', 'u', 'f') GROUP BY 1 ORDER BY 1;
-SELECT count(*) AS unique_indexes FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid WHERE i.indisunique;
+SELECT count(*) FILTER (WHERE con.contype = 'p') = (SELECT count(*) FROM esq_tables) AS a_primary_key_per_table,
+       count(*) FILTER (WHERE con.contype = 'u') >= 10 AS unique_constraints_checked,
+       count(*) FILTER (WHERE con.contype = 'f') >= 20 AS foreign_keys_checked
+  FROM esq_tables t JOIN pg_constraint con ON con.conrelid = t.oid;
+SELECT count(*) >= 25 AS unique_indexes_checked,
+       count(*) FILTER (WHERE i.indexprs IS NOT NULL) >= 1 AS expression_indexes_checked
+  FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid WHERE i.indisunique;
+-- The checks catch a table that breaks the rule (made and dropped here).
+BEGIN;
+CREATE TABLE esqase.rule_breaker (firm_id uuid NOT NULL, id uuid PRIMARY KEY, code text UNIQUE,
+                                  area uuid, FOREIGN KEY (firm_id, area) REFERENCES esqase.practice_areas (id, firm_id));
+CREATE UNIQUE INDEX rule_breaker_code_idx ON esqase.rule_breaker (lower(code));
+SELECT con.conname AS caught, con.contype FROM pg_constraint con JOIN esq_tables t ON t.oid = con.conrelid
+ WHERE t.relname = 'rule_breaker' AND con.contype IN ('p', 'u', 'f')
+   AND (NOT t.firm_attnum = ANY (con.conkey)
+        OR (con.contype = 'f' AND NOT EXISTS (SELECT FROM generate_subscripts(con.conkey, 1) i
+                                               WHERE con.conkey[i] = t.firm_attnum
+                                                 AND con.confkey[i] = (SELECT a.attnum FROM pg_attribute a
+                                                                        WHERE a.attrelid = con.confrelid AND a.attname = 'firm_id'))))
+UNION ALL
+SELECT i.indexrelid::regclass::text, 'i' FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid
+ WHERE t.relname = 'rule_breaker' AND i.indisunique AND NOT t.firm_attnum = ANY (i.indkey[0:i.indnkeyatts - 1]::int2[])
+ ORDER BY 1;
+ROLLBACK;
 -- Every table has a primary key.
 SELECT relname AS tables_without_primary_key FROM esq_tables t
  WHERE NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conrelid = t.oid AND con.contype = 'p');
@@ -109,7 +130,8 @@ SELECT g.tgrelid::regclass AS tbl, g.tgenabled,
             AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
             AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid = 'esqase.api_keys'::regclass))
  ORDER BY 1;
-SELECT count(*) AS audit_triggers FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+SELECT count(*) = (SELECT count(*) - 2 FROM esq_tables) AS one_audit_trigger_per_data_table
+  FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
  WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace;
 -- The audit log's guards fire always, for UPDATE, DELETE and TRUNCATE.
 SELECT g.tgname, g.tgenabled, (g.tgtype & 8) <> 0 AS on_delete, (g.tgtype & 16) <> 0 AS on_update,
