@@ -63,6 +63,10 @@ $$;
 CREATE FUNCTION esqase.not_found(what text, id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF id IS NULL THEN
+        -- a malformed request (HTTP 400), not a missing record
+        PERFORM esqase.fail('22023', format('a %s id is required', what), 'id');
+    END IF;
     PERFORM esqase.fail('P0002', format('%s %s not found', what, id), 'id');
 END
 $$;
