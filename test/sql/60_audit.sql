@@ -177,9 +177,13 @@ SELECT count(*) AS copied_area_stages FROM esqase.practice_area_stages s JOIN es
     ON p.firm_id = s.firm_id AND p.id = s.practice_area_id WHERE p.name = 'Copied law';
 
 -- A new firm's seeding is logged: the firm, its lead pipeline, its members.
-SELECT table_name, action, count(*), bool_and(member_id IS NULL AND key_id IS NULL) AS no_key
-  FROM esqase.audit_log WHERE firm_id = t.id('firm_b') AND table_name IN ('firms', 'lead_stages', 'members')
+SELECT table_name, action, CASE WHEN table_name = 'members' THEN count(*) >= 1 ELSE count(*) = 1 END AS logged,
+       bool_and(member_id IS NULL AND key_id IS NULL) AS no_key
+  FROM esqase.audit_log WHERE firm_id = t.id('firm_b') AND table_name IN ('firms', 'members')
  GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT string_agg(new_values ->> 'name', ', ' ORDER BY (new_values ->> 'order')::int) AS seeded_lead_stages
+  FROM esqase.audit_log WHERE firm_id = t.id('firm_b') AND table_name = 'lead_stages' AND action = 'INSERT'
+   AND member_id IS NULL;
 SELECT record_id = t.id('firm_b') AS firm_record_is_firm_id
   FROM esqase.audit_log WHERE table_name = 'firms' AND firm_id = t.id('firm_b');
 
