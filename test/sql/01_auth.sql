@@ -2,9 +2,9 @@
 -- permission; the administration functions and how keys are stored.
 \set VERBOSITY terse
 
--- Helpers (made as the superuser): authenticate with a raw token and report
--- the error; call every API function of the extension with harmless
--- arguments.  Both return 'ok' or '<SQLSTATE> <field>: <message>'.
+-- Helpers (made as the superuser): t.auth authenticates with a raw token and
+-- returns 'ok' or '<SQLSTATE> <field>: <message>'; t.api_calls lists every
+-- API function that exists, with a call expression of harmless arguments.
 CREATE FUNCTION t.auth(token text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     st text; col text; msg text;
