@@ -36,6 +36,7 @@ int			esq_http_idle_timeout = 30;
 int			esq_http_request_timeout = 60;
 int			esq_http_statement_timeout = 30000;
 int			esq_http_max_connections = 256;
+int			esq_http_max_connections_per_ip = 0;
 int			esq_http_connection_memory = 64 * 1024;
 
 EsqShared  *esq_shared = NULL;
@@ -111,6 +112,11 @@ esq_define_gucs(void)
 	DefineCustomIntVariable("esqase.http_max_connections",
 							"Most simultaneous HTTP connections per worker and listen address.",
 							NULL, &esq_http_max_connections, 256, 1, 65536,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_max_connections_per_ip",
+							"Most simultaneous HTTP connections from one client address per worker and "
+							"listen address (0 = no limit).",
+							NULL, &esq_http_max_connections_per_ip, 0, 0, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",

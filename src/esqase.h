@@ -37,6 +37,7 @@ extern int	esq_http_idle_timeout;
 extern int	esq_http_request_timeout;
 extern int	esq_http_statement_timeout;
 extern int	esq_http_max_connections;
+extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 
 /* Shared memory: one slot per worker, survives worker restarts. */

@@ -14,7 +14,8 @@
  *   - request body: counted here, over esqase.http_max_body -> 413;
  *   - request line and headers: esqase.http_connection_memory per
  *     connection (libmicrohttpd answers 413/431 itself beyond it);
- *   - connections: esqase.http_max_connections per daemon;
+ *   - connections: esqase.http_max_connections per daemon, and
+ *     esqase.http_max_connections_per_ip from one client address;
  *   - idle connections: esqase.http_idle_timeout (libmicrohttpd's timer,
  *     which any received byte resets);
  *   - slow clients: esqase.http_request_timeout, a deadline counted from
@@ -359,6 +360,7 @@ start_daemon(const struct sockaddr *addr, const char *label)
 						 MHD_OPTION_SOCK_ADDR, addr,
 						 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 						 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) esq_http_max_connections,
+						 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) esq_http_max_connections_per_ip,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) esq_http_idle_timeout,
 						 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) esq_http_connection_memory,
 						 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,

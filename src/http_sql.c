@@ -60,6 +60,8 @@ static const char *const action_names[ESQ_NACTIONS] = {
 void
 esq_sql_init(void)
 {
+	if (esq_nroutes > ESQ_MAX_ROUTES)
+		elog(FATAL, "esqase: %d routes, at most %d supported", esq_nroutes, ESQ_MAX_ROUTES);
 	memset(plans, 0, sizeof(plans));
 	no_database = false;
 }

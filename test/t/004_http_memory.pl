@@ -111,7 +111,7 @@ sub worker_mem
 		open my $fh, '<', "/proc/$pid/status" or next;
 		while (<$fh>)
 		{
-			$m{$pid}{$1} = $2 if /^(VmRSS|RssAnon):\s+(\d+) kB/;
+			$m{$pid}{$1} = $2 if /^(VmRSS|RssAnon|RssShmem):\s+(\d+) kB/;
 		}
 	}
 	return \%m;
@@ -129,8 +129,10 @@ diag("statuses: " . join(', ', map { "$_ x$status{$_}" } sort keys %status));
 for my $pid (sort keys %$m1)
 {
 	my ($a1, $a2) = ($m1->{$pid}{RssAnon}, $m2->{$pid}{RssAnon});
-	diag(sprintf("worker %d: RssAnon %d kB after %d requests, %d kB after %d; VmRSS %d -> %d kB",
-			$pid, $a1, $warm, $a2, $total, $m1->{$pid}{VmRSS}, $m2->{$pid}{VmRSS}));
+	diag(sprintf("worker %d: RssAnon %d kB after %d requests, %d kB after %d; "
+			  . "VmRSS %d -> %d kB, of which shared memory (RssShmem) %d -> %d kB",
+			$pid, $a1, $warm, $a2, $total, $m1->{$pid}{VmRSS}, $m2->{$pid}{VmRSS},
+			$m1->{$pid}{RssShmem}, $m2->{$pid}{RssShmem}));
 	cmp_ok($a2, '<=', $a1 * 1.10 + 512,
 		"worker $pid private memory within 10% after $total requests ($a1 -> $a2 kB)");
 }
