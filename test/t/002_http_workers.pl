@@ -189,6 +189,44 @@ api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'read after restorin
 api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the slow clients');
 
 # ---------------------------------------------------------------------------
+# Garbage on the wire: malformed requests, random bytes, early hang-ups
+# ---------------------------------------------------------------------------
+{
+	local $SIG{PIPE} = 'IGNORE';
+	srand(42);
+	my @junk = (
+		"GARBAGE\r\n\r\n",
+		"GET\r\n\r\n",
+		"GET /v1/contacts HTTP/9.9\r\n\r\n",
+		"GET /v1/contacts HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+		"POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+		  . "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+		  . "Content-Length: 100\r\n\r\n{\"type\":",
+		"GET /v1/contacts?" . ('a=1&' x 5000) . " HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /v1/contacts HTTP/1.1\r\nHost: x\r\nX: " . ('b' x 100000) . "\r\n\r\n",
+		"GET /v1/%00%ff%2e%2e/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n",
+		"GET /v1/contacts/%30%30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n");
+	push @junk, join('', map { chr(int(rand(256))) } 1 .. (1 + int(rand(2000)))) for 1 .. 100;
+	for my $j (@junk)
+	{
+		my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+			Timeout => 5) or die "connect: $!";
+		print $sock $j;
+		shutdown($sock, 1);
+		my $resp = '';
+		while (sysread($sock, my $buf, 65536)) { $resp .= $buf; }
+		close $sock;
+		unlike($resp, qr{^HTTP/1\.1 500}, 'junk request: no 500') if $resp;
+	}
+	api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the junk');
+	ok(!$node->log_contains('terminated by signal'), 'no worker crashed on junk');
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
+		'2', 'both workers still up');
+}
+
+# ---------------------------------------------------------------------------
 # SIGKILL of a worker: the postmaster restarts the cluster, the API returns
 # ---------------------------------------------------------------------------
 my $pid = $node->safe_psql('postgres',
@@ -235,5 +273,16 @@ $r = wait_for_status($late, 'GET', '/v1/contacts', 200, token => $t2);
 is($r->{status}, 200, 'serving esqdb without a server restart');
 no_500();
 $late->stop;
+
+# ---------------------------------------------------------------------------
+# esqase.http_port = 0 disables the HTTP server
+# ---------------------------------------------------------------------------
+my $off = esq_node('off', 'esqase.http_port' => 0);
+$off->start;
+is( $off->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
+	'0', 'no workers with esqase.http_port = 0');
+ok($off->log_contains('HTTP API disabled'), 'the log says the HTTP API is disabled');
+$off->stop;
 
 done_testing();
