@@ -136,6 +136,12 @@ esq_register_workers(void)
 				(errmsg("esqase: HTTP API disabled (esqase.http_port = 0)")));
 		return;
 	}
+	if (strspn(esq_http_listen_addresses, " \t,") == strlen(esq_http_listen_addresses))
+	{
+		ereport(LOG,
+				(errmsg("esqase: HTTP API disabled (esqase.http_listen_addresses is empty)")));
+		return;
+	}
 	for (i = 0; i < esq_http_workers; i++)
 	{
 		BackgroundWorker worker;

@@ -117,6 +117,12 @@ esqase_http_worker_main(Datum main_arg)
 	}
 	pgstat_report_appname("esqase http");
 
+	if (strspn(esq_http_listen_addresses, " \t,") == strlen(esq_http_listen_addresses))
+	{
+		ereport(LOG,
+				(errmsg("esqase: esqase.http_listen_addresses is empty; the HTTP API is disabled")));
+		proc_exit(0);			/* 0: not restarted */
+	}
 	if (esq_http_start() == 0)
 		ereport(ERROR,
 				(errmsg("esqase: the HTTP API could not listen on any of \"%s\" port %d",
