@@ -346,7 +346,8 @@ map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
 		res->code = "conflict";
 	}
 	else if (category == ERRCODE_DATA_EXCEPTION ||
-			 category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			 category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+			 category == ERRCODE_PROGRAM_LIMIT_EXCEEDED)
 	{
 		res->status = 422;
 		res->code = "validation_failed";
