@@ -57,12 +57,17 @@ echo "$token" > "$dir/api-key"
 chown postgres "$dir/api-key"
 chmod 600 "$dir/api-key"
 
-# The workers start with the server and begin serving once the extension
-# exists; wait until they answer.
-for _ in $(seq 1 50); do
-    curl -s -o /dev/null "http://localhost:$httpport/v1/contacts" && break
+# The workers start with the server, answer 503 until the database and the
+# extension exist, then serve: a request without a key gets 401.
+for _ in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$httpport/v1/contacts" || true)
+    [ "$code" = 401 ] && break
     sleep 0.2
 done
+if [ "$code" != 401 ]; then
+    echo "demo: the HTTP API did not come up (last status: $code); see $dir/postgresql.log" >&2
+    exit 1
+fi
 
 cat <<MSG
 
