@@ -341,3 +341,37 @@ BEGIN
     RETURN patch;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- Records shared by every resource table (firm_id, id, deleted_at).
+-------------------------------------------------------------------------------
+
+-- Locks an active record of the firm before an update reads it, so that two
+-- concurrent PATCHes apply one after the other instead of the second writing
+-- back what it read before the first committed.  A missing record is left to
+-- the caller's find, which raises the right error.
+CREATE FUNCTION esqase.lock_active(tbl regclass, firm uuid, record_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SELECT FROM %s WHERE firm_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE', tbl)
+      USING firm, record_id;
+END
+$$;
+
+-- The first of ids, in order, that is not an active record of the firm in
+-- tbl and not in keep (records already referenced may have been deleted
+-- since: they may stay, but not be newly added); NULL when all are fine.
+CREATE FUNCTION esqase.first_missing(tbl regclass, firm uuid, ids uuid[], keep uuid[] DEFAULT '{}')
+RETURNS uuid LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    missing uuid;
+BEGIN
+    EXECUTE format('SELECT u.i FROM unnest($2) WITH ORDINALITY AS u(i, n)
+                     WHERE NOT u.i = ANY ($3)
+                       AND NOT EXISTS (SELECT FROM %s r
+                                        WHERE r.firm_id = $1 AND r.id = u.i AND r.deleted_at IS NULL)
+                     ORDER BY u.n LIMIT 1', tbl)
+      INTO missing USING firm, ids, coalesce(keep, '{}');
+    RETURN missing;
+END
+$$;

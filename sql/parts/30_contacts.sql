@@ -86,12 +86,10 @@ DECLARE
     c esqase.contacts;
 BEGIN
     IF for_update THEN
-        SELECT * INTO c FROM esqase.contacts
-         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO c FROM esqase.contacts
-         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
+        PERFORM esqase.lock_active('esqase.contacts', firm, contact_id);
     END IF;
+    SELECT * INTO c FROM esqase.contacts
+     WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('contact', contact_id);
     END IF;

@@ -30,12 +30,10 @@ DECLARE
     p esqase.practice_areas;
 BEGIN
     IF for_update THEN
-        SELECT * INTO p FROM esqase.practice_areas
-         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO p FROM esqase.practice_areas
-         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL;
+        PERFORM esqase.lock_active('esqase.practice_areas', firm, area_id);
     END IF;
+    SELECT * INTO p FROM esqase.practice_areas
+     WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         IF field IS NULL THEN
             PERFORM esqase.not_found('practice area', area_id);

@@ -18,12 +18,10 @@ DECLARE
     mt esqase.matter_types;
 BEGIN
     IF for_update THEN
-        SELECT * INTO mt FROM esqase.matter_types
-         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO mt FROM esqase.matter_types
-         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL;
+        PERFORM esqase.lock_active('esqase.matter_types', firm, type_id);
     END IF;
+    SELECT * INTO mt FROM esqase.matter_types
+     WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         IF field IS NULL THEN
             PERFORM esqase.not_found('matter type', type_id);

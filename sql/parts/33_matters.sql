@@ -36,15 +36,9 @@ $$;
 CREATE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
 RETURNS void LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    missing uuid;
+    missing uuid := esqase.first_missing('esqase.members', firm, ids, keep);
 BEGIN
-    SELECT u.i INTO missing
-      FROM unnest(ids) WITH ORDINALITY AS u(i, n)
-     WHERE NOT u.i = ANY (coalesce(keep, '{}'))
-       AND NOT EXISTS (SELECT FROM esqase.members m
-                        WHERE m.firm_id = firm AND m.id = u.i AND m.deleted_at IS NULL)
-     ORDER BY u.n LIMIT 1;
-    IF FOUND THEN
+    IF missing IS NOT NULL THEN
         PERFORM esqase.fail('23514', format('%s: member %s not found in this firm', field, missing), field);
     END IF;
 END
@@ -107,12 +101,10 @@ DECLARE
     m esqase.matters;
 BEGIN
     IF for_update THEN
-        SELECT * INTO m FROM esqase.matters
-         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO m FROM esqase.matters
-         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
+        PERFORM esqase.lock_active('esqase.matters', firm, matter_id);
     END IF;
+    SELECT * INTO m FROM esqase.matters
+     WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('matter', matter_id);
     END IF;
@@ -152,15 +144,9 @@ CREATE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DE
 RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
-    missing uuid;
+    missing uuid := esqase.first_missing('esqase.contacts', firm, ids, keep);
 BEGIN
-    SELECT u.i INTO missing
-      FROM unnest(ids) WITH ORDINALITY AS u(i, n)
-     WHERE NOT u.i = ANY (coalesce(keep, '{}'))
-       AND NOT EXISTS (SELECT FROM esqase.contacts c
-                        WHERE c.firm_id = firm AND c.id = u.i AND c.deleted_at IS NULL)
-     ORDER BY u.n LIMIT 1;
-    IF FOUND THEN
+    IF missing IS NOT NULL THEN
         PERFORM esqase.fail('23514', format('clientContactIds: contact %s not found in this firm', missing),
                             'clientContactIds');
     END IF;

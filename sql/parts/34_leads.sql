@@ -56,15 +56,11 @@ DECLARE
     l esqase.leads;
 BEGIN
     IF for_update THEN
-        SELECT * INTO l FROM esqase.leads
-         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
-           AND esqase.lead_visible(firm_id, id, is_private)
-           FOR UPDATE;
-    ELSE
-        SELECT * INTO l FROM esqase.leads
-         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
-           AND esqase.lead_visible(firm_id, id, is_private);
+        PERFORM esqase.lock_active('esqase.leads', firm, lead_id);
     END IF;
+    SELECT * INTO l FROM esqase.leads
+     WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
+       AND esqase.lead_visible(firm_id, id, is_private);
     IF NOT FOUND THEN
         PERFORM esqase.not_found('lead', lead_id);
     END IF;

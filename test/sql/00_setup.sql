@@ -43,6 +43,24 @@ CREATE FUNCTION t.err(key text, expr text) RETURNS text LANGUAGE sql AS $$
     SELECT coalesce((SELECT t.unid(format('%s %s: %s', e ->> 'sqlstate', coalesce(e ->> 'field', '-'), e ->> 'message'))
                        FROM (SELECT t.api(key, expr) -> 'error' AS e) x WHERE e IS NOT NULL), 'ok')
 $$;
+-- ml_sub() replaces {name} with t.id(name); ml_call(fn, args...) builds the
+-- call expression for t.api.
+CREATE FUNCTION t.ml_sub(s text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT name, id FROM t.ids ORDER BY length(name) DESC LOOP
+        s := replace(s, '{' || r.name || '}', r.id::text);
+    END LOOP;
+    RETURN s;
+END
+$$;
+CREATE FUNCTION t.ml_call(fn text, arg text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT format('%s(%L)', fn, t.ml_sub(arg))
+$$;
+CREATE FUNCTION t.ml_call(fn text, id text, body text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT format('%s(%L, %L)', fn, t.ml_sub(id), t.ml_sub(body))
+$$;
 CREATE FUNCTION t.id(name text) RETURNS uuid LANGUAGE sql STABLE AS $$
     SELECT id FROM t.ids WHERE ids.name = id.name
 $$;

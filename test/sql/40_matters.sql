@@ -2,24 +2,6 @@
 -- every error path; the audit rows each write leaves.
 \set VERBOSITY terse
 
--- Test helpers (also in 41_leads.sql): ml_sub() replaces {name} with
--- t.id(name); ml_call(fn, args...) builds the call expression for t.api.
-CREATE OR REPLACE FUNCTION t.ml_sub(s text) RETURNS text LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN SELECT name, id FROM t.ids ORDER BY length(name) DESC LOOP
-        s := replace(s, '{' || r.name || '}', r.id::text);
-    END LOOP;
-    RETURN s;
-END
-$$;
-CREATE OR REPLACE FUNCTION t.ml_call(fn text, arg text) RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT format('%s(%L)', fn, t.ml_sub(arg))
-$$;
-CREATE OR REPLACE FUNCTION t.ml_call(fn text, id text, body text) RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT format('%s(%L, %L)', fn, t.ml_sub(id), t.ml_sub(body))
-$$;
 SET ROLE esqase_api;
 
 -- Fixtures: two practice areas (and one deleted), their stages, matter
