@@ -37,6 +37,7 @@ typedef struct ApiContext
 } ApiContext;
 
 static ApiContext api_context;
+static SPIPlanPtr key_lookup_plan = NULL;
 static MemoryContext ContextMemory = NULL;
 static bool callback_registered = false;
 
@@ -149,9 +150,24 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 
 	SPI_connect();
-	ret = SPI_execute_with_args("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
-								"FROM esqase.key_lookup($1)",
-								1, argtypes, values, NULL, false, 1);
+	/*
+	 * Planned once per backend: this runs on every API request.  The plan
+	 * names the function by schema, and the plan cache re-plans it if the
+	 * extension is dropped and created again.
+	 */
+	if (key_lookup_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
+									   "FROM esqase.key_lookup($1)",
+									   1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for esqase.key_lookup: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		key_lookup_plan = plan;
+	}
+	ret = SPI_execute_plan(key_lookup_plan, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

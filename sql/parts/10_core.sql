@@ -72,12 +72,15 @@ END
 $$;
 
 -- Timestamps go out as YYYY-MM-DDTHH:MM:SSZ in UTC, dates as YYYY-MM-DD.
+-- The renderers are STABLE like the functions they call (to_char,
+-- jsonb_build_object): a SQL function marked more strictly than its body is
+-- never inlined, and a function that is not inlined is planned on every call.
 CREATE FUNCTION esqase.ts(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 
 CREATE FUNCTION esqase.ref(id uuid, name text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN id IS NULL THEN 'null'::jsonb
             ELSE jsonb_build_object('id', id, 'name', name) END;
 
@@ -316,7 +319,7 @@ END
 $$;
 
 CREATE FUNCTION esqase.list_result(data jsonb, lim integer, off integer, total bigint)
-RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE
 RETURN jsonb_build_object('data', coalesce(data, '[]'::jsonb),
                           'pagination', jsonb_build_object('limit', lim, 'offset', off, 'total', total));
 

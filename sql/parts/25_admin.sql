@@ -100,7 +100,7 @@ BEGIN
         SELECT * INTO k FROM esqase.api_keys WHERE id = token_or_id::uuid FOR UPDATE;
     ELSE
         SELECT * INTO k FROM esqase.api_keys
-         WHERE prefix = substring(token_or_id FROM '^esq_([0-9a-f]{12})_')
+         WHERE prefix = substr(token_or_id, 5, 12)
            AND secret_hash = sha256(convert_to(token_or_id, 'UTF8'))
            FOR UPDATE;
     END IF;
@@ -126,7 +126,9 @@ DECLARE
     k esqase.api_keys;
 BEGIN
     SELECT a.* INTO k FROM esqase.api_keys a
-     WHERE a.prefix = substring(token FROM '^esq_([0-9a-f]{12})_[0-9a-f]{64}$')
+     -- The prefix only finds the row; the hash proves the whole token.
+     -- (substr, not a regular expression: this runs on every request.)
+     WHERE a.prefix = substr(token, 5, 12)
        AND a.secret_hash = sha256(convert_to(token, 'UTF8'));
     IF NOT FOUND THEN
         PERFORM esqase.fail('28000', 'invalid API key');

@@ -131,7 +131,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
 BEGIN
-    RETURN jsonb_build_object('data', esqase.contact_json(esqase.contact_find(firm, id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.contact_json(r)) FROM esqase.contact_find(firm, id) r);
 END
 $$;
 

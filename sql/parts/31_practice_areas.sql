@@ -79,7 +79,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
 BEGIN
-    RETURN jsonb_build_object('data', esqase.practice_area_json(esqase.practice_area_find(firm, id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.practice_area_json(r)) FROM esqase.practice_area_find(firm, id) r);
 END
 $$;
 

@@ -75,7 +75,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
 BEGIN
-    RETURN jsonb_build_object('data', esqase.matter_type_json(esqase.matter_type_find(firm, id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.matter_type_json(r)) FROM esqase.matter_type_find(firm, id) r);
 END
 $$;
 

@@ -388,7 +388,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
 BEGIN
-    RETURN jsonb_build_object('data', esqase.matter_json(esqase.matter_find(firm, id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.matter_json(r)) FROM esqase.matter_find(firm, id) r);
 END
 $$;
 
@@ -426,7 +426,7 @@ BEGIN
                 t.practice_area_id, t.stage_id, t.matter_type_id)
                IS DISTINCT FROM (m.title, m.description, m.status, m.open_date, m.close_date,
                                  m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id));
-    RETURN jsonb_build_object('data', esqase.matter_json(esqase.matter_find(firm, m.id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.matter_json(r)) FROM esqase.matter_find(firm, m.id) r);
 END
 $$;
 

@@ -258,7 +258,7 @@ BEGIN
         END;
     END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
-    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, l.id) r);
 END
 $$;
 
@@ -267,7 +267,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
 BEGIN
-    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, id) r);
 END
 $$;
 
@@ -295,7 +295,7 @@ BEGIN
             OR (t.value, t.is_private, t.practice_area_id, t.stage_id)
                IS DISTINCT FROM (l.value, l.is_private, l.practice_area_id, l.stage_id));
     PERFORM esqase.lead_prune_assignees(l, assignees);
-    RETURN jsonb_build_object('data', esqase.lead_json(esqase.lead_find(firm, l.id)));
+    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, l.id) r);
 END
 $$;
 
