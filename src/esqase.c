@@ -94,7 +94,7 @@ esq_define_gucs(void)
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_body",
 							"Largest request body accepted; larger bodies get 413.",
-							NULL, &esq_http_max_body, 1024 * 1024, 0, INT_MAX,
+							NULL, &esq_http_max_body, 1024 * 1024, 0, ESQ_MAX_BODY_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_idle_timeout",
 							"Idle HTTP connections are closed after this long (applies to new connections).",

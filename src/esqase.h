@@ -27,6 +27,13 @@ extern void esqase_context_init(void);
  */
 #define ESQ_MAX_WORKERS 64
 
+/*
+ * Ceiling of esqase.http_max_body.  A body is copied (pnstrdup, text) and
+ * parsed into a jsonb tree in one backend, where any allocation over 1 GB
+ * fails as an internal error: 16 MB keeps every step well below that.
+ */
+#define ESQ_MAX_BODY_LIMIT (16 * 1024 * 1024)
+
 extern int	esq_http_port;
 extern char *esq_http_listen_addresses;
 extern int	esq_http_workers;

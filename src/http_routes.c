@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/json.h"
 
 #include "esqase.h"
@@ -44,12 +45,51 @@ const int	esq_nroutes = lengthof(esq_routes);
 
 MemoryContext esq_request_context = NULL;
 
+/*
+ * s, or a copy of it with each byte that is not part of a valid UTF-8
+ * sequence replaced by '?'.  Messages can quote what the client sent (a
+ * method, a query parameter's name, jansson's "near ..."), and escape_json
+ * copies bytes as they are: the error body must stay valid JSON.
+ */
+static const char *
+valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	StringInfoData buf;
+
+	if (pg_verify_mbstr(PG_UTF8, s, strlen(s), true))
+		return s;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		int			l = pg_utf_mblen(p);
+
+		if (*p < 0x80)
+			appendStringInfoChar(&buf, (char) *p++);
+		else if (l > 1 && strnlen((const char *) p, l) == (size_t) l &&
+				 pg_utf8_islegal(p, l))
+		{
+			appendBinaryStringInfo(&buf, (const char *) p, l);
+			p += l;
+		}
+		else
+		{
+			appendStringInfoChar(&buf, '?');
+			p++;
+		}
+	}
+	return buf.data;
+}
+
 void
 esq_error_response(EsqHttpResponse *resp, int status, const char *code,
 				   const char *message, const char *field)
 {
 	StringInfoData buf;
 
+	message = valid_utf8(message);
+	if (field)
+		field = valid_utf8(field);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"error\":{\"status\":%d,\"code\":", status);
 	escape_json(&buf, code);
@@ -153,6 +193,21 @@ unknown_param(const EsqHttpRequest *req, const EsqRoute *route, EsqAction action
 		if (!known)
 			return req->args[i].key;
 	}
+	return NULL;
+}
+
+/* Returns a query parameter given more than once, or NULL. */
+static const char *
+repeated_param(const EsqHttpRequest *req)
+{
+	int			i,
+				j;
+
+	/* all names are known by now, so a repeat shows within the first few */
+	for (i = 1; i < req->nargs; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(req->args[i].key, req->args[j].key) == 0)
+				return req->args[i].key;
 	return NULL;
 }
 
@@ -268,6 +323,14 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 							   psprintf("unknown query parameter \"%s\"", bad), bad);
 			return;
 		}
+		bad = repeated_param(req);
+		if (bad)
+		{
+			esq_error_response(resp, 400, "bad_request",
+							   psprintf("query parameter \"%s\" is given more than once", bad),
+							   bad);
+			return;
+		}
 	}
 	if (action == ESQ_CREATE || action == ESQ_UPDATE)
 	{
@@ -280,7 +343,22 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	}
 	else if (action == ESQ_LIST)
 	{
-		char	   *params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf));
+		char	   *params;
+
+		for (i = 0; i < req->nargs; i++)
+		{
+			const char *v = req->args[i].value;
+
+			if (v && !pg_verify_mbstr(PG_UTF8, v, strlen(v), true))
+			{
+				esq_error_response(resp, 400, "bad_request",
+								   psprintf("query parameter \"%s\" is not valid UTF-8",
+											req->args[i].key),
+								   req->args[i].key);
+				return;
+			}
+		}
+		params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf));
 
 		if (params == NULL)
 		{

@@ -69,6 +69,7 @@ static int	ndaemons = 0;
 static EsqConn *conns = NULL;
 static int64 last_sweep = 0;
 static bool starting = false;
+static bool closed_in_run = false;	/* a connection closed during MHD_run */
 static char bound[256];			/* the addresses listened on, for the log */
 
 /* Monotonic clock in milliseconds. */
@@ -120,6 +121,48 @@ queue_response(struct MHD_Connection *conn, const EsqHttpResponse *resp)
 	ret = MHD_queue_response(conn, resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/*
+ * Decodes %HH escapes in the path and query arguments like libmicrohttpd's
+ * default, except %00: a NUL would cut the C string short, so that
+ * "/v1/contacts%00/x" became "/v1/contacts" and "limit%00junk=1" became
+ * "limit".  "%00" is left as it is, and the checks that follow reject it
+ * (404, or 400 naming the id or the parameter).
+ */
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static size_t
+unescape_no_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+	const char *rd = s;
+	char	   *wr = s;
+
+	while (*rd)
+	{
+		int			hi = rd[0] == '%' ? hex_value(rd[1]) : -1;
+		int			lo = hi >= 0 ? hex_value(rd[2]) : -1;
+
+		if (lo >= 0 && (hi | lo) != 0)
+		{
+			*wr++ = (char) ((hi << 4) | lo);
+			rd += 3;
+		}
+		else
+			*wr++ = *rd++;
+	}
+	*wr = '\0';
+	return (size_t) (wr - s);
 }
 
 /* Collects query arguments into a growing array in the request context. */
@@ -180,19 +223,20 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	return ret;
 }
 
-/* Answers 413 at once (first call), closing the connection after it. */
+/*
+ * Answers at once (first call), before the body is read; libmicrohttpd then
+ * closes the connection after the answer.
+ */
 static enum MHD_Result
-answer_too_large(struct MHD_Connection *conn)
+answer_now(struct MHD_Connection *conn, int status, const char *code,
+		   const char *message)
 {
 	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
 	EsqHttpResponse resp;
 	enum MHD_Result ret;
 
 	memset(&resp, 0, sizeof(resp));
-	esq_error_response(&resp, 413, "payload_too_large",
-					   psprintf("the request body is larger than esqase.http_max_body (%d bytes)",
-								esq_http_max_body),
-					   NULL);
+	esq_error_response(&resp, status, code, message, NULL);
 	ret = queue_response(conn, &resp);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(esq_request_context);
@@ -232,6 +276,27 @@ append_body(EsqReq *r, const char *data, size_t size)
 	return true;
 }
 
+/* Counts the Content-Length and Transfer-Encoding headers of a request. */
+typedef struct FramingHeaders
+{
+	int			content_length;
+	int			transfer_encoding;
+} FramingHeaders;
+
+static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	FramingHeaders *f = cls;
+
+	if (key == NULL)
+		return MHD_YES;
+	if (pg_strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_length++;
+	else if (pg_strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		f->transfer_encoding++;
+	return MHD_YES;
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version, const char *upload_data,
@@ -242,11 +307,26 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (r == NULL)
 	{
 		const char *cl;
+		FramingHeaders framing = {0, 0};
 
 		r = calloc(1, sizeof(EsqReq));
 		if (r == NULL)
 			return MHD_NO;
 		*con_cls = r;
+
+		/*
+		 * A body whose length is given twice (two Content-Length headers, or
+		 * Content-Length with Transfer-Encoding) may be read one way here and
+		 * another way by a proxy in front: refuse it (RFC 9112 6.3) and close
+		 * the connection, rather than guess where the next request starts.
+		 */
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &framing);
+		if (framing.content_length > 1 || framing.transfer_encoding > 1 ||
+			(framing.content_length > 0 && framing.transfer_encoding > 0))
+			return answer_now(conn, 400, "bad_request",
+							  "the request gives its body length more than once "
+							  "(Content-Length and Transfer-Encoding headers)");
+
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 										 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL)
@@ -269,7 +349,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				 */
 				r->too_large = true;
 				if (expect && pg_strcasecmp(expect, "100-continue") == 0)
-					return answer_too_large(conn);
+				{
+					char		msg[128];
+
+					snprintf(msg, sizeof(msg),
+							 "the request body is larger than esqase.http_max_body (%d bytes)",
+							 esq_http_max_body);
+					return answer_now(conn, 413, "payload_too_large", msg);
+				}
 			}
 		}
 		return MHD_YES;
@@ -330,6 +417,7 @@ connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	{
 		EsqConn    *c = *socket_context;
 
+		closed_in_run = true;
 		if (c == NULL)
 			return;
 		if (c->prev)
@@ -365,6 +453,7 @@ start_daemon(const struct sockaddr *addr, const char *label)
 						 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) esq_http_connection_memory,
 						 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 						 MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL,
+						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL,
 						 MHD_OPTION_END);
 	if (d == NULL)
 	{
@@ -508,6 +597,16 @@ esq_http_timeout_ms(void)
 				timeout = (long) t;
 		}
 	}
+	/*
+	 * Run again at once after a connection closed.  At esqase.http_max_connections
+	 * libmicrohttpd takes the listening socket out of its epoll set; it frees
+	 * closed connections at the end of MHD_run but puts the socket back only
+	 * at the start of the next MHD_run.  Waiting for an event on its epoll fd
+	 * (with no connection left, and so no timeout) would wait forever while
+	 * new connections pile up in the listen queue.
+	 */
+	if (closed_in_run)
+		return 0;
 	/* sweep the request deadlines once a second while there are connections */
 	if (conns != NULL && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
@@ -520,6 +619,7 @@ esq_http_run(void)
 	int			i;
 	int64		now;
 
+	closed_in_run = false;
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
 
