@@ -84,6 +84,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN id IS NULL THEN 'null'::jsonb
             ELSE jsonb_build_object('id', id, 'name', name) END;
 
+-- Whether s is written as a UUID (the one spelling ids have in the API).
+CREATE FUNCTION esqase.is_uuid(s text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
 -------------------------------------------------------------------------------
 -- Request bodies.  Every check raises 23514 (HTTP 422) naming the field,
 -- except a body that is not a JSON object at all (22023, HTTP 400).
@@ -140,7 +145,7 @@ RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text := esqase.body_text(body, field, required);
 BEGIN
-    IF s IS NOT NULL AND s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    IF s IS NOT NULL AND NOT esqase.is_uuid(s) THEN
         PERFORM esqase.fail('23514', format('%s must be a UUID', field), field);
     END IF;
     RETURN s::uuid;
@@ -228,7 +233,7 @@ BEGIN
         END IF;
         s := item #>> '{}';
         IF item_check = 'uuid' THEN
-            IF s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+            IF NOT esqase.is_uuid(s) THEN
                 PERFORM esqase.fail('23514', format('%s must hold only UUIDs', field), field);
             END IF;
             s := lower(s);
@@ -311,7 +316,7 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
-    IF s !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    IF NOT esqase.is_uuid(s) THEN
         PERFORM esqase.fail('22023', format('query parameter %s must be a UUID', name), name);
     END IF;
     RETURN s::uuid;

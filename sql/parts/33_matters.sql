@@ -193,7 +193,7 @@ BEGIN
             PERFORM esqase.fail('23514', format('%s: unknown field %s', at_, k), 'team');
         END IF;
         IF jsonb_typeof(item -> 'memberId') IS DISTINCT FROM 'string'
-           OR item ->> 'memberId' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+           OR NOT esqase.is_uuid(item ->> 'memberId') THEN
             PERFORM esqase.fail('23514', format('%s.memberId is required and must be a UUID', at_), 'team');
         END IF;
         member := (item ->> 'memberId')::uuid;
