@@ -28,43 +28,35 @@ static int
 json_depth(json_t *v, int depth, int limit)
 {
 	int			max = depth;
+	void	   *iter = json_is_object(v) ? json_object_iter(v) : NULL;
+	size_t		i = 0;
+	size_t		n = json_is_array(v) ? json_array_size(v) : 0;
 
 	if (depth > limit)
 		return depth;
-	if (json_is_object(v))
+	/* One walk over the children of an object or an array. */
+	for (;;)
 	{
-		const char *key;
 		json_t	   *child;
 
-		json_object_foreach(v, key, child)
+		if (iter != NULL)
 		{
-			if (json_is_object(child) || json_is_array(child))
-			{
-				int			d = json_depth(child, depth + 1, limit);
-
-				if (d > max)
-					max = d;
-				if (max > limit)
-					break;
-			}
+			child = json_object_iter_value(iter);
+			iter = json_object_iter_next(v, iter);
 		}
-	}
-	else if (json_is_array(v))
-	{
-		size_t		i;
-		json_t	   *child;
+		else if (i < n)
+			child = json_array_get(v, i++);
+		else
+			break;
 
-		json_array_foreach(v, i, child)
+		if (json_is_object(child) || json_is_array(child))
 		{
-			if (json_is_object(child) || json_is_array(child))
-			{
-				int			d = json_depth(child, depth + 1, limit);
+			int			d = json_depth(child, depth + 1, limit);
 
-				if (d > max)
-					max = d;
-				if (max > limit)
-					break;
-			}
+			if (d > max)
+				max = d;
+			if (max > limit)
+				break;
 		}
 	}
 	return max;
