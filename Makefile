@@ -6,12 +6,17 @@ MODULE_big = esqase
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 SHLIB_LINK = -lmicrohttpd -ljansson
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+# CI builds with WERROR=1: a warning fails the build.
+PG_CFLAGS += $(if $(WERROR),-Werror)
 
-# The install script is assembled from one file per concern, in name order.
+# The install script of the version being developed is assembled from one
+# file per concern, in name order.  Released install scripts are frozen in
+# sql/ (what users really installed), with one upgrade script per release:
+# sql/esqase--A--B.sql.  See docs/operations.md, "Releases and upgrades".
 SQL_PARTS = $(sort $(wildcard sql/parts/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
-EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_check_iso output_iso log
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
+EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress reads test/sql and test/expected; test/expected links to ../expected.
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
