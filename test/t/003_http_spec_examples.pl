@@ -86,7 +86,7 @@ api($node, 'POST', '/v1/contacts', 201, token => $key,
 ($s, $j) = curl('https://api.esqase.com/v1/contacts?limit=2&offset=0', '-H', $auth);
 is($s, 200, 'paged list: 200');
 is(scalar @{ $j->{data} }, 2, 'two records');
-is_deeply([ sort keys %{ $j->{pagination} } ], [qw(limit offset total)], 'pagination fields');
+is_deeply([ sort keys %{ $j->{pagination} } ], [qw(limit nextCursor offset total)], 'pagination fields');
 is($j->{pagination}{limit}, 2, 'limit 2');
 is($j->{pagination}{offset}, 0, 'offset 0');
 is($j->{pagination}{total}, 5, 'total 5');
