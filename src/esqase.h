@@ -95,7 +95,6 @@ typedef struct EsqRoute
 {
 	const char *path;			/* URL segment, e.g. "practice-areas" */
 	const char *sqlname;		/* SQL spelling, e.g. "practice_areas" */
-	const char *const *list_params; /* query parameters the list accepts */
 } EsqRoute;
 
 extern const EsqRoute esq_routes[];
@@ -156,10 +155,11 @@ extern bool esq_json_check_body(const char *buf, size_t len,
 
 /*
  * Builds the params object from query arguments; returns a malloc'd JSON
- * text (free() it) or NULL with a message in errbuf.
+ * text (free() it) or NULL with a message in errbuf and the name of the
+ * argument at fault (repeated, or not UTF-8) in *bad_key.
  */
 extern char *esq_json_params(const EsqQueryArg *args, int nargs,
-							 char *errbuf, size_t errlen);
+							 char *errbuf, size_t errlen, const char **bad_key);
 
 /* ------------------------------------------------------------------------
  * http_sql.c: SQL calls (no HTTP)
