@@ -180,6 +180,21 @@ for my $db (qw(dst_plain dst_custom))
 		"BEGIN; SELECT esqase_authenticate('$revoked'); COMMIT;");
 	like($err, qr/revoked/, "$db: the revoked key stays revoked");
 }
+# pg_restore --clean over a database with firms drops the extension first:
+# refused by the guard, done with esqase.allow_drop in the restore's session.
+$np->command_fails(
+	[ 'pg_restore', '--clean', '--if-exists', '--exit-on-error', '-d', $np->connstr('dst_plain'),
+	  "$dumpdir/src.dump" ],
+	'pg_restore --clean over data is refused by the drop guard');
+{
+	local $ENV{PGOPTIONS} = '-c esqase.allow_drop=on';
+	$np->command_ok(
+		[ 'pg_restore', '--clean', '--if-exists', '--exit-on-error', '-d', $np->connstr('dst_plain'),
+		  "$dumpdir/src.dump" ],
+		'pg_restore --clean with PGOPTIONS=-c esqase.allow_drop=on');
+}
+is_deeply(table_state($np, 'dst_plain'), $before, 'dst_plain after --clean: the same rows');
+
 unlike(slurp_file($np->logfile), qr/FATAL|PANIC|server process .* terminated/,
 	'no preload: no FATAL, no crash in the server log');
 
