@@ -323,17 +323,18 @@ $$;
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
 -- 92_public_api.sql).
 CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
     page record := esqase.page(params, 'contacts', '{}');
     keys esqase.page_key[];
 BEGIN
     -- The page's keys by an index-only scan, then only its rows rendered.
-    keys := ARRAY(SELECT ROW(c.created_at, c.id)::esqase.page_key FROM esqase.contacts c
-                   WHERE c.firm_id = firm AND c.deleted_at IS NULL
-                     AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
-                   ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                     WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                       AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                     ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('contacts', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.record_total(firm, 'contacts'));
@@ -459,16 +460,17 @@ END
 $$;
 
 CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
     page record := esqase.page(params, 'practice_areas', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(p.created_at, p.id)::esqase.page_key FROM esqase.practice_areas p
-                   WHERE p.firm_id = firm AND p.deleted_at IS NULL
-                     AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
-                   ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
+                     WHERE p.firm_id = firm AND p.deleted_at IS NULL
+                       AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
+                     ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('practice_areas', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n)
            FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),
@@ -578,7 +580,7 @@ $$;
 -- A practice area's matter types are few: their total is counted (by the
 -- index matter_types_list_idx), not kept in record_counts.
 CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
     page record := esqase.page(params, 'matter_types', '{practiceAreaId}');
@@ -589,10 +591,11 @@ BEGIN
                     WHERE firm_id = firm AND id = area AND deleted_at IS NULL) THEN
         PERFORM esqase.fail('P0002', format('practice area %s not found', area), 'practiceAreaId');
     END IF;
-    keys := ARRAY(SELECT ROW(mt.created_at, mt.id)::esqase.page_key FROM esqase.matter_types mt
-                   WHERE mt.firm_id = firm AND mt.practice_area_id = area AND mt.deleted_at IS NULL
-                     AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
-                   ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT mt.created_at, mt.id FROM esqase.matter_types mt
+                     WHERE mt.firm_id = firm AND mt.practice_area_id = area AND mt.deleted_at IS NULL
+                       AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
+                     ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('matter_types', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n)
            FROM esqase.matter_type_docs(firm, esqase.page_ids(keys, page.lim)) d),
@@ -765,16 +768,17 @@ END
 $$;
 
 CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
     page record := esqase.page(params, 'matters', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(m.created_at, m.id)::esqase.page_key FROM esqase.matters m
-                   WHERE m.firm_id = firm AND m.deleted_at IS NULL
-                     AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                   ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT m.created_at, m.id FROM esqase.matters m
+                     WHERE m.firm_id = firm AND m.deleted_at IS NULL
+                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('matters', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.record_total(firm, 'matters'));
@@ -964,18 +968,19 @@ END
 $$;
 
 CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
     page record := esqase.page(params, 'leads', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(l.created_at, l.id)::esqase.page_key FROM esqase.leads l
-                   WHERE l.firm_id = firm AND l.deleted_at IS NULL
-                     AND (NOT l.is_private OR esqase.context_is_owner()
-                          OR l.id IN (SELECT esqase.assigned_leads()))
-                     AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
-                   ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT l.created_at, l.id FROM esqase.leads l
+                     WHERE l.firm_id = firm AND l.deleted_at IS NULL
+                       AND (NOT l.is_private OR esqase.context_is_owner()
+                            OR l.id IN (SELECT esqase.assigned_leads()))
+                       AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
+                     ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('leads', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.leads_total(firm));

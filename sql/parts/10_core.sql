@@ -309,6 +309,11 @@ BEGIN
 END
 $$;
 
+-- Every list function runs with plan_cache_mode = force_generic_plan: with
+-- LIMIT and OFFSET as parameters, a custom plan always looks cheaper than
+-- the generic one, so PostgreSQL would plan the page query on every call
+-- (half the cost of a first page); the generic plan is the same index scan.
+--
 -- Checks params (names in allowed, plus limit, offset and cursor) and
 -- returns the page asked for: limit defaults to 50 and is clamped to 200;
 -- offset defaults to 0; after is the key the page starts after (a cursor's,

@@ -117,17 +117,18 @@ $$;
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
 -- 92_public_api.sql).
 CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
     page record := esqase.page(params, 'contacts', '{}');
     keys esqase.page_key[];
 BEGIN
     -- The page's keys by an index-only scan, then only its rows rendered.
-    keys := ARRAY(SELECT ROW(c.created_at, c.id)::esqase.page_key FROM esqase.contacts c
-                   WHERE c.firm_id = firm AND c.deleted_at IS NULL
-                     AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
-                   ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                     WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                       AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                     ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('contacts', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.record_total(firm, 'contacts'));

@@ -58,16 +58,17 @@ END
 $$;
 
 CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
     page record := esqase.page(params, 'practice_areas', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(p.created_at, p.id)::esqase.page_key FROM esqase.practice_areas p
-                   WHERE p.firm_id = firm AND p.deleted_at IS NULL
-                     AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
-                   ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
+                     WHERE p.firm_id = firm AND p.deleted_at IS NULL
+                       AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
+                     ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('practice_areas', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n)
            FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),

@@ -48,7 +48,7 @@ $$;
 -- A practice area's matter types are few: their total is counted (by the
 -- index matter_types_list_idx), not kept in record_counts.
 CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
     page record := esqase.page(params, 'matter_types', '{practiceAreaId}');
@@ -59,10 +59,11 @@ BEGIN
                     WHERE firm_id = firm AND id = area AND deleted_at IS NULL) THEN
         PERFORM esqase.fail('P0002', format('practice area %s not found', area), 'practiceAreaId');
     END IF;
-    keys := ARRAY(SELECT ROW(mt.created_at, mt.id)::esqase.page_key FROM esqase.matter_types mt
-                   WHERE mt.firm_id = firm AND mt.practice_area_id = area AND mt.deleted_at IS NULL
-                     AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
-                   ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT mt.created_at, mt.id FROM esqase.matter_types mt
+                     WHERE mt.firm_id = firm AND mt.practice_area_id = area AND mt.deleted_at IS NULL
+                       AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
+                     ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('matter_types', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n)
            FROM esqase.matter_type_docs(firm, esqase.page_ids(keys, page.lim)) d),

@@ -363,16 +363,17 @@ END
 $$;
 
 CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
     page record := esqase.page(params, 'matters', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(m.created_at, m.id)::esqase.page_key FROM esqase.matters m
-                   WHERE m.firm_id = firm AND m.deleted_at IS NULL
-                     AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                   ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT m.created_at, m.id FROM esqase.matters m
+                     WHERE m.firm_id = firm AND m.deleted_at IS NULL
+                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('matters', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.record_total(firm, 'matters'));

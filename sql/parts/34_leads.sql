@@ -232,18 +232,19 @@ END
 $$;
 
 CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
     page record := esqase.page(params, 'leads', '{}');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(l.created_at, l.id)::esqase.page_key FROM esqase.leads l
-                   WHERE l.firm_id = firm AND l.deleted_at IS NULL
-                     AND (NOT l.is_private OR esqase.context_is_owner()
-                          OR l.id IN (SELECT esqase.assigned_leads()))
-                     AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
-                   ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off);
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT l.created_at, l.id FROM esqase.leads l
+                     WHERE l.firm_id = firm AND l.deleted_at IS NULL
+                       AND (NOT l.is_private OR esqase.context_is_owner()
+                            OR l.id IN (SELECT esqase.assigned_leads()))
+                       AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
+                     ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('leads', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
         esqase.leads_total(firm));
