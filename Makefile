@@ -30,6 +30,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every C file includes the one header (PGXS tracks no header dependencies).
+$(OBJS): src/esqase.h
+
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) esqase.control
 	cat $(SQL_PARTS) > $@
 

@@ -1135,6 +1135,58 @@ UNION ALL
 SELECT firm_id, esqase.lead_list(is_private), 0, count(*) FROM esqase.leads WHERE deleted_at IS NULL
  GROUP BY firm_id, is_private;
 
+-- Members, read-only over the API (35_members.sql), and their scope.
+CREATE INDEX members_list_idx ON esqase.members (firm_id, created_at, id);
+
+CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['contacts:read', 'contacts:write', 'matters:read', 'matters:write',
+             'leads:read', 'leads:write', 'practice-areas:read', 'practice-areas:write',
+             'matter-types:read', 'matter-types:write', 'members:read'];
+
+CREATE FUNCTION esqase.member_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', m.id, 'name', m.name, 'email', m.email, 'isOwner', m.is_owner,
+        'permissions', to_json(m.permissions),
+        'status', CASE WHEN m.deleted_at IS NULL THEN 'ACTIVE' ELSE 'INACTIVE' END,
+        'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.members m ON m.firm_id = firm AND m.id = u.id
+$$;
+
+-- A firm has few members: the total is counted (by members_list_idx).
+CREATE FUNCTION esqase.members_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+    page esqase.page_request := esqase.page(params, 'members', '{}');
+    keys esqase.page_key[];
+BEGIN
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT m.created_at, m.id FROM esqase.members m
+                     WHERE m.firm_id = firm
+                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('members', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        (SELECT count(*) FROM esqase.members WHERE firm_id = firm));
+END
+$$;
+
+CREATE FUNCTION esqase.members_get(id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+    doc json := (SELECT d.doc FROM esqase.member_docs(firm, ARRAY[id]) d);
+BEGIN
+    IF doc IS NULL THEN
+        PERFORM esqase.not_found('member', id);
+    END IF;
+    RETURN esqase.one(doc);
+END
+$$;
+
 -- The public jsonb API becomes one-line wrappers of the json functions.
 DO $$
 DECLARE
@@ -1142,13 +1194,14 @@ DECLARE
     -- action, arguments, call arguments, volatility
     a text[];
 BEGIN
-    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types'] LOOP
+    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types', 'members'] LOOP
         FOREACH a SLICE 1 IN ARRAY ARRAY[
                 ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
                 ['create', 'body jsonb', 'body', 'VOLATILE'],
                 ['get', 'id uuid', 'id', 'STABLE'],
                 ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
                 ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP
+            CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
             EXECUTE format('CREATE OR REPLACE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
                            'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
         END LOOP;

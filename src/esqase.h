@@ -116,6 +116,7 @@ typedef struct EsqRoute
 {
 	const char *path;			/* URL segment, e.g. "practice-areas" */
 	const char *sqlname;		/* SQL spelling, e.g. "practice_areas" */
+	bool		read_only;		/* GET only (list and read) */
 } EsqRoute;
 
 extern const EsqRoute esq_routes[];

@@ -29,16 +29,18 @@
 
 /* THE route table: /v1/<path> and /v1/<path>/{id}. */
 const EsqRoute esq_routes[] = {
-	{"contacts", "contacts"},
-	{"matters", "matters"},
-	{"leads", "leads"},
-	{"practice-areas", "practice_areas"},
-	{"matter-types", "matter_types"},
+	{"contacts", "contacts", false},
+	{"matters", "matters", false},
+	{"leads", "leads", false},
+	{"practice-areas", "practice_areas", false},
+	{"matter-types", "matter_types", false},
+	{"members", "members", true},
 };
 const int	esq_nroutes = lengthof(esq_routes);
 
 #define ALLOW_COLLECTION "GET, POST"
 #define ALLOW_ITEM "GET, PATCH, DELETE"
+#define ALLOW_READ_ONLY "GET"
 #define MAX_TOKEN_LEN 512
 
 MemoryContext esq_request_context = NULL;
@@ -179,6 +181,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	int			route = -1;
 	int			i;
 	bool		is_item;
+	const char *allow;
 	EsqAction	action;
 	char	   *token;
 	char	   *json = NULL;
@@ -217,6 +220,8 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		id = rest + 1;
 
 	/* Method */
+	allow = esq_routes[route].read_only ? ALLOW_READ_ONLY :
+		is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
 	if (!is_item && strcmp(req->method, "GET") == 0)
 		action = ESQ_LIST;
 	else if (!is_item && strcmp(req->method, "POST") == 0)
@@ -228,12 +233,14 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	else if (is_item && strcmp(req->method, "DELETE") == 0)
 		action = ESQ_DELETE;
 	else
+		action = ESQ_NACTIONS;
+	if (action == ESQ_NACTIONS ||
+		(esq_routes[route].read_only && action != ESQ_LIST && action != ESQ_GET))
 	{
 		esq_error_response(resp, 405, "method_not_allowed",
-						   psprintf("method %s is not allowed here; allowed: %s", req->method,
-									is_item ? ALLOW_ITEM : ALLOW_COLLECTION),
+						   psprintf("method %s is not allowed here; allowed: %s", req->method, allow),
 						   NULL);
-		resp->allow = is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
+		resp->allow = allow;
 		return;
 	}
 

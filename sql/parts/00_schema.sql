@@ -35,6 +35,7 @@ CREATE TABLE esqase.members (
     PRIMARY KEY (firm_id, id)
 );
 CREATE UNIQUE INDEX members_email_key ON esqase.members (firm_id, lower(email));
+CREATE INDEX members_list_idx ON esqase.members (firm_id, created_at, id);
 
 -- Tokens are "esq_<prefix>_<secret>"; the prefix finds the row (it is not
 -- secret), only a SHA-256 of the whole token is stored.

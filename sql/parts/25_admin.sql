@@ -54,7 +54,7 @@ CREATE FUNCTION esqase.valid_scopes() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['contacts:read', 'contacts:write', 'matters:read', 'matters:write',
              'leads:read', 'leads:write', 'practice-areas:read', 'practice-areas:write',
-             'matter-types:read', 'matter-types:write'];
+             'matter-types:read', 'matter-types:write', 'members:read'];
 
 -- Returns the token once: esq_<12 hex prefix>_<64 hex secret>.  Only its
 -- SHA-256 is stored; the prefix is stored to find the row.

@@ -11,6 +11,7 @@
 --   esqase_leads_{list,create,get,update,delete}
 --   esqase_practice_areas_{list,create,get,update,delete}
 --   esqase_matter_types_{list,create,get,update,delete}
+--   esqase_members_{list,get}                 (members are read-only)
 -------------------------------------------------------------------------------
 
 DO $$
@@ -19,13 +20,14 @@ DECLARE
     -- action, arguments, call arguments, volatility
     a text[];
 BEGIN
-    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types'] LOOP
+    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types', 'members'] LOOP
         FOREACH a SLICE 1 IN ARRAY ARRAY[
                 ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
                 ['create', 'body jsonb', 'body', 'VOLATILE'],
                 ['get', 'id uuid', 'id', 'STABLE'],
                 ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
                 ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP
+            CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
             EXECUTE format('CREATE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
                            'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
         END LOOP;

@@ -139,6 +139,25 @@ for my $res (qw(contacts matters leads practice-areas matter-types))
 	}
 }
 
+# members: read-only, scope members:read
+{
+	my ($mkey, undef, $mmember) = make_key($node, firm => $firm, scopes => ['members:read']);
+	$r = api($node, 'GET', '/v1/members', 200, token => $mkey);
+	ok((grep { $_->{id} eq $mmember } @{ $r->{json}{data} }), 'the key\'s member is listed');
+	is($r->{json}{pagination}{total}, scalar @{ $r->{json}{data} }, 'members total');
+	$r = api($node, 'GET', "/v1/members/$member", 200, token => $mkey);
+	is($r->{json}{data}{id}, $member, 'one member');
+	is($r->{json}{data}{status}, 'ACTIVE', 'member status');
+	api($node, 'GET', '/v1/members', 403, %T, name => 'members without members:read');
+	for my $m (qw(POST PUT PATCH DELETE))
+	{
+		$r = api($node, $m, '/v1/members', 405, token => $mkey, name => "$m /v1/members");
+		is($r->{headers}{allow}, 'GET', 'Allow on /v1/members');
+		$r = api($node, $m, "/v1/members/$member", 405, token => $mkey, name => "$m /v1/members/{id}");
+		is($r->{headers}{allow}, 'GET', 'Allow on /v1/members/{id}');
+	}
+}
+
 # 401 + WWW-Authenticate
 for my $case (
 	[ 'no header', {} ],

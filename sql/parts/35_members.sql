@@ -1,0 +1,51 @@
+
+-------------------------------------------------------------------------------
+-- 35 Members: read-only over the API (GET /v1/members and /v1/members/{id},
+-- scope members:read), so that an integration can find the ids a matter's
+-- team and a lead's assignees take.  Members are created and deactivated by
+-- a DBA (25_admin.sql); a deactivated member (deleted_at set) is still
+-- listed, with status INACTIVE, because matters and leads may still name it.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION esqase.member_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', m.id, 'name', m.name, 'email', m.email, 'isOwner', m.is_owner,
+        'permissions', to_json(m.permissions),
+        'status', CASE WHEN m.deleted_at IS NULL THEN 'ACTIVE' ELSE 'INACTIVE' END,
+        'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.members m ON m.firm_id = firm AND m.id = u.id
+$$;
+
+-- A firm has few members: the total is counted (by members_list_idx).
+CREATE FUNCTION esqase.members_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+    page esqase.page_request := esqase.page(params, 'members', '{}');
+    keys esqase.page_key[];
+BEGIN
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT m.created_at, m.id FROM esqase.members m
+                     WHERE m.firm_id = firm
+                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('members', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        (SELECT count(*) FROM esqase.members WHERE firm_id = firm));
+END
+$$;
+
+CREATE FUNCTION esqase.members_get(id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+    doc json := (SELECT d.doc FROM esqase.member_docs(firm, ARRAY[id]) d);
+BEGIN
+    IF doc IS NULL THEN
+        PERFORM esqase.not_found('member', id);
+    END IF;
+    RETURN esqase.one(doc);
+END
+$$;
