@@ -124,6 +124,14 @@ for my $res (sort keys %item)
 	is($s->{content}, $p->{content}, "GET $lp: the standby answers as the primary");
 }
 
+# The workers as docs/operations.md ("Monitoring") describes them, on the standby.
+is( $standby->safe_psql('postgres', q{
+		SELECT count(*) = 2 AND bool_and(application_name = 'esqase http')
+		   AND bool_or(query ~ '^GET /v1/[a-z-]+(/[0-9a-f-]+)?$')
+		   AND bool_and(state = 'idle' AND wait_event_type = 'Extension' AND wait_event = 'Extension')
+		  FROM pg_stat_activity WHERE backend_type = 'esqase http'}),
+	't', 'standby: the workers in pg_stat_activity (name, last request, idle wait)');
+
 # A list in pages: totals from esqase.record_counts and nextCursor.
 $r = api($standby, 'GET', '/v1/contacts?limit=2', 200, token => $token);
 my $pg = $r->{json}{pagination};
