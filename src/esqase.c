@@ -198,7 +198,14 @@ esq_register_workers(void)
 		memset(&worker, 0, sizeof(worker));
 		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 			BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		/*
+		 * ConsistentState, not RecoveryFinished: on a hot standby the
+		 * workers start once the standby accepts read-only connections and
+		 * serve reads there (http_sql.c refuses writes while in recovery);
+		 * they keep running through a promotion.  With hot_standby = off
+		 * the postmaster starts them only when recovery ends.
+		 */
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
 		worker.bgw_restart_time = 2;
 		snprintf(worker.bgw_library_name, BGW_MAXLEN, "esqase");
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "esqase_http_worker_main");

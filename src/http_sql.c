@@ -27,6 +27,15 @@
  * CREATE EXTENSION or an ALTER EXTENSION UPDATE frees them, so they are
  * prepared again against the functions the extension now has.
  *
+ * On a hot standby (RecoveryInProgress()) the workers serve lists and
+ * reads as anywhere else: the key is checked, and esqase.key_lookup leaves
+ * last_used_at alone in a read-only transaction.  A create, update or
+ * delete is refused before any SQL runs, with 503 and code "read_only":
+ * the function would fail only at its first write (SQLSTATE 25006), after
+ * the key lookup and validation, with a message about "a read-only
+ * transaction" rather than about the node.  The check is per request, so
+ * a promoted standby takes writes from its next request on.
+ *
  * One library serves the SQL of every release it may find installed
  * between a server restart and ALTER EXTENSION esqase UPDATE: from 0.2.0
  * on, the worker calls the json functions esqase.<resource>_<action>
@@ -38,6 +47,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xlog.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
@@ -118,6 +128,25 @@ set_unavailable(EsqSqlResult *res, const char *message)
 	res->field = NULL;
 	MemoryContextSwitchTo(old);
 }
+
+/* A write on a read-only node (a hot standby, or a read-only transaction). */
+static void
+set_read_only(EsqSqlResult *res, const char *message)
+{
+	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
+
+	res->status = 503;
+	res->code = "read_only";
+	res->message = pstrdup(message);
+	res->field = NULL;
+	res->json = NULL;
+	res->record_id = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+#define ESQ_STANDBY_MESSAGE \
+	"this server is a read-only standby: it serves GET requests only; " \
+	"send POST, PATCH and DELETE to the primary"
 
 /* Drops every kept plan (the extension went away or was recreated). */
 static void
@@ -415,11 +444,20 @@ map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
 		res->code = "timeout";
 		res->message = pstrdup("the request took longer than esqase.http_statement_timeout");
 	}
+	else if (code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
+	{
+		/*
+		 * A write esq_sql_call let through: a primary running with
+		 * default_transaction_read_only, or, on a standby, SQL behind a
+		 * GET that tries to write (a bug, logged below).
+		 */
+		set_read_only(res, RecoveryInProgress() ? ESQ_STANDBY_MESSAGE :
+					  "the database is read-only (default_transaction_read_only); the write was not made");
+	}
 	else if (category == ERRCODE_INSUFFICIENT_RESOURCES ||
 			 category == ERRCODE_TRANSACTION_ROLLBACK ||
 			 category == ERRCODE_OPERATOR_INTERVENTION ||
-			 code == ERRCODE_LOCK_NOT_AVAILABLE ||
-			 code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
+			 code == ERRCODE_LOCK_NOT_AVAILABLE)
 	{
 		res->status = 503;
 		res->code = "service_unavailable";
@@ -470,6 +508,11 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 				 "database \"%s\" (esqase.database) does not exist; create it and CREATE EXTENSION esqase in it",
 				 esq_database);
 		set_unavailable(res, msg);
+		return;
+	}
+	if (call->action != ESQ_LIST && call->action != ESQ_GET && RecoveryInProgress())
+	{
+		set_read_only(res, ESQ_STANDBY_MESSAGE);
 		return;
 	}
 
