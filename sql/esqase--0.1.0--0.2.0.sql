@@ -1488,7 +1488,7 @@ BEGIN
     RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private')
          + (SELECT count(*) FROM esqase.contacts c
              WHERE c.firm_id = firm AND c.deleted_at IS NULL
-               AND c.hidden_by_lead IN (SELECT esqase.assigned_leads()));
+               AND c.hidden_by_lead = ANY (ARRAY(SELECT esqase.assigned_leads())));
 END
 $$;
 CREATE OR REPLACE FUNCTION esqase.contacts_list(params jsonb) RETURNS json

@@ -146,7 +146,9 @@ $$;
 
 -- The total of the contacts the context sees: every live contact for an
 -- owner; for a member, less the hidden prospects (contacts_private), plus
--- those of the leads it is assigned to, counted by contacts_hidden_idx.
+-- those of the leads it is assigned to, counted by contacts_hidden_idx
+-- (= ANY of an array: an IN (SELECT ...) here is planned as a hash join
+-- over a scan of the firm's contacts).
 CREATE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -156,7 +158,7 @@ BEGIN
     RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private')
          + (SELECT count(*) FROM esqase.contacts c
              WHERE c.firm_id = firm AND c.deleted_at IS NULL
-               AND c.hidden_by_lead IN (SELECT esqase.assigned_leads()));
+               AND c.hidden_by_lead = ANY (ARRAY(SELECT esqase.assigned_leads())));
 END
 $$;
 
