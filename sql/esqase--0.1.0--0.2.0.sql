@@ -1379,3 +1379,531 @@ ALTER EVENT TRIGGER esqase_guard_drop ENABLE ALWAYS;
 
 COMMENT ON EVENT TRIGGER esqase_guard_drop IS
     'Refuses to drop extension esqase while firms exist, unless esqase.allow_drop is on';
+
+-------------------------------------------------------------------------------
+-- Row-level security per scope and permission, private prospects, audit
+-- without current_query() (issue 8).  Policies: 90_security.sql; prospects:
+-- 00_schema.sql (contacts.hidden_by_lead), 20_triggers.sql, 30_contacts.sql,
+-- 34_leads.sql; restores: src/restore.c.
+-------------------------------------------------------------------------------
+
+-- The context's scopes, tested per row by the policies; rows written here.
+CREATE FUNCTION esqase.context_may(scope text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_context_may' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.written_here(x xid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+-- A private lead's prospect: hidden_by_lead, its counts, its indexes.
+ALTER TABLE esqase.contacts ADD COLUMN hidden_by_lead uuid;
+DROP INDEX esqase.contacts_list_idx;
+CREATE INDEX contacts_list_idx ON esqase.contacts (firm_id, created_at, id) INCLUDE (hidden_by_lead)
+    WHERE deleted_at IS NULL;
+CREATE INDEX contacts_hidden_idx ON esqase.contacts (firm_id, hidden_by_lead)
+    WHERE hidden_by_lead IS NOT NULL;
+CREATE INDEX leads_contact_idx ON esqase.leads (firm_id, contact_id);
+ALTER TABLE esqase.record_counts DROP CONSTRAINT record_counts_list_check,
+    ADD CONSTRAINT record_counts_list_check
+        CHECK (list IN ('contacts', 'matters', 'practice_areas',
+                        'leads_public', 'leads_private', 'contacts_private'));
+
+-- The contacts of existing private leads become hidden prospects, unless the
+-- firm already uses them as matter clients (docs/decisions.md).  This fills
+-- in the new column, as a default would: no trigger fires (no updated_at,
+-- no audit row, counts seeded below).
+SET LOCAL session_replication_role = replica;
+UPDATE esqase.contacts c SET hidden_by_lead = l.id
+  FROM esqase.leads l
+ WHERE l.firm_id = c.firm_id AND l.contact_id = c.id AND l.is_private
+   AND NOT EXISTS (SELECT FROM esqase.matter_clients mc
+                    WHERE mc.firm_id = c.firm_id AND mc.contact_id = c.id);
+SET LOCAL session_replication_role = DEFAULT;
+INSERT INTO esqase.record_counts (firm_id, list, slot, n)
+SELECT firm_id, 'contacts_private', 0, count(*) FROM esqase.contacts
+ WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL GROUP BY firm_id;
+
+-- Restores are told by the statement being run, not by current_query().
+CREATE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_restoring' LANGUAGE C STABLE STRICT;
+CREATE OR REPLACE FUNCTION esqase.audit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_values jsonb;
+    old_values jsonb;
+    action text := TG_OP;
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
+       AND new_values ->> 'deleted_at' IS NOT NULL THEN
+        action := 'DELETE';
+    END IF;
+    INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
+                                  table_name, record_id, old_values, new_values)
+    VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            esqase.context_member(), esqase.context_key(),
+            coalesce(esqase.context_role(),
+                     nullif(current_setting('role'), 'none'),
+                     session_user),
+            action, TG_TABLE_NAME,
+            coalesce(new_values ->> 'id', old_values ->> 'id',
+                     new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            old_values, new_values);
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO esqase.practice_area_stages (firm_id, practice_area_id, name, type, "order")
+    VALUES (NEW.firm_id, NEW.id, 'To do', 'TODO', 0),
+           (NEW.firm_id, NEW.id, 'In progress', 'IN_PROGRESS', 1),
+           (NEW.firm_id, NEW.id, 'Done', 'DONE', 2);
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.seed_firm() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO esqase.lead_stages (firm_id, name, "order")
+    VALUES (NEW.firm_id, 'New', 0),
+           (NEW.firm_id, 'Contacted', 1),
+           (NEW.firm_id, 'Consultation scheduled', 2),
+           (NEW.firm_id, 'Proposal sent', 3);
+    INSERT INTO esqase.public_id_counters (firm_id, kind)
+    VALUES (NEW.firm_id, 'M'), (NEW.firm_id, 'L');
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.count_records() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;    -- the counts come with the dump
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, count(*))
+           FROM new_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, sum(r.d))
+           FROM (SELECT firm_id, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, -1 FROM old_rows WHERE deleted_at IS NULL) r
+          GROUP BY r.firm_id HAVING sum(r.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, -count(*))
+           FROM old_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list = TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.count_leads() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), count(*))
+           FROM new_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id, r.is_private;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), sum(r.d))
+           FROM (SELECT firm_id, is_private, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, is_private, -1 FROM old_rows WHERE deleted_at IS NULL) r
+          GROUP BY r.firm_id, r.is_private HAVING sum(r.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), -count(*))
+           FROM old_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id, r.is_private;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list IN ('leads_public', 'leads_private');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION esqase.count_contacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, count(*))
+           FROM (SELECT firm_id, 'contacts' AS list FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private' FROM new_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, sum(x.d))
+           FROM (SELECT firm_id, 'contacts' AS list, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private', 1 FROM new_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts', -1 FROM old_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private', -1 FROM old_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list HAVING sum(x.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, -count(*))
+           FROM (SELECT firm_id, 'contacts' AS list FROM old_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private' FROM old_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list IN ('contacts', 'contacts_private');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.contact_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.hidden_by_lead IS DISTINCT FROM OLD.hidden_by_lead
+       AND NEW.hidden_by_lead IS NOT NULL THEN
+        PERFORM esqase.fail('42501', 'an existing contact cannot be hidden behind a private lead',
+                            'hidden_by_lead');
+    END IF;
+    NEW.name := CASE NEW.type
+                    WHEN 'PERSON' THEN concat_ws(' ', NEW.first_name, NEW.middle_name, NEW.last_name)
+                    ELSE NEW.company_name
+                END;
+    NEW.search := to_tsvector('simple'::regconfig,
+                              concat_ws(' ', NEW.name, NEW.nickname, NEW.trade_name,
+                                        array_to_string(NEW.emails, ' '),
+                                        array_to_string(NEW.phones, ' ')));
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION esqase.publish_contacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;    -- the contacts come with the dump as they were
+    END IF;
+    IF TG_TABLE_NAME = 'matter_clients' THEN
+        UPDATE esqase.contacts SET hidden_by_lead = NULL
+         WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
+    ELSIF NOT NEW.is_private THEN
+        UPDATE esqase.contacts SET hidden_by_lead = NULL
+         WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP FUNCTION esqase.restoring();
+DO $$
+DECLARE
+    e text[];
+BEGIN
+    FOREACH e SLICE 1 IN ARRAY ARRAY[
+            ['insert', 'INSERT', 'REFERENCING NEW TABLE AS new_rows'],
+            ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'],
+            ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows'],
+            ['truncate', 'TRUNCATE', '']] LOOP
+        EXECUTE format('DROP TRIGGER %I ON esqase.contacts', 'contacts_count_' || e[1]);
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON esqase.contacts %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.count_contacts()',
+                       'contacts_count_' || e[1], e[2], e[3]);
+    END LOOP;
+END
+$$;
+CREATE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
+    FOR EACH ROW EXECUTE FUNCTION esqase.publish_contacts();
+CREATE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
+    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_contacts();
+
+-- Contacts: the prospect rule in the functions.
+CREATE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN firm = esqase.context_firm()
+       AND EXISTS (SELECT FROM esqase.contacts c
+                    WHERE c.firm_id = firm AND c.id = contact
+                      AND (NOT live OR c.deleted_at IS NULL)
+                      AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                           OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())));
+END
+$$;
+DROP FUNCTION esqase.contact_insert(uuid, esqase.contacts);
+CREATE FUNCTION esqase.contact_insert(firm uuid, c esqase.contacts) RETURNS uuid
+LANGUAGE plpgsql AS $$
+BEGIN
+    c.id := gen_random_uuid();
+    INSERT INTO esqase.contacts (firm_id, id, type, prefix, first_name, middle_name, last_name,
+                                 suffix, nickname, company_name, trade_name, company_type,
+                                 emails, phones, name, hidden_by_lead)
+    VALUES (firm, c.id, c.type, c.prefix, c.first_name, c.middle_name, c.last_name,
+            c.suffix, c.nickname, c.company_name, c.trade_name, c.company_type,
+            coalesce(c.emails, '{}'), coalesce(c.phones, '{}'), '', c.hidden_by_lead);
+    RETURN c.id;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.contact_find(firm uuid, contact_id uuid, for_update boolean DEFAULT false)
+RETURNS esqase.contacts LANGUAGE plpgsql AS $$
+DECLARE
+    c esqase.contacts;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO c FROM esqase.contacts
+         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM esqase.contacts
+         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
+    END IF;
+    IF NOT FOUND OR NOT (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                         OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())) THEN
+        PERFORM esqase.not_found('contact', contact_id);
+    END IF;
+    RETURN c;
+END
+$$;
+CREATE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF coalesce(esqase.context_is_owner(), false) THEN
+        RETURN esqase.record_total(firm, 'contacts');
+    END IF;
+    RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private')
+         + (SELECT count(*) FROM esqase.contacts c
+             WHERE c.firm_id = firm AND c.deleted_at IS NULL
+               AND c.hidden_by_lead = ANY (ARRAY(SELECT esqase.assigned_leads())));
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'read');
+    page record := esqase.page(params, 'contacts', '{}');
+    keys esqase.page_key[];
+BEGIN
+    -- The page's keys by an index-only scan, then only its rows rendered.
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                     WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+                       AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                     ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('contacts', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.contacts_total(firm));
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.contacts_create(body jsonb) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'write');
+    c esqase.contacts;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.contact_fields());
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    c.id := esqase.contact_insert(firm, esqase.contact_apply(c, body));
+    RETURN esqase.contact_one(firm, c.id);
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.contacts_delete(id uuid) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'write');
+    deleted uuid;
+BEGIN
+    UPDATE esqase.contacts t SET status = 'ARCHIVED', deleted_at = now()
+     WHERE t.firm_id = firm AND t.id = contacts_delete.id AND t.deleted_at IS NULL
+       AND (t.hidden_by_lead IS NULL OR esqase.context_is_owner()
+            OR t.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+    RETURNING t.id INTO deleted;
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('contact', id);
+    END IF;
+    RETURN esqase.contact_one(firm, deleted);
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
+    missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+                      WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+                        AND NOT esqase.contact_usable(firm, u.i, true)
+                      ORDER BY u.n LIMIT 1);
+BEGIN
+    IF missing IS NOT NULL THEN
+        PERFORM esqase.fail('23514', format('clientContactIds: contact %s not found in this firm', missing),
+                            'clientContactIds');
+    END IF;
+    RETURN ids;
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
+                  WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member();
+END
+$$;
+CREATE FUNCTION esqase.lead_new_here(firm uuid, lead uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN firm = esqase.context_firm()
+       AND EXISTS (SELECT FROM esqase.leads l
+                    WHERE l.firm_id = firm AND l.id = lead AND esqase.written_here(l.xmin));
+END
+$$;
+CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    c esqase.contacts;
+    l esqase.leads;
+    email text;
+    phone text;
+    assignees uuid[];
+    conflict text;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
+    -- The contact: as a contact, with email and phone as its only ones.
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    c := esqase.contact_apply(c, body);
+    email := esqase.body_text(body, 'email', false, 254);
+    IF email IS NOT NULL THEN
+        PERFORM esqase.check_email(email, 'email');
+        c.emails := ARRAY[email];
+    END IF;
+    phone := esqase.body_text(body, 'phone');
+    IF phone IS NOT NULL THEN
+        IF btrim(phone) = '' THEN
+            PERFORM esqase.fail('23514', 'phone must not be blank', 'phone');
+        END IF;
+        c.phones := ARRAY[phone];
+    END IF;
+    l.firm_id := firm;
+    l := esqase.lead_apply(l, body, true);
+    -- The key's member is the default assignee.
+    assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
+
+    -- A private lead's prospect is hidden with it (30_contacts.sql).
+    l.id := gen_random_uuid();
+    c.hidden_by_lead := CASE WHEN l.is_private THEN l.id END;
+    c.id := esqase.contact_insert(firm, c);
+    -- No RETURNING, and no ON CONFLICT to skip a number taken by hand (as
+    -- matters do): both check the new row against the SELECT policy, which a
+    -- private lead fails until its assignees exist.  A unique violation on
+    -- the public id is caught instead; the counter advances outside the block.
+    LOOP
+        l.public_id := esqase.next_public_id(firm, 'L');
+        BEGIN
+            INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
+                                      practice_area_id, stage_id)
+            VALUES (firm, l.id, l.public_id, l.value, l.is_private, c.id,
+                    l.practice_area_id, l.stage_id);
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS conflict = CONSTRAINT_NAME;
+            IF conflict IS DISTINCT FROM 'leads_firm_id_public_id_key' THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    PERFORM esqase.lead_add_assignees(l, assignees);
+    RETURN esqase.lead_one(firm, l.id);
+END
+$$;
+
+-- The policies: every old one goes, the per-command ones come.
+DO $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT po.polname, c.relname FROM pg_policy po JOIN pg_class c ON c.oid = po.polrelid
+              WHERE c.relnamespace = 'esqase'::regnamespace LOOP
+        EXECUTE format('DROP POLICY %I ON esqase.%I', p.polname, p.relname);
+    END LOOP;
+END
+$$;
+DO $$
+DECLARE
+    r text[];
+    contact_visible text := '(hidden_by_lead IS NULL OR esqase.context_is_owner() '
+                            'OR hidden_by_lead IN (SELECT esqase.assigned_leads()))';
+    lead_visible text := '(NOT is_private OR esqase.context_is_owner() '
+                         'OR id IN (SELECT esqase.assigned_leads()))';
+    assignee_visible text := '(esqase.context_is_owner() '
+                             'OR EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = lead_assignees.firm_id '
+                                                                    'AND l.id = lead_assignees.lead_id) '
+                             'OR esqase.lead_new_here(firm_id, lead_id))';
+    contacts_read text := '(esqase.context_may(''contacts:read'') OR esqase.context_may(''contacts:write''))';
+    matters_read text := '(esqase.context_may(''matters:read'') OR esqase.context_may(''matters:write''))';
+    leads_read text := '(esqase.context_may(''leads:read'') OR esqase.context_may(''leads:write''))';
+    areas_read text := '(esqase.context_may(''practice-areas:read'') OR esqase.context_may(''practice-areas:write''))';
+    types_read text := '(esqase.context_may(''matter-types:read'') OR esqase.context_may(''matter-types:write''))';
+BEGIN
+    -- table, SELECT, write scope (NULL: not written through the API), the
+    -- row rule updates and deletes also need, extra check on new rows
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+        ['firms', 'true', NULL, NULL, NULL],
+        ['members', matters_read || ' OR ' || leads_read, NULL, NULL, NULL],
+        ['contacts', contact_visible || ' AND (' || contacts_read
+                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
+                     || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
+                     || ' OR (' || leads_read || ' AND EXISTS (SELECT FROM esqase.leads l'
+                     || ' WHERE l.firm_id = contacts.firm_id AND l.contact_id = contacts.id)))',
+                     -- a lead's prospect is created with leads:write
+                     'contacts:write', contact_visible, 'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')'],
+        ['practice_areas', areas_read || ' OR ' || types_read || ' OR ' || matters_read || ' OR ' || leads_read,
+                           'practice-areas:write', NULL, NULL],
+        ['practice_area_stages', areas_read || ' OR ' || matters_read, 'practice-areas:write', NULL, NULL],
+        ['matter_types', types_read || ' OR ' || areas_read || ' OR ' || matters_read, 'matter-types:write', NULL, NULL],
+        ['public_id_counters', NULL, NULL, NULL, NULL],
+        ['matters', matters_read, 'matters:write', NULL, NULL],
+        ['matter_clients', matters_read, 'matters:write', NULL,
+                           'esqase.context_may(''matters:write'') AND esqase.contact_usable(firm_id, contact_id, false)'],
+        ['matter_team', matters_read, 'matters:write', NULL, NULL],
+        ['lead_stages', leads_read, NULL, NULL, NULL],
+        ['leads', leads_read || ' AND ' || lead_visible, 'leads:write', lead_visible, NULL],
+        ['lead_assignees', leads_read || ' AND ' || assignee_visible, 'leads:write', assignee_visible,
+                           'esqase.context_may(''leads:write'') AND ' || assignee_visible],
+        ['record_counts', 'esqase.context_may(CASE list WHEN ''matters'' THEN ''matters:read'' '
+                          'WHEN ''practice_areas'' THEN ''practice-areas:read'' '
+                          'WHEN ''leads_public'' THEN ''leads:read'' WHEN ''leads_private'' THEN ''leads:read'' '
+                          'ELSE ''contacts:read'' END)', NULL, NULL, NULL]] LOOP
+        IF r[1] = 'public_id_counters' THEN
+            -- the M counter follows matters, the L counter leads
+            r[2] := '(kind = ''M'' AND esqase.context_may(''matters:write'')) '
+                    'OR (kind = ''L'' AND esqase.context_may(''leads:write''))';
+            r[3] := '';
+        END IF;
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_select', r[1], r[2]);
+        CONTINUE WHEN r[3] IS NULL;
+        IF r[3] = '' THEN
+            r[3] := r[2];       -- the counter rule is its own write scope
+        ELSE
+            r[3] := format('esqase.context_may(%L)', r[3]);
+        END IF;
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR INSERT WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_insert', r[1], coalesce(r[5], r[3]));
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR UPDATE USING (firm_id = esqase.context_firm() AND (%s)%s) '
+                       'WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_update', r[1], r[3], ' AND ' || r[4], coalesce(r[5], r[3]));
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR DELETE USING (firm_id = esqase.context_firm() AND (%s)%s)',
+                       r[1] || '_delete', r[1], r[3], ' AND ' || r[4]);
+    END LOOP;
+END
+$$;

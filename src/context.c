@@ -33,10 +33,86 @@ typedef struct ApiContext
 	Datum		scopes;			/* text[] in ContextMemory */
 	Datum		permissions;	/* text[] in ContextMemory */
 	Oid			role;			/* the role that authenticated */
+	uint32		may;			/* scopes the key may use (bits of scope_names) */
 	SubTransactionId subxid;	/* the subtransaction that authenticated */
 } ApiContext;
 
 static ApiContext api_context;
+
+/*
+ * The scopes, in the order of their bits in ApiContext.may.  The policies
+ * ask esqase.context_may(scope) once per row they check, so the answer is a
+ * bit test, worked out once in esqase_authenticate().
+ */
+static const char *const scope_names[] = {
+	"contacts:read", "contacts:write", "matters:read", "matters:write",
+	"leads:read", "leads:write", "practice-areas:read", "practice-areas:write",
+	"matter-types:read", "matter-types:write"
+};
+#define NSCOPES lengthof(scope_names)
+/* practice-areas:* and matter-types:* also need the member's permission */
+#define PERMISSION_SCOPES ((1u << 6) | (1u << 7) | (1u << 8) | (1u << 9))
+
+bool
+esqase_context_valid(void)
+{
+	return api_context.valid;
+}
+
+static int
+scope_bit(const char *name, int len)
+{
+	for (int i = 0; i < (int) NSCOPES; i++)
+		if (strlen(scope_names[i]) == (size_t) len &&
+			strncmp(scope_names[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* True if the text[] arr holds s. */
+static bool
+array_has(Datum arr, const char *s)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	bool		found = false;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n && !found; i++)
+		found = !nulls[i] && strcmp(TextDatumGetCString(elems[i]), s) == 0;
+	return found;
+}
+
+/* The bits of the scopes the context may use: its key's scopes, less the
+ * practice-area scopes when its member lacks the permission (owners hold it). */
+static uint32
+context_may_mask(void)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	uint32		mask = 0;
+
+	deconstruct_array(DatumGetArrayTypeP(api_context.scopes), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t;
+		int			bit;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		bit = scope_bit(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (bit >= 0)
+			mask |= 1u << bit;
+	}
+	if (!api_context.is_owner && !array_has(api_context.permissions, "practice_areas"))
+		mask &= ~PERMISSION_SCOPES;
+	return mask;
+}
 static SPIPlanPtr key_lookup_plan = NULL;
 static MemoryContext ContextMemory = NULL;
 static bool callback_registered = false;
@@ -183,6 +259,7 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 		api_context.is_owner = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
 		api_context.scopes = copy_array(tup, desc, 5);
 		api_context.permissions = copy_array(tup, desc, 6);
+		api_context.may = context_may_mask();
 	}
 	SPI_finish();
 	api_context.role = GetUserId();
@@ -265,4 +342,39 @@ esqase_context_role(PG_FUNCTION_ARGS)
 	if (name == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+/*
+ * esqase.context_may(scope text) RETURNS boolean
+ *
+ * Whether the API context may use scope: the key holds it and, for
+ * practice-areas:* and matter-types:*, the member holds the Practice areas
+ * permission (or is an owner).  False without a context and for a name that
+ * is no scope.  The row-level security policies call it per row.
+ */
+PG_FUNCTION_INFO_V1(esqase_context_may);
+Datum
+esqase_context_may(PG_FUNCTION_ARGS)
+{
+	text	   *scope = PG_GETARG_TEXT_PP(0);
+	int			bit;
+
+	if (!api_context.valid)
+		PG_RETURN_BOOL(false);
+	bit = scope_bit(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope));
+	PG_RETURN_BOOL(bit >= 0 && (api_context.may & (1u << bit)) != 0);
+}
+
+/*
+ * esqase.written_here(x xid) RETURNS boolean
+ *
+ * Whether x (a row's xmin) is this transaction or one of its
+ * subtransactions: a lead inserted by this very transaction may get its
+ * first assignees before anyone can see it (34_leads.sql).
+ */
+PG_FUNCTION_INFO_V1(esqase_written_here);
+Datum
+esqase_written_here(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(DatumGetTransactionId(PG_GETARG_DATUM(0))));
 }

@@ -14,6 +14,7 @@
  *
  *   context.c      the API context of a transaction (esqase_authenticate)
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
+ *   restore.c      whether a trigger fires for a restore's COPY
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -25,6 +26,7 @@
 
 /* context.c */
 extern void esqase_context_init(void);
+extern bool esqase_context_valid(void);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings

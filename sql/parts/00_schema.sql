@@ -79,11 +79,20 @@ CREATE TABLE esqase.contacts (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     deleted_at   timestamptz,
+    -- Set when a private lead created this contact: the prospect is then
+    -- visible only to those who see that lead, until the firm uses the
+    -- contact elsewhere or the lead is made public (docs/decisions.md).
+    hidden_by_lead uuid,
     PRIMARY KEY (firm_id, id),
     CHECK (type <> 'PERSON' OR coalesce(first_name, last_name) IS NOT NULL),
     CHECK (type <> 'COMPANY' OR company_name IS NOT NULL)
 );
-CREATE INDEX contacts_list_idx ON esqase.contacts (firm_id, created_at, id) WHERE deleted_at IS NULL;
+-- hidden_by_lead is included so that a page is still found by an
+-- index-only scan when some contacts are hidden from the member.
+CREATE INDEX contacts_list_idx ON esqase.contacts (firm_id, created_at, id) INCLUDE (hidden_by_lead)
+    WHERE deleted_at IS NULL;
+CREATE INDEX contacts_hidden_idx ON esqase.contacts (firm_id, hidden_by_lead)
+    WHERE hidden_by_lead IS NOT NULL;
 CREATE INDEX contacts_search_idx ON esqase.contacts USING gin (search);
 
 CREATE TABLE esqase.practice_areas (
@@ -235,6 +244,8 @@ CREATE TABLE esqase.leads (
 -- index-only scan even for a member who sees only some private leads.
 CREATE INDEX leads_list_idx ON esqase.leads (firm_id, created_at, id) INCLUDE (is_private)
     WHERE deleted_at IS NULL;
+-- The contacts policy asks whether a contact is a visible lead's.
+CREATE INDEX leads_contact_idx ON esqase.leads (firm_id, contact_id);
 
 CREATE TABLE esqase.lead_assignees (
     firm_id    uuid NOT NULL,
@@ -258,10 +269,14 @@ CREATE INDEX lead_assignees_member_idx ON esqase.lead_assignees (firm_id, member
 -- A firm's count of one list is spread over up to 16 slots: a writer adds
 -- its change to a slot no other open transaction holds (SKIP LOCKED), so
 -- concurrent writers in one firm never queue behind one hot row.
+-- contacts_private counts the live contacts among contacts that are hidden
+-- prospects of private leads (contacts.hidden_by_lead), so that a member's
+-- contacts total is exact: contacts - contacts_private + the hidden ones
+-- the member may see (esqase.contacts_total).
 CREATE TABLE esqase.record_counts (
     firm_id uuid NOT NULL REFERENCES esqase.firms (firm_id),
     list    text NOT NULL CHECK (list IN ('contacts', 'matters', 'practice_areas',
-                                          'leads_public', 'leads_private')),
+                                          'leads_public', 'leads_private', 'contacts_private')),
     slot    smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),
     n       bigint NOT NULL,
     PRIMARY KEY (firm_id, list, slot)

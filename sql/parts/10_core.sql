@@ -22,6 +22,14 @@ CREATE FUNCTION esqase.context_scopes() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_context_scopes' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION esqase.context_permissions() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_context_permissions' LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- Whether the context may use a scope (its key holds it; for practice-areas
+-- and matter-types, its member also holds the permission): the test the
+-- row-level security policies make per row, a bit test in C.
+CREATE FUNCTION esqase.context_may(scope text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_context_may' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+-- Whether a row's xmin is this transaction (or one of its subtransactions).
+CREATE FUNCTION esqase.written_here(x xid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 CREATE FUNCTION esqase.context_role() RETURNS text
     AS 'MODULE_PATHNAME', 'esqase_context_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
 

@@ -4,18 +4,17 @@
 -- Attached to the tables in 90_security.sql, which lists every data table.
 -------------------------------------------------------------------------------
 
--- Whether this statement is a restore loading a table's rows: pg_dump and
--- pg_restore load the extension's tables with COPY under row_security = off
--- (a COPY into these tables under row_security = off fails for every role
--- that does not bypass row-level security, the API role included).  Those
--- rows were seeded and audited when first written, and the seeded rows and
--- the audit rows come with the dump: seeding and auditing them again would
--- duplicate them (and the restore fails on their unique keys).
-CREATE FUNCTION esqase.restoring() RETURNS boolean
-LANGUAGE sql STABLE
-RETURN pg_catalog.current_setting('row_security') = 'off'
-   AND esqase.context_firm() IS NULL
-   AND pg_catalog.current_query() ~* '^\s*COPY\s';
+-- Whether this trigger fires for a restore loading tbl's rows: pg_dump and
+-- pg_restore (and psql -f of a plain dump) load the extension's tables with
+-- COPY ... FROM under row_security = off (which fails for every role that
+-- does not bypass row-level security, the API role included).  Those rows
+-- were seeded, counted and audited when first written, and the seeded rows,
+-- the counts and the audit rows come with the dump: doing it again would
+-- duplicate them (and the restore fails on their unique keys).  The test is
+-- on the statement being run, in C (src/restore.c), never on the query's
+-- text: only a top-level COPY tbl FROM, with no API context, qualifies.
+CREATE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_restoring' LANGUAGE C STABLE STRICT;
 
 CREATE FUNCTION esqase.touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -29,13 +28,17 @@ $$;
 -- SECURITY DEFINER so that no API role needs (or has) INSERT on the log.
 -- The acting role: the one that authenticated, else the SET ROLE role, else
 -- the session user (a definer function cannot see its caller's current_user).
+-- A soft delete (an UPDATE that sets deleted_at) is logged as DELETE, the
+-- API's word for it; its new_values show the row as it stays.  A hard
+-- DELETE (link rows only) has no new_values.
 CREATE FUNCTION esqase.audit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_values jsonb;
     old_values jsonb;
+    action text := TG_OP;
 BEGIN
-    IF esqase.restoring() THEN
+    IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
     END IF;
     IF TG_OP <> 'DELETE' THEN
@@ -44,6 +47,10 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
     END IF;
+    IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
+       AND new_values ->> 'deleted_at' IS NOT NULL THEN
+        action := 'DELETE';
+    END IF;
     INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
                                   table_name, record_id, old_values, new_values)
     VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
@@ -51,7 +58,7 @@ BEGIN
             coalesce(esqase.context_role(),
                      nullif(current_setting('role'), 'none'),
                      session_user),
-            TG_OP, TG_TABLE_NAME,
+            action, TG_TABLE_NAME,
             coalesce(new_values ->> 'id', old_values ->> 'id',
                      new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
             old_values, new_values);
@@ -71,7 +78,7 @@ $$;
 CREATE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF esqase.restoring() THEN
+    IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
     END IF;
     INSERT INTO esqase.practice_area_stages (firm_id, practice_area_id, name, type, "order")
@@ -86,7 +93,7 @@ $$;
 CREATE FUNCTION esqase.seed_firm() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF esqase.restoring() THEN
+    IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
     END IF;
     INSERT INTO esqase.lead_stages (firm_id, name, "order")
@@ -129,7 +136,7 @@ $$;
 CREATE FUNCTION esqase.count_records() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF esqase.restoring() THEN
+    IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;    -- the counts come with the dump
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -156,7 +163,7 @@ $$;
 CREATE FUNCTION esqase.count_leads() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF esqase.restoring() THEN
+    IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -178,14 +185,63 @@ BEGIN
 END
 $$;
 
+-- The same for contacts, which also counts the hidden prospects of private
+-- leads apart (contacts_private; 00_schema.sql, record_counts).
+CREATE FUNCTION esqase.count_contacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, count(*))
+           FROM (SELECT firm_id, 'contacts' AS list FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private' FROM new_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, sum(x.d))
+           FROM (SELECT firm_id, 'contacts' AS list, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private', 1 FROM new_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts', -1 FROM old_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private', -1 FROM old_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list HAVING sum(x.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(x.firm_id, x.list, -count(*))
+           FROM (SELECT firm_id, 'contacts' AS list FROM old_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, 'contacts_private' FROM old_rows
+                  WHERE deleted_at IS NULL AND hidden_by_lead IS NOT NULL) x
+          GROUP BY x.firm_id, x.list;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list IN ('contacts', 'contacts_private');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION esqase.lead_list(is_private boolean) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN is_private THEN 'leads_private' ELSE 'leads_public' END;
 
--- A contact's display name and search document follow its fields.
+-- A contact's display name and search document follow its fields.  A
+-- contact is hidden (hidden_by_lead) only when it is created; afterwards the
+-- mark can only be cleared (esqase.publish_contacts), so no one can hide an
+-- existing contact from the rest of the firm.
 CREATE FUNCTION esqase.contact_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.hidden_by_lead IS DISTINCT FROM OLD.hidden_by_lead
+       AND NEW.hidden_by_lead IS NOT NULL THEN
+        PERFORM esqase.fail('42501', 'an existing contact cannot be hidden behind a private lead',
+                            'hidden_by_lead');
+    END IF;
     NEW.name := CASE NEW.type
                     WHEN 'PERSON' THEN concat_ws(' ', NEW.first_name, NEW.middle_name, NEW.last_name)
                     ELSE NEW.company_name
@@ -195,6 +251,28 @@ BEGIN
                                         array_to_string(NEW.emails, ' '),
                                         array_to_string(NEW.phones, ' ')));
     RETURN NEW;
+END
+$$;
+
+-- A private lead's prospect stops being hidden once the firm uses it
+-- elsewhere (a matter client: AFTER INSERT on matter_clients) or the lead is
+-- made public (AFTER UPDATE OF is_private on leads).  SECURITY DEFINER: the
+-- member acting may hold matters:write or leads:write, not contacts:write;
+-- the policies have already checked that they see the contact or the lead.
+CREATE FUNCTION esqase.publish_contacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;    -- the contacts come with the dump as they were
+    END IF;
+    IF TG_TABLE_NAME = 'matter_clients' THEN
+        UPDATE esqase.contacts SET hidden_by_lead = NULL
+         WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
+    ELSIF NOT NEW.is_private THEN
+        UPDATE esqase.contacts SET hidden_by_lead = NULL
+         WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
+    END IF;
+    RETURN NULL;
 END
 $$;
 
@@ -215,6 +293,10 @@ CREATE TRIGGER contacts_derive BEFORE INSERT OR UPDATE ON esqase.contacts
     FOR EACH ROW EXECUTE FUNCTION esqase.contact_derive();
 CREATE TRIGGER matters_derive BEFORE INSERT OR UPDATE ON esqase.matters
     FOR EACH ROW EXECUTE FUNCTION esqase.matter_derive();
+CREATE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
+    FOR EACH ROW EXECUTE FUNCTION esqase.publish_contacts();
+CREATE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
+    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_contacts();
 -- The count triggers (<table>_count_insert, _update, _delete, _truncate):
 -- one per event, since a trigger with transition tables serves one event.
 DO $$
@@ -230,7 +312,8 @@ BEGIN
                 ['truncate', 'TRUNCATE', '']] LOOP
             EXECUTE format('CREATE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
                            t || '_count_' || e[1], e[2], t, e[3],
-                           CASE t WHEN 'leads' THEN 'count_leads' ELSE 'count_records' END);
+                           CASE t WHEN 'leads' THEN 'count_leads' WHEN 'contacts' THEN 'count_contacts'
+                                  ELSE 'count_records' END);
         END LOOP;
     END LOOP;
 END

@@ -3,7 +3,32 @@
 -- 30 Contacts: a person or a company, with emails (the first is primary) and
 -- phones.  contact_apply() and contact_insert() are shared with leads, which
 -- create a brand-new contact each.
+--
+-- A private lead's prospect (contacts.hidden_by_lead set) is visible only to
+-- those who see the lead: the firm's owners and the lead's assignees.  The
+-- rule is written as the expression
+--     hidden_by_lead IS NULL OR esqase.context_is_owner()
+--         OR hidden_by_lead IN (SELECT esqase.assigned_leads())
+-- in the list, the find, and the contacts policy (90_security.sql); its
+-- sub-select runs once per query (a hashed SubPlan), like the leads rule.
 -------------------------------------------------------------------------------
+
+-- Whether the context may use the contact of its firm as a matter client:
+-- it exists, is not a prospect hidden from the context, and (with live)
+-- is not deleted.  SECURITY DEFINER: a key with matters:write may name a
+-- client it cannot read (contacts:read); only the firm of the context is
+-- asked, so it reveals nothing of other firms.
+CREATE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN firm = esqase.context_firm()
+       AND EXISTS (SELECT FROM esqase.contacts c
+                    WHERE c.firm_id = firm AND c.id = contact
+                      AND (NOT live OR c.deleted_at IS NULL)
+                      AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                           OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())));
+END
+$$;
 
 CREATE FUNCTION esqase.contact_person_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -79,22 +104,26 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contact_insert(firm uuid, c esqase.contacts) RETURNS esqase.contacts
+-- Returns the new contact's id.  No RETURNING: it would check the new row
+-- against the SELECT policy, which a lead's prospect (created by a key with
+-- leads:write alone) passes only once its lead exists.
+CREATE FUNCTION esqase.contact_insert(firm uuid, c esqase.contacts) RETURNS uuid
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO esqase.contacts (firm_id, type, prefix, first_name, middle_name, last_name,
+    c.id := gen_random_uuid();
+    INSERT INTO esqase.contacts (firm_id, id, type, prefix, first_name, middle_name, last_name,
                                  suffix, nickname, company_name, trade_name, company_type,
-                                 emails, phones, name)
-    VALUES (firm, c.type, c.prefix, c.first_name, c.middle_name, c.last_name,
+                                 emails, phones, name, hidden_by_lead)
+    VALUES (firm, c.id, c.type, c.prefix, c.first_name, c.middle_name, c.last_name,
             c.suffix, c.nickname, c.company_name, c.trade_name, c.company_type,
-            coalesce(c.emails, '{}'), coalesce(c.phones, '{}'), '')
-    RETURNING * INTO c;
-    RETURN c;
+            coalesce(c.emails, '{}'), coalesce(c.phones, '{}'), '', c.hidden_by_lead);
+    RETURN c.id;
 END
 $$;
 
--- An active contact of the firm; with for_update, locked for the change
--- (so that two concurrent PATCHes apply one after the other).
+-- An active contact of the firm that the context may see; with for_update,
+-- locked for the change (so that two concurrent PATCHes apply one after the
+-- other).
 CREATE FUNCTION esqase.contact_find(firm uuid, contact_id uuid, for_update boolean DEFAULT false)
 RETURNS esqase.contacts LANGUAGE plpgsql AS $$
 DECLARE
@@ -107,10 +136,29 @@ BEGIN
         SELECT * INTO c FROM esqase.contacts
          WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
     END IF;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                         OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())) THEN
         PERFORM esqase.not_found('contact', contact_id);
     END IF;
     RETURN c;
+END
+$$;
+
+-- The total of the contacts the context sees: every live contact for an
+-- owner; for a member, less the hidden prospects (contacts_private), plus
+-- those of the leads it is assigned to, counted by contacts_hidden_idx
+-- (= ANY of an array: an IN (SELECT ...) here is planned as a hash join
+-- over a scan of the firm's contacts).
+CREATE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF coalesce(esqase.context_is_owner(), false) THEN
+        RETURN esqase.record_total(firm, 'contacts');
+    END IF;
+    RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private')
+         + (SELECT count(*) FROM esqase.contacts c
+             WHERE c.firm_id = firm AND c.deleted_at IS NULL
+               AND c.hidden_by_lead = ANY (ARRAY(SELECT esqase.assigned_leads())));
 END
 $$;
 
@@ -127,11 +175,13 @@ BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
                    FROM (SELECT c.created_at, c.id FROM esqase.contacts c
                      WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
                        AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
                      ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
     RETURN esqase.list_json('contacts', page, keys,
         (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.record_total(firm, 'contacts'));
+        esqase.contacts_total(firm));
 END
 $$;
 
@@ -143,7 +193,7 @@ DECLARE
 BEGIN
     PERFORM esqase.check_body(body, esqase.contact_fields());
     c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
-    c := esqase.contact_insert(firm, esqase.contact_apply(c, body));
+    c.id := esqase.contact_insert(firm, esqase.contact_apply(c, body));
     RETURN esqase.contact_one(firm, c.id);
 END
 $$;
@@ -192,6 +242,8 @@ DECLARE
 BEGIN
     UPDATE esqase.contacts t SET status = 'ARCHIVED', deleted_at = now()
      WHERE t.firm_id = firm AND t.id = contacts_delete.id AND t.deleted_at IS NULL
+       AND (t.hidden_by_lead IS NULL OR esqase.context_is_owner()
+            OR t.hidden_by_lead IN (SELECT esqase.assigned_leads()))
     RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('contact', id);

@@ -160,16 +160,17 @@ END
 $$;
 
 -- The client list in body.clientContactIds, checked: contacts of the firm,
--- none twice; each active, or in keep (already a client: a contact deleted
--- since may stay, but cannot be added).
+-- none twice; each active and not a prospect hidden from the context, or in
+-- keep (already a client: a contact deleted since may stay, but cannot be
+-- added).  Naming a client needs matters:write, not contacts:read
+-- (esqase.contact_usable).
 CREATE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
 RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
     missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
                       WHERE NOT u.i = ANY (coalesce(keep, '{}'))
-                        AND NOT EXISTS (SELECT FROM esqase.contacts r
-                                         WHERE r.firm_id = firm AND r.id = u.i AND r.deleted_at IS NULL)
+                        AND NOT esqase.contact_usable(firm, u.i, true)
                       ORDER BY u.n LIMIT 1);
 BEGIN
     IF missing IS NOT NULL THEN

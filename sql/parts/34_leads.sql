@@ -14,11 +14,28 @@
 --     NOT is_private OR esqase.context_is_owner() OR id IN (SELECT esqase.assigned_leads())
 -- whose sub-select PostgreSQL runs once per query (a hashed SubPlan).
 
--- The leads the API context's member is assigned to.
+-- The leads the API context's member is assigned to.  SECURITY DEFINER:
+-- the lead_assignees policy asks the leads policy, which asks this; read
+-- under that policy it would recurse.  plpgsql keeps its plan.
 CREATE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
-LANGUAGE sql STABLE AS $$
-    SELECT a.lead_id FROM esqase.lead_assignees a
-     WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member()
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
+                  WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member();
+END
+$$;
+
+-- Whether the lead of the context's firm was inserted by this transaction:
+-- its first assignees are written before anyone can see a new private lead
+-- (the lead_assignees policy, 90_security.sql).  SECURITY DEFINER, since the
+-- new private lead is not yet visible to its creator.
+CREATE FUNCTION esqase.lead_new_here(firm uuid, lead uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN firm = esqase.context_firm()
+       AND EXISTS (SELECT FROM esqase.leads l
+                    WHERE l.firm_id = firm AND l.id = lead AND esqase.written_here(l.xmin));
+END
 $$;
 
 -- Whether the API context may see a lead.  Without a context nothing is
@@ -285,12 +302,14 @@ BEGIN
     -- The key's member is the default assignee.
     assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
 
-    c := esqase.contact_insert(firm, c);
+    -- A private lead's prospect is hidden with it (30_contacts.sql).
+    l.id := gen_random_uuid();
+    c.hidden_by_lead := CASE WHEN l.is_private THEN l.id END;
+    c.id := esqase.contact_insert(firm, c);
     -- No RETURNING, and no ON CONFLICT to skip a number taken by hand (as
     -- matters do): both check the new row against the SELECT policy, which a
     -- private lead fails until its assignees exist.  A unique violation on
     -- the public id is caught instead; the counter advances outside the block.
-    l.id := gen_random_uuid();
     LOOP
         l.public_id := esqase.next_public_id(firm, 'L');
         BEGIN

@@ -31,7 +31,6 @@ BEGIN
                              'leads', 'lead_assignees', 'audit_log', 'record_counts'] LOOP
         EXECUTE format('ALTER TABLE esqase.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE esqase.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY firm_isolation ON esqase.%I USING (firm_id = esqase.context_firm())', t);
         PERFORM pg_catalog.pg_extension_config_dump(format('esqase.%I', t), '');
         CONTINUE WHEN t = 'audit_log';
 
@@ -71,30 +70,98 @@ REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;
 -- these three link tables only; every other table keeps soft deletes.
 GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees TO esqase_api;
 
--- Private leads are visible only to their assignees and the firm's owners
--- (34_leads.sql; the expression below runs its sub-select once per query,
--- so a scan of many leads does not look up assignees row by row).  The
--- policy is split by command:
---  * SELECT, UPDATE and DELETE see only visible leads;
---  * INSERT and the new row of an UPDATE need only the firm, since a new
---    private lead has no assignee rows yet when it is inserted (the lead row
---    comes first: assignees reference it).  esqase_leads_create and
---    esqase_leads_update refuse to make a lead invisible to the member
---    acting, so the new row of an UPDATE (which PostgreSQL also checks
---    against the SELECT policy) stays visible.
--- deleted_at is not in the policy (a soft delete's new row must pass it);
--- the functions filter deleted leads.  The lead_assignees policy stays the
--- plain firm check: it must not query leads, or the two would recurse.
-DROP POLICY firm_isolation ON esqase.leads;
+-- Row-level security enforces the API's own rules, per table and command,
+-- so that a member's SQL under the API role can do what its key can do over
+-- HTTP and no more (docs/sql-api.md, "Row-level security"; the matrix test
+-- test/sql/55_rls_matrix.sql).  Every policy starts with the firm of the
+-- context; then:
+--  * the key's scopes, through esqase.context_may() (a bit test in C; for
+--    practice-areas and matter-types it includes the member's Practice areas
+--    permission).  A table is readable with the scopes whose API responses
+--    show its rows: a practice area's name shows in matters and leads, a
+--    contact's in the matters it is a client of and in its lead.  Writes need
+--    the write scope of the resource the table belongs to (stages follow
+--    practice areas, counters and link tables their owning resource).
+--  * private leads, and the prospects they created (contacts.hidden_by_lead),
+--    are visible to the firm's owners and the lead's assignees only.  Their
+--    sub-select, SELECT esqase.assigned_leads(), runs once per query (a
+--    hashed SubPlan), not once per row.
+--  * lead_assignees rows are visible and writable only where their lead is
+--    (a per-row probe of the lead by primary key), or while the lead is new
+--    in this very transaction (its first assignees).
+-- deleted_at is not in the policies (a soft delete's new row must pass
+-- them); the functions filter deleted rows.  The functions also check all
+-- of this themselves, with the API's error messages: the policies are the
+-- backstop.  api_keys and audit_log have no policy: the API role has no
+-- privilege on them, and with row-level security forced, no policy means
+-- no row for anyone but a superuser.
 DO $$
 DECLARE
-    visible text := 'firm_id = esqase.context_firm() AND (NOT is_private OR esqase.context_is_owner() '
-                    'OR id IN (SELECT esqase.assigned_leads()))';
+    r text[];
+    contact_visible text := '(hidden_by_lead IS NULL OR esqase.context_is_owner() '
+                            'OR hidden_by_lead IN (SELECT esqase.assigned_leads()))';
+    lead_visible text := '(NOT is_private OR esqase.context_is_owner() '
+                         'OR id IN (SELECT esqase.assigned_leads()))';
+    assignee_visible text := '(esqase.context_is_owner() '
+                             'OR EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = lead_assignees.firm_id '
+                                                                    'AND l.id = lead_assignees.lead_id) '
+                             'OR esqase.lead_new_here(firm_id, lead_id))';
+    contacts_read text := '(esqase.context_may(''contacts:read'') OR esqase.context_may(''contacts:write''))';
+    matters_read text := '(esqase.context_may(''matters:read'') OR esqase.context_may(''matters:write''))';
+    leads_read text := '(esqase.context_may(''leads:read'') OR esqase.context_may(''leads:write''))';
+    areas_read text := '(esqase.context_may(''practice-areas:read'') OR esqase.context_may(''practice-areas:write''))';
+    types_read text := '(esqase.context_may(''matter-types:read'') OR esqase.context_may(''matter-types:write''))';
 BEGIN
-    EXECUTE format('CREATE POLICY leads_select ON esqase.leads FOR SELECT USING (%s)', visible);
-    EXECUTE 'CREATE POLICY leads_insert ON esqase.leads FOR INSERT WITH CHECK (firm_id = esqase.context_firm())';
-    EXECUTE format('CREATE POLICY leads_update ON esqase.leads FOR UPDATE USING (%s) '
-                   'WITH CHECK (firm_id = esqase.context_firm())', visible);
-    EXECUTE format('CREATE POLICY leads_delete ON esqase.leads FOR DELETE USING (%s)', visible);
+    -- table, SELECT, write scope (NULL: not written through the API), the
+    -- row rule updates and deletes also need, extra check on new rows
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+        ['firms', 'true', NULL, NULL, NULL],
+        ['members', matters_read || ' OR ' || leads_read, NULL, NULL, NULL],
+        ['contacts', contact_visible || ' AND (' || contacts_read
+                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
+                     || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
+                     || ' OR (' || leads_read || ' AND EXISTS (SELECT FROM esqase.leads l'
+                     || ' WHERE l.firm_id = contacts.firm_id AND l.contact_id = contacts.id)))',
+                     -- a lead's prospect is created with leads:write
+                     'contacts:write', contact_visible, 'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')'],
+        ['practice_areas', areas_read || ' OR ' || types_read || ' OR ' || matters_read || ' OR ' || leads_read,
+                           'practice-areas:write', NULL, NULL],
+        ['practice_area_stages', areas_read || ' OR ' || matters_read, 'practice-areas:write', NULL, NULL],
+        ['matter_types', types_read || ' OR ' || areas_read || ' OR ' || matters_read, 'matter-types:write', NULL, NULL],
+        ['public_id_counters', NULL, NULL, NULL, NULL],
+        ['matters', matters_read, 'matters:write', NULL, NULL],
+        ['matter_clients', matters_read, 'matters:write', NULL,
+                           'esqase.context_may(''matters:write'') AND esqase.contact_usable(firm_id, contact_id, false)'],
+        ['matter_team', matters_read, 'matters:write', NULL, NULL],
+        ['lead_stages', leads_read, NULL, NULL, NULL],
+        ['leads', leads_read || ' AND ' || lead_visible, 'leads:write', lead_visible, NULL],
+        ['lead_assignees', leads_read || ' AND ' || assignee_visible, 'leads:write', assignee_visible,
+                           'esqase.context_may(''leads:write'') AND ' || assignee_visible],
+        ['record_counts', 'esqase.context_may(CASE list WHEN ''matters'' THEN ''matters:read'' '
+                          'WHEN ''practice_areas'' THEN ''practice-areas:read'' '
+                          'WHEN ''leads_public'' THEN ''leads:read'' WHEN ''leads_private'' THEN ''leads:read'' '
+                          'ELSE ''contacts:read'' END)', NULL, NULL, NULL]] LOOP
+        IF r[1] = 'public_id_counters' THEN
+            -- the M counter follows matters, the L counter leads
+            r[2] := '(kind = ''M'' AND esqase.context_may(''matters:write'')) '
+                    'OR (kind = ''L'' AND esqase.context_may(''leads:write''))';
+            r[3] := '';
+        END IF;
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_select', r[1], r[2]);
+        CONTINUE WHEN r[3] IS NULL;
+        IF r[3] = '' THEN
+            r[3] := r[2];       -- the counter rule is its own write scope
+        ELSE
+            r[3] := format('esqase.context_may(%L)', r[3]);
+        END IF;
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR INSERT WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_insert', r[1], coalesce(r[5], r[3]));
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR UPDATE USING (firm_id = esqase.context_firm() AND (%s)%s) '
+                       'WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
+                       r[1] || '_update', r[1], r[3], ' AND ' || r[4], coalesce(r[5], r[3]));
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR DELETE USING (firm_id = esqase.context_firm() AND (%s)%s)',
+                       r[1] || '_delete', r[1], r[3], ' AND ' || r[4]);
+    END LOOP;
 END
 $$;

@@ -287,6 +287,8 @@ RESET ROLE;
 CREATE ROLE esqase_rls_probe NOSUPERUSER NOBYPASSRLS;
 GRANT USAGE ON SCHEMA esqase TO esqase_rls_probe;
 GRANT SELECT, UPDATE, DELETE ON esqase.contacts TO esqase_rls_probe;
+-- (the contacts policy asks whether a contact is a matter client or a lead's)
+GRANT SELECT ON esqase.matter_clients, esqase.leads TO esqase_rls_probe;
 SET ROLE esqase_rls_probe;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';

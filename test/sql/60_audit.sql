@@ -22,7 +22,8 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN l.db_role = session_user THEN '<session user>' ELSE l.db_role END,
            concat_ws('/', CASE WHEN l.old_values IS NOT NULL THEN 'old' END,
                           CASE WHEN l.new_values IS NOT NULL THEN 'new' END),
-           CASE l.action WHEN 'UPDATE' THEN
+           -- an UPDATE, or a soft delete (logged as DELETE, with its new values)
+           CASE WHEN l.old_values IS NOT NULL AND l.new_values IS NOT NULL THEN
                (SELECT string_agg(n.key, ',' ORDER BY n.key) FROM jsonb_each(l.new_values) n
                  WHERE n.value IS DISTINCT FROM l.old_values -> n.key) END
       FROM esqase.audit_log l
@@ -227,3 +228,13 @@ SELECT count(*) = (SELECT id FROM t.marks WHERE name = 'before_tamper') AS nothi
        count(*) FILTER (WHERE db_role = 'nobody') AS tampered
   FROM esqase.audit_log;
 SELECT count(*) > 0 AS contacts_still_there FROM esqase.contacts;
+
+-- Restores are told by the statement being run, not by the query's text: a
+-- query string that begins with COPY, run with row_security off by the
+-- superuser, still audits the writes that follow it in the same string ...
+INSERT INTO t.marks SELECT 'before_copy_text', max(id) FROM esqase.audit_log;
+SET row_security = off;
+COPY (SELECT 1) TO STDOUT \; UPDATE esqase.contacts SET nickname = 'after a COPY' WHERE id = t.id('audit_contact');
+RESET row_security;
+SELECT action, table_name, new_values ->> 'nickname' AS nickname
+  FROM esqase.audit_log WHERE id > (SELECT id FROM t.marks WHERE name = 'before_copy_text') ORDER BY id;

@@ -243,7 +243,7 @@ SELECT jsonb_array_length(t.call('c', format('esqase_contacts_list(%L)', jsonb_b
 
 -- Every maintained total equals a count of the rows it stands for.
 RESET ROLE;
-SELECT count(*) AS lists_checked, count(*) FILTER (WHERE kept <> counted) AS wrong
+SELECT count(*) AS lists_checked, count(*) FILTER (WHERE kept IS DISTINCT FROM counted) AS wrong
   FROM (SELECT c.firm_id, c.list, sum(c.n) AS kept,
                CASE c.list
                    WHEN 'contacts' THEN (SELECT count(*) FROM esqase.contacts r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL)
@@ -251,5 +251,6 @@ SELECT count(*) AS lists_checked, count(*) FILTER (WHERE kept <> counted) AS wro
                    WHEN 'practice_areas' THEN (SELECT count(*) FROM esqase.practice_areas r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL)
                    WHEN 'leads_public' THEN (SELECT count(*) FROM esqase.leads r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL AND NOT r.is_private)
                    WHEN 'leads_private' THEN (SELECT count(*) FROM esqase.leads r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL AND r.is_private)
+                   WHEN 'contacts_private' THEN (SELECT count(*) FROM esqase.contacts r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL AND r.hidden_by_lead IS NOT NULL)
                END AS counted
           FROM esqase.record_counts c GROUP BY c.firm_id, c.list) x;

@@ -67,20 +67,34 @@ SELECT relname AS tables_without_primary_key FROM esq_tables t
  WHERE NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conrelid = t.oid AND con.contype = 'p');
 
 -- Row-level security is enabled and forced on every table, and every
--- policy confines rows to the context's firm.
+-- policy confines rows to the context's firm.  api_keys and audit_log have
+-- no policy (no row for anyone who does not bypass row-level security):
+-- the API role has no privilege on them.
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
-       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+       has_table_privilege('esqase_api', c.oid, 'SELECT') AS api_may_select
   FROM pg_class c JOIN esq_tables t ON t.oid = c.oid
  WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
     OR NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid)
  ORDER BY 1;
 SELECT count(*) AS tables_with_rls_forced FROM pg_class c JOIN esq_tables t ON t.oid = c.oid
  WHERE c.relrowsecurity AND c.relforcerowsecurity;
-SELECT p.polcmd, pg_get_expr(p.polqual, p.polrelid) AS using_expr,
-       pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr, count(*) AS policies,
-       string_agg(c.relname, ', ' ORDER BY c.relname) FILTER (WHERE c.relname IN ('leads')) AS on_leads
-  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid
- GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT count(*) AS policies,
+       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polqual, p.polrelid), '') NOT LIKE '((firm_id = esqase.context_firm()) AND %'
+                          AND p.polqual IS NOT NULL) AS using_without_firm,
+       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') NOT LIKE '((firm_id = esqase.context_firm()) AND %'
+                          AND p.polwithcheck IS NOT NULL) AS check_without_firm,
+       count(*) FILTER (WHERE p.polcmd = '*') AS for_all_commands
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid;
+-- One policy per command granted to the API role, none for a command it lacks.
+SELECT c.relname,
+       string_agg(p.polcmd::text, '' ORDER BY p.polcmd) AS policy_commands,
+       concat_ws('', CASE WHEN has_table_privilege('esqase_api', c.oid, 'DELETE') THEN 'd' END,
+                     CASE WHEN has_table_privilege('esqase_api', c.oid, 'SELECT') THEN 'r' END,
+                     CASE WHEN has_table_privilege('esqase_api', c.oid, 'INSERT') THEN 'a' END,
+                     CASE WHEN has_table_privilege('esqase_api', c.oid, 'UPDATE') THEN 'w' END) AS api_privileges
+  FROM pg_class c JOIN esq_tables t ON t.oid = c.oid LEFT JOIN pg_policy p ON p.polrelid = c.oid
+ GROUP BY c.oid, c.relname ORDER BY 1;
 -- Policies apply to every role (none is limited to a role that the API role is not).
 SELECT c.relname, p.polname, p.polroles::regrole[] AS roles
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid

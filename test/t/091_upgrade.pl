@@ -363,10 +363,10 @@ my $scratch = snapshot('scratch');
 my @changes = (
 	[ 'ALTER FUNCTION esqase.ts(timestamptz) VOLATILE', qr/^function: esqase\.ts\(/ ],
 	[ 'ALTER FUNCTION esqase.ts(timestamptz) SET search_path = pg_catalog', qr/^function: esqase\.ts\(/ ],
-	[ q{CREATE OR REPLACE FUNCTION esqase.restoring() RETURNS boolean LANGUAGE sql STABLE RETURN false},
-	  qr/^function: esqase\.restoring\(/ ],
+	[ q{CREATE OR REPLACE FUNCTION esqase.written_here(x xid) RETURNS boolean LANGUAGE sql STABLE RETURN false},
+	  qr/^function: esqase\.written_here\(/ ],
 	[ q{COMMENT ON COLUMN esqase.contacts.first_name IS 'given name'}, qr/^comment: column first_name/ ],
-	[ q{COMMENT ON POLICY firm_isolation ON esqase.contacts IS 'firm'}, qr/^comment: policy/ ],
+	[ q{COMMENT ON POLICY contacts_select ON esqase.contacts IS 'firm'}, qr/^comment: policy/ ],
 	[ q{ALTER TABLE esqase.contacts ALTER COLUMN nickname SET DEFAULT ''}, qr/^column: esqase\.contacts\.nickname / ],
 	[ 'ALTER TABLE esqase.contacts ADD COLUMN extra int', qr/^(column|column order|member|grant): .*contacts/ ],
 	[ 'CREATE INDEX contacts_extra_idx ON esqase.contacts (firm_id, updated_at)', qr/^index: / ],
@@ -376,7 +376,7 @@ my @changes = (
 	[ 'REVOKE EXECUTE ON FUNCTION esqase_contacts_list(jsonb) FROM PUBLIC', qr/^grant: function public\.esqase_contacts_list/ ],
 	[ 'ALTER TABLE esqase.leads NO FORCE ROW LEVEL SECURITY', qr/^relation: esqase\.leads / ],
 	[ 'ALTER POLICY leads_insert ON esqase.leads WITH CHECK (true)', qr/^policy: esqase\.leads leads_insert/ ],
-	[ 'ALTER POLICY firm_isolation ON esqase.contacts TO esqase_api', qr/^policy: esqase\.contacts firm_isolation/ ],
+	[ 'ALTER POLICY contacts_select ON esqase.contacts TO esqase_api', qr/^policy: esqase\.contacts contacts_select/ ],
 	[ 'ALTER TABLE esqase.audit_log ENABLE TRIGGER audit_log_no_update', qr/^trigger: .*audit_log_no_update/ ],
 	[ 'DROP TRIGGER contacts_audit ON esqase.contacts', qr/^trigger: .*contacts_audit/ ],
 	# (pg_extension_config_dump() works only in an extension script)
