@@ -1592,19 +1592,26 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE FUNCTION esqase.publish_contacts() RETURNS trigger
+CREATE FUNCTION esqase.publish_client_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;    -- the contacts come with the dump as they were
     END IF;
-    IF TG_TABLE_NAME = 'matter_clients' THEN
-        UPDATE esqase.contacts SET hidden_by_lead = NULL
-         WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
-    ELSIF NOT NEW.is_private THEN
-        UPDATE esqase.contacts SET hidden_by_lead = NULL
-         WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
+    UPDATE esqase.contacts SET hidden_by_lead = NULL
+     WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION esqase.publish_lead_contact() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
     END IF;
+    UPDATE esqase.contacts SET hidden_by_lead = NULL
+     WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
     RETURN NULL;
 END
 $$;
@@ -1625,9 +1632,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
-    FOR EACH ROW EXECUTE FUNCTION esqase.publish_contacts();
+    FOR EACH ROW EXECUTE FUNCTION esqase.publish_client_contact();
 CREATE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
-    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_contacts();
+    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_lead_contact();
 
 -- Contacts: the prospect rule in the functions.
 CREATE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
@@ -1858,7 +1865,7 @@ BEGIN
     -- row rule updates and deletes also need, extra check on new rows
     FOREACH r SLICE 1 IN ARRAY ARRAY[
         ['firms', 'true', NULL, NULL, NULL],
-        ['members', matters_read || ' OR ' || leads_read, NULL, NULL, NULL],
+        ['members', matters_read || ' OR ' || leads_read || ' OR esqase.context_may(''members:read'')', NULL, NULL, NULL],
         ['contacts', contact_visible || ' AND (' || contacts_read
                      || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
                      || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'

@@ -42,12 +42,14 @@ static ApiContext api_context;
 /*
  * The scopes, in the order of their bits in ApiContext.may.  The policies
  * ask esqase.context_may(scope) once per row they check, so the answer is a
- * bit test, worked out once in esqase_authenticate().
+ * bit test, worked out once in esqase_authenticate().  The same list as
+ * esqase.valid_scopes() (25_admin.sql), which keys are checked against;
+ * test/sql/55_rls_matrix.sql tries every scope of that list.
  */
 static const char *const scope_names[] = {
 	"contacts:read", "contacts:write", "matters:read", "matters:write",
 	"leads:read", "leads:write", "practice-areas:read", "practice-areas:write",
-	"matter-types:read", "matter-types:write"
+	"matter-types:read", "matter-types:write", "members:read"
 };
 #define NSCOPES lengthof(scope_names)
 /* practice-areas:* and matter-types:* also need the member's permission */

@@ -232,7 +232,7 @@ RETURN CASE WHEN is_private THEN 'leads_private' ELSE 'leads_public' END;
 
 -- A contact's display name and search document follow its fields.  A
 -- contact is hidden (hidden_by_lead) only when it is created; afterwards the
--- mark can only be cleared (esqase.publish_contacts), so no one can hide an
+-- mark can only be cleared (esqase.publish_*_contact), so no one can hide an
 -- existing contact from the rest of the firm.
 CREATE FUNCTION esqase.contact_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -259,19 +259,26 @@ $$;
 -- made public (AFTER UPDATE OF is_private on leads).  SECURITY DEFINER: the
 -- member acting may hold matters:write or leads:write, not contacts:write;
 -- the policies have already checked that they see the contact or the lead.
-CREATE FUNCTION esqase.publish_contacts() RETURNS trigger
+CREATE FUNCTION esqase.publish_client_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;    -- the contacts come with the dump as they were
     END IF;
-    IF TG_TABLE_NAME = 'matter_clients' THEN
-        UPDATE esqase.contacts SET hidden_by_lead = NULL
-         WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
-    ELSIF NOT NEW.is_private THEN
-        UPDATE esqase.contacts SET hidden_by_lead = NULL
-         WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
+    UPDATE esqase.contacts SET hidden_by_lead = NULL
+     WHERE firm_id = NEW.firm_id AND id = NEW.contact_id AND hidden_by_lead IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION esqase.publish_lead_contact() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
     END IF;
+    UPDATE esqase.contacts SET hidden_by_lead = NULL
+     WHERE firm_id = NEW.firm_id AND hidden_by_lead = NEW.id;
     RETURN NULL;
 END
 $$;
@@ -294,9 +301,9 @@ CREATE TRIGGER contacts_derive BEFORE INSERT OR UPDATE ON esqase.contacts
 CREATE TRIGGER matters_derive BEFORE INSERT OR UPDATE ON esqase.matters
     FOR EACH ROW EXECUTE FUNCTION esqase.matter_derive();
 CREATE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
-    FOR EACH ROW EXECUTE FUNCTION esqase.publish_contacts();
+    FOR EACH ROW EXECUTE FUNCTION esqase.publish_client_contact();
 CREATE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
-    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_contacts();
+    FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_lead_contact();
 -- The count triggers (<table>_count_insert, _update, _delete, _truncate):
 -- one per event, since a trigger with transition tables serves one event.
 DO $$

@@ -116,7 +116,7 @@ BEGIN
     -- row rule updates and deletes also need, extra check on new rows
     FOREACH r SLICE 1 IN ARRAY ARRAY[
         ['firms', 'true', NULL, NULL, NULL],
-        ['members', matters_read || ' OR ' || leads_read, NULL, NULL, NULL],
+        ['members', matters_read || ' OR ' || leads_read || ' OR esqase.context_may(''members:read'')', NULL, NULL, NULL],
         ['contacts', contact_visible || ' AND (' || contacts_read
                      || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
                      || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'

@@ -130,9 +130,11 @@ SELECT k.key, r.res || '.' || a.act,
          NOT IN ('42501', '28000')
   FROM t.mx_keys k,
        (VALUES ('contacts', 'contact'), ('practice_areas', 'area'), ('matter_types', 'type'),
-               ('matters', 'matter'), ('leads', 'lead')) AS r(res, rec),
+               ('matters', 'matter'), ('leads', 'lead'), ('members', 'owner')) AS r(res, rec),
        (VALUES ('get', '%1$s(%2$L)'), ('update', $q$%1$s(%2$L, '{"x": 1}')$q$), ('create', $q$%1$s('{"x": 1}')$q$),
-               ('list', $q$%1$s('{"practiceAreaId": "%3$s"}')$q$)) AS a(act, expr);
+               ('list', $q$%1$s('{"practiceAreaId": "%3$s"}')$q$)) AS a(act, expr)
+ -- members are read-only over the API
+ WHERE NOT (r.res = 'members' AND a.act IN ('update', 'create'));
 RESET ROLE;
 
 -- Which API actions show or change rows of each table (the HTTP API's
@@ -167,7 +169,7 @@ INSERT INTO t.mx_reach VALUES
     ('matter_team', 'INSERT', '{matters.update}'),
     ('matter_team', 'UPDATE', '{matters.update}'),
     ('matter_team', 'DELETE', '{matters.update}'),
-    ('members', 'SELECT', '{matters.get,matters.update,leads.get,leads.update}'),
+    ('members', 'SELECT', '{matters.get,matters.update,leads.get,leads.update,members.get,members.list}'),
     ('lead_stages', 'SELECT', '{leads.get,leads.update}'),
     ('leads', 'SELECT', '{leads.get,leads.update}'),
     ('leads', 'INSERT', '{leads.create}'),
