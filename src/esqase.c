@@ -39,15 +39,18 @@ char	   *esq_http_role = NULL;
 int			esq_http_max_body = 1024 * 1024;
 int			esq_http_idle_timeout = 30;
 int			esq_http_request_timeout = 60;
+int			esq_http_header_timeout = 10;
+int			esq_http_body_timeout = 30;
 int			esq_http_statement_timeout = 30000;
-int			esq_http_max_connections = 256;
-int			esq_http_max_connections_per_ip = 0;
+int			esq_http_max_connections = 512;
+int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
 EsqShared  *esq_shared = NULL;
 
+static bool http_registered = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -73,6 +76,14 @@ esq_shmem_startup(void)
 	if (!found)
 		memset(esq_shared, 0, sizeof(EsqShared));
 	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * The postmaster binds the HTTP port here rather than in _PG_init:
+	 * "postgres -C" also loads the preload libraries, and must not bind.
+	 * This hook runs again at each crash restart; the sockets are kept.
+	 */
+	if (http_registered && IsPostmasterEnvironment && !IsUnderPostmaster)
+		esq_http_listen();
 }
 
 /*
@@ -126,18 +137,28 @@ esq_define_http_gucs(void)
 							"opening or of the previous response on it; otherwise the connection is closed.",
 							NULL, &esq_http_request_timeout, 60, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_header_timeout",
+							"A new connection's request line and headers must arrive within this long of "
+							"its opening; otherwise the connection is closed.",
+							NULL, &esq_http_header_timeout, 10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_body_timeout",
+							"A request body must arrive within this long of its headers; otherwise the "
+							"connection is closed.",
+							NULL, &esq_http_body_timeout, 30, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_statement_timeout",
 							"Longest time the SQL of one request may run (0 = no limit); a request over it gets 504.",
 							NULL, &esq_http_statement_timeout, 30000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections",
-							"Most simultaneous HTTP connections per worker and listen address.",
-							NULL, &esq_http_max_connections, 256, 1, 65536,
+							"Most simultaneous HTTP connections, all workers together.",
+							NULL, &esq_http_max_connections, 512, 1, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections_per_ip",
-							"Most simultaneous HTTP connections from one client address per worker and "
-							"listen address (0 = no limit).",
-							NULL, &esq_http_max_connections_per_ip, 0, 0, 65536,
+							"Most simultaneous HTTP connections from one client address other than "
+							"127.0.0.1 and ::1, all workers together (0 = no limit).",
+							NULL, &esq_http_max_connections_per_ip, 64, 0, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",
@@ -180,6 +201,7 @@ esq_register_workers(void)
 		worker.bgw_notify_pid = 0;
 		RegisterBackgroundWorker(&worker);
 	}
+	http_registered = true;
 }
 
 void

@@ -47,6 +47,8 @@ extern char *esq_http_role;
 extern int	esq_http_max_body;
 extern int	esq_http_idle_timeout;
 extern int	esq_http_request_timeout;
+extern int	esq_http_header_timeout;
+extern int	esq_http_body_timeout;
 extern int	esq_http_statement_timeout;
 extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
@@ -87,7 +89,13 @@ extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
  * http_server.c: libmicrohttpd daemons of this worker
  * ------------------------------------------------------------------------
  */
-/* Starts one daemon per listen address; returns how many started. */
+/*
+ * In the postmaster: opens the listening sockets once (the workers inherit
+ * them).  Logs and opens none if the port is in use.
+ */
+extern void esq_http_listen(void);
+extern int	esq_http_nlisteners(void);
+/* In a worker: one daemon per inherited socket; returns how many started. */
 extern int	esq_http_start(void);
 extern void esq_http_stop(void);
 extern int	esq_http_ndaemons(void);

@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
@@ -79,6 +81,26 @@ database_exists(void)
 	return exists;
 }
 
+/*
+ * Makes room for this worker's share of esqase.http_max_connections in its
+ * descriptor limit: the soft limit is often 1024, the hard one far higher.
+ * PostgreSQL's own files stay within max_files_per_process as before.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		want = (rlim_t) (esq_http_max_connections / esq_http_workers) + 1100;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want) ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		ereport(LOG,
+				(errmsg("esqase: could not raise the open-file limit to %lu: %m",
+						(unsigned long) rl.rlim_cur)));
+}
+
 void
 esqase_http_worker_main(Datum main_arg)
 {
@@ -91,6 +113,10 @@ esqase_http_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+	/* the postmaster has logged why it has no socket (port in use, ...) */
+	if (esq_http_nlisteners() == 0)
+		proc_exit(0);			/* 0: not restarted */
 
 	esq_request_context = AllocSetContextCreate(TopMemoryContext,
 												"esqase request",
@@ -117,15 +143,10 @@ esqase_http_worker_main(Datum main_arg)
 	}
 	pgstat_report_appname("esqase http");
 
-	if (strspn(esq_http_listen_addresses, " \t,") == strlen(esq_http_listen_addresses))
-	{
-		ereport(LOG,
-				(errmsg("esqase: esqase.http_listen_addresses is empty; the HTTP API is disabled")));
-		proc_exit(0);			/* 0: not restarted */
-	}
+	raise_fd_limit();
 	if (esq_http_start() == 0)
 		ereport(ERROR,
-				(errmsg("esqase: the HTTP API could not listen on any of \"%s\" port %d",
+				(errmsg("esqase: the HTTP API could not start on \"%s\" port %d",
 						esq_http_listen_addresses, esq_http_port)));
 	ereport(LOG,
 			(errmsg("esqase: HTTP worker %d listening on %s port %d",
