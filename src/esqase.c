@@ -45,6 +45,7 @@ int			esq_http_statement_timeout = 30000;
 int			esq_http_max_connections = 512;
 int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
+int			esq_http_log_level = LOG;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
@@ -100,6 +101,20 @@ esq_define_session_gucs(void)
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
+/* Levels of the request log (a 5xx is always logged at WARNING). */
+static const struct config_enum_entry log_level_options[] = {
+	{"debug5", DEBUG5, false},
+	{"debug4", DEBUG4, false},
+	{"debug3", DEBUG3, false},
+	{"debug2", DEBUG2, false},
+	{"debug1", DEBUG1, false},
+	{"debug", DEBUG2, true},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"log", LOG, false},
+	{NULL, 0, false}
+};
+
 /* Defines the HTTP settings; only while preloading (some are PGC_POSTMASTER). */
 static void
 esq_define_http_gucs(void)
@@ -151,6 +166,11 @@ esq_define_http_gucs(void)
 							"Longest time the SQL of one request may run (0 = no limit); a request over it gets 504.",
 							NULL, &esq_http_statement_timeout, 30000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomEnumVariable("esqase.http_log_level",
+							 "Level of the one-line log of each HTTP request (a 5xx is logged at WARNING).",
+							 "Set it below log_min_messages (e.g. debug1) to log only the 5xx.",
+							 &esq_http_log_level, LOG, log_level_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections",
 							"Most simultaneous HTTP connections, all workers together.",
 							NULL, &esq_http_max_connections, 512, 1, 65536,

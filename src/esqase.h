@@ -53,6 +53,7 @@ extern int	esq_http_statement_timeout;
 extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
+extern int	esq_http_log_level;
 extern bool esq_allow_drop;
 
 /*

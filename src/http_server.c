@@ -50,17 +50,22 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <microhttpd.h>
 
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "esqase.h"
 
 #define MAX_DAEMONS 16
+#define ESQ_REQUEST_ID_MAX 128
+#define HEADER_REQUEST_ID "X-Request-Id"
 
 /* One client connection (socket context). */
 typedef struct EsqConn
@@ -85,6 +90,8 @@ typedef struct EsqReq
 	size_t		cap;
 	size_t		received;
 	bool		too_large;
+	int64		start_us;		/* headers in */
+	char		request_id[ESQ_REQUEST_ID_MAX + 1];
 } EsqReq;
 
 /*
@@ -122,6 +129,16 @@ now_ms(void)
 	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic clock in microseconds. */
+static int64
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* libmicrohttpd's log messages: LOG while starting, DEBUG1 afterwards. */
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -157,10 +174,141 @@ kill_conn(EsqConn *c)
 	c->killed = true;
 }
 
-/* Queues resp on conn; the body is copied, so the caller may free it. */
+/*
+ * The X-Request-Id of a request: the client's if it is sane (1 to 128
+ * characters, letters, digits and "-._:/+=@"), so that a proxy's or a
+ * client's id follows the request; otherwise a new random one.
+ */
+static void
+set_request_id(struct MHD_Connection *conn, EsqReq *r)
+{
+	const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													HEADER_REQUEST_ID);
+	uint8		rnd[16];
+	int			i;
+
+	if (given)
+	{
+		size_t		len = strlen(given);
+		const char *p;
+
+		for (p = given; *p; p++)
+			if (!isalnum((unsigned char) *p) && strchr("-._:/+=@", *p) == NULL)
+				break;
+		if (*p == '\0' && len > 0 && len <= ESQ_REQUEST_ID_MAX)
+		{
+			memcpy(r->request_id, given, len + 1);
+			return;
+		}
+	}
+	if (!pg_strong_random(rnd, sizeof(rnd)))
+	{
+		/* no entropy source: still unique enough to find a log line */
+		uint64		t = (uint64) now_us() ^ ((uint64) MyProcPid << 40);
+
+		memcpy(rnd, &t, sizeof(t));
+		memcpy(rnd + 8, &r, sizeof(void *) <= 8 ? sizeof(void *) : 8);
+	}
+	for (i = 0; i < 16; i++)
+		snprintf(r->request_id + 2 * i, 3, "%02x", rnd[i]);
+}
+
+/*
+ * text for the log: at most max bytes, with control characters, non-ASCII
+ * bytes and '%' as %HH, so a path cannot forge or break a log line.
+ */
+static void
+append_log_safe(StringInfo buf, const char *s, int max)
+{
+	int			n = 0;
+
+	for (; *s && n < max; s++, n++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c < 0x21 || c >= 0x7f || c == '%')
+			appendStringInfo(buf, "%%%02X", c);
+		else
+			appendStringInfoChar(buf, (char) c);
+	}
+	if (*s)
+		appendStringInfoString(buf, "...");
+}
+
+/*
+ * The key prefix of "Bearer esq_<prefix>_<secret>": what names a key in
+ * esqase.api_keys without revealing it.  "-" if there is none.
+ */
+static void
+append_key_prefix(StringInfo buf, const char *authorization)
+{
+	const char *p;
+	int			n = 0;
+
+	if (authorization == NULL || pg_strncasecmp(authorization, "Bearer ", 7) != 0)
+	{
+		appendStringInfoChar(buf, '-');
+		return;
+	}
+	p = authorization + 7;
+	while (*p == ' ')
+		p++;
+	if (strncmp(p, "esq_", 4) != 0)
+	{
+		appendStringInfoChar(buf, '-');
+		return;
+	}
+	for (p += 4; p[n] && p[n] != '_' && isalnum((unsigned char) p[n]) && n < 16; n++)
+		;
+	if (n == 0 || p[n] != '_')
+		appendStringInfoChar(buf, '-');
+	else
+		appendBinaryStringInfo(buf, p, n);
+}
+
+/*
+ * One log line per request: method, path (without the query string),
+ * status, duration, response bytes, key prefix, client address, request
+ * id.  Never the token or a body.  5xx at WARNING, the rest at
+ * esqase.http_log_level.
+ */
+static void
+log_request(struct MHD_Connection *conn, const char *method, const char *url,
+			EsqReq *r, int status, size_t bytes)
+{
+	int			level = status >= 500 ? WARNING : esq_http_log_level;
+	StringInfoData buf;
+	char		client[INET6_ADDRSTRLEN] = "-";
+	EsqConn    *c;
+
+	if (level < WARNING && !message_level_is_interesting(level))
+		return;
+	c = conn_state(conn);
+	if (c && c->peer.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *) &c->peer)->sin_addr,
+				  client, sizeof(client));
+	else if (c && c->peer.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &c->peer)->sin6_addr,
+				  client, sizeof(client));
+	initStringInfo(&buf);
+	append_log_safe(&buf, method, 32);
+	appendStringInfoChar(&buf, ' ');
+	append_log_safe(&buf, url, 256);
+	appendStringInfo(&buf, " %d %.3f ms %zu bytes key=", status,
+					 (double) (now_us() - r->start_us) / 1000.0, bytes);
+	append_key_prefix(&buf, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+														MHD_HTTP_HEADER_AUTHORIZATION));
+	appendStringInfo(&buf, " client=%s request_id=%s", client, r->request_id);
+	ereport(level,
+			(errmsg("esqase: request %s", buf.data),
+			 errhidestmt(true), errhidecontext(true)));
+	pfree(buf.data);
+}
+
+/* Queues resp on conn (the body is copied, so the caller may free it) and logs it. */
 static enum MHD_Result
-queue_response(struct MHD_Connection *conn, const EsqHttpResponse *resp,
-			   bool close_after)
+queue_response(struct MHD_Connection *conn, const char *method, const char *url,
+			   EsqReq *req, const EsqHttpResponse *resp, bool close_after)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -173,6 +321,7 @@ queue_response(struct MHD_Connection *conn, const EsqHttpResponse *resp,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 							"application/json; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, HEADER_REQUEST_ID, req->request_id);
 	if (resp->allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
 	if (resp->location)
@@ -189,6 +338,7 @@ queue_response(struct MHD_Connection *conn, const EsqHttpResponse *resp,
 		if (c)
 			c->answered = true;
 	}
+	log_request(conn, method, url, req, resp->status, resp->body ? resp->body_len : 0);
 	return ret;
 }
 
@@ -285,7 +435,7 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	req.body_too_large = r->too_large;
 
 	esq_dispatch(&req, &resp);
-	ret = queue_response(conn, &resp, false);
+	ret = queue_response(conn, method, url, r, &resp, false);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(esq_request_context);
@@ -297,8 +447,8 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
  * connection after the answer: what follows on it cannot be trusted.
  */
 static enum MHD_Result
-answer_now(struct MHD_Connection *conn, int status, const char *code,
-		   const char *message)
+answer_now(struct MHD_Connection *conn, const char *method, const char *url,
+		   EsqReq *r, int status, const char *code, const char *message)
 {
 	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
 	EsqHttpResponse resp;
@@ -306,7 +456,7 @@ answer_now(struct MHD_Connection *conn, int status, const char *code,
 
 	memset(&resp, 0, sizeof(resp));
 	esq_error_response(&resp, status, code, message, NULL);
-	ret = queue_response(conn, &resp, true);
+	ret = queue_response(conn, method, url, r, &resp, true);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(esq_request_context);
 	return ret;
@@ -431,6 +581,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (r == NULL)
 			return MHD_NO;
 		*con_cls = r;
+		r->start_us = now_us();
+		set_request_id(conn, r);
 		if (c)
 		{
 			c->headers_at = now_ms();
@@ -446,7 +598,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		 */
 		framing = framing_error(conn, version);
 		if (framing)
-			return answer_now(conn, 400, "bad_request", framing);
+			return answer_now(conn, method, url, r, 400, "bad_request", framing);
 
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 										 MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -476,7 +628,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 					snprintf(msg, sizeof(msg),
 							 "the request body is larger than esqase.http_max_body (%d bytes)",
 							 esq_http_max_body);
-					return answer_now(conn, 413, "payload_too_large", msg);
+					return answer_now(conn, method, url, r, 413, "payload_too_large", msg);
 				}
 			}
 		}
