@@ -46,6 +46,7 @@ int			esq_http_max_connections = 512;
 int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
 int			esq_http_log_level = LOG;
+char	   *esq_http_cors_origins = NULL;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
@@ -171,6 +172,11 @@ esq_define_http_gucs(void)
 							 "Set it below log_min_messages (e.g. debug1) to log only the 5xx.",
 							 &esq_http_log_level, LOG, log_level_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_cors_origins",
+							   "Origins whose browser pages may call the HTTP API (CORS), comma-separated, "
+							   "e.g. 'https://app.example.com'; '*' for any; empty for none.",
+							   NULL, &esq_http_cors_origins, "",
+							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections",
 							"Most simultaneous HTTP connections, all workers together.",
 							NULL, &esq_http_max_connections, 512, 1, 65536,

@@ -54,6 +54,7 @@ extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 extern int	esq_http_log_level;
+extern char *esq_http_cors_origins;
 extern bool esq_allow_drop;
 
 /*
@@ -143,6 +144,8 @@ typedef struct EsqHttpRequest
 	const char *path;
 	const char *authorization;	/* NULL if absent */
 	const char *content_type;	/* NULL if absent */
+	const char *origin;			/* Origin, NULL if absent */
+	const char *cors_request_method;	/* Access-Control-Request-Method */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
@@ -156,7 +159,10 @@ typedef struct EsqHttpResponse
 	int			status;
 	char	   *body;			/* NULL for no body */
 	size_t		body_len;
-	const char *allow;			/* Allow header for 405 */
+	const char *allow;			/* Allow header for 405 and OPTIONS */
+	const char *cors_origin;	/* Access-Control-Allow-Origin, or NULL */
+	bool		vary_origin;	/* the answer depends on Origin (CORS on) */
+	bool		preflight;		/* a CORS preflight: Allow-Methods etc. */
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 } EsqHttpResponse;

@@ -37,8 +37,8 @@ const EsqRoute esq_routes[] = {
 };
 const int	esq_nroutes = lengthof(esq_routes);
 
-#define ALLOW_COLLECTION "GET, POST"
-#define ALLOW_ITEM "GET, PATCH, DELETE"
+#define ALLOW_COLLECTION "GET, HEAD, POST, OPTIONS"
+#define ALLOW_ITEM "GET, HEAD, PATCH, DELETE, OPTIONS"
 #define MAX_TOKEN_LEN 512
 
 MemoryContext esq_request_context = NULL;
@@ -170,6 +170,32 @@ is_json_content_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/*
+ * The Origin, if esqase.http_cors_origins lets a browser page from it read
+ * the API's responses ("*": any origin); else NULL.  Origins are compared
+ * as written ("https://app.example.com", scheme and port included).
+ */
+static const char *
+cors_origin(const char *origin)
+{
+	char	   *list;
+	char	   *tok;
+	char	   *save = NULL;
+	const char *found = NULL;
+
+	if (origin == NULL || esq_http_cors_origins == NULL || esq_http_cors_origins[0] == '\0')
+		return NULL;
+	list = pstrdup(esq_http_cors_origins);
+	for (tok = strtok_r(list, ", \t", &save); tok && !found;
+		 tok = strtok_r(NULL, ", \t", &save))
+	{
+		if (strcmp(tok, "*") == 0 || strcmp(tok, origin) == 0)
+			found = origin;
+	}
+	pfree(list);
+	return found;
+}
+
 void
 esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 {
@@ -187,6 +213,8 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	EsqSqlResult res;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->cors_origin = cors_origin(req->origin);
+	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
 
 	/* Route: /v1/<resource> or /v1/<resource>/<id> */
 	if (strncmp(path, "/v1/", 4) != 0)
@@ -216,12 +244,23 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	if (is_item)
 		id = rest + 1;
 
-	/* Method */
-	if (!is_item && strcmp(req->method, "GET") == 0)
+	/*
+	 * Method.  OPTIONS needs no key: a browser's CORS preflight never sends
+	 * one.  HEAD runs the GET (its status and headers are the GET's);
+	 * libmicrohttpd leaves the body out.
+	 */
+	if (strcmp(req->method, "OPTIONS") == 0)
+	{
+		resp->status = 204;
+		resp->allow = is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
+		resp->preflight = resp->cors_origin != NULL && req->cors_request_method != NULL;
+		return;
+	}
+	if (!is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
 		action = ESQ_LIST;
 	else if (!is_item && strcmp(req->method, "POST") == 0)
 		action = ESQ_CREATE;
-	else if (is_item && strcmp(req->method, "GET") == 0)
+	else if (is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
 		action = ESQ_GET;
 	else if (is_item && strcmp(req->method, "PATCH") == 0)
 		action = ESQ_UPDATE;

@@ -324,6 +324,22 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 	MHD_add_response_header(r, HEADER_REQUEST_ID, req->request_id);
 	if (resp->allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	if (resp->vary_origin)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+	if (resp->cors_origin)
+	{
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
+								resp->cors_origin);
+		MHD_add_response_header(r, "Access-Control-Expose-Headers",
+								"Location, X-Request-Id, WWW-Authenticate");
+	}
+	if (resp->preflight)
+	{
+		MHD_add_response_header(r, "Access-Control-Allow-Methods", resp->allow);
+		MHD_add_response_header(r, "Access-Control-Allow-Headers",
+								"Authorization, Content-Type, X-Request-Id");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	}
 	if (resp->location)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->www_authenticate)
@@ -428,6 +444,10 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 													MHD_HTTP_HEADER_AUTHORIZATION);
 	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 												   MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+											 MHD_HTTP_HEADER_ORIGIN);
+	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+														  "Access-Control-Request-Method");
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";
