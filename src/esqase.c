@@ -47,6 +47,8 @@ int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
 int			esq_http_log_level = LOG;
 char	   *esq_http_cors_origins = NULL;
+char	   *esq_http_tls_cert_file = NULL;
+char	   *esq_http_tls_key_file = NULL;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
@@ -81,10 +83,12 @@ esq_shmem_startup(void)
 
 	/*
 	 * The postmaster binds the HTTP port here rather than in _PG_init:
-	 * "postgres -C" also loads the preload libraries, and must not bind.
-	 * This hook runs again at each crash restart; the sockets are kept.
+	 * "postgres -C" also loads the preload libraries, and must not bind;
+	 * nor must a server pg_upgrade runs.  This hook runs again at each
+	 * crash restart; the sockets are kept.
 	 */
-	if (http_registered && IsPostmasterEnvironment && !IsUnderPostmaster)
+	if (http_registered && IsPostmasterEnvironment && !IsUnderPostmaster &&
+		!IsBinaryUpgrade)
 		esq_http_listen();
 }
 
@@ -172,6 +176,15 @@ esq_define_http_gucs(void)
 							 "Set it below log_min_messages (e.g. debug1) to log only the 5xx.",
 							 &esq_http_log_level, LOG, log_level_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_tls_cert_file",
+							   "PEM certificate (chain, leaf first) of the HTTP API; set, the API speaks "
+							   "HTTPS only (TLS 1.2 and 1.3). Reread on reload.",
+							   NULL, &esq_http_tls_cert_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_tls_key_file",
+							   "PEM private key of esqase.http_tls_cert_file (empty: in the certificate file).",
+							   NULL, &esq_http_tls_key_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("esqase.http_cors_origins",
 							   "Origins whose browser pages may call the HTTP API (CORS), comma-separated, "
 							   "e.g. 'https://app.example.com'; '*' for any; empty for none.",

@@ -55,6 +55,8 @@ extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 extern int	esq_http_log_level;
 extern char *esq_http_cors_origins;
+extern char *esq_http_tls_cert_file;
+extern char *esq_http_tls_key_file;
 extern bool esq_allow_drop;
 
 /*
@@ -107,6 +109,17 @@ extern int	esq_http_daemon_fd(int i);
 extern long esq_http_timeout_ms(void);
 /* Lets libmicrohttpd process whatever is ready, then enforces deadlines. */
 extern void esq_http_run(void);
+
+/* ------------------------------------------------------------------------
+ * http_tls.c: HTTPS credentials (GnuTLS)
+ * ------------------------------------------------------------------------
+ */
+/* True if esqase.http_tls_cert_file is set (the API speaks HTTPS only). */
+extern bool esq_tls_enabled(void);
+/* (Re)loads the certificate and key; false after a WARNING if they fail. */
+extern bool esq_tls_load(void);
+extern void *esq_tls_cert_callback(void);
+extern const char *const esq_tls_priorities;
 
 /* ------------------------------------------------------------------------
  * http_routes.c: the route table and dispatch

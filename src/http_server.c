@@ -1036,8 +1036,17 @@ start_daemon(EsqListener *l)
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_Daemon *d;
 
+	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+
 	if (l->family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (esq_tls_enabled())
+	{
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, esq_tls_cert_callback()};
+		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities};
+		tls[2] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
+	}
 	d = MHD_start_daemon(flags, 0, accept_policy, NULL,
 						 access_handler, NULL,
 						 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
@@ -1048,6 +1057,7 @@ start_daemon(EsqListener *l)
 						 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
 						 MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL,
 						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL,
+						 MHD_OPTION_ARRAY, tls,
 						 MHD_OPTION_END);
 	if (d == NULL)
 	{

@@ -109,6 +109,7 @@ esqase_http_worker_main(Datum main_arg)
 	WaitEventSet *wes;
 	int			i;
 	TimestampTz last_db_check = 0;
+	bool		tls;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -144,13 +145,27 @@ esqase_http_worker_main(Datum main_arg)
 	pgstat_report_appname("esqase http");
 
 	raise_fd_limit();
+	tls = esq_tls_enabled();
+	if (tls && !esq_tls_load())
+	{
+		/* no plain HTTP instead: wait for a reload, then start over */
+		while (!ConfigReloadPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		proc_exit(1);
+	}
 	if (esq_http_start() == 0)
 		ereport(ERROR,
 				(errmsg("esqase: the HTTP API could not start on \"%s\" port %d",
 						esq_http_listen_addresses, esq_http_port)));
 	ereport(LOG,
-			(errmsg("esqase: HTTP worker %d listening on %s port %d",
-					idx + 1, esq_http_bound_addresses(), esq_http_port)));
+			(errmsg("esqase: HTTP worker %d listening on %s port %d (%s)",
+					idx + 1, esq_http_bound_addresses(), esq_http_port,
+					tls ? "HTTPS" : "HTTP")));
 
 	wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -180,6 +195,17 @@ esqase_http_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			if (esq_tls_enabled() != tls)
+			{
+				/* the daemons speak TLS or not from their start */
+				ereport(LOG,
+						(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
+								tls ? "off" : "on")));
+				esq_http_stop();
+				proc_exit(1);
+			}
+			if (tls)
+				(void) esq_tls_load();
 		}
 
 		esq_http_run();
