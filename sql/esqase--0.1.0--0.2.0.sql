@@ -1184,3 +1184,49 @@ ALTER EVENT TRIGGER esqase_guard_drop ENABLE ALWAYS;
 
 COMMENT ON EVENT TRIGGER esqase_guard_drop IS
     'Refuses to drop extension esqase while firms exist, unless esqase.allow_drop is on';
+
+-------------------------------------------------------------------------------
+-- Request ids in the audit log (00, 10, 20 of sql/parts): the X-Request-Id of
+-- the HTTP request that made a write, from the API context.
+-------------------------------------------------------------------------------
+-- The X-Request-Id of the HTTP request the transaction serves (set by the
+-- HTTP worker from C, not settable from SQL), for the audit log.
+CREATE FUNCTION esqase.context_request_id() RETURNS text
+    AS 'MODULE_PATHNAME', 'esqase_context_request_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+ALTER TABLE esqase.audit_log ADD COLUMN request_id text;
+
+-- Every write to a data table, through the API or by hand, appends one row.
+-- SECURITY DEFINER so that no API role needs (or has) INSERT on the log.
+-- The acting role: the one that authenticated, else the SET ROLE role, else
+-- the session user (a definer function cannot see its caller's current_user).
+CREATE OR REPLACE FUNCTION esqase.audit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_values jsonb;
+    old_values jsonb;
+BEGIN
+    IF esqase.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+    END IF;
+    INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
+                                  table_name, record_id, old_values, new_values,
+                                  request_id)
+    VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            esqase.context_member(), esqase.context_key(),
+            coalesce(esqase.context_role(),
+                     nullif(current_setting('role'), 'none'),
+                     session_user),
+            TG_OP, TG_TABLE_NAME,
+            coalesce(new_values ->> 'id', old_values ->> 'id',
+                     new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            old_values, new_values, esqase.context_request_id());
+    RETURN NULL;
+END
+$$;

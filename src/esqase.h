@@ -25,6 +25,9 @@
 
 /* context.c */
 extern void esqase_context_init(void);
+#define ESQ_CONTEXT_REQUEST_ID_MAX 128
+/* The HTTP request id written in the audit rows of the current transaction. */
+extern void esq_context_set_request_id(const char *id);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings
@@ -159,6 +162,7 @@ typedef struct EsqHttpRequest
 	const char *content_type;	/* NULL if absent */
 	const char *origin;			/* Origin, NULL if absent */
 	const char *cors_request_method;	/* Access-Control-Request-Method */
+	const char *request_id;		/* X-Request-Id (echoed or generated) */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
@@ -222,6 +226,7 @@ typedef struct EsqSqlCall
 	const char *id;				/* uuid text, for get/update/delete */
 	const char *json;			/* params (list) or body (create/update) */
 	const char *activity;		/* shown in pg_stat_activity */
+	const char *request_id;		/* written in the audit rows */
 } EsqSqlCall;
 
 typedef struct EsqSqlResult

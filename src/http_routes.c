@@ -351,6 +351,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	call.id = id;
 	call.json = json;
 	call.activity = psprintf("%s %s", req->method, path);
+	call.request_id = req->request_id;
 	esq_sql_call(&call, &res);
 
 	if (res.json == NULL)

@@ -64,7 +64,7 @@
 #include "esqase.h"
 
 #define MAX_DAEMONS 16
-#define ESQ_REQUEST_ID_MAX 128
+#define ESQ_REQUEST_ID_MAX ESQ_CONTEXT_REQUEST_ID_MAX
 #define HEADER_REQUEST_ID "X-Request-Id"
 
 /* One client connection (socket context). */
@@ -448,6 +448,7 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 											 MHD_HTTP_HEADER_ORIGIN);
 	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 														  "Access-Control-Request-Method");
+	req.request_id = r->request_id;
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";

@@ -50,6 +50,7 @@ $r = api($node, 'POST', '/v1/contacts', 201, %T,
 	headers => { 'X-Request-Id' => 'create-1' },
 	body => { type => 'COMPANY', companyName => 'Secret Body Text' });
 is($r->{headers}{'x-request-id'}, 'create-1', 'echoed on a 201');
+my $cid = $r->{json}{data}{id};
 my %gen;
 for my $bad (undef, '', 'has space', 'a' x 129, "quote\"d", 'a,b')
 {
@@ -83,6 +84,22 @@ ok($r->{headers}{'x-request-id'}, 'and on a 405');
 	like($resp, qr{\r\nX-Request-Id: [0-9a-f]{32}\r\n}, 'a non-ASCII id is replaced');
 	close $s;
 }
+
+# the audit row of a write carries the request id; a write in SQL has none
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(request_id, ',') FROM esqase.audit_log WHERE record_id = '$cid'"),
+	'create-1', 'the audit row of the POST has its X-Request-Id');
+api($node, 'PATCH', "/v1/contacts/$cid", 200, %T, headers => { 'X-Request-Id' => 'patch-1' },
+	body => { companyName => 'Renamed' });
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(coalesce(request_id, '-'), ',' ORDER BY id) FROM esqase.audit_log WHERE record_id = '$cid'"),
+	'create-1,patch-1', 'and the PATCH its own');
+$node->safe_psql('postgres', "UPDATE esqase.contacts SET company_name = 'By hand' WHERE id = '$cid'");
+is( $node->safe_psql('postgres',
+		"SELECT coalesce(request_id, 'null') FROM esqase.audit_log WHERE record_id = '$cid' ORDER BY id DESC LIMIT 1"),
+	'null', 'a write made in SQL has no request id');
+is($node->safe_psql('postgres', 'SELECT esqase.context_request_id() IS NULL'), 't',
+	'no request id outside the HTTP worker');
 
 # ---------------------------------------------------------------------------
 # The log line
