@@ -47,6 +47,7 @@ int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
 int			esq_http_log_level = LOG;
 char	   *esq_http_cors_origins = NULL;
+char	   *esq_http_metrics_path = NULL;
 char	   *esq_http_tls_cert_file = NULL;
 char	   *esq_http_tls_key_file = NULL;
 bool		esq_allow_drop = false;
@@ -78,7 +79,10 @@ esq_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	esq_shared = ShmemInitStruct("esqase", sizeof(EsqShared), &found);
 	if (!found)
+	{
 		memset(esq_shared, 0, sizeof(EsqShared));
+		esq_stats_init(&esq_shared->stats);
+	}
 	LWLockRelease(AddinShmemInitLock);
 
 	/*
@@ -184,6 +188,11 @@ esq_define_http_gucs(void)
 	DefineCustomStringVariable("esqase.http_tls_key_file",
 							   "PEM private key of esqase.http_tls_cert_file (empty: in the certificate file).",
 							   NULL, &esq_http_tls_key_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_metrics_path",
+							   "Path on which the HTTP API serves its metrics in the Prometheus text format, "
+							   "without a key (e.g. '/metrics'); empty: not served.",
+							   NULL, &esq_http_metrics_path, "",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("esqase.http_cors_origins",
 							   "Origins whose browser pages may call the HTTP API (CORS), comma-separated, "

@@ -22,6 +22,7 @@
 
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
 
 /* context.c */
 extern void esqase_context_init(void);
@@ -58,6 +59,7 @@ extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 extern int	esq_http_log_level;
 extern char *esq_http_cors_origins;
+extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
 extern char *esq_http_tls_key_file;
 extern bool esq_allow_drop;
@@ -77,12 +79,31 @@ extern bool esq_preloaded;
 /* Installs the utility hook behind the CREATE EXTENSION notice. */
 extern void esq_guards_init(void);
 
+/* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
+#define ESQ_STAT_ROUTES 16
+#define ESQ_STAT_METHODS 7
+#define ESQ_STAT_STATUSES 16
+#define ESQ_STAT_BUCKETS 12
+
+typedef struct EsqStats
+{
+	pg_atomic_uint64 requests[ESQ_STAT_ROUTES][ESQ_STAT_METHODS][ESQ_STAT_STATUSES];
+	pg_atomic_uint64 latency[ESQ_STAT_ROUTES][ESQ_STAT_METHODS][ESQ_STAT_BUCKETS];
+	pg_atomic_uint64 latency_sum_us[ESQ_STAT_ROUTES][ESQ_STAT_METHODS];
+} EsqStats;
+
 /* Shared memory: one slot per worker, survives worker restarts. */
 typedef struct EsqShared
 {
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
+	EsqStats	stats;
 } EsqShared;
+
+extern void esq_stats_init(EsqStats *st);
+extern void esq_stats_record(int route, const char *method, int status, int64 duration_us);
+/* The Prometheus text format of the counters (palloc'd). */
+extern char *esq_stats_prometheus(void);
 
 extern EsqShared *esq_shared;
 
@@ -180,6 +201,8 @@ typedef struct EsqHttpResponse
 	const char *cors_origin;	/* Access-Control-Allow-Origin, or NULL */
 	bool		vary_origin;	/* the answer depends on Origin (CORS on) */
 	bool		preflight;		/* a CORS preflight: Allow-Methods etc. */
+	const char *content_type;	/* NULL: application/json; charset=utf-8 */
+	int			stat_route;		/* for the metrics: 2 * route + is_item, -1 */
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 } EsqHttpResponse;

@@ -213,7 +213,20 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	EsqSqlResult res;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->stat_route = -1;
 	resp->cors_origin = cors_origin(req->origin);
+
+	/* the metrics, if esqase.http_metrics_path is set: no key, no SQL */
+	if (esq_http_metrics_path && esq_http_metrics_path[0] != '\0' &&
+		strcmp(path, esq_http_metrics_path) == 0 &&
+		(strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
+	{
+		resp->status = 200;
+		resp->body = esq_stats_prometheus();
+		resp->body_len = strlen(resp->body);
+		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		return;
+	}
 	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
 
 	/* Route: /v1/<resource> or /v1/<resource>/<id> */
@@ -243,6 +256,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	is_item = (rest[0] == '/');
 	if (is_item)
 		id = rest + 1;
+	resp->stat_route = 2 * route + (is_item ? 1 : 0);
 
 	/*
 	 * Method.  OPTIONS needs no key: a browser's CORS preflight never sends

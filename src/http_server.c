@@ -319,6 +319,7 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+							resp->content_type ? resp->content_type :
 							"application/json; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, HEADER_REQUEST_ID, req->request_id);
@@ -354,6 +355,8 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		if (c)
 			c->answered = true;
 	}
+	if (!resp->content_type)	/* not the metrics themselves */
+		esq_stats_record(resp->stat_route, method, resp->status, now_us() - req->start_us);
 	log_request(conn, method, url, req, resp->status, resp->body ? resp->body_len : 0);
 	return ret;
 }
@@ -476,6 +479,7 @@ answer_now(struct MHD_Connection *conn, const char *method, const char *url,
 	enum MHD_Result ret;
 
 	memset(&resp, 0, sizeof(resp));
+	resp.stat_route = -1;
 	esq_error_response(&resp, status, code, message, NULL);
 	ret = queue_response(conn, method, url, r, &resp, true);
 	MemoryContextSwitchTo(old);
