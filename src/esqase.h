@@ -5,7 +5,10 @@
  *
  *   esqase.c       module init: settings (GUCs), shared memory, worker registration
  *   http_worker.c  the background worker: signals, database connection, event loop
- *   http_server.c  libmicrohttpd glue: sockets, connections, bodies (no SPI)
+ *   http_server.c  libmicrohttpd glue: the listening socket, connections,
+ *                  framing, bodies, request log (no SPI)
+ *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
+ *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
