@@ -1914,3 +1914,78 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- Request ids in the audit log (00, 10, 20 of sql/parts): the X-Request-Id of
+-- the HTTP request that made a write, from the API context.
+-------------------------------------------------------------------------------
+-- The X-Request-Id of the HTTP request the transaction serves (set by the
+-- HTTP worker from C, not settable from SQL), for the audit log.
+CREATE FUNCTION esqase.context_request_id() RETURNS text
+    AS 'MODULE_PATHNAME', 'esqase_context_request_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+ALTER TABLE esqase.audit_log ADD COLUMN request_id text;
+
+-- Every write to a data table, through the API or by hand, appends one row.
+-- SECURITY DEFINER so that no API role needs (or has) INSERT on the log.
+-- The acting role: the one that authenticated, else the SET ROLE role, else
+-- the session user (a definer function cannot see its caller's current_user).
+CREATE OR REPLACE FUNCTION esqase.audit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_values jsonb;
+    old_values jsonb;
+    action text := TG_OP;
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
+       AND new_values ->> 'deleted_at' IS NOT NULL THEN
+        action := 'DELETE';
+    END IF;
+    INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
+                                  table_name, record_id, old_values, new_values,
+                                  request_id)
+    VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            esqase.context_member(), esqase.context_key(),
+            coalesce(esqase.context_role(),
+                     nullif(current_setting('role'), 'none'),
+                     session_user),
+            action, TG_TABLE_NAME,
+            coalesce(new_values ->> 'id', old_values ->> 'id',
+                     new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
+            old_values, new_values, esqase.context_request_id());
+    RETURN NULL;
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- 93 HTTP metrics (src/http_stats.c): counters the HTTP workers keep in
+-- shared memory, all workers together, since the server started or the last
+-- esqase.http_stats_reset().  Empty without shared_preload_libraries.
+-------------------------------------------------------------------------------
+CREATE FUNCTION esqase.http_stats_read(OUT route text, OUT method text, OUT status integer,
+                                       OUT requests bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'esqase_http_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.http_latency_read(OUT route text, OUT method text, OUT le_ms double precision,
+                                         OUT requests bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'esqase_http_latency' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION esqase.http_stats_reset() RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_http_stats_reset' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION esqase.http_stats_reset() FROM PUBLIC;
+
+-- Requests answered, per route ('/v1/contacts', '/v1/contacts/{id}', ...,
+-- 'other'), method and status (NULL: a status not in the list esqase uses).
+CREATE VIEW esqase.http_stats AS SELECT * FROM esqase.http_stats_read();
+-- Latency histogram, cumulative as in Prometheus: requests answered within
+-- le_ms milliseconds of their headers (le_ms NULL: all of them).
+CREATE VIEW esqase.http_latency AS SELECT * FROM esqase.http_latency_read();

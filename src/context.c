@@ -115,6 +115,13 @@ context_may_mask(void)
 		mask &= ~PERMISSION_SCOPES;
 	return mask;
 }
+
+/*
+ * The X-Request-Id of the HTTP request this transaction serves, for the
+ * audit log.  Set only from C (esq_context_set_request_id, by the HTTP
+ * worker), never from SQL; cleared at the end of the transaction.
+ */
+static char request_id[ESQ_CONTEXT_REQUEST_ID_MAX + 1];
 static SPIPlanPtr key_lookup_plan = NULL;
 static MemoryContext ContextMemory = NULL;
 static bool callback_registered = false;
@@ -137,6 +144,7 @@ context_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			request_id[0] = '\0';
 			context_reset();
 			break;
 		default:
@@ -379,4 +387,22 @@ Datum
 esqase_written_here(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(DatumGetTransactionId(PG_GETARG_DATUM(0))));
+}
+
+/* For the HTTP worker: the request id of the current transaction. */
+void
+esq_context_set_request_id(const char *id)
+{
+	esqase_context_init();
+	strlcpy(request_id, id ? id : "", sizeof(request_id));
+}
+
+/* The X-Request-Id of the HTTP request of this transaction, for the audit log. */
+PG_FUNCTION_INFO_V1(esqase_context_request_id);
+Datum
+esqase_context_request_id(PG_FUNCTION_ARGS)
+{
+	if (request_id[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(request_id));
 }

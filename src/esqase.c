@@ -39,15 +39,23 @@ char	   *esq_http_role = NULL;
 int			esq_http_max_body = 1024 * 1024;
 int			esq_http_idle_timeout = 30;
 int			esq_http_request_timeout = 60;
+int			esq_http_header_timeout = 10;
+int			esq_http_body_timeout = 30;
 int			esq_http_statement_timeout = 30000;
-int			esq_http_max_connections = 256;
-int			esq_http_max_connections_per_ip = 0;
+int			esq_http_max_connections = 512;
+int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
+int			esq_http_log_level = LOG;
+char	   *esq_http_cors_origins = NULL;
+char	   *esq_http_metrics_path = NULL;
+char	   *esq_http_tls_cert_file = NULL;
+char	   *esq_http_tls_key_file = NULL;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
 EsqShared  *esq_shared = NULL;
 
+static bool http_registered = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -71,8 +79,21 @@ esq_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	esq_shared = ShmemInitStruct("esqase", sizeof(EsqShared), &found);
 	if (!found)
+	{
 		memset(esq_shared, 0, sizeof(EsqShared));
+		esq_stats_init(&esq_shared->stats);
+	}
 	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * The postmaster binds the HTTP port here rather than in _PG_init:
+	 * "postgres -C" also loads the preload libraries, and must not bind;
+	 * nor must a server pg_upgrade runs.  This hook runs again at each
+	 * crash restart; the sockets are kept.
+	 */
+	if (http_registered && IsPostmasterEnvironment && !IsUnderPostmaster &&
+		!IsBinaryUpgrade)
+		esq_http_listen();
 }
 
 /*
@@ -88,6 +109,20 @@ esq_define_session_gucs(void)
 							 NULL, &esq_allow_drop, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
+
+/* Levels of the request log (a 5xx is always logged at WARNING). */
+static const struct config_enum_entry log_level_options[] = {
+	{"debug5", DEBUG5, false},
+	{"debug4", DEBUG4, false},
+	{"debug3", DEBUG3, false},
+	{"debug2", DEBUG2, false},
+	{"debug1", DEBUG1, false},
+	{"debug", DEBUG2, true},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"log", LOG, false},
+	{NULL, 0, false}
+};
 
 /* Defines the HTTP settings; only while preloading (some are PGC_POSTMASTER). */
 static void
@@ -127,18 +162,52 @@ esq_define_http_gucs(void)
 							"opening or of the previous response on it; otherwise the connection is closed.",
 							NULL, &esq_http_request_timeout, 60, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_header_timeout",
+							"A new connection's request line and headers must arrive within this long of "
+							"its opening; otherwise the connection is closed.",
+							NULL, &esq_http_header_timeout, 10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_body_timeout",
+							"A request body must arrive within this long of its headers; otherwise the "
+							"connection is closed.",
+							NULL, &esq_http_body_timeout, 30, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_statement_timeout",
 							"Longest time the SQL of one request may run (0 = no limit); a request over it gets 504.",
 							NULL, &esq_http_statement_timeout, 30000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomEnumVariable("esqase.http_log_level",
+							 "Level of the one-line log of each HTTP request (a 5xx is logged at WARNING).",
+							 "Set it below log_min_messages (e.g. debug1) to log only the 5xx.",
+							 &esq_http_log_level, LOG, log_level_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_tls_cert_file",
+							   "PEM certificate (chain, leaf first) of the HTTP API; set, the API speaks "
+							   "HTTPS only (TLS 1.2 and 1.3). Reread on reload.",
+							   NULL, &esq_http_tls_cert_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_tls_key_file",
+							   "PEM private key of esqase.http_tls_cert_file (empty: in the certificate file).",
+							   NULL, &esq_http_tls_key_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_metrics_path",
+							   "Path on which the HTTP API serves its metrics in the Prometheus text format, "
+							   "without a key (e.g. '/metrics'); empty: not served.",
+							   NULL, &esq_http_metrics_path, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_cors_origins",
+							   "Origins whose browser pages may call the HTTP API (CORS), comma-separated, "
+							   "e.g. 'https://app.example.com'; '*' for any; empty for none.",
+							   NULL, &esq_http_cors_origins, "",
+							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections",
-							"Most simultaneous HTTP connections per worker and listen address.",
-							NULL, &esq_http_max_connections, 256, 1, 65536,
+							"Most simultaneous HTTP connections, all workers together.",
+							NULL, &esq_http_max_connections, 512, 1, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections_per_ip",
-							"Most simultaneous HTTP connections from one client address per worker and "
-							"listen address (0 = no limit).",
-							NULL, &esq_http_max_connections_per_ip, 0, 0, 65536,
+							"Most simultaneous HTTP connections from one client address other than "
+							"127.0.0.1 and ::1, all workers together (0 = no limit).",
+							NULL, &esq_http_max_connections_per_ip, 64, 0, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",
@@ -155,7 +224,7 @@ esq_define_http_gucs(void)
  * the automatic count leaves at least half of them to parallel query and
  * other extensions.
  */
-static int
+int
 esq_worker_count(void)
 {
 	long		ncpu;
@@ -215,6 +284,7 @@ esq_register_workers(void)
 		worker.bgw_notify_pid = 0;
 		RegisterBackgroundWorker(&worker);
 	}
+	http_registered = true;
 }
 
 void

@@ -5,7 +5,10 @@
  *
  *   esqase.c       module init: settings (GUCs), shared memory, worker registration
  *   http_worker.c  the background worker: signals, database connection, event loop
- *   http_server.c  libmicrohttpd glue: sockets, connections, bodies (no SPI)
+ *   http_server.c  libmicrohttpd glue: the listening socket, connections,
+ *                  framing, bodies, request log (no SPI)
+ *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
+ *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
@@ -23,10 +26,14 @@
 
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
 
 /* context.c */
 extern void esqase_context_init(void);
 extern bool esqase_context_valid(void);
+#define ESQ_CONTEXT_REQUEST_ID_MAX 128
+/* The HTTP request id written in the audit rows of the current transaction. */
+extern void esq_context_set_request_id(const char *id);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings
@@ -44,15 +51,24 @@ extern bool esqase_context_valid(void);
 extern int	esq_http_port;
 extern char *esq_http_listen_addresses;
 extern int	esq_http_workers;
+/* The number of HTTP workers started (esqase.http_workers, -1 resolved). */
+extern int	esq_worker_count(void);
 extern char *esq_database;
 extern char *esq_http_role;
 extern int	esq_http_max_body;
 extern int	esq_http_idle_timeout;
 extern int	esq_http_request_timeout;
+extern int	esq_http_header_timeout;
+extern int	esq_http_body_timeout;
 extern int	esq_http_statement_timeout;
 extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
+extern int	esq_http_log_level;
+extern char *esq_http_cors_origins;
+extern char *esq_http_metrics_path;
+extern char *esq_http_tls_cert_file;
+extern char *esq_http_tls_key_file;
 extern bool esq_allow_drop;
 
 /*
@@ -70,12 +86,31 @@ extern bool esq_preloaded;
 /* Installs the utility hook behind the CREATE EXTENSION notice. */
 extern void esq_guards_init(void);
 
+/* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
+#define ESQ_STAT_ROUTES 16
+#define ESQ_STAT_METHODS 7
+#define ESQ_STAT_STATUSES 16
+#define ESQ_STAT_BUCKETS 12
+
+typedef struct EsqStats
+{
+	pg_atomic_uint64 requests[ESQ_STAT_ROUTES][ESQ_STAT_METHODS][ESQ_STAT_STATUSES];
+	pg_atomic_uint64 latency[ESQ_STAT_ROUTES][ESQ_STAT_METHODS][ESQ_STAT_BUCKETS];
+	pg_atomic_uint64 latency_sum_us[ESQ_STAT_ROUTES][ESQ_STAT_METHODS];
+} EsqStats;
+
 /* Shared memory: one slot per worker, survives worker restarts. */
 typedef struct EsqShared
 {
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
+	EsqStats	stats;
 } EsqShared;
+
+extern void esq_stats_init(EsqStats *st);
+extern void esq_stats_record(int route, const char *method, int status, int64 duration_us);
+/* The Prometheus text format of the counters (palloc'd). */
+extern char *esq_stats_prometheus(void);
 
 extern EsqShared *esq_shared;
 
@@ -89,7 +124,13 @@ extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
  * http_server.c: libmicrohttpd daemons of this worker
  * ------------------------------------------------------------------------
  */
-/* Starts one daemon per listen address; returns how many started. */
+/*
+ * In the postmaster: opens the listening sockets once (the workers inherit
+ * them).  Logs and opens none if the port is in use.
+ */
+extern void esq_http_listen(void);
+extern int	esq_http_nlisteners(void);
+/* In a worker: one daemon per inherited socket; returns how many started. */
 extern int	esq_http_start(void);
 extern void esq_http_stop(void);
 extern int	esq_http_ndaemons(void);
@@ -99,6 +140,17 @@ extern int	esq_http_daemon_fd(int i);
 extern long esq_http_timeout_ms(void);
 /* Lets libmicrohttpd process whatever is ready, then enforces deadlines. */
 extern void esq_http_run(void);
+
+/* ------------------------------------------------------------------------
+ * http_tls.c: HTTPS credentials (GnuTLS)
+ * ------------------------------------------------------------------------
+ */
+/* True if esqase.http_tls_cert_file is set (the API speaks HTTPS only). */
+extern bool esq_tls_enabled(void);
+/* (Re)loads the certificate and key; false after a WARNING if they fail. */
+extern bool esq_tls_load(void);
+extern void *esq_tls_cert_callback(void);
+extern const char *const esq_tls_priorities;
 
 /* ------------------------------------------------------------------------
  * http_routes.c: the route table and dispatch
@@ -137,6 +189,9 @@ typedef struct EsqHttpRequest
 	const char *path;
 	const char *authorization;	/* NULL if absent */
 	const char *content_type;	/* NULL if absent */
+	const char *origin;			/* Origin, NULL if absent */
+	const char *cors_request_method;	/* Access-Control-Request-Method */
+	const char *request_id;		/* X-Request-Id (echoed or generated) */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
@@ -150,7 +205,12 @@ typedef struct EsqHttpResponse
 	int			status;
 	char	   *body;			/* NULL for no body */
 	size_t		body_len;
-	const char *allow;			/* Allow header for 405 */
+	const char *allow;			/* Allow header for 405 and OPTIONS */
+	const char *cors_origin;	/* Access-Control-Allow-Origin, or NULL */
+	bool		vary_origin;	/* the answer depends on Origin (CORS on) */
+	bool		preflight;		/* a CORS preflight: Allow-Methods etc. */
+	const char *content_type;	/* NULL: application/json; charset=utf-8 */
+	int			stat_route;		/* for the metrics: 2 * route + is_item, -1 */
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 } EsqHttpResponse;
@@ -197,6 +257,7 @@ typedef struct EsqSqlCall
 	const char *id;				/* uuid text, for get/update/delete */
 	const char *json;			/* params (list) or body (create/update) */
 	const char *activity;		/* shown in pg_stat_activity */
+	const char *request_id;		/* written in the audit rows */
 } EsqSqlCall;
 
 typedef struct EsqSqlResult

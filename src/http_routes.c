@@ -38,9 +38,9 @@ const EsqRoute esq_routes[] = {
 };
 const int	esq_nroutes = lengthof(esq_routes);
 
-#define ALLOW_COLLECTION "GET, POST"
-#define ALLOW_ITEM "GET, PATCH, DELETE"
-#define ALLOW_READ_ONLY "GET"
+#define ALLOW_COLLECTION "GET, HEAD, POST, OPTIONS"
+#define ALLOW_ITEM "GET, HEAD, PATCH, DELETE, OPTIONS"
+#define ALLOW_READ_ONLY "GET, HEAD, OPTIONS"
 #define MAX_TOKEN_LEN 512
 
 MemoryContext esq_request_context = NULL;
@@ -172,6 +172,32 @@ is_json_content_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/*
+ * The Origin, if esqase.http_cors_origins lets a browser page from it read
+ * the API's responses ("*": any origin); else NULL.  Origins are compared
+ * as written ("https://app.example.com", scheme and port included).
+ */
+static const char *
+cors_origin(const char *origin)
+{
+	char	   *list;
+	char	   *tok;
+	char	   *save = NULL;
+	const char *found = NULL;
+
+	if (origin == NULL || esq_http_cors_origins == NULL || esq_http_cors_origins[0] == '\0')
+		return NULL;
+	list = pstrdup(esq_http_cors_origins);
+	for (tok = strtok_r(list, ", \t", &save); tok && !found;
+		 tok = strtok_r(NULL, ", \t", &save))
+	{
+		if (strcmp(tok, "*") == 0 || strcmp(tok, origin) == 0)
+			found = origin;
+	}
+	pfree(list);
+	return found;
+}
+
 void
 esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 {
@@ -190,6 +216,21 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	EsqSqlResult res;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->stat_route = -1;
+	resp->cors_origin = cors_origin(req->origin);
+
+	/* the metrics, if esqase.http_metrics_path is set: no key, no SQL */
+	if (esq_http_metrics_path && esq_http_metrics_path[0] != '\0' &&
+		strcmp(path, esq_http_metrics_path) == 0 &&
+		(strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
+	{
+		resp->status = 200;
+		resp->body = esq_stats_prometheus();
+		resp->body_len = strlen(resp->body);
+		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		return;
+	}
+	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
 
 	/* Route: /v1/<resource> or /v1/<resource>/<id> */
 	if (strncmp(path, "/v1/", 4) != 0)
@@ -218,15 +259,27 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	is_item = (rest[0] == '/');
 	if (is_item)
 		id = rest + 1;
+	resp->stat_route = 2 * route + (is_item ? 1 : 0);
 
-	/* Method */
+	/*
+	 * Method.  OPTIONS needs no key: a browser's CORS preflight never sends
+	 * one.  HEAD runs the GET (its status and headers are the GET's);
+	 * libmicrohttpd leaves the body out.
+	 */
 	allow = esq_routes[route].read_only ? ALLOW_READ_ONLY :
 		is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
-	if (!is_item && strcmp(req->method, "GET") == 0)
+	if (strcmp(req->method, "OPTIONS") == 0)
+	{
+		resp->status = 204;
+		resp->allow = allow;
+		resp->preflight = resp->cors_origin != NULL && req->cors_request_method != NULL;
+		return;
+	}
+	if (!is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
 		action = ESQ_LIST;
 	else if (!is_item && strcmp(req->method, "POST") == 0)
 		action = ESQ_CREATE;
-	else if (is_item && strcmp(req->method, "GET") == 0)
+	else if (is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
 		action = ESQ_GET;
 	else if (is_item && strcmp(req->method, "PATCH") == 0)
 		action = ESQ_UPDATE;
@@ -319,6 +372,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	call.id = id;
 	call.json = json;
 	call.activity = psprintf("%s %s", req->method, path);
+	call.request_id = req->request_id;
 	esq_sql_call(&call, &res);
 
 	if (res.json == NULL)

@@ -529,6 +529,7 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "esqase: SPI_connect failed");
 		pgstat_report_activity(STATE_RUNNING, call->activity);
+		esq_context_set_request_id(call->request_id);
 
 		roleid = check_ready(res);
 		if (OidIsValid(roleid))

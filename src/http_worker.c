@@ -7,7 +7,10 @@
  * then lets libmicrohttpd run, which calls the access handler on this
  * thread.  SIGTERM (die) closes the daemons and ends the worker; SIGHUP
  * reloads the settings (esqase.http_max_body, timeouts and the role apply
- * to the next request or connection).  A cancel (SIGINT) that arrives
+ * to the next request or connection; the HTTPS certificate and key are
+ * reread; turning HTTPS on or off restarts the worker).  The listening
+ * sockets come from the postmaster (http_server.c): a worker that finds
+ * none (the port was in use) exits 0 and is not restarted.  A cancel (SIGINT) that arrives
  * between requests is ignored; during a request it ends that request
  * with 504.
  *
@@ -25,6 +28,8 @@
  * is restarted, the cluster is not.
  */
 #include "postgres.h"
+
+#include <sys/resource.h>
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -79,6 +84,26 @@ database_exists(void)
 	return exists;
 }
 
+/*
+ * Makes room for this worker's share of esqase.http_max_connections in its
+ * descriptor limit: the soft limit is often 1024, the hard one far higher.
+ * PostgreSQL's own files stay within max_files_per_process as before.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		want = (rlim_t) (esq_http_max_connections / esq_worker_count()) + 1100;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want) ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		ereport(LOG,
+				(errmsg("esqase: could not raise the open-file limit to %lu: %m",
+						(unsigned long) rl.rlim_cur)));
+}
+
 void
 esqase_http_worker_main(Datum main_arg)
 {
@@ -87,10 +112,15 @@ esqase_http_worker_main(Datum main_arg)
 	WaitEventSet *wes;
 	int			i;
 	TimestampTz last_db_check = 0;
+	bool		tls;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+	/* the postmaster has logged why it has no socket (port in use, ...) */
+	if (esq_http_nlisteners() == 0)
+		proc_exit(0);			/* 0: not restarted */
 
 	esq_request_context = AllocSetContextCreate(TopMemoryContext,
 												"esqase request",
@@ -117,19 +147,28 @@ esqase_http_worker_main(Datum main_arg)
 	}
 	pgstat_report_appname("esqase http");
 
-	if (strspn(esq_http_listen_addresses, " \t,") == strlen(esq_http_listen_addresses))
+	raise_fd_limit();
+	tls = esq_tls_enabled();
+	if (tls && !esq_tls_load())
 	{
-		ereport(LOG,
-				(errmsg("esqase: esqase.http_listen_addresses is empty; the HTTP API is disabled")));
-		proc_exit(0);			/* 0: not restarted */
+		/* no plain HTTP instead: wait for a reload, then start over */
+		while (!ConfigReloadPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		proc_exit(1);
 	}
 	if (esq_http_start() == 0)
 		ereport(ERROR,
-				(errmsg("esqase: the HTTP API could not listen on any of \"%s\" port %d",
+				(errmsg("esqase: the HTTP API could not start on \"%s\" port %d",
 						esq_http_listen_addresses, esq_http_port)));
 	ereport(LOG,
-			(errmsg("esqase: HTTP worker %d listening on %s port %d",
-					idx + 1, esq_http_bound_addresses(), esq_http_port)));
+			(errmsg("esqase: HTTP worker %d listening on %s port %d (%s)",
+					idx + 1, esq_http_bound_addresses(), esq_http_port,
+					tls ? "HTTPS" : "HTTP")));
 
 	wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -159,6 +198,17 @@ esqase_http_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			if (esq_tls_enabled() != tls)
+			{
+				/* the daemons speak TLS or not from their start */
+				ereport(LOG,
+						(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
+								tls ? "off" : "on")));
+				esq_http_stop();
+				proc_exit(1);
+			}
+			if (tls)
+				(void) esq_tls_load();
 		}
 
 		esq_http_run();

@@ -303,6 +303,7 @@ CREATE TABLE esqase.audit_log (
     record_id  uuid,
     old_values jsonb,
     new_values jsonb,
+    request_id text,            -- the HTTP request's X-Request-Id, when it came over HTTP
     PRIMARY KEY (firm_id, id)
 );
 CREATE INDEX audit_log_record_idx ON esqase.audit_log (firm_id, table_name, record_id);

@@ -32,6 +32,10 @@ CREATE FUNCTION esqase.written_here(x xid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 CREATE FUNCTION esqase.context_role() RETURNS text
     AS 'MODULE_PATHNAME', 'esqase_context_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- The X-Request-Id of the HTTP request the transaction serves (set by the
+-- HTTP worker from C, not settable from SQL), for the audit log.
+CREATE FUNCTION esqase.context_request_id() RETURNS text
+    AS 'MODULE_PATHNAME', 'esqase_context_request_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Raises an API error.  The JSON name of the field at fault travels in the
 -- error's COLUMN field, where the HTTP layer and GET STACKED DIAGNOSTICS find it.

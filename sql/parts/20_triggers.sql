@@ -52,7 +52,8 @@ BEGIN
         action := 'DELETE';
     END IF;
     INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
-                                  table_name, record_id, old_values, new_values)
+                                  table_name, record_id, old_values, new_values,
+                                  request_id)
     VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
             esqase.context_member(), esqase.context_key(),
             coalesce(esqase.context_role(),
@@ -61,7 +62,7 @@ BEGIN
             action, TG_TABLE_NAME,
             coalesce(new_values ->> 'id', old_values ->> 'id',
                      new_values ->> 'firm_id', old_values ->> 'firm_id')::uuid,
-            old_values, new_values);
+            old_values, new_values, esqase.context_request_id());
     RETURN NULL;
 END
 $$;

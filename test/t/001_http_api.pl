@@ -130,12 +130,12 @@ for my $res (qw(contacts matters leads practice-areas matter-types))
 	for my $m (qw(PUT PATCH DELETE))
 	{
 		$r = api($node, $m, "/v1/$res", 405, %T, name => "$m /v1/$res");
-		is($r->{headers}{allow}, 'GET, POST', "Allow on /v1/$res");
+		is($r->{headers}{allow}, 'GET, HEAD, POST, OPTIONS', "Allow on /v1/$res");
 	}
 	for my $m (qw(POST PUT))
 	{
 		$r = api($node, $m, "/v1/$res/$id", 405, %T, name => "$m /v1/$res/{id}");
-		is($r->{headers}{allow}, 'GET, PATCH, DELETE', "Allow on /v1/$res/{id}");
+		is($r->{headers}{allow}, 'GET, HEAD, PATCH, DELETE, OPTIONS', "Allow on /v1/$res/{id}");
 	}
 }
 

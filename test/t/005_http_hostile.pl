@@ -364,7 +364,7 @@ still_alive('bodies');
 still_alive('pipelining and hang-ups');
 
 # ---------------------------------------------------------------------------
-# Slow clients beyond esqase.http_max_connections (8 per worker)
+# Slow clients beyond esqase.http_max_connections (8, both workers together)
 # ---------------------------------------------------------------------------
 {
 	# the slow body first, so that it is among the connections accepted at once

@@ -1,0 +1,279 @@
+/*
+ * http_stats.c — HTTP request metrics shared by the workers: a count per
+ * route, method and status, and a latency histogram per route and method,
+ * in shared memory (atomic counters: a worker never waits on another to
+ * count).  Read in SQL (esqase.http_stats, esqase.http_latency), reset by
+ * esqase.http_stats_reset(), and served in the Prometheus text format on
+ * esqase.http_metrics_path when that is set.
+ *
+ * Routes are "/v1/<resource>" and "/v1/<resource>/{id}" of esq_routes[],
+ * and "other" (unknown paths, requests refused before routing).  Statuses
+ * are the ones esqase answers, and "other".
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "esqase.h"
+
+static const char *const methods[ESQ_STAT_METHODS] = {
+	"GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "other"
+};
+static const int statuses[ESQ_STAT_STATUSES] = {
+	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504, 0
+};
+
+/* upper bounds of the latency buckets, in milliseconds; the last is +Inf */
+static const double bucket_ms[ESQ_STAT_BUCKETS] = {
+	1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, -1
+};
+
+static int
+method_index(const char *m)
+{
+	int			i;
+
+	for (i = 0; i < ESQ_STAT_METHODS - 1; i++)
+		if (strcmp(m, methods[i]) == 0)
+			return i;
+	return ESQ_STAT_METHODS - 1;
+}
+
+static int
+status_index(int status)
+{
+	int			i;
+
+	for (i = 0; i < ESQ_STAT_STATUSES - 1; i++)
+		if (statuses[i] == status)
+			return i;
+	return ESQ_STAT_STATUSES - 1;
+}
+
+/* The route's label; buf must hold 64 bytes. */
+static const char *
+route_label(int r, char *buf)
+{
+	if (r < 0 || r >= 2 * esq_nroutes)
+		return "other";
+	snprintf(buf, 64, "/v1/%s%s", esq_routes[r / 2].path, (r % 2) ? "/{id}" : "");
+	return buf;
+}
+
+void
+esq_stats_init(EsqStats *st)
+{
+	int			r,
+				m,
+				s,
+				b;
+
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+		{
+			for (s = 0; s < ESQ_STAT_STATUSES; s++)
+				pg_atomic_init_u64(&st->requests[r][m][s], 0);
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+				pg_atomic_init_u64(&st->latency[r][m][b], 0);
+			pg_atomic_init_u64(&st->latency_sum_us[r][m], 0);
+		}
+}
+
+/* Counts one answered request; route is 2 * route index + is_item, or -1. */
+void
+esq_stats_record(int route, const char *method, int status, int64 duration_us)
+{
+	EsqStats   *st;
+	int			r = (route >= 0 && route < 2 * esq_nroutes && route < ESQ_STAT_ROUTES - 1) ?
+		route : ESQ_STAT_ROUTES - 1;
+	int			m = method_index(method);
+	int			b;
+	double		ms = (double) duration_us / 1000.0;
+
+	if (esq_shared == NULL)
+		return;
+	st = &esq_shared->stats;
+	pg_atomic_fetch_add_u64(&st->requests[r][m][status_index(status)], 1);
+	for (b = 0; b < ESQ_STAT_BUCKETS - 1 && ms > bucket_ms[b]; b++)
+		;
+	pg_atomic_fetch_add_u64(&st->latency[r][m][b], 1);
+	pg_atomic_fetch_add_u64(&st->latency_sum_us[r][m], (uint64) Max(duration_us, 0));
+}
+
+/* The Prometheus text exposition of the counters, in the current context. */
+char *
+esq_stats_prometheus(void)
+{
+	StringInfoData buf;
+	EsqStats   *st;
+	int			r,
+				m,
+				s,
+				b;
+	char		lb[64];
+
+	initStringInfo(&buf);
+	if (esq_shared == NULL)
+		return buf.data;
+	st = &esq_shared->stats;
+	appendStringInfoString(&buf,
+						   "# HELP esqase_http_requests_total HTTP requests answered by esqase.\n"
+						   "# TYPE esqase_http_requests_total counter\n");
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+			for (s = 0; s < ESQ_STAT_STATUSES; s++)
+			{
+				uint64		n = pg_atomic_read_u64(&st->requests[r][m][s]);
+				char		status[16];
+
+				if (n == 0)
+					continue;
+				if (statuses[s])
+					snprintf(status, sizeof(status), "%d", statuses[s]);
+				else
+					strlcpy(status, "other", sizeof(status));
+				appendStringInfo(&buf,
+								 "esqase_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} " UINT64_FORMAT "\n",
+								 route_label(r, lb), methods[m], status, n);
+			}
+	appendStringInfoString(&buf,
+						   "# HELP esqase_http_request_duration_seconds Time from the request's headers to its queued answer.\n"
+						   "# TYPE esqase_http_request_duration_seconds histogram\n");
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+		{
+			uint64		cum = 0;
+
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+				cum += pg_atomic_read_u64(&st->latency[r][m][b]);
+			if (cum == 0)
+				continue;
+			cum = 0;
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+			{
+				char		le[32];
+
+				cum += pg_atomic_read_u64(&st->latency[r][m][b]);
+				if (bucket_ms[b] < 0)
+					strlcpy(le, "+Inf", sizeof(le));
+				else
+					snprintf(le, sizeof(le), "%g", bucket_ms[b] / 1000.0);
+				appendStringInfo(&buf,
+								 "esqase_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%s\"} " UINT64_FORMAT "\n",
+								 route_label(r, lb), methods[m], le, cum);
+			}
+			appendStringInfo(&buf,
+							 "esqase_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
+							 "esqase_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} " UINT64_FORMAT "\n",
+							 route_label(r, lb), methods[m],
+							 (double) pg_atomic_read_u64(&st->latency_sum_us[r][m]) / 1e6,
+							 route_label(r, lb), methods[m], cum);
+		}
+	return buf.data;
+}
+
+/* esqase.http_stats(): route, method, status, requests (nonzero rows). */
+PG_FUNCTION_INFO_V1(esqase_http_stats);
+Datum
+esqase_http_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			r,
+				m,
+				s;
+	char		lb[64];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (esq_shared == NULL)
+		PG_RETURN_VOID();
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+			for (s = 0; s < ESQ_STAT_STATUSES; s++)
+			{
+				uint64		n = pg_atomic_read_u64(&esq_shared->stats.requests[r][m][s]);
+				Datum		values[4];
+				bool		nulls[4] = {false, false, false, false};
+
+				if (n == 0)
+					continue;
+				values[0] = CStringGetTextDatum(route_label(r, lb));
+				values[1] = CStringGetTextDatum(methods[m]);
+				values[2] = Int32GetDatum(statuses[s]);
+				nulls[2] = statuses[s] == 0;
+				values[3] = Int64GetDatum((int64) n);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+	PG_RETURN_VOID();
+}
+
+/*
+ * esqase.http_latency(): route, method, le_ms (NULL: +Inf), requests at or
+ * under it (cumulative, as in Prometheus), for each route and method seen.
+ */
+PG_FUNCTION_INFO_V1(esqase_http_latency);
+Datum
+esqase_http_latency(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			r,
+				m,
+				b;
+	char		lb[64];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (esq_shared == NULL)
+		PG_RETURN_VOID();
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+		{
+			uint64		cum = 0;
+
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+				cum += pg_atomic_read_u64(&esq_shared->stats.latency[r][m][b]);
+			if (cum == 0)
+				continue;
+			cum = 0;
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+			{
+				Datum		values[4];
+				bool		nulls[4] = {false, false, false, false};
+
+				cum += pg_atomic_read_u64(&esq_shared->stats.latency[r][m][b]);
+				values[0] = CStringGetTextDatum(route_label(r, lb));
+				values[1] = CStringGetTextDatum(methods[m]);
+				values[2] = Float8GetDatum(bucket_ms[b]);
+				nulls[2] = bucket_ms[b] < 0;
+				values[3] = Int64GetDatum((int64) cum);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		}
+	PG_RETURN_VOID();
+}
+
+/* esqase.http_stats_reset(): zeroes every counter (all workers). */
+PG_FUNCTION_INFO_V1(esqase_http_stats_reset);
+Datum
+esqase_http_stats_reset(PG_FUNCTION_ARGS)
+{
+	int			r,
+				m,
+				s,
+				b;
+
+	if (esq_shared == NULL)
+		PG_RETURN_VOID();
+	for (r = 0; r < ESQ_STAT_ROUTES; r++)
+		for (m = 0; m < ESQ_STAT_METHODS; m++)
+		{
+			for (s = 0; s < ESQ_STAT_STATUSES; s++)
+				pg_atomic_write_u64(&esq_shared->stats.requests[r][m][s], 0);
+			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
+				pg_atomic_write_u64(&esq_shared->stats.latency[r][m][b], 0);
+			pg_atomic_write_u64(&esq_shared->stats.latency_sum_us[r][m], 0);
+		}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,156 @@
+/*
+ * http_tls.c — HTTPS: the certificate and key of esqase.http_tls_cert_file
+ * and esqase.http_tls_key_file, handed to libmicrohttpd's GnuTLS.  No SPI.
+ *
+ * libmicrohttpd reads a certificate given as an option once, when the
+ * daemon starts; to reload it on SIGHUP without closing connections the
+ * daemons instead ask for it at each handshake (MHD_OPTION_HTTPS_CERT_CALLBACK,
+ * GnuTLS's retrieve function), and a reload only swaps what the callback
+ * returns.  The credentials replaced by a reload are freed at the next
+ * one, not at once: a handshake that started before the swap may still use
+ * them (a handshake spans several runs of the event loop).  A reload whose
+ * files do not load keeps the credentials in use, with a WARNING.
+ *
+ * Only TLS 1.2 and 1.3 are offered (esq_tls_priorities).
+ */
+#include "postgres.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+
+#include "esqase.h"
+
+#define MAX_CHAIN 16
+
+typedef struct EsqTlsCreds
+{
+	gnutls_pcert_st chain[MAX_CHAIN];
+	unsigned int nchain;
+	gnutls_privkey_t key;
+} EsqTlsCreds;
+
+static EsqTlsCreds *current = NULL;
+static EsqTlsCreds *retired = NULL;
+
+const char *const esq_tls_priorities =
+"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE";
+
+static void
+free_creds(EsqTlsCreds *c)
+{
+	unsigned int i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nchain; i++)
+		gnutls_pcert_deinit(&c->chain[i]);
+	if (c->key)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+/* Loads cert (a PEM chain, leaf first) and key; NULL with *err set on failure. */
+static EsqTlsCreds *
+load_creds(const char *cert_file, const char *key_file, const char **what, int *err)
+{
+	EsqTlsCreds *c = calloc(1, sizeof(EsqTlsCreds));
+	gnutls_datum_t data = {NULL, 0};
+	int			rc;
+
+	*err = GNUTLS_E_MEMORY_ERROR;
+	*what = "memory";
+	if (c == NULL)
+		return NULL;
+
+	*what = cert_file;
+	rc = gnutls_load_file(cert_file, &data);
+	if (rc >= 0)
+	{
+		c->nchain = MAX_CHAIN;
+		rc = gnutls_pcert_list_import_x509_raw(c->chain, &c->nchain, &data,
+											   GNUTLS_X509_FMT_PEM, 0);
+		if (rc < 0)
+			c->nchain = 0;
+		else if (c->nchain == 0)
+			rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+		gnutls_free(data.data);
+		data.data = NULL;
+	}
+	if (rc >= 0)
+	{
+		*what = key_file;
+		rc = gnutls_load_file(key_file, &data);
+		if (rc >= 0)
+		{
+			rc = gnutls_privkey_init(&c->key);
+			if (rc >= 0)
+				rc = gnutls_privkey_import_x509_raw(c->key, &data, GNUTLS_X509_FMT_PEM,
+													NULL, 0);
+			gnutls_free(data.data);
+		}
+	}
+	if (rc < 0)
+	{
+		*err = rc;
+		free_creds(c);
+		return NULL;
+	}
+	return c;
+}
+
+bool
+esq_tls_enabled(void)
+{
+	return esq_http_tls_cert_file && esq_http_tls_cert_file[0] != '\0';
+}
+
+/*
+ * Loads the files of the settings (a reload always rereads them, so a
+ * certificate renewed in place is picked up).  Returns false, after a WARNING, if they do
+ * not load; the credentials in use, if any, stay.
+ */
+bool
+esq_tls_load(void)
+{
+	const char *what;
+	int			err;
+	EsqTlsCreds *c;
+	const char *key_file = esq_http_tls_key_file && esq_http_tls_key_file[0] ?
+		esq_http_tls_key_file : esq_http_tls_cert_file;
+
+	c = load_creds(esq_http_tls_cert_file, key_file, &what, &err);
+	if (c == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("esqase: could not load the HTTPS certificate or key \"%s\": %s",
+						what, gnutls_strerror(err)),
+				 current ? errdetail("The HTTP API keeps the certificate it had.") : 0));
+		return false;
+	}
+	free_creds(retired);
+	retired = current;
+	current = c;
+	return true;
+}
+
+/* GnuTLS's retrieve function: the credentials in use, for each handshake. */
+static int
+esq_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
+				 int nreqs, const gnutls_pk_algorithm_t *pk_algos,
+				 int pk_algos_length, gnutls_pcert_st **pcert,
+				 unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+	if (current == NULL)
+		return -1;
+	*pcert = current->chain;
+	*pcert_length = current->nchain;
+	*pkey = current->key;
+	return 0;
+}
+
+/* For MHD_OPTION_HTTPS_CERT_CALLBACK (keeps GnuTLS types out of esqase.h). */
+void *
+esq_tls_cert_callback(void)
+{
+	return (void *) esq_tls_retrieve;
+}

@@ -1,0 +1,150 @@
+# 010_http_tls.pl — HTTPS in process: a certificate the test makes with
+# openssl, curl against it, TLS 1.2+ only, reload on SIGHUP (a renewed
+# certificate is served, a broken one keeps the old), HTTPS turned off.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use EsqaseHttp;
+use IPC::Run qw(run timeout);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $dir = PostgreSQL::Test::Utils::tempdir;
+
+sub make_cert
+{
+	my ($cn) = @_;
+	my ($out, $err);
+	my $ok = run [
+		'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+		'-nodes', '-days', '2', '-subj', "/CN=$cn",
+		'-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+		'-keyout', "$dir/new.key", '-out', "$dir/new.crt"
+	  ],
+	  '>', \$out, '2>', \$err, timeout(60);
+	die "openssl: $err" unless $ok;
+	rename "$dir/new.key", "$dir/server.key" or die;
+	rename "$dir/new.crt", "$dir/server.crt" or die;
+	chmod 0600, "$dir/server.key";
+}
+make_cert('esqase-one');
+# the client trusts both certificates the test makes
+my $node = esq_node('tls',
+	'esqase.http_tls_cert_file' => "'$dir/server.crt'",
+	'esqase.http_tls_key_file' => "'$dir/server.key'");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION esqase');
+my ($token) = make_key($node, owner => 1);
+my $port = $node->{esq_http_port};
+my $url = "https://127.0.0.1:$port/v1/contacts";
+
+sub curl
+{
+	my (@args) = @_;
+	my ($out, $err) = ('', '');
+	run [ 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}',
+		'--max-time', '5', '-H', "Authorization: Bearer $token", @args ],
+	  '>', \$out, '2>', \$err, timeout(30);
+	return $out;
+}
+
+# The subject of the certificate the server sends.
+sub served_subject
+{
+	my ($out, $err) = ('', '');
+	my $in = '';
+	run [ 'openssl', 's_client', '-connect', "127.0.0.1:$port", '-servername', 'localhost' ],
+	  '<', \$in, '>', \$out, '2>', \$err, timeout(30);
+	my ($subject) = $out =~ /^subject=.*CN\s*=\s*(\S+)/m;
+	return $subject // '';
+}
+
+my $got;
+for (1 .. 100)
+{
+	$got = curl('--cacert', "$dir/server.crt", $url);
+	last if $got =~ /^200/;
+	usleep(200_000);
+}
+is($got, '200 0', 'curl over HTTPS, certificate verified -> 200');
+is(served_subject(), 'esqase-one', 'the configured certificate is served');
+ok($node->log_contains(qr/listening on .* port $port \(HTTPS\)/), 'the log says HTTPS');
+like(curl('--cacert', "$dir/server.crt", '--tlsv1.2', '--tls-max', '1.2', $url),
+	qr/^200/, 'TLS 1.2 is accepted');
+like(curl('--cacert', "$dir/server.crt", '--tlsv1.3', $url), qr/^200/, 'TLS 1.3 is accepted');
+# openssl's client, made willing to speak an old version: the cipher it
+# reports is (NONE) if the handshake failed
+sub s_client_cipher
+{
+	my ($version) = @_;
+	my ($out, $err, $in) = ('', '', '');
+	run [ 'openssl', 's_client', '-connect', "127.0.0.1:$port", $version,
+		'-cipher', 'DEFAULT:@SECLEVEL=0' ],
+	  '<', \$in, '>', \$out, '2>', \$err, timeout(30);
+	my ($cipher) = $out =~ /Cipher is (\S+)/;
+	return $cipher // '?';
+}
+isnt(s_client_cipher('-tls1_2'), '(NONE)', 'openssl s_client: TLS 1.2 handshake succeeds');
+is(s_client_cipher('-tls1_1'), '(NONE)', 'TLS 1.1 is refused');
+is(s_client_cipher('-tls1'), '(NONE)', 'TLS 1.0 is refused');
+{
+	my ($out, $err) = ('', '');
+	run [ 'curl', '-s', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}',
+		"http://127.0.0.1:$port/v1/contacts" ], '>', \$out, '2>', \$err, timeout(30);
+	isnt($out, '200', "plain HTTP on the HTTPS port gets no answer ($out)");
+}
+like(curl('--cacert', "$dir/server.crt", $url), qr/^200/, 'still serving HTTPS');
+
+# ---------------------------------------------------------------------------
+# Reload: a renewed certificate is served without a restart
+# ---------------------------------------------------------------------------
+my $pids = $node->safe_psql('postgres',
+	"SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'esqase http'");
+make_cert('esqase-two');
+$node->reload;
+my $subject = '';
+for (1 .. 50)
+{
+	$subject = served_subject();
+	last if $subject eq 'esqase-two';
+	usleep(200_000);
+}
+is($subject, 'esqase-two', 'after a reload the renewed certificate is served');
+like(curl('--cacert', "$dir/server.crt", $url), qr/^200 0/, 'and verified');
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
+	$pids, 'by the same worker processes');
+
+# a broken certificate file: the old one stays, with a WARNING
+copy_file("$dir/server.crt", "$dir/good.crt");
+open my $fh, '>', "$dir/server.crt" or die;
+print $fh "not a certificate\n";
+close $fh;
+$node->reload;
+ok( $node->wait_for_log(qr/WARNING:  esqase: could not load the HTTPS certificate or key/),
+	'a broken certificate is a WARNING');
+like(curl('--cacert', "$dir/good.crt", $url), qr/^200 0/, 'and the previous certificate is still served');
+
+# HTTPS turned off by a reload: the workers restart speaking plain HTTP
+$node->append_conf('postgresql.conf', "esqase.http_tls_cert_file = ''\n");
+$node->reload;
+my $r = wait_for_status($node, 'GET', '/v1/contacts', 200, token => $token, timeout_s => 30);
+is($r->{status}, 200, 'plain HTTP after HTTPS is turned off');
+
+$node->stop;
+done_testing();
+
+sub copy_file
+{
+	my ($from, $to) = @_;
+	open my $in, '<', $from or die;
+	open my $out, '>', $to or die;
+	print $out $_ while <$in>;
+	close $in;
+	close $out;
+}

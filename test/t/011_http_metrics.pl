@@ -1,0 +1,77 @@
+# 011_http_metrics.pl — request counts and latency histogram shared by the
+# workers: esqase.http_stats / esqase.http_latency, the reset, and the
+# Prometheus text on esqase.http_metrics_path (off by default).
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use EsqaseHttp;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = esq_node('metrics');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION esqase');
+my ($token) = make_key($node, owner => 1);
+my %T = (token => $token);
+my $r = wait_for_status($node, 'GET', '/v1/contacts', 200, %T);
+is($r->{status}, 200, 'serving');
+
+api($node, 'GET', '/metrics', 404, name => 'no metrics path by default');
+$node->safe_psql('postgres', 'SELECT esqase.http_stats_reset()');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM esqase.http_stats'), '0', 'reset: no rows');
+
+# 12 list GETs (on new connections: both workers count), 3 creates, a read,
+# a 404 route, a 401
+api($node, 'GET', '/v1/contacts', 200, %T) for 1 .. 12;
+my $id;
+$id = api($node, 'POST', '/v1/contacts', 201, %T,
+	body => { type => 'COMPANY', companyName => "M$_" })->{json}{data}{id} for 1 .. 3;
+api($node, 'GET', "/v1/contacts/$id", 200, %T);
+api($node, 'GET', '/v1/nowhere', 404, %T);
+api($node, 'GET', '/v1/matters', 401);
+
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(format('%s %s %s %s', route, method, status, requests), '; ' "
+		  . "ORDER BY route, method, status) FROM esqase.http_stats"),
+	'/v1/contacts GET 200 12; /v1/contacts POST 201 3; /v1/contacts/{id} GET 200 1; '
+	  . '/v1/matters GET 401 1; other GET 404 1',
+	'counts per route, method and status, over both workers');
+is( $node->safe_psql('postgres',
+		"SELECT requests FROM esqase.http_latency WHERE route = '/v1/contacts' AND method = 'GET' AND le_ms IS NULL"),
+	'12', 'the histogram counts every request in +Inf');
+is( $node->safe_psql('postgres',
+		"SELECT bool_and(requests <= lead) FROM (SELECT requests, lead(requests, 1, requests) OVER (ORDER BY le_ms NULLS LAST) "
+		  . "FROM esqase.http_latency WHERE route = '/v1/contacts' AND method = 'GET') b"),
+	't', 'and is cumulative');
+my $workers = $node->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'");
+is($workers, '2', 'two workers');
+
+my ($ok, $out, $err) = $node->psql('postgres', 'SELECT esqase.http_stats_reset()',
+	extra_params => [ '-U', 'esqase_api' ]);
+isnt($ok, 0, 'esqase_api may not reset the counters');
+
+# Prometheus text on an opt-in path, without a key
+$node->append_conf('postgresql.conf', "esqase.http_metrics_path = '/metrics'\n");
+$node->reload;
+$r = wait_for_status($node, 'GET', '/metrics', 200, timeout_s => 20);
+is($r->{status}, 200, 'GET /metrics -> 200 once esqase.http_metrics_path is set');
+like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus content type');
+like($r->{content}, qr{^esqase_http_requests_total\{route="/v1/contacts",method="GET",status="200"\} 12$}m,
+	'requests_total');
+like($r->{content}, qr{^esqase_http_request_duration_seconds_bucket\{route="/v1/contacts",method="POST",le="\+Inf"\} 3$}m,
+	'histogram +Inf bucket');
+like($r->{content}, qr{^esqase_http_request_duration_seconds_count\{route="/v1/contacts",method="POST"\} 3$}m,
+	'histogram count');
+like($r->{content}, qr{^# TYPE esqase_http_request_duration_seconds histogram$}m, 'TYPE lines');
+
+$node->safe_psql('postgres', 'SELECT esqase.http_stats_reset()');
+$r = api_raw($node, 'GET', '/metrics');
+unlike($r->{content}, qr/esqase_http_requests_total\{/, 'reset: no counters left');
+
+$node->stop;
+done_testing();
