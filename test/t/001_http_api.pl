@@ -152,9 +152,9 @@ for my $res (qw(contacts matters leads practice-areas matter-types))
 	for my $m (qw(POST PUT PATCH DELETE))
 	{
 		$r = api($node, $m, '/v1/members', 405, token => $mkey, name => "$m /v1/members");
-		is($r->{headers}{allow}, 'GET', 'Allow on /v1/members');
+		is($r->{headers}{allow}, 'GET, HEAD, OPTIONS', 'Allow on /v1/members');
 		$r = api($node, $m, "/v1/members/$member", 405, token => $mkey, name => "$m /v1/members/{id}");
-		is($r->{headers}{allow}, 'GET', 'Allow on /v1/members/{id}');
+		is($r->{headers}{allow}, 'GET, HEAD, OPTIONS', 'Allow on /v1/members/{id}');
 	}
 }
 
