@@ -3,12 +3,16 @@
 -- policy, pg_dump registration, triggers, and what the API role may do.
 \set VERBOSITY terse
 
+-- The data tables.  esqase.report_readers is configuration, not firm data
+-- (a reader of every firm has no firm_id): its own rules are checked at
+-- the end, under "Reporting".
 CREATE TEMP VIEW esq_tables AS
 SELECT c.oid, c.relname,
        (SELECT a.attnum FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attname = 'firm_id' AND NOT a.attisdropped) AS firm_attnum
   FROM pg_class c
- WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p');
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p')
+   AND c.oid <> 'esqase.report_readers'::regclass;
 
 -- The tables, each with a firm_id column (uuid, NOT NULL).
 SELECT t.relname, a.atttypid::regtype AS firm_id_type, a.attnotnull AS firm_id_not_null
@@ -201,3 +205,20 @@ SELECT t.relname, a.privilege_type
 -- The extension: not relocatable, its version, its schema.
 SELECT e.extname, e.extrelocatable, e.extversion, e.extnamespace::regnamespace AS schema
   FROM pg_extension e WHERE e.extname = 'esqase';
+
+-- Reporting (test/sql/90_reporting.sql has the rest): the readers' table is
+-- read by the views' owner only (row-level security forced, no policy, no
+-- grant), is dumped with the data, and belongs to the extension.
+SELECT c.relrowsecurity, c.relforcerowsecurity,
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+       (SELECT count(*) FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) AS grants,
+       EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'esqase' AND c.oid = ANY (e.extconfig)) AS dumped
+  FROM pg_class c WHERE c.oid = 'esqase.report_readers'::regclass;
+-- The views of esqase_report and the reader scope belong to the extension.
+SELECT c.oid::regclass AS reporting_view,
+       EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                  AND e.extname = 'esqase') AS extension_member
+  FROM pg_class c
+ WHERE c.relkind = 'v' AND c.relnamespace IN ('esqase'::regnamespace, 'esqase_report'::regnamespace)
+ ORDER BY 1::text;

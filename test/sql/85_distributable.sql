@@ -11,7 +11,11 @@
 CREATE TEMP TABLE esq_distribution_plan (relname name, problem text, plan text);
 INSERT INTO esq_distribution_plan VALUES
     ('audit_log', 'identity column id (sequence audit_log_id_seq)',
-     'scaling.md "Sequences": unique per node, not ordered across nodes; order by (firm_id, at, id)');
+     'scaling.md "Sequences": unique per node, not ordered across nodes; order by (firm_id, at, id)'),
+    ('report_readers', 'firm_id is uuid NULL, not uuid NOT NULL',
+     'scaling.md "Reporting readers": a reference table; NULL is a reader of every firm'),
+    ('report_readers', 'no primary key',
+     'scaling.md "Reporting readers": a reference table, unique on (role_name, firm_id) with NULLs not distinct');
 
 CREATE TEMP VIEW esq_distribution_problems AS
 WITH t AS (

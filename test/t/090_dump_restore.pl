@@ -74,6 +74,32 @@ $node->safe_psql('src', qq{
     COMMIT;
 });
 
+# Reporting readers (docs/reporting.md): one of the firm, one of every firm.
+# Roles are cluster-wide, so the restores below (in this cluster) find them.
+$node->safe_psql('src', q{
+    CREATE ROLE rep_one;
+    CREATE ROLE rep_all;
+    SELECT esqase_grant_reader('rep_one', (SELECT firm_id FROM esqase.firms WHERE name = 'Dump & Co'));
+    SELECT esqase_grant_reader('rep_all');
+});
+# What each reader sees: its firms, and the leads and contacts there.
+my $reader_sql = q{
+    SELECT (SELECT string_agg(name, ', ' ORDER BY name) FROM esqase_report.firms) || ' / '
+        || (SELECT count(*) FROM esqase_report.leads) || ' leads / '
+        || (SELECT count(*) FROM esqase_report.contacts) || ' contacts'
+};
+sub as_reader
+{
+	my ($db, $role) = @_;
+	my @lines = split /\n/, $node->safe_psql($db, "SET ROLE $role; $reader_sql");
+	return $lines[-1];
+}
+my %reader_before = map { $_ => as_reader('src', $_) } qw(rep_one rep_all);
+is($reader_before{rep_one}, 'Dump & Co / 0 leads / 3 contacts',
+	'the one-firm reader sees its firm, without the private lead and its prospect');
+is($reader_before{rep_all}, 'Dump & Co, Other firm / 1 leads / 4 contacts',
+	'the all-firm reader sees every firm and the private lead');
+
 # Every esqase table, with a fingerprint of its rows (order-independent).
 my $tables_sql = q{
     SELECT string_agg(c.relname, ' ' ORDER BY c.relname)
@@ -138,6 +164,12 @@ for my $db (qw(dst_plain dst_custom))
 	for my $t (@tables)
 	{
 		is($after->{$t}, $before->{$t}, "$db: esqase.$t has the same rows");
+	}
+
+	# The readers and their grants came across.
+	for my $role (qw(rep_one rep_all))
+	{
+		is(as_reader($db, $role), $reader_before{$role}, "$db: reader $role reads as before");
 	}
 
 	# The key still authenticates and sees the firm's data; the revoked one does not.
