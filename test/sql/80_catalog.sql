@@ -221,4 +221,4 @@ SELECT c.oid::regclass AS reporting_view,
                   AND e.extname = 'esqase') AS extension_member
   FROM pg_class c
  WHERE c.relkind = 'v' AND c.relnamespace IN ('esqase'::regnamespace, 'esqase_report'::regnamespace)
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
