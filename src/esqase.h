@@ -213,6 +213,7 @@ typedef struct EsqHttpResponse
 	int			stat_route;		/* for the metrics: 2 * route + is_item, -1 */
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
+	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
 } EsqHttpResponse;
 
 /* Memory context reset after every request. */
@@ -268,10 +269,15 @@ typedef struct EsqSqlResult
 	const char *code;			/* error: stable error code */
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
+	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
 } EsqSqlResult;
 
 /* Called once connected to esqase.database. */
 extern void esq_sql_init(void);
+
+/* Whether WAL is flushed up to lsn; flushing it (one fsync for many commits). */
+extern bool esq_sql_durable(uint64 lsn);
+extern void esq_sql_make_durable(uint64 lsn);
 
 /* Called when the worker runs without a database; every call is a 503. */
 extern void esq_sql_set_no_database(void);

@@ -381,6 +381,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		return;
 	}
 	resp->status = res.status;
+	resp->durable_lsn = res.commit_lsn;
 	if (res.status == 204)
 	{
 		resp->body = NULL;

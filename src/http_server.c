@@ -92,7 +92,20 @@ typedef struct EsqReq
 	bool		too_large;
 	int64		start_us;		/* headers in */
 	char		request_id[ESQ_REQUEST_ID_MAX + 1];
+	EsqHttpResponse *deferred;	/* an answer waiting for its commit to be durable */
 } EsqReq;
+
+/*
+ * Connections suspended until the WAL is flushed past their commits
+ * (http_sql.c, "Commits without holding the worker"): esq_http_run flushes
+ * once for all of them after libmicrohttpd's run, then resumes them, and
+ * libmicrohttpd calls the access handler again to send each answer.
+ */
+static struct MHD_Connection **waiting = NULL;
+static int	nwaiting = 0;
+static int	waiting_cap = 0;
+static uint64 waiting_lsn = 0;
+static bool resumed_in_run = false;
 
 /*
  * A listening socket.  Opened by the postmaster; a forked worker sees the
@@ -430,6 +443,78 @@ collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 	return MHD_YES;
 }
 
+/* A malloc'd copy of s (NULL stays NULL); sets *ok to false if out of memory. */
+static char *
+copy_or_null(const char *s, size_t len, bool *ok)
+{
+	char	   *c;
+
+	if (s == NULL)
+		return NULL;
+	c = malloc(len + 1);
+	if (c == NULL)
+	{
+		*ok = false;
+		return NULL;
+	}
+	memcpy(c, s, len);
+	c[len] = '\0';
+	return c;
+}
+
+static void
+free_deferred(EsqReq *r)
+{
+	if (r->deferred == NULL)
+		return;
+	free(r->deferred->body);
+	free(r->deferred->location);
+	free((char *) r->deferred->cors_origin);
+	free(r->deferred);
+	r->deferred = NULL;
+}
+
+/*
+ * Keeps the answer (outside the request memory context, which is reset
+ * now) and suspends the connection until its commit is durable.  False if
+ * it could not: the caller then flushes and answers at once.
+ */
+static bool
+defer_response(struct MHD_Connection *conn, EsqReq *r, const EsqHttpResponse *resp)
+{
+	bool		ok = true;
+	EsqHttpResponse *d;
+
+	if (nwaiting == waiting_cap)
+	{
+		int			cap = waiting_cap ? 2 * waiting_cap : 16;
+		struct MHD_Connection **w = realloc(waiting, cap * sizeof(*w));
+
+		if (w == NULL)
+			return false;
+		waiting = w;
+		waiting_cap = cap;
+	}
+	d = malloc(sizeof(*d));
+	if (d == NULL)
+		return false;
+	*d = *resp;
+	d->body = copy_or_null(resp->body, resp->body_len, &ok);
+	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
+	d->cors_origin = copy_or_null(resp->cors_origin,
+								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
+	r->deferred = d;
+	if (!ok)
+	{
+		free_deferred(r);
+		return false;
+	}
+	MHD_suspend_connection(conn);
+	waiting[nwaiting++] = conn;
+	waiting_lsn = Max(waiting_lsn, resp->durable_lsn);
+	return true;
+}
+
 /* The whole request is in: dispatch it and queue the answer. */
 static enum MHD_Result
 answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq *r)
@@ -459,7 +544,15 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	req.body_too_large = r->too_large;
 
 	esq_dispatch(&req, &resp);
-	ret = queue_response(conn, method, url, r, &resp, false);
+	if (resp.durable_lsn != 0 && !esq_sql_durable(resp.durable_lsn) &&
+		defer_response(conn, r, &resp))
+		ret = MHD_YES;
+	else
+	{
+		if (resp.durable_lsn != 0)
+			esq_sql_make_durable(resp.durable_lsn);
+		ret = queue_response(conn, method, url, r, &resp, false);
+	}
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(esq_request_context);
@@ -659,6 +752,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		return MHD_YES;
 	}
+	if (r->deferred)
+	{
+		/* resumed: the commit is durable now */
+		enum MHD_Result ret = queue_response(conn, method, url, r, r->deferred, false);
+
+		free_deferred(r);
+		return ret;
+	}
 	if (*upload_data_size > 0)
 	{
 		if (!append_body(r, upload_data, *upload_data_size))
@@ -679,6 +780,7 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (r)
 	{
+		free_deferred(r);
 		free(r->body);
 		free(r);
 		*con_cls = NULL;
@@ -1038,7 +1140,7 @@ esq_http_nlisteners(void)
 static bool
 start_daemon(EsqListener *l)
 {
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_Daemon *d;
 
 	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
@@ -1149,7 +1251,7 @@ esq_http_timeout_ms(void)
 	 * (with no connection left, and so no timeout) would wait forever while
 	 * new connections pile up in the listen queue.
 	 */
-	if (closed_in_run)
+	if (closed_in_run || resumed_in_run)
 		return 0;
 	/* sweep the request deadlines once a second while there are connections */
 	if (conns != NULL && (timeout < 0 || timeout > 1000))
@@ -1164,8 +1266,20 @@ esq_http_run(void)
 	int64		now;
 
 	closed_in_run = false;
+	resumed_in_run = false;
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
+
+	/* one WAL flush for every answer that waits for its commit */
+	if (nwaiting > 0)
+	{
+		esq_sql_make_durable(waiting_lsn);
+		for (i = 0; i < nwaiting; i++)
+			MHD_resume_connection(waiting[i]);
+		nwaiting = 0;
+		waiting_lsn = 0;
+		resumed_in_run = true;
+	}
 
 	now = now_ms();
 	if (now - last_sweep >= 1000)

@@ -54,10 +54,12 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "replication/syncrep.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -492,12 +494,47 @@ map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
 				 errdetail("SQLSTATE %s", unpack_sql_state(code))));
 }
 
+/*
+ * Commits without holding the worker.  A worker serves one request at a
+ * time, so waiting for its own commit's WAL flush (about a disk sync) idles
+ * it while other clients wait; many backends would share that flush.  So
+ * when the commit would only wait for the local flush (synchronous_commit
+ * on or local, no synchronous standbys), the request's transaction commits
+ * with synchronous_commit = off, and the response is held back until the
+ * WAL is flushed past the commit (http_server.c): one flush then covers
+ * every commit made meanwhile, by this worker and the others.  A 2xx to a
+ * write is still sent only once the write is durable; what changes is that
+ * another request may read the write before it is (as with
+ * synchronous_commit = off, docs/decisions.md).  With synchronous standbys
+ * or synchronous_commit = off configured, commits behave as configured.
+ */
+static bool
+defer_flush(void)
+{
+	return synchronous_commit >= SYNCHRONOUS_COMMIT_LOCAL_FLUSH &&
+		(SyncRepStandbyNames == NULL || SyncRepStandbyNames[0] == '\0');
+}
+
+bool
+esq_sql_durable(uint64 lsn)
+{
+	return (XLogRecPtr) lsn <= GetFlushRecPtr(NULL);
+}
+
+void
+esq_sql_make_durable(uint64 lsn)
+{
+	XLogFlush((XLogRecPtr) lsn);
+}
+
 void
 esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 {
 	Oid			save_userid;
 	int			save_sec;
 	volatile bool switched = false;
+	volatile bool defer = false;
+	XLogRecPtr	last_commit = XactLastCommitEnd;
 
 	memset(res, 0, sizeof(*res));
 	if (no_database)
@@ -523,6 +560,10 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		defer = defer_flush();
+		if (defer)
+			(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, 0, false);
 		if (esq_http_statement_timeout > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -547,6 +588,9 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* a transaction that wrote left a commit record */
+		if (defer && XactLastCommitEnd != last_commit)
+			res->commit_lsn = (uint64) XactLastCommitEnd;
 		if (esq_http_statement_timeout > 0)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 	}
