@@ -29,6 +29,8 @@ run_suite() {
 }
 run_suite "SQL regression and isolation tests" make -C "$work" -s installcheck
 run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck
+echo "=== benchmark smoke (tools/bench.sh, as root)"  # its own cluster; statuses checked, numbers not
+if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 "$here/tools/bench.sh" >/dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== benchmark smoke FAILED"; fi
 
 echo "test suites: $passed passed, $failed failed"
 if [ "$failed" -eq 0 ]; then
