@@ -4,9 +4,14 @@
  *
  * The HTTP workers exist only when the library is loaded through
  * shared_preload_libraries: only the postmaster can register static
- * background workers.  Loaded any other way (CREATE EXTENSION in a server
- * without the preload), the module still defines its settings so that SHOW
- * works, and the SQL API works; there is just no HTTP server.
+ * background workers, and most esqase.http_* settings are PGC_POSTMASTER,
+ * which a backend that loads the library later may not define (guc.c ends
+ * the session with FATAL if it tries).  Loaded any other way (CREATE
+ * EXTENSION, a function call or pg_restore in a server without the
+ * preload), the module defines only the settings that make sense in a
+ * session (esqase.allow_drop), starts nothing, and warns once per backend
+ * that the HTTP API is off; the SQL API works the same.  The HTTP settings
+ * are read only by the workers, so nothing reads them undefined.
  */
 #include "postgres.h"
 
@@ -38,6 +43,8 @@ int			esq_http_statement_timeout = 30000;
 int			esq_http_max_connections = 256;
 int			esq_http_max_connections_per_ip = 0;
 int			esq_http_connection_memory = 64 * 1024;
+bool		esq_allow_drop = false;
+bool		esq_preloaded = false;
 
 EsqShared  *esq_shared = NULL;
 
@@ -68,9 +75,23 @@ esq_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Defines every esqase.* setting. */
+/*
+ * Defines the settings a session may change: these are safe to define
+ * whenever the library is loaded.
+ */
 static void
-esq_define_gucs(void)
+esq_define_session_gucs(void)
+{
+	DefineCustomBoolVariable("esqase.allow_drop",
+							 "Lets DROP EXTENSION esqase (or a DROP that cascades to it) delete the "
+							 "data of existing firms; set it in the session that drops.",
+							 NULL, &esq_allow_drop, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+/* Defines the HTTP settings; only while preloading (some are PGC_POSTMASTER). */
+static void
+esq_define_http_gucs(void)
 {
 	DefineCustomIntVariable("esqase.http_port",
 							"TCP port of the HTTP API (0 disables the HTTP server).",
@@ -165,15 +186,32 @@ void
 _PG_init(void)
 {
 	esqase_context_init();
-	esq_define_gucs();
+	esq_define_session_gucs();
 
 	if (!process_shared_preload_libraries_in_progress)
+	{
+		esq_guards_init();
+
+		/*
+		 * _PG_init runs once per backend, so this is the "once".  Parallel
+		 * workers load the library again: they stay quiet, or a parallel
+		 * query would repeat the warning once per worker.
+		 */
+		if (!IsBackgroundWorker)
+			ereport(WARNING,
+					(errmsg("esqase: loaded without shared_preload_libraries; the HTTP API is off (the SQL API works)"),
+					 errhint("To serve the HTTP API, add 'esqase' to shared_preload_libraries in postgresql.conf and restart the server.")));
 		return;
+	}
+
+	esq_preloaded = true;
+	esq_define_http_gucs();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = esq_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = esq_shmem_startup;
 
+	esq_guards_init();
 	esq_register_workers();
 }

@@ -9,6 +9,11 @@
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *
+ * and, outside the HTTP API:
+ *
+ *   context.c      the API context of a transaction (esqase_authenticate)
+ *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -46,6 +51,22 @@ extern int	esq_http_statement_timeout;
 extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
+extern bool esq_allow_drop;
+
+/*
+ * True when loaded through shared_preload_libraries.  When false, only the
+ * session settings (esqase.allow_drop) are defined: the esq_http_* and
+ * esq_database variables above keep their C defaults and must not be
+ * read outside the HTTP workers, which exist only when preloaded.
+ */
+extern bool esq_preloaded;
+
+/* ------------------------------------------------------------------------
+ * guards.c
+ * ------------------------------------------------------------------------
+ */
+/* Installs the utility hook behind the CREATE EXTENSION notice. */
+extern void esq_guards_init(void);
 
 /* Shared memory: one slot per worker, survives worker restarts. */
 typedef struct EsqShared
@@ -95,7 +116,6 @@ typedef struct EsqRoute
 {
 	const char *path;			/* URL segment, e.g. "practice-areas" */
 	const char *sqlname;		/* SQL spelling, e.g. "practice_areas" */
-	const char *const *list_params; /* query parameters the list accepts */
 } EsqRoute;
 
 extern const EsqRoute esq_routes[];
@@ -156,10 +176,11 @@ extern bool esq_json_check_body(const char *buf, size_t len,
 
 /*
  * Builds the params object from query arguments; returns a malloc'd JSON
- * text (free() it) or NULL with a message in errbuf.
+ * text (free() it) or NULL with a message in errbuf and the name of the
+ * argument at fault (repeated, or not UTF-8) in *bad_key.
  */
 extern char *esq_json_params(const EsqQueryArg *args, int nargs,
-							 char *errbuf, size_t errlen);
+							 char *errbuf, size_t errlen, const char **bad_key);
 
 /* ------------------------------------------------------------------------
  * http_sql.c: SQL calls (no HTTP)

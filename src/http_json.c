@@ -97,7 +97,8 @@ esq_json_check_body(const char *buf, size_t len, char *errbuf, size_t errlen)
 }
 
 char *
-esq_json_params(const EsqQueryArg *args, int nargs, char *errbuf, size_t errlen)
+esq_json_params(const EsqQueryArg *args, int nargs, char *errbuf, size_t errlen,
+				const char **bad_key)
 {
 	json_t	   *obj = new_object();
 	char	   *text = NULL;
@@ -112,6 +113,7 @@ esq_json_params(const EsqQueryArg *args, int nargs, char *errbuf, size_t errlen)
 	{
 		json_t	   *val;
 
+		*bad_key = args[i].key;
 		if (json_object_get(obj, args[i].key) != NULL)
 		{
 			snprintf(errbuf, errlen, "query parameter \"%s\" is given more than once",
@@ -131,6 +133,7 @@ esq_json_params(const EsqQueryArg *args, int nargs, char *errbuf, size_t errlen)
 			goto done;
 		}
 	}
+	*bad_key = NULL;
 	text = json_dumps(obj, JSON_COMPACT);
 	if (text == NULL)
 		snprintf(errbuf, errlen, "out of memory");

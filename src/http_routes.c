@@ -8,8 +8,12 @@
  *   unknown path -> 404; wrong method -> 405 + Allow;
  *   missing or malformed Authorization -> 401 + WWW-Authenticate;
  *   body over esqase.http_max_body -> 413; unsupported Content-Type -> 415;
- *   id not a UUID, unknown or repeated query parameter, body not one JSON
- *   object (invalid, duplicate keys, too deep) -> 400.
+ *   id not a UUID, a query parameter on a route other than a list, a
+ *   repeated query parameter, body not one JSON object (invalid, duplicate
+ *   keys, too deep) -> 400.
+ *
+ * Which query parameters a list takes is SQL's to say (esqase.page and the
+ * list functions name an unknown or malformed one in a 400).
  *
  * Then http_sql.c runs the call in one transaction; its result or error
  * becomes the response.  Called from the libmicrohttpd access handler on
@@ -23,19 +27,13 @@
 
 #include "esqase.h"
 
-/* Query parameters every list accepts. */
-#define PAGING_PARAMS "limit", "offset"
-
-static const char *const plain_list_params[] = {PAGING_PARAMS, NULL};
-static const char *const matter_type_list_params[] = {PAGING_PARAMS, "practiceAreaId", NULL};
-
 /* THE route table: /v1/<path> and /v1/<path>/{id}. */
 const EsqRoute esq_routes[] = {
-	{"contacts", "contacts", plain_list_params},
-	{"matters", "matters", plain_list_params},
-	{"leads", "leads", plain_list_params},
-	{"practice-areas", "practice_areas", plain_list_params},
-	{"matter-types", "matter_types", matter_type_list_params},
+	{"contacts", "contacts"},
+	{"matters", "matters"},
+	{"leads", "leads"},
+	{"practice-areas", "practice_areas"},
+	{"matter-types", "matter_types"},
 };
 const int	esq_nroutes = lengthof(esq_routes);
 
@@ -172,45 +170,6 @@ is_json_content_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
-/* Returns the first query parameter the route does not accept, or NULL. */
-static const char *
-unknown_param(const EsqHttpRequest *req, const EsqRoute *route, EsqAction action)
-{
-	int			i;
-
-	for (i = 0; i < req->nargs; i++)
-	{
-		bool		known = false;
-
-		if (action == ESQ_LIST)
-		{
-			const char *const *p;
-
-			for (p = route->list_params; *p; p++)
-				if (strcmp(*p, req->args[i].key) == 0)
-					known = true;
-		}
-		if (!known)
-			return req->args[i].key;
-	}
-	return NULL;
-}
-
-/* Returns a query parameter given more than once, or NULL. */
-static const char *
-repeated_param(const EsqHttpRequest *req)
-{
-	int			i,
-				j;
-
-	/* all names are known by now, so a repeat shows within the first few */
-	for (i = 1; i < req->nargs; i++)
-		for (j = 0; j < i; j++)
-			if (strcmp(req->args[i].key, req->args[j].key) == 0)
-				return req->args[i].key;
-	return NULL;
-}
-
 void
 esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 {
@@ -314,23 +273,13 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		esq_error_response(resp, 400, "bad_request", "the id in the path is not a valid UUID", "id");
 		return;
 	}
+	if (action != ESQ_LIST && req->nargs > 0)
 	{
-		const char *bad = unknown_param(req, &esq_routes[route], action);
-
-		if (bad)
-		{
-			esq_error_response(resp, 400, "bad_request",
-							   psprintf("unknown query parameter \"%s\"", bad), bad);
-			return;
-		}
-		bad = repeated_param(req);
-		if (bad)
-		{
-			esq_error_response(resp, 400, "bad_request",
-							   psprintf("query parameter \"%s\" is given more than once", bad),
-							   bad);
-			return;
-		}
+		esq_error_response(resp, 400, "bad_request",
+						   psprintf("unknown query parameter \"%s\": only lists take query parameters",
+									req->args[0].key),
+						   req->args[0].key);
+		return;
 	}
 	if (action == ESQ_CREATE || action == ESQ_UPDATE)
 	{
@@ -343,26 +292,13 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	}
 	else if (action == ESQ_LIST)
 	{
-		char	   *params;
-
-		for (i = 0; i < req->nargs; i++)
-		{
-			const char *v = req->args[i].value;
-
-			if (v && !pg_verify_mbstr(PG_UTF8, v, strlen(v), true))
-			{
-				esq_error_response(resp, 400, "bad_request",
-								   psprintf("query parameter \"%s\" is not valid UTF-8",
-											req->args[i].key),
-								   req->args[i].key);
-				return;
-			}
-		}
-		params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf));
+		const char *bad_key;
+		char	   *params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf),
+											 &bad_key);
 
 		if (params == NULL)
 		{
-			esq_error_response(resp, 400, "bad_request", errbuf, NULL);
+			esq_error_response(resp, 400, "bad_request", errbuf, bad_key);
 			return;
 		}
 		json = pstrdup(params);

@@ -7,7 +7,7 @@
  *   check that the extension exists and that esqase.http_role is safe
  *   switch to esqase.http_role (SECURITY_LOCAL_USERID_CHANGE)
  *   SELECT esqase_authenticate($token)
- *   SELECT r::text, r->'data'->>'id' FROM esqase_<resource>_<action>(...) r
+ *   SELECT r::text, ... FROM esqase.<resource>_<action>(...) r
  *   restore the user -> SPI_finish -> commit
  *
  * Why the role switch: the worker connects as the bootstrap superuser (a
@@ -23,19 +23,31 @@
  * status by its SQLSTATE (map_error below).
  *
  * Plans are prepared on first use and kept (SPI_keepplan).  They are tied
- * to the extension's oid: a DROP/CREATE EXTENSION gives a new oid, which
- * frees them so they are prepared again against the new functions.
+ * to the extension's pg_extension row (its oid and row version): a DROP/
+ * CREATE EXTENSION or an ALTER EXTENSION UPDATE frees them, so they are
+ * prepared again against the functions the extension now has.
+ *
+ * One library serves the SQL of every release it may find installed
+ * between a server restart and ALTER EXTENSION esqase UPDATE: from 0.2.0
+ * on, the worker calls the json functions esqase.<resource>_<action>
+ * (responses in the API page's field order); with 0.1.0 installed, the
+ * public jsonb functions esqase_<resource>_<action>, which 0.1.0 has.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
-#include "commands/extension.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -47,7 +59,9 @@
 static SPIPlanPtr auth_plan = NULL;
 static SPIPlanPtr plans[ESQ_MAX_ROUTES][ESQ_NACTIONS];
 static Oid	plans_ext_oid = InvalidOid;
+static TransactionId plans_ext_xmin = InvalidTransactionId;
 static char ext_schema[NAMEDATALEN * 2 + 3];
+static bool json_api = false;	/* esqase.<resource>_<action> exist (0.2.0+) */
 static bool no_database = false;
 
 /* The last reason for a 503 that was logged, so each is logged once. */
@@ -123,9 +137,41 @@ free_plans(void)
 			plans[r][a] = NULL;
 		}
 	plans_ext_oid = InvalidOid;
+	plans_ext_xmin = InvalidTransactionId;
 }
 
-/* Reads the (quoted) schema of the extension; inside SPI. */
+/*
+ * The oid of extension esqase, or InvalidOid; *xmin is the version of its
+ * pg_extension row, which ALTER EXTENSION ... UPDATE replaces.
+ */
+static Oid
+find_extension(TransactionId *xmin)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			extoid = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("esqase"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		extoid = ((Form_pg_extension) GETSTRUCT(tup))->oid;
+		*xmin = HeapTupleHeaderGetXmin(tup->t_data);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return extoid;
+}
+
+/*
+ * Reads the (quoted) schema of the extension, and which functions its SQL
+ * version has; inside SPI.
+ */
 static void
 load_schema(Oid extoid)
 {
@@ -144,6 +190,12 @@ load_schema(Oid extoid)
 		elog(ERROR, "esqase: cannot find the schema of extension esqase");
 	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	strlcpy(ext_schema, name, sizeof(ext_schema));
+
+	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('esqase.contacts_get(uuid)') IS NOT NULL",
+					  true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "esqase: cannot read the functions of extension esqase");
+	json_api = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
 }
 
 /*
@@ -153,7 +205,8 @@ load_schema(Oid extoid)
 static Oid
 check_ready(EsqSqlResult *res)
 {
-	Oid			extoid = get_extension_oid("esqase", true);
+	TransactionId xmin = InvalidTransactionId;
+	Oid			extoid = find_extension(&xmin);
 	Oid			roleid;
 	char		problem[512];
 
@@ -168,11 +221,12 @@ check_ready(EsqSqlResult *res)
 		set_unavailable(res, problem);
 		return InvalidOid;
 	}
-	if (extoid != plans_ext_oid)
+	if (extoid != plans_ext_oid || !TransactionIdEquals(xmin, plans_ext_xmin))
 	{
 		free_plans();
 		load_schema(extoid);
 		plans_ext_oid = extoid;
+		plans_ext_xmin = xmin;
 	}
 
 	roleid = get_role_oid(esq_http_role, true);
@@ -226,9 +280,12 @@ get_plan(int route, EsqAction action)
 			nargs = 1;
 			break;
 	}
+	/* the record's id is read for the Location of a create only */
 	snprintf(sql, sizeof(sql),
-			 "SELECT r::text, r->'data'->>'id' FROM %s.esqase_%s_%s(%s) AS r",
-			 ext_schema, esq_routes[route].sqlname, action_names[action], fn_args);
+			 "SELECT r::text, %s FROM %s%s_%s(%s) AS r",
+			 action == ESQ_CREATE ? "r->'data'->>'id'" : "NULL::text",
+			 json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
+			 esq_routes[route].sqlname, action_names[action], fn_args);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",

@@ -10,7 +10,7 @@
 -- row-level security, so a key that includes firm_id is what keeps one firm
 -- from pointing at another firm's rows; and the schema can later be
 -- distributed by firm_id (co-located shards) without a migration.
--- test/sql/catalog.sql checks this rule against the catalog.
+-- test/sql/80_catalog.sql checks this rule against the catalog.
 -------------------------------------------------------------------------------
 
 CREATE SCHEMA esqase;
@@ -230,7 +230,10 @@ CREATE TABLE esqase.leads (
     FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id),
     FOREIGN KEY (firm_id, stage_id) REFERENCES esqase.lead_stages (firm_id, id)
 );
-CREATE INDEX leads_list_idx ON esqase.leads (firm_id, created_at, id) WHERE deleted_at IS NULL;
+-- is_private is included so that a page at a deep offset is found by an
+-- index-only scan even for a member who sees only some private leads.
+CREATE INDEX leads_list_idx ON esqase.leads (firm_id, created_at, id) INCLUDE (is_private)
+    WHERE deleted_at IS NULL;
 
 CREATE TABLE esqase.lead_assignees (
     firm_id    uuid NOT NULL,
@@ -246,6 +249,26 @@ CREATE TABLE esqase.lead_assignees (
     FOREIGN KEY (firm_id, member_id) REFERENCES esqase.members (firm_id, id)
 );
 CREATE INDEX lead_assignees_member_idx ON esqase.lead_assignees (firm_id, member_id, lead_id);
+
+-- The number of live (not soft-deleted) records of each firm, per list:
+-- contacts, matters, practice_areas, and leads_public / leads_private, kept
+-- by statement triggers (20_triggers.sql) so that a list's exact total is a
+-- sum of at most `slots` small rows instead of a count of the firm's rows.
+-- A firm's count of one list is spread over up to 16 slots: a writer adds
+-- its change to a slot no other open transaction holds (SKIP LOCKED), so
+-- concurrent writers in one firm never queue behind one hot row.
+CREATE TABLE esqase.record_counts (
+    firm_id uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    list    text NOT NULL CHECK (list IN ('contacts', 'matters', 'practice_areas',
+                                          'leads_public', 'leads_private')),
+    slot    smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),
+    n       bigint NOT NULL,
+    PRIMARY KEY (firm_id, list, slot)
+);
+
+-- The position of a record in a list (the order every list has: creation
+-- time, then id).  A cursor is one of these, encoded.
+CREATE TYPE esqase.page_key AS (at timestamptz, id uuid);
 
 -- Append-only: triggers in 10_core.sql reject UPDATE, DELETE and TRUNCATE.
 CREATE TABLE esqase.audit_log (

@@ -72,17 +72,28 @@ END
 $$;
 
 -- Timestamps go out as YYYY-MM-DDTHH:MM:SSZ in UTC, dates as YYYY-MM-DD.
--- The renderers are STABLE like the functions they call (to_char,
--- jsonb_build_object): a SQL function marked more strictly than its body is
--- never inlined, and a function that is not inlined is planned on every call.
+--
+-- Responses are built as json, not jsonb: json keeps the order in which a
+-- renderer lists the fields (the order of the API page), jsonb sorts keys
+-- by length.  The small renderers below are STABLE like the functions they
+-- call and free of sub-selects, so PostgreSQL inlines them into the
+-- caller's cached plan (a SQL function marked more strictly than its body,
+-- or one with a sub-select, is re-planned on every call instead).  Each
+-- resource renders its records with one set-returning SQL function
+-- (esqase.<resource>_docs), which is inlined into the caller's query.
 CREATE FUNCTION esqase.ts(t timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 
-CREATE FUNCTION esqase.ref(id uuid, name text) RETURNS jsonb
+-- A reference to another record: {"id", "name"}, or null.
+CREATE FUNCTION esqase.ref(id uuid, name text) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN CASE WHEN id IS NULL THEN 'null'::jsonb
-            ELSE jsonb_build_object('id', id, 'name', name) END;
+RETURN CASE WHEN id IS NOT NULL THEN json_build_object('id', id, 'name', name) END;
+
+-- The response of a single-record call: {"data": record}.
+CREATE FUNCTION esqase.one(record json) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN json_build_object('data', record);
 
 -- Whether s is written as a UUID (the one spelling ids have in the API).
 CREATE FUNCTION esqase.is_uuid(s text) RETURNS boolean
@@ -264,16 +275,61 @@ $$;
 -- Lists: query parameters and paging.  Malformed parameters are 22023 (400).
 -------------------------------------------------------------------------------
 
--- Checks params (names in allowed, plus limit and offset) and returns the
--- page: limit defaults to 50 and is clamped to 200, offset defaults to 0.
-CREATE FUNCTION esqase.page(params jsonb, allowed text[], OUT lim integer, OUT off integer)
-LANGUAGE plpgsql IMMUTABLE AS $$
+-- A cursor names the last record of a page: the list it belongs to, and
+-- that record's page_key, base64url-encoded.  Opaque to clients.
+CREATE FUNCTION esqase.cursor_encode(list text, k esqase.page_key) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN translate(encode(convert_to(concat_ws('|', list,
+                                             to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                             k.id), 'UTF8'), 'base64'),
+                 E'+/=\n', '-_');
+
+-- The page_key a cursor of list names; a 400 on cursor if it is not one.
+CREATE FUNCTION esqase.cursor_decode(list text, cursor text) RETURNS esqase.page_key
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    parts text[];
+    k esqase.page_key;
+BEGIN
+    BEGIN
+        parts := string_to_array(convert_from(decode(
+                     rpad(translate(cursor, '-_', '+/'), (length(cursor) + 3) / 4 * 4, '='),
+                     'base64'), 'UTF8'), '|');
+        IF cardinality(parts) = 3 AND parts[1] = list AND esqase.is_uuid(parts[3]) THEN
+            k := ROW(parts[2]::timestamptz, parts[3]::uuid);
+        END IF;
+    EXCEPTION WHEN data_exception THEN
+        k := NULL;      -- not base64, not UTF-8, not a timestamp: the same 400
+    END;
+    IF k IS NULL THEN
+        PERFORM esqase.fail('22023', format('cursor is not a cursor of this %s list', replace(list, '_', ' ')),
+                            'cursor');
+    END IF;
+    RETURN k;
+END
+$$;
+
+-- Every list function runs with plan_cache_mode = force_generic_plan: with
+-- LIMIT and OFFSET as parameters, a custom plan always looks cheaper than
+-- the generic one, so PostgreSQL would plan the page query on every call
+-- (half the cost of a first page); the generic plan is the same index scan.
+--
+-- Checks params (names in allowed, plus limit, offset and cursor) and
+-- returns the page asked for: limit defaults to 50 and is clamped to 200;
+-- offset defaults to 0; after is the key the page starts after (a cursor's,
+-- else one before every record).  list names the list a cursor must be of.
+CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[],
+                            OUT lim integer, OUT off integer, OUT after esqase.page_key,
+                            OUT by_cursor boolean)
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     k text;
     v text;
 BEGIN
     lim := 50;
     off := 0;
+    after := ROW('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid);
+    by_cursor := false;
     IF params IS NULL THEN
         RETURN;
     END IF;
@@ -297,10 +353,20 @@ BEGIN
                 END IF;
                 off := v::integer;
             END IF;
+        ELSIF k = 'cursor' THEN
+            IF jsonb_typeof(params -> k) <> 'string' THEN
+                PERFORM esqase.fail('22023', 'cursor must be a string (a nextCursor)', k);
+            END IF;
+            after := esqase.cursor_decode(list, v);
+            by_cursor := true;
         ELSIF NOT k = ANY (allowed) THEN
             PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
         END IF;
     END LOOP;
+    IF by_cursor AND params ? 'offset' THEN
+        PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
+                            'cursor');
+    END IF;
 END
 $$;
 
@@ -323,10 +389,43 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.list_result(data jsonb, lim integer, off integer, total bigint)
-RETURNS jsonb LANGUAGE sql STABLE PARALLEL SAFE
-RETURN jsonb_build_object('data', coalesce(data, '[]'::jsonb),
-                          'pagination', jsonb_build_object('limit', lim, 'offset', off, 'total', total));
+-- The ids of the page's records: the first lim of keys (the page query
+-- asks for one more, to learn whether a next page exists).
+CREATE FUNCTION esqase.page_ids(keys esqase.page_key[], lim integer) RETURNS uuid[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN ARRAY(SELECT k.id FROM unnest(keys[1:lim]) k);
+END
+$$;
+
+-- A list response: {"data": [...], "pagination": {"limit", "offset",
+-- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
+-- nextCursor is null on the last page.
+CREATE FUNCTION esqase.list_json(list text, page record, keys esqase.page_key[], data json,
+                                 total bigint)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object(
+        'data', coalesce(data, '[]'),
+        'pagination', json_build_object(
+            'limit', page.lim,
+            'offset', CASE WHEN NOT page.by_cursor THEN page.off END,
+            'total', total,
+            'nextCursor', CASE WHEN cardinality(keys) > page.lim
+                               THEN esqase.cursor_encode(list, keys[page.lim]) END));
+END
+$$;
+
+-- The exact number of live records of a firm's list (contacts, matters,
+-- practice_areas, leads_public, leads_private), from the counts the
+-- triggers keep (00_schema.sql, record_counts).
+CREATE FUNCTION esqase.record_total(firm uuid, list text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(c.n), 0) FROM esqase.record_counts c
+             WHERE c.firm_id = firm AND c.list = record_total.list);
+END
+$$;
 
 -- camelCase JSON name -> snake_case column name.
 CREATE FUNCTION esqase.snake(name text) RETURNS text
@@ -347,39 +446,5 @@ BEGIN
         END IF;
     END LOOP;
     RETURN patch;
-END
-$$;
-
--------------------------------------------------------------------------------
--- Records shared by every resource table (firm_id, id, deleted_at).
--------------------------------------------------------------------------------
-
--- Locks an active record of the firm before an update reads it, so that two
--- concurrent PATCHes apply one after the other instead of the second writing
--- back what it read before the first committed.  A missing record is left to
--- the caller's find, which raises the right error.
-CREATE FUNCTION esqase.lock_active(tbl regclass, firm uuid, record_id uuid) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format('SELECT FROM %s WHERE firm_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE', tbl)
-      USING firm, record_id;
-END
-$$;
-
--- The first of ids, in order, that is not an active record of the firm in
--- tbl and not in keep (records already referenced may have been deleted
--- since: they may stay, but not be newly added); NULL when all are fine.
-CREATE FUNCTION esqase.first_missing(tbl regclass, firm uuid, ids uuid[], keep uuid[] DEFAULT '{}')
-RETURNS uuid LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    missing uuid;
-BEGIN
-    EXECUTE format('SELECT u.i FROM unnest($2) WITH ORDINALITY AS u(i, n)
-                     WHERE NOT u.i = ANY ($3)
-                       AND NOT EXISTS (SELECT FROM %s r
-                                        WHERE r.firm_id = $1 AND r.id = u.i AND r.deleted_at IS NULL)
-                     ORDER BY u.n LIMIT 1', tbl)
-      INTO missing USING firm, ids, coalesce(keep, '{}');
-    RETURN missing;
 END
 $$;

@@ -100,6 +100,88 @@ BEGIN
 END
 $$;
 
+-- Adds delta to a firm's count of list (esqase.record_counts): to a slot
+-- this transaction already holds or no other open transaction holds,
+-- starting from this backend's own slot; when every slot is held (more than
+-- 16 concurrent writers in one firm), to its own slot, after waiting.
+CREATE FUNCTION esqase.count_add(firm uuid, counted text, delta bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE esqase.record_counts c SET n = c.n + delta
+     WHERE c.firm_id = firm AND c.list = counted
+       AND c.slot = (SELECT s.slot FROM esqase.record_counts s
+                      WHERE s.firm_id = firm AND s.list = counted
+                      ORDER BY (s.slot - pg_backend_pid() % 16 + 16) % 16
+                      LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+        INSERT INTO esqase.record_counts AS c (firm_id, list, slot, n)
+        VALUES (firm, counted, pg_backend_pid() % 16, delta)
+        ON CONFLICT ON CONSTRAINT record_counts_pkey DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+END
+$$;
+
+-- Keeps record_counts for contacts, matters and practice_areas: a
+-- statement trigger over the transition tables, so a statement that writes
+-- many rows (a bulk load) changes each firm's count once.  Live means
+-- deleted_at IS NULL: a soft delete counts -1, an UPDATE that clears
+-- deleted_at +1.  SECURITY DEFINER: no API role may write the counts.
+CREATE FUNCTION esqase.count_records() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring() THEN
+        RETURN NULL;    -- the counts come with the dump
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, count(*))
+           FROM new_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, sum(r.d))
+           FROM (SELECT firm_id, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, -1 FROM old_rows WHERE deleted_at IS NULL) r
+          GROUP BY r.firm_id HAVING sum(r.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(r.firm_id, TG_TABLE_NAME, -count(*))
+           FROM old_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list = TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The same for leads, counted apart by visibility: leads_public and
+-- leads_private (a member sees the public ones and some private ones).
+CREATE FUNCTION esqase.count_leads() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), count(*))
+           FROM new_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id, r.is_private;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), sum(r.d))
+           FROM (SELECT firm_id, is_private, 1 AS d FROM new_rows WHERE deleted_at IS NULL
+                 UNION ALL
+                 SELECT firm_id, is_private, -1 FROM old_rows WHERE deleted_at IS NULL) r
+          GROUP BY r.firm_id, r.is_private HAVING sum(r.d) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(r.firm_id, esqase.lead_list(r.is_private), -count(*))
+           FROM old_rows r WHERE r.deleted_at IS NULL GROUP BY r.firm_id, r.is_private;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list IN ('leads_public', 'leads_private');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION esqase.lead_list(is_private boolean) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN is_private THEN 'leads_private' ELSE 'leads_public' END;
+
 -- A contact's display name and search document follow its fields.
 CREATE FUNCTION esqase.contact_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -133,6 +215,26 @@ CREATE TRIGGER contacts_derive BEFORE INSERT OR UPDATE ON esqase.contacts
     FOR EACH ROW EXECUTE FUNCTION esqase.contact_derive();
 CREATE TRIGGER matters_derive BEFORE INSERT OR UPDATE ON esqase.matters
     FOR EACH ROW EXECUTE FUNCTION esqase.matter_derive();
+-- The count triggers (<table>_count_insert, _update, _delete, _truncate):
+-- one per event, since a trigger with transition tables serves one event.
+DO $$
+DECLARE
+    t text;
+    e text[];
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'matters', 'practice_areas', 'leads'] LOOP
+        FOREACH e SLICE 1 IN ARRAY ARRAY[
+                ['insert', 'INSERT', 'REFERENCING NEW TABLE AS new_rows'],
+                ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'],
+                ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows'],
+                ['truncate', 'TRUNCATE', '']] LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
+                           t || '_count_' || e[1], e[2], t, e[3],
+                           CASE t WHEN 'leads' THEN 'count_leads' ELSE 'count_records' END);
+        END LOOP;
+    END LOOP;
+END
+$$;
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON esqase.audit_log
     FOR EACH ROW EXECUTE FUNCTION esqase.audit_log_is_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON esqase.audit_log

@@ -17,15 +17,29 @@ CREATE FUNCTION esqase.contact_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['type', 'emails', 'phones'] || esqase.contact_person_fields() || esqase.contact_company_fields();
 
-CREATE FUNCTION esqase.contact_json(c esqase.contacts) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN jsonb_build_object(
-    'id', c.id, 'type', c.type, 'status', c.status, 'name', c.name,
-    'prefix', c.prefix, 'firstName', c.first_name, 'middleName', c.middle_name,
-    'lastName', c.last_name, 'suffix', c.suffix, 'nickname', c.nickname,
-    'companyName', c.company_name, 'tradeName', c.trade_name, 'companyType', c.company_type,
-    'emails', to_jsonb(c.emails), 'phones', to_jsonb(c.phones),
-    'createdAt', esqase.ts(c.created_at), 'updatedAt', esqase.ts(c.updated_at));
+-- Contacts as the API renders them, fields in the API page's order, for
+-- ids (n: the position in ids).  Set-based and inlined into the caller's
+-- cached plan: a GET renders one, a list page up to 200 in one query.
+CREATE FUNCTION esqase.contact_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', c.id, 'type', c.type, 'status', c.status, 'name', c.name,
+        'firstName', c.first_name, 'lastName', c.last_name, 'companyName', c.company_name,
+        'emails', to_json(c.emails), 'phones', to_json(c.phones),
+        'createdAt', esqase.ts(c.created_at), 'updatedAt', esqase.ts(c.updated_at),
+        'prefix', c.prefix, 'middleName', c.middle_name, 'suffix', c.suffix,
+        'nickname', c.nickname, 'tradeName', c.trade_name, 'companyType', c.company_type)
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.contacts c ON c.firm_id = firm AND c.id = u.id
+$$;
+
+-- {"data": contact}
+CREATE FUNCTION esqase.contact_one(firm uuid, contact_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN esqase.one((SELECT d.doc FROM esqase.contact_docs(firm, ARRAY[contact_id]) d));
+END
+$$;
 
 -- Applies the contact fields of body to c (whose type is set) and checks the
 -- result: name fields must match the type, and the type's name is required.
@@ -79,17 +93,20 @@ BEGIN
 END
 $$;
 
--- An active contact of the firm; with for_update, locked for the change.
+-- An active contact of the firm; with for_update, locked for the change
+-- (so that two concurrent PATCHes apply one after the other).
 CREATE FUNCTION esqase.contact_find(firm uuid, contact_id uuid, for_update boolean DEFAULT false)
 RETURNS esqase.contacts LANGUAGE plpgsql AS $$
 DECLARE
     c esqase.contacts;
 BEGIN
     IF for_update THEN
-        PERFORM esqase.lock_active('esqase.contacts', firm, contact_id);
+        SELECT * INTO c FROM esqase.contacts
+         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM esqase.contacts
+         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
     END IF;
-    SELECT * INTO c FROM esqase.contacts
-     WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('contact', contact_id);
     END IF;
@@ -97,23 +114,28 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_contacts_list(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+-- The API's entry points (json; the public esqase_contacts_* wrap them,
+-- 92_public_api.sql).
+CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
-    page record := esqase.page(params, '{}');
+    page record := esqase.page(params, 'contacts', '{}');
+    keys esqase.page_key[];
 BEGIN
-    RETURN esqase.list_result(
-        (SELECT jsonb_agg(esqase.contact_json(c) ORDER BY c.created_at, c.id)
-           FROM (SELECT * FROM esqase.contacts
-                  WHERE firm_id = firm AND deleted_at IS NULL
-                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) c),
-        page.lim, page.off,
-        (SELECT count(*) FROM esqase.contacts WHERE firm_id = firm AND deleted_at IS NULL));
+    -- The page's keys by an index-only scan, then only its rows rendered.
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                     WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                       AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                     ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('contacts', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.record_total(firm, 'contacts'));
 END
 $$;
 
-CREATE FUNCTION esqase_contacts_create(body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.contacts_create(body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
@@ -122,25 +144,24 @@ BEGIN
     PERFORM esqase.check_body(body, esqase.contact_fields());
     c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
     c := esqase.contact_insert(firm, esqase.contact_apply(c, body));
-    RETURN jsonb_build_object('data', esqase.contact_json(c));
+    RETURN esqase.contact_one(firm, c.id);
 END
 $$;
 
-CREATE FUNCTION esqase_contacts_get(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
 BEGIN
-    RETURN (SELECT jsonb_build_object('data', esqase.contact_json(r)) FROM esqase.contact_find(firm, id) r);
+    RETURN esqase.contact_one(firm, (esqase.contact_find(firm, id)).id);
 END
 $$;
 
-CREATE FUNCTION esqase_contacts_update(id uuid, body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.contacts_update(id uuid, body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
     c esqase.contacts;
-    changed esqase.contacts;
 BEGIN
     PERFORM esqase.check_body(body, esqase.contact_fields());
     c := esqase.contact_find(firm, id, true);
@@ -158,27 +179,23 @@ BEGIN
        AND (t.prefix, t.first_name, t.middle_name, t.last_name, t.suffix, t.nickname,
             t.company_name, t.trade_name, t.company_type, t.emails, t.phones)
            IS DISTINCT FROM (c.prefix, c.first_name, c.middle_name, c.last_name, c.suffix, c.nickname,
-                             c.company_name, c.trade_name, c.company_type, c.emails, c.phones)
-    RETURNING * INTO changed;
-    IF FOUND THEN
-        c := changed;
-    END IF;
-    RETURN jsonb_build_object('data', esqase.contact_json(c));
+                             c.company_name, c.trade_name, c.company_type, c.emails, c.phones);
+    RETURN esqase.contact_one(firm, c.id);
 END
 $$;
 
-CREATE FUNCTION esqase_contacts_delete(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.contacts_delete(id uuid) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
-    c esqase.contacts;
+    deleted uuid;
 BEGIN
     UPDATE esqase.contacts t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = esqase_contacts_delete.id AND t.deleted_at IS NULL
-    RETURNING * INTO c;
+     WHERE t.firm_id = firm AND t.id = contacts_delete.id AND t.deleted_at IS NULL
+    RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('contact', id);
     END IF;
-    RETURN jsonb_build_object('data', esqase.contact_json(c));
+    RETURN esqase.contact_one(firm, deleted);
 END
 $$;

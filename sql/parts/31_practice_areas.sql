@@ -4,21 +4,32 @@
 -- (20_triggers.sql).  Read, create and list return stages and matterTypes.
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase.practice_area_json(p esqase.practice_areas) RETURNS jsonb
+-- Practice areas as the API renders them (with their stages and live
+-- matter types), for ids (n: the position in ids); see contact_docs.
+CREATE FUNCTION esqase.practice_area_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+    SELECT u.n, json_build_object(
         'id', p.id, 'name', p.name, 'status', p.status,
-        'stages', coalesce((SELECT jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name,
-                                                                'type', s.type, 'order', s."order")
-                                             ORDER BY s."order")
-                              FROM esqase.practice_area_stages s
-                             WHERE s.firm_id = p.firm_id AND s.practice_area_id = p.id), '[]'),
-        'matterTypes', coalesce((SELECT jsonb_agg(jsonb_build_object('id', mt.id, 'name', mt.name)
-                                                  ORDER BY mt.created_at, mt.id)
-                                   FROM esqase.matter_types mt
-                                  WHERE mt.firm_id = p.firm_id AND mt.practice_area_id = p.id
-                                    AND mt.deleted_at IS NULL), '[]'),
+        'stages', coalesce(st.items, '[]'), 'matterTypes', coalesce(mt.items, '[]'),
         'createdAt', esqase.ts(p.created_at), 'updatedAt', esqase.ts(p.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.practice_areas p ON p.firm_id = firm AND p.id = u.id
+      CROSS JOIN LATERAL (
+          SELECT json_agg(json_build_object('id', s.id, 'name', s.name, 'type', s.type, 'order', s."order")
+                          ORDER BY s."order") AS items
+            FROM esqase.practice_area_stages s
+           WHERE s.firm_id = p.firm_id AND s.practice_area_id = p.id) st
+      CROSS JOIN LATERAL (
+          SELECT json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.created_at, t.id) AS items
+            FROM esqase.matter_types t
+           WHERE t.firm_id = p.firm_id AND t.practice_area_id = p.id AND t.deleted_at IS NULL) mt
+$$;
+
+CREATE FUNCTION esqase.practice_area_one(firm uuid, area_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN esqase.one((SELECT d.doc FROM esqase.practice_area_docs(firm, ARRAY[area_id]) d));
+END
 $$;
 
 -- An active practice area of the firm.  field names the body field that
@@ -30,10 +41,12 @@ DECLARE
     p esqase.practice_areas;
 BEGIN
     IF for_update THEN
-        PERFORM esqase.lock_active('esqase.practice_areas', firm, area_id);
+        SELECT * INTO p FROM esqase.practice_areas
+         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO p FROM esqase.practice_areas
+         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL;
     END IF;
-    SELECT * INTO p FROM esqase.practice_areas
-     WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         IF field IS NULL THEN
             PERFORM esqase.not_found('practice area', area_id);
@@ -44,80 +57,79 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_practice_areas_list(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
-    page record := esqase.page(params, '{}');
+    page record := esqase.page(params, 'practice_areas', '{}');
+    keys esqase.page_key[];
 BEGIN
-    RETURN esqase.list_result(
-        (SELECT jsonb_agg(esqase.practice_area_json(p) ORDER BY p.created_at, p.id)
-           FROM (SELECT * FROM esqase.practice_areas
-                  WHERE firm_id = firm AND deleted_at IS NULL
-                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) p),
-        page.lim, page.off,
-        (SELECT count(*) FROM esqase.practice_areas WHERE firm_id = firm AND deleted_at IS NULL));
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
+                     WHERE p.firm_id = firm AND p.deleted_at IS NULL
+                       AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
+                     ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('practice_areas', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n)
+           FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.record_total(firm, 'practice_areas'));
 END
 $$;
 
-CREATE FUNCTION esqase_practice_areas_create(body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.practice_areas_create(body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
-    p esqase.practice_areas;
+    created uuid;
 BEGIN
     PERFORM esqase.check_body(body, '{name}');
     INSERT INTO esqase.practice_areas (firm_id, name)
     VALUES (firm, btrim(esqase.body_text(body, 'name', true, 200)))
-    RETURNING * INTO p;
-    RETURN jsonb_build_object('data', esqase.practice_area_json(p));
+    RETURNING id INTO created;
+    RETURN esqase.practice_area_one(firm, created);
 END
 $$;
 
-CREATE FUNCTION esqase_practice_areas_get(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.practice_areas_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
 BEGIN
-    RETURN (SELECT jsonb_build_object('data', esqase.practice_area_json(r)) FROM esqase.practice_area_find(firm, id) r);
+    RETURN esqase.practice_area_one(firm, (esqase.practice_area_find(firm, id)).id);
 END
 $$;
 
-CREATE FUNCTION esqase_practice_areas_update(id uuid, body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.practice_areas_update(id uuid, body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
     p esqase.practice_areas;
-    changed esqase.practice_areas;
+    new_name text;
 BEGIN
     PERFORM esqase.check_body(body, '{name}', '{stages,matterTypes,status}');
     p := esqase.practice_area_find(firm, id, NULL, true);
     IF body ? 'name' THEN
+        new_name := btrim(esqase.body_text(body, 'name', true, 200));
         -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.practice_areas t SET name = btrim(esqase.body_text(body, 'name', true, 200))
-         WHERE t.firm_id = firm AND t.id = p.id
-           AND t.name IS DISTINCT FROM btrim(esqase.body_text(body, 'name', true, 200))
-        RETURNING * INTO changed;
-        IF FOUND THEN
-            p := changed;
-        END IF;
+        UPDATE esqase.practice_areas t SET name = new_name
+         WHERE t.firm_id = firm AND t.id = p.id AND t.name IS DISTINCT FROM new_name;
     END IF;
-    RETURN jsonb_build_object('data', esqase.practice_area_json(p));
+    RETURN esqase.practice_area_one(firm, p.id);
 END
 $$;
 
-CREATE FUNCTION esqase_practice_areas_delete(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.practice_areas_delete(id uuid) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
-    p esqase.practice_areas;
+    deleted uuid;
 BEGIN
     UPDATE esqase.practice_areas t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = esqase_practice_areas_delete.id AND t.deleted_at IS NULL
-    RETURNING * INTO p;
+     WHERE t.firm_id = firm AND t.id = practice_areas_delete.id AND t.deleted_at IS NULL
+    RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('practice area', id);
     END IF;
-    RETURN jsonb_build_object('data', esqase.practice_area_json(p));
+    RETURN esqase.practice_area_one(firm, deleted);
 END
 $$;

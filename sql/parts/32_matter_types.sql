@@ -4,11 +4,22 @@
 -- practiceAreaId query parameter; a type never moves to another area.
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase.matter_type_json(mt esqase.matter_types) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN jsonb_build_object(
-    'id', mt.id, 'practiceAreaId', mt.practice_area_id, 'name', mt.name, 'status', mt.status,
-    'createdAt', esqase.ts(mt.created_at), 'updatedAt', esqase.ts(mt.updated_at));
+-- Matter types as the API renders them, for ids; see contact_docs.
+CREATE FUNCTION esqase.matter_type_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', mt.id, 'practiceAreaId', mt.practice_area_id, 'name', mt.name, 'status', mt.status,
+        'createdAt', esqase.ts(mt.created_at), 'updatedAt', esqase.ts(mt.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.matter_types mt ON mt.firm_id = firm AND mt.id = u.id
+$$;
+
+CREATE FUNCTION esqase.matter_type_one(firm uuid, type_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN esqase.one((SELECT d.doc FROM esqase.matter_type_docs(firm, ARRAY[type_id]) d));
+END
+$$;
 
 -- An active matter type of the firm; with field, a miss is a 422 on it.
 CREATE FUNCTION esqase.matter_type_find(firm uuid, type_id uuid, field text DEFAULT NULL,
@@ -18,10 +29,12 @@ DECLARE
     mt esqase.matter_types;
 BEGIN
     IF for_update THEN
-        PERFORM esqase.lock_active('esqase.matter_types', firm, type_id);
+        SELECT * INTO mt FROM esqase.matter_types
+         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO mt FROM esqase.matter_types
+         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL;
     END IF;
-    SELECT * INTO mt FROM esqase.matter_types
-     WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         IF field IS NULL THEN
             PERFORM esqase.not_found('matter type', type_id);
@@ -32,88 +45,90 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_matter_types_list(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+-- A practice area's matter types are few: their total is counted (by the
+-- index matter_types_list_idx), not kept in record_counts.
+CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
-    page record := esqase.page(params, '{practiceAreaId}');
+    page record := esqase.page(params, 'matter_types', '{practiceAreaId}');
     area uuid := esqase.param_uuid(params, 'practiceAreaId', true);
+    keys esqase.page_key[];
 BEGIN
     IF NOT EXISTS (SELECT FROM esqase.practice_areas
                     WHERE firm_id = firm AND id = area AND deleted_at IS NULL) THEN
         PERFORM esqase.fail('P0002', format('practice area %s not found', area), 'practiceAreaId');
     END IF;
-    RETURN esqase.list_result(
-        (SELECT jsonb_agg(esqase.matter_type_json(mt) ORDER BY mt.created_at, mt.id)
-           FROM (SELECT * FROM esqase.matter_types
-                  WHERE firm_id = firm AND practice_area_id = area AND deleted_at IS NULL
-                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) mt),
-        page.lim, page.off,
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT mt.created_at, mt.id FROM esqase.matter_types mt
+                     WHERE mt.firm_id = firm AND mt.practice_area_id = area AND mt.deleted_at IS NULL
+                       AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
+                     ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('matter_types', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n)
+           FROM esqase.matter_type_docs(firm, esqase.page_ids(keys, page.lim)) d),
         (SELECT count(*) FROM esqase.matter_types
           WHERE firm_id = firm AND practice_area_id = area AND deleted_at IS NULL));
 END
 $$;
 
-CREATE FUNCTION esqase_matter_types_create(body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.matter_types_create(body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
-    mt esqase.matter_types;
+    area uuid;
+    created uuid;
 BEGIN
     PERFORM esqase.check_body(body, '{practiceAreaId,name}');
-    mt.practice_area_id := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
-                                                      'practiceAreaId')).id;
+    area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
+                                       'practiceAreaId')).id;
     INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
-    VALUES (firm, mt.practice_area_id, btrim(esqase.body_text(body, 'name', true, 200)))
-    RETURNING * INTO mt;
-    RETURN jsonb_build_object('data', esqase.matter_type_json(mt));
+    VALUES (firm, area, btrim(esqase.body_text(body, 'name', true, 200)))
+    RETURNING id INTO created;
+    RETURN esqase.matter_type_one(firm, created);
 END
 $$;
 
-CREATE FUNCTION esqase_matter_types_get(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.matter_types_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
 BEGIN
-    RETURN (SELECT jsonb_build_object('data', esqase.matter_type_json(r)) FROM esqase.matter_type_find(firm, id) r);
+    RETURN esqase.matter_type_one(firm, (esqase.matter_type_find(firm, id)).id);
 END
 $$;
 
-CREATE FUNCTION esqase_matter_types_update(id uuid, body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.matter_types_update(id uuid, body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
     mt esqase.matter_types;
-    changed esqase.matter_types;
+    new_name text;
 BEGIN
     PERFORM esqase.check_body(body, '{name}', '{practiceAreaId,status}');
     mt := esqase.matter_type_find(firm, id, NULL, true);
     IF body ? 'name' THEN
+        new_name := btrim(esqase.body_text(body, 'name', true, 200));
         -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.matter_types t SET name = btrim(esqase.body_text(body, 'name', true, 200))
-         WHERE t.firm_id = firm AND t.id = mt.id
-           AND t.name IS DISTINCT FROM btrim(esqase.body_text(body, 'name', true, 200))
-        RETURNING * INTO changed;
-        IF FOUND THEN
-            mt := changed;
-        END IF;
+        UPDATE esqase.matter_types t SET name = new_name
+         WHERE t.firm_id = firm AND t.id = mt.id AND t.name IS DISTINCT FROM new_name;
     END IF;
-    RETURN jsonb_build_object('data', esqase.matter_type_json(mt));
+    RETURN esqase.matter_type_one(firm, mt.id);
 END
 $$;
 
-CREATE FUNCTION esqase_matter_types_delete(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.matter_types_delete(id uuid) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
-    mt esqase.matter_types;
+    deleted uuid;
 BEGIN
     UPDATE esqase.matter_types t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = esqase_matter_types_delete.id AND t.deleted_at IS NULL
-    RETURNING * INTO mt;
+     WHERE t.firm_id = firm AND t.id = matter_types_delete.id AND t.deleted_at IS NULL
+    RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('matter type', id);
     END IF;
-    RETURN jsonb_build_object('data', esqase.matter_type_json(mt));
+    RETURN esqase.matter_type_one(firm, deleted);
 END
 $$;

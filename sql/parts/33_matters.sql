@@ -36,7 +36,11 @@ $$;
 CREATE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
 RETURNS void LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    missing uuid := esqase.first_missing('esqase.members', firm, ids, keep);
+    missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+                      WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+                        AND NOT EXISTS (SELECT FROM esqase.members r
+                                         WHERE r.firm_id = firm AND r.id = u.i AND r.deleted_at IS NULL)
+                      ORDER BY u.n LIMIT 1);
 BEGIN
     IF missing IS NOT NULL THEN
         PERFORM esqase.fail('23514', format('%s: member %s not found in this firm', field, missing), field);
@@ -67,44 +71,62 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['id', 'publicId', 'createdAt', 'updatedAt', 'practiceArea', 'stage', 'matterType',
              'clients'];
 
-CREATE FUNCTION esqase.matter_json(m esqase.matters) RETURNS jsonb
-LANGUAGE sql STABLE
-RETURN jsonb_build_object(
-    'id', m.id, 'publicId', m.public_id, 'title', m.title, 'description', m.description,
-    'status', m.status,
-    'openDate', to_char(m.open_date, 'YYYY-MM-DD'),
-    'closeDate', to_char(m.close_date, 'YYYY-MM-DD'),
-    'solDate', to_char(m.sol_date, 'YYYY-MM-DD'),
-    'practiceArea', (SELECT esqase.ref(p.id, p.name) FROM esqase.practice_areas p
-                      WHERE p.firm_id = m.firm_id AND p.id = m.practice_area_id),
-    'stage', (SELECT esqase.ref(s.id, s.name) FROM esqase.practice_area_stages s
-               WHERE s.firm_id = m.firm_id AND s.id = m.stage_id),
-    'matterType', coalesce((SELECT esqase.ref(mt.id, mt.name) FROM esqase.matter_types mt
-                             WHERE mt.firm_id = m.firm_id AND mt.id = m.matter_type_id), 'null'),
-    'clients', coalesce((SELECT jsonb_agg(esqase.ref(c.id, c.name) ORDER BY mc.position)
-                           FROM esqase.matter_clients mc
-                           JOIN esqase.contacts c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
-                          WHERE mc.firm_id = m.firm_id AND mc.matter_id = m.id), '[]'),
-    'team', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                  'member', esqase.ref(mb.id, mb.name), 'role', tm.role,
-                                  'allocation', trim_scale(tm.allocation))
-                              ORDER BY tm.position)
-                        FROM esqase.matter_team tm
-                        JOIN esqase.members mb ON mb.firm_id = tm.firm_id AND mb.id = tm.member_id
-                       WHERE tm.firm_id = m.firm_id AND tm.matter_id = m.id), '[]'),
-    'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at));
+-- Matters as the API renders them (references by id and name, clients
+-- and team in order), for ids (n: the position in ids); see contact_docs.
+CREATE FUNCTION esqase.matter_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', m.id, 'publicId', m.public_id, 'title', m.title, 'description', m.description,
+        'status', m.status,
+        'openDate', to_char(m.open_date, 'YYYY-MM-DD'),
+        'closeDate', to_char(m.close_date, 'YYYY-MM-DD'),
+        'solDate', to_char(m.sol_date, 'YYYY-MM-DD'),
+        'practiceArea', esqase.ref(p.id, p.name),
+        'stage', esqase.ref(s.id, s.name),
+        'clients', coalesce(cl.items, '[]'),
+        'team', coalesce(tm.items, '[]'),
+        'matterType', esqase.ref(mt.id, mt.name),
+        'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.matters m ON m.firm_id = firm AND m.id = u.id
+      LEFT JOIN esqase.practice_areas p ON p.firm_id = m.firm_id AND p.id = m.practice_area_id
+      LEFT JOIN esqase.practice_area_stages s ON s.firm_id = m.firm_id AND s.id = m.stage_id
+      LEFT JOIN esqase.matter_types mt ON mt.firm_id = m.firm_id AND mt.id = m.matter_type_id
+      CROSS JOIN LATERAL (
+          SELECT json_agg(esqase.ref(c.id, c.name) ORDER BY mc.position) AS items
+            FROM esqase.matter_clients mc
+            JOIN esqase.contacts c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
+           WHERE mc.firm_id = m.firm_id AND mc.matter_id = m.id) cl
+      CROSS JOIN LATERAL (
+          SELECT json_agg(json_build_object('member', esqase.ref(mb.id, mb.name), 'role', t.role,
+                                            'allocation', trim_scale(t.allocation))
+                          ORDER BY t.position) AS items
+            FROM esqase.matter_team t
+            JOIN esqase.members mb ON mb.firm_id = t.firm_id AND mb.id = t.member_id
+           WHERE t.firm_id = m.firm_id AND t.matter_id = m.id) tm
+$$;
 
--- A live (not soft-deleted) matter of the firm, else 404.
+CREATE FUNCTION esqase.matter_one(firm uuid, matter_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN esqase.one((SELECT d.doc FROM esqase.matter_docs(firm, ARRAY[matter_id]) d));
+END
+$$;
+
+-- A live (not soft-deleted) matter of the firm, else 404; with for_update,
+-- locked for the change.
 CREATE FUNCTION esqase.matter_find(firm uuid, matter_id uuid, for_update boolean DEFAULT false)
 RETURNS esqase.matters LANGUAGE plpgsql AS $$
 DECLARE
     m esqase.matters;
 BEGIN
     IF for_update THEN
-        PERFORM esqase.lock_active('esqase.matters', firm, matter_id);
+        SELECT * INTO m FROM esqase.matters
+         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO m FROM esqase.matters
+         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
     END IF;
-    SELECT * INTO m FROM esqase.matters
-     WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('matter', matter_id);
     END IF;
@@ -144,7 +166,11 @@ CREATE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DE
 RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
-    missing uuid := esqase.first_missing('esqase.contacts', firm, ids, keep);
+    missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+                      WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+                        AND NOT EXISTS (SELECT FROM esqase.contacts r
+                                         WHERE r.firm_id = firm AND r.id = u.i AND r.deleted_at IS NULL)
+                      ORDER BY u.n LIMIT 1);
 BEGIN
     IF missing IS NOT NULL THEN
         PERFORM esqase.fail('23514', format('clientContactIds: contact %s not found in this firm', missing),
@@ -336,23 +362,25 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_matters_list(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
-    page record := esqase.page(params, '{}');
+    page record := esqase.page(params, 'matters', '{}');
+    keys esqase.page_key[];
 BEGIN
-    RETURN esqase.list_result(
-        (SELECT jsonb_agg(esqase.matter_json(m) ORDER BY m.created_at, m.id)
-           FROM (SELECT * FROM esqase.matters
-                  WHERE firm_id = firm AND deleted_at IS NULL
-                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) m),
-        page.lim, page.off,
-        (SELECT count(*) FROM esqase.matters WHERE firm_id = firm AND deleted_at IS NULL));
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT m.created_at, m.id FROM esqase.matters m
+                     WHERE m.firm_id = firm AND m.deleted_at IS NULL
+                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('matters', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.record_total(firm, 'matters'));
 END
 $$;
 
-CREATE FUNCTION esqase_matters_create(body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.matters_create(body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
@@ -379,20 +407,20 @@ BEGIN
     m := created;
     PERFORM esqase.matter_set_clients(m, clients);
     PERFORM esqase.matter_set_team(m, team);
-    RETURN jsonb_build_object('data', esqase.matter_json(m));
+    RETURN esqase.matter_one(firm, m.id);
 END
 $$;
 
-CREATE FUNCTION esqase_matters_get(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.matters_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
 BEGIN
-    RETURN (SELECT jsonb_build_object('data', esqase.matter_json(r)) FROM esqase.matter_find(firm, id) r);
+    RETURN esqase.matter_one(firm, (esqase.matter_find(firm, id)).id);
 END
 $$;
 
-CREATE FUNCTION esqase_matters_update(id uuid, body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.matters_update(id uuid, body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
@@ -426,24 +454,24 @@ BEGIN
                 t.practice_area_id, t.stage_id, t.matter_type_id)
                IS DISTINCT FROM (m.title, m.description, m.status, m.open_date, m.close_date,
                                  m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id));
-    RETURN (SELECT jsonb_build_object('data', esqase.matter_json(r)) FROM esqase.matter_find(firm, m.id) r);
+    RETURN esqase.matter_one(firm, m.id);
 END
 $$;
 
 -- Soft delete: the matter is archived (status ARCHIVE, deleted_at set) and
 -- leaves the API; its client and team rows stay with it.
-CREATE FUNCTION esqase_matters_delete(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.matters_delete(id uuid) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
-    m esqase.matters;
+    deleted uuid;
 BEGIN
     UPDATE esqase.matters t SET status = 'ARCHIVE', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = esqase_matters_delete.id AND t.deleted_at IS NULL
-    RETURNING * INTO m;
+     WHERE t.firm_id = firm AND t.id = matters_delete.id AND t.deleted_at IS NULL
+    RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('matter', id);
     END IF;
-    RETURN jsonb_build_object('data', esqase.matter_json(m));
+    RETURN esqase.matter_one(firm, deleted);
 END
 $$;

@@ -7,16 +7,32 @@
 -- functions and by the RLS policies on esqase.leads (90_security.sql).
 -------------------------------------------------------------------------------
 
--- Whether the API context may see a lead: public, or the member is an
--- owner, or one of its assignees.  Without a context nothing is visible
--- (the policies also require the context's firm).
+-- Who sees a private lead: its assignees and the firm's owners.  The rule
+-- is written twice, for two costs: lead_visible() for one lead (find,
+-- delete), and, for scans of many leads (the RLS policies in
+-- 90_security.sql and the list page), the expression
+--     NOT is_private OR esqase.context_is_owner() OR id IN (SELECT esqase.assigned_leads())
+-- whose sub-select PostgreSQL runs once per query (a hashed SubPlan).
+
+-- The leads the API context's member is assigned to.
+CREATE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
+LANGUAGE sql STABLE AS $$
+    SELECT a.lead_id FROM esqase.lead_assignees a
+     WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member()
+$$;
+
+-- Whether the API context may see a lead.  Without a context nothing is
+-- visible (the policies also require the context's firm).
 CREATE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
-LANGUAGE sql STABLE
-RETURN NOT private
-    OR coalesce(esqase.context_is_owner(), false)
-    OR EXISTS (SELECT FROM esqase.lead_assignees a
-                WHERE a.firm_id = lead_firm AND a.member_id = esqase.context_member()
-                  AND a.lead_id = lead);
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN NOT private
+        OR coalesce(esqase.context_is_owner(), false)
+        OR EXISTS (SELECT FROM esqase.lead_assignees a
+                    WHERE a.firm_id = lead_firm AND a.member_id = esqase.context_member()
+                      AND a.lead_id = lead);
+END
+$$;
 
 CREATE FUNCTION esqase.lead_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -34,34 +50,50 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['id', 'publicId', 'status', 'contact', 'practiceArea', 'assignees', 'createdAt',
              'updatedAt'] || esqase.lead_contact_fields();
 
-CREATE FUNCTION esqase.lead_json(l esqase.leads) RETURNS jsonb
-LANGUAGE sql STABLE
-RETURN jsonb_build_object(
-    'id', l.id, 'publicId', l.public_id, 'status', l.status, 'value', l.value,
-    'isPrivate', l.is_private, 'leadStageColumnId', l.stage_id,
-    'contact', (SELECT esqase.ref(c.id, c.name) FROM esqase.contacts c
-                 WHERE c.firm_id = l.firm_id AND c.id = l.contact_id),
-    'practiceArea', coalesce((SELECT esqase.ref(p.id, p.name) FROM esqase.practice_areas p
-                               WHERE p.firm_id = l.firm_id AND p.id = l.practice_area_id), 'null'),
-    'assignees', coalesce((SELECT jsonb_agg(esqase.ref(m.id, m.name) ORDER BY a.position)
-                             FROM esqase.lead_assignees a
-                             JOIN esqase.members m ON m.firm_id = a.firm_id AND m.id = a.member_id
-                            WHERE a.firm_id = l.firm_id AND a.lead_id = l.id), '[]'),
-    'createdAt', esqase.ts(l.created_at), 'updatedAt', esqase.ts(l.updated_at));
+-- Leads as the API renders them, for ids (n: the position in ids); see
+-- contact_docs.
+CREATE FUNCTION esqase.lead_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE AS $$
+    SELECT u.n, json_build_object(
+        'id', l.id, 'publicId', l.public_id, 'status', l.status, 'value', l.value,
+        'isPrivate', l.is_private, 'leadStageColumnId', l.stage_id,
+        'contact', esqase.ref(c.id, c.name),
+        'practiceArea', esqase.ref(p.id, p.name),
+        'assignees', coalesce(a.items, '[]'),
+        'createdAt', esqase.ts(l.created_at), 'updatedAt', esqase.ts(l.updated_at))
+      FROM unnest(ids) WITH ORDINALITY AS u(id, n)
+      JOIN esqase.leads l ON l.firm_id = firm AND l.id = u.id
+      LEFT JOIN esqase.contacts c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+      LEFT JOIN esqase.practice_areas p ON p.firm_id = l.firm_id AND p.id = l.practice_area_id
+      CROSS JOIN LATERAL (
+          SELECT json_agg(esqase.ref(m.id, m.name) ORDER BY la.position) AS items
+            FROM esqase.lead_assignees la
+            JOIN esqase.members m ON m.firm_id = la.firm_id AND m.id = la.member_id
+           WHERE la.firm_id = l.firm_id AND la.lead_id = l.id) a
+$$;
 
--- A live lead of the firm that the context may see, else 404.
+CREATE FUNCTION esqase.lead_one(firm uuid, lead_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN esqase.one((SELECT d.doc FROM esqase.lead_docs(firm, ARRAY[lead_id]) d));
+END
+$$;
+
+-- A live lead of the firm that the context may see, else 404; with
+-- for_update, locked for the change.
 CREATE FUNCTION esqase.lead_find(firm uuid, lead_id uuid, for_update boolean DEFAULT false)
 RETURNS esqase.leads LANGUAGE plpgsql AS $$
 DECLARE
     l esqase.leads;
 BEGIN
     IF for_update THEN
-        PERFORM esqase.lock_active('esqase.leads', firm, lead_id);
+        SELECT * INTO l FROM esqase.leads
+         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO l FROM esqase.leads
+         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL;
     END IF;
-    SELECT * INTO l FROM esqase.leads
-     WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL
-       AND esqase.lead_visible(firm_id, id, is_private);
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT esqase.lead_visible(l.firm_id, l.id, l.is_private) THEN
         PERFORM esqase.not_found('lead', lead_id);
     END IF;
     RETURN l;
@@ -183,28 +215,45 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_leads_list(params jsonb DEFAULT '{}') RETURNS jsonb
+-- The total of the leads the context sees: the public ones, and the
+-- private ones it may see (all of them for an owner; for a member, those
+-- assigned to it, counted by the index on lead_assignees).
+CREATE FUNCTION esqase.leads_total(firm uuid) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF coalesce(esqase.context_is_owner(), false) THEN
+        RETURN esqase.record_total(firm, 'leads_public') + esqase.record_total(firm, 'leads_private');
+    END IF;
+    RETURN esqase.record_total(firm, 'leads_public')
+         + (SELECT count(*) FROM esqase.leads l
+             WHERE l.firm_id = firm AND l.deleted_at IS NULL AND l.is_private
+               AND l.id IN (SELECT esqase.assigned_leads()));
+END
+$$;
+
+CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
-    page record := esqase.page(params, '{}');
+    page record := esqase.page(params, 'leads', '{}');
+    keys esqase.page_key[];
 BEGIN
-    RETURN esqase.list_result(
-        (SELECT jsonb_agg(esqase.lead_json(l) ORDER BY l.created_at, l.id)
-           FROM (SELECT * FROM esqase.leads
-                  WHERE firm_id = firm AND deleted_at IS NULL
-                    AND esqase.lead_visible(firm_id, id, is_private)
-                  ORDER BY created_at, id LIMIT page.lim OFFSET page.off) l),
-        page.lim, page.off,
-        (SELECT count(*) FROM esqase.leads
-          WHERE firm_id = firm AND deleted_at IS NULL
-            AND esqase.lead_visible(firm_id, id, is_private)));
+    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
+                   FROM (SELECT l.created_at, l.id FROM esqase.leads l
+                     WHERE l.firm_id = firm AND l.deleted_at IS NULL
+                       AND (NOT l.is_private OR esqase.context_is_owner()
+                            OR l.id IN (SELECT esqase.assigned_leads()))
+                       AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
+                     ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
+    RETURN esqase.list_json('leads', page, keys,
+        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.leads_total(firm));
 END
 $$;
 
 -- Everything is checked before anything is written: an invalid lead leaves
 -- no contact behind and uses up no public id.
-CREATE FUNCTION esqase_leads_create(body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.leads_create(body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
@@ -258,20 +307,20 @@ BEGIN
         END;
     END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
-    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, l.id) r);
+    RETURN esqase.lead_one(firm, l.id);
 END
 $$;
 
-CREATE FUNCTION esqase_leads_get(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.leads_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
 BEGIN
-    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, id) r);
+    RETURN esqase.lead_one(firm, (esqase.lead_find(firm, id)).id);
 END
 $$;
 
-CREATE FUNCTION esqase_leads_update(id uuid, body jsonb) RETURNS jsonb
+CREATE FUNCTION esqase.leads_update(id uuid, body jsonb) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
@@ -295,24 +344,24 @@ BEGIN
             OR (t.value, t.is_private, t.practice_area_id, t.stage_id)
                IS DISTINCT FROM (l.value, l.is_private, l.practice_area_id, l.stage_id));
     PERFORM esqase.lead_prune_assignees(l, assignees);
-    RETURN (SELECT jsonb_build_object('data', esqase.lead_json(r)) FROM esqase.lead_find(firm, l.id) r);
+    RETURN esqase.lead_one(firm, l.id);
 END
 $$;
 
 -- Soft delete: the lead leaves the API; its contact stays a contact.
-CREATE FUNCTION esqase_leads_delete(id uuid) RETURNS jsonb
+CREATE FUNCTION esqase.leads_delete(id uuid) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
-    l esqase.leads;
+    deleted uuid;
 BEGIN
     UPDATE esqase.leads t SET deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = esqase_leads_delete.id AND t.deleted_at IS NULL
+     WHERE t.firm_id = firm AND t.id = leads_delete.id AND t.deleted_at IS NULL
        AND esqase.lead_visible(t.firm_id, t.id, t.is_private)
-    RETURNING * INTO l;
+    RETURNING t.id INTO deleted;
     IF NOT FOUND THEN
         PERFORM esqase.not_found('lead', id);
     END IF;
-    RETURN jsonb_build_object('data', esqase.lead_json(l));
+    RETURN esqase.lead_one(firm, deleted);
 END
 $$;

@@ -28,16 +28,16 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['firms', 'members', 'api_keys', 'contacts', 'practice_areas',
                              'practice_area_stages', 'matter_types', 'public_id_counters',
                              'matters', 'matter_clients', 'matter_team', 'lead_stages',
-                             'leads', 'lead_assignees', 'audit_log'] LOOP
+                             'leads', 'lead_assignees', 'audit_log', 'record_counts'] LOOP
         EXECUTE format('ALTER TABLE esqase.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE esqase.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY firm_isolation ON esqase.%I USING (firm_id = esqase.context_firm())', t);
         PERFORM pg_catalog.pg_extension_config_dump(format('esqase.%I', t), '');
         CONTINUE WHEN t = 'audit_log';
 
-        -- Counters are bookkeeping: their value is in the public ids the
-        -- audit log already records, so they are not audited themselves.
-        IF t <> 'public_id_counters' THEN
+        -- Counters are bookkeeping: their values follow from the records
+        -- the audit log already records, so they are not audited themselves.
+        IF t NOT IN ('public_id_counters', 'record_counts') THEN
             -- last_used_at alone is bookkeeping too: it is not an audited change.
             EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
                            t || '_updated_at',
@@ -72,7 +72,9 @@ REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;
 GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees TO esqase_api;
 
 -- Private leads are visible only to their assignees and the firm's owners
--- (esqase.lead_visible, 34_leads.sql).  The policy is split by command:
+-- (34_leads.sql; the expression below runs its sub-select once per query,
+-- so a scan of many leads does not look up assignees row by row).  The
+-- policy is split by command:
 --  * SELECT, UPDATE and DELETE see only visible leads;
 --  * INSERT and the new row of an UPDATE need only the firm, since a new
 --    private lead has no assignee rows yet when it is inserted (the lead row
@@ -84,12 +86,15 @@ GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees
 -- the functions filter deleted leads.  The lead_assignees policy stays the
 -- plain firm check: it must not query leads, or the two would recurse.
 DROP POLICY firm_isolation ON esqase.leads;
-CREATE POLICY leads_select ON esqase.leads FOR SELECT
-    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private));
-CREATE POLICY leads_insert ON esqase.leads FOR INSERT
-    WITH CHECK (firm_id = esqase.context_firm());
-CREATE POLICY leads_update ON esqase.leads FOR UPDATE
-    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private))
-    WITH CHECK (firm_id = esqase.context_firm());
-CREATE POLICY leads_delete ON esqase.leads FOR DELETE
-    USING (firm_id = esqase.context_firm() AND esqase.lead_visible(firm_id, id, is_private));
+DO $$
+DECLARE
+    visible text := 'firm_id = esqase.context_firm() AND (NOT is_private OR esqase.context_is_owner() '
+                    'OR id IN (SELECT esqase.assigned_leads()))';
+BEGIN
+    EXECUTE format('CREATE POLICY leads_select ON esqase.leads FOR SELECT USING (%s)', visible);
+    EXECUTE 'CREATE POLICY leads_insert ON esqase.leads FOR INSERT WITH CHECK (firm_id = esqase.context_firm())';
+    EXECUTE format('CREATE POLICY leads_update ON esqase.leads FOR UPDATE USING (%s) '
+                   'WITH CHECK (firm_id = esqase.context_firm())', visible);
+    EXECUTE format('CREATE POLICY leads_delete ON esqase.leads FOR DELETE USING (%s)', visible);
+END
+$$;

@@ -9,8 +9,10 @@ GRANT SELECT, INSERT ON t.keys, t.ids TO PUBLIC;
 
 -- Calls expr (e.g. 'esqase_contacts_get(...)') as key, in one transaction
 -- with the key's context; an error comes back as {"error": {...}} with the
--- SQLSTATE, the field at fault and the message.
-CREATE FUNCTION t.api(key text, expr text) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- SQLSTATE, the field at fault and the message.  t.call returns the result
+-- as it is, t.api with a list's nextCursor (opaque, made of a timestamp
+-- and an id) shown as "<cursor>".
+CREATE FUNCTION t.call(key text, expr text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
     st text; col text; msg text;
@@ -24,6 +26,11 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, col = COLUMN_NAME, msg = MESSAGE_TEXT;
     RETURN jsonb_build_object('error', jsonb_build_object('sqlstate', st, 'field', nullif(col, ''), 'message', msg));
 END
+$$;
+CREATE FUNCTION t.api(key text, expr text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT CASE WHEN r #>> '{pagination,nextCursor}' IS NOT NULL
+                THEN jsonb_set(r, '{pagination,nextCursor}', '"<cursor>"') ELSE r END
+      FROM t.call(key, expr) r
 $$;
 
 -- Masks ids and timestamps so that expected output is stable.

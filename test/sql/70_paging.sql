@@ -163,3 +163,93 @@ SELECT r.name, x.deleted_at IS NOT NULL AS deleted, x.status
  ORDER BY r.name;
 SELECT count(*) AS firm_c_contact_rows, count(*) FILTER (WHERE deleted_at IS NULL) AS live
   FROM esqase.contacts WHERE firm_id = t.id('firm_c');
+
+-- Cursor paging: every page carries nextCursor (null on the last), and a
+-- walk by cursor visits the same records, in the same order, as by offset.
+SET ROLE esqase_api;
+CREATE TEMP TABLE walk (page integer, n bigint, id uuid, next text, pagination jsonb);
+DO $$
+DECLARE
+    cur text;
+    p integer := 0;
+    l jsonb;
+BEGIN
+    LOOP
+        l := t.call('c', format('esqase_contacts_list(%L)',
+                                jsonb_strip_nulls(jsonb_build_object('limit', 50, 'cursor', cur))));
+        INSERT INTO walk SELECT p, e.n, (e.c ->> 'id')::uuid, l #>> '{pagination,nextCursor}', l -> 'pagination'
+          FROM jsonb_array_elements(l -> 'data') WITH ORDINALITY AS e(c, n);
+        cur := l #>> '{pagination,nextCursor}';
+        EXIT WHEN cur IS NULL OR p > 10;
+        p := p + 1;
+    END LOOP;
+END
+$$;
+SELECT count(*) AS walked, count(DISTINCT id) AS distinct_ids, max(page) + 1 AS pages,
+       bool_and(pagination ->> 'offset' IS NULL) FILTER (WHERE page > 0) AS offset_null_by_cursor,
+       count(*) FILTER (WHERE next IS NULL) AS rows_on_last_page
+  FROM walk;
+RESET ROLE;
+SELECT array_agg(id ORDER BY page, n)
+       = (SELECT array_agg(c.id ORDER BY c.created_at, c.id) FROM esqase.contacts c
+           WHERE c.firm_id = t.id('firm_c') AND c.deleted_at IS NULL) AS walk_follows_created_at_then_id
+  FROM walk;
+SET ROLE esqase_api;
+
+-- Records added and deleted between calls: no record that existed
+-- throughout is skipped or repeated; a deleted one is not shown, a new one
+-- (created after the walk's position) is.
+CREATE TEMP TABLE walk2 (id uuid);
+DO $$
+DECLARE
+    l jsonb := t.call('c', $q$esqase_contacts_list('{"limit": 100}')$q$);
+    seen_one uuid := (l #>> '{data,0,id}')::uuid;
+    ahead uuid := (l #>> '{data,99,id}')::uuid;
+    cur text := l #>> '{pagination,nextCursor}';
+BEGIN
+    INSERT INTO walk2 SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(l -> 'data') e;
+    -- behind the cursor: deleted; at the cursor: deleted; ahead: a new one.
+    PERFORM t.call('c', format('esqase_contacts_delete(%L)', seen_one));
+    PERFORM t.call('c', format('esqase_contacts_delete(%L)', ahead));
+    INSERT INTO t.ids SELECT 'c_new_during_walk',
+        (t.call('c', $q$esqase_contacts_create('{"type": "PERSON", "firstName": "During walk"}')$q$) #>> '{data,id}')::uuid;
+    WHILE cur IS NOT NULL LOOP
+        l := t.call('c', format('esqase_contacts_list(%L)', jsonb_build_object('limit', 100, 'cursor', cur)));
+        INSERT INTO walk2 SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(l -> 'data') e;
+        cur := l #>> '{pagination,nextCursor}';
+    END LOOP;
+END
+$$;
+RESET ROLE;
+SELECT count(*) AS walked, count(DISTINCT id) AS distinct_ids,
+       (SELECT count(*) FROM esqase.contacts c WHERE c.firm_id = t.id('firm_c') AND c.deleted_at IS NULL
+           AND c.id NOT IN (SELECT id FROM walk2)) AS live_not_walked,
+       t.id('c_new_during_walk') IN (SELECT id FROM walk2) AS new_one_walked
+  FROM walk2;
+SET ROLE esqase_api;
+
+-- A cursor with an offset, a malformed cursor, and a cursor of another list.
+SELECT t.err('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', next, 'offset', 0))) AS with_offset,
+       t.err('c', format('esqase_matters_list(%L)', jsonb_build_object('cursor', next))) AS other_list
+  FROM walk WHERE next IS NOT NULL LIMIT 1;
+SELECT params, t.err('c', format('esqase_contacts_list(%L)', params)) FROM (VALUES
+    ('{"cursor": "not a cursor"}'), ('{"cursor": ""}'), ('{"cursor": 42}'), ('{"cursor": null}'),
+    ('{"cursor": "Y29udGFjdHN8eHx5"}'), ('{"cursor": "Y29udGFjdHN8MjAyNi0xMi0wMVQwMDowMDowMFp8bm90LWEtdXVpZA"}'),
+    ('{"cursor": "////"}')
+) AS cases(params);
+-- A cursor of a page before a limit change still positions the next page.
+SELECT jsonb_array_length(t.call('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', next, 'limit', 7))) -> 'data') AS with_other_limit
+  FROM walk WHERE page = 0 LIMIT 1;
+
+-- Every maintained total equals a count of the rows it stands for.
+RESET ROLE;
+SELECT count(*) AS lists_checked, count(*) FILTER (WHERE kept <> counted) AS wrong
+  FROM (SELECT c.firm_id, c.list, sum(c.n) AS kept,
+               CASE c.list
+                   WHEN 'contacts' THEN (SELECT count(*) FROM esqase.contacts r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL)
+                   WHEN 'matters' THEN (SELECT count(*) FROM esqase.matters r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL)
+                   WHEN 'practice_areas' THEN (SELECT count(*) FROM esqase.practice_areas r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL)
+                   WHEN 'leads_public' THEN (SELECT count(*) FROM esqase.leads r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL AND NOT r.is_private)
+                   WHEN 'leads_private' THEN (SELECT count(*) FROM esqase.leads r WHERE r.firm_id = c.firm_id AND r.deleted_at IS NULL AND r.is_private)
+               END AS counted
+          FROM esqase.record_counts c GROUP BY c.firm_id, c.list) x;

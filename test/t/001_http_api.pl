@@ -333,7 +333,8 @@ ok($node->log_contains('has BYPASSRLS; the API will not run as it'), 'BYPASSRLS 
 # ---------------------------------------------------------------------------
 # DROP EXTENSION -> 503 (no crash); CREATE EXTENSION -> serving
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', 'DROP EXTENSION esqase');
+# Firms exist: the drop guard wants esqase.allow_drop (092_safe_failure.pl).
+$node->safe_psql('postgres', 'SET esqase.allow_drop = on; DROP EXTENSION esqase');
 for (1 .. 4)
 {
 	api($node, 'GET', '/v1/contacts', 503, %T, name => "after DROP EXTENSION ($_)");

@@ -105,7 +105,8 @@ $psql->quit;
 
 # ---------------------------------------------------------------------------
 # SQLSTATE -> HTTP status, with the field from the error's COLUMN
-# (a stand-in esqase_contacts_get raises the SQLSTATE named by the id)
+# (a stand-in esqase.contacts_get, the function the worker calls, raises the
+# SQLSTATE named by the id)
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres', q{
 CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
@@ -119,12 +120,12 @@ INSERT INTO esqase_test_states VALUES
   ('00000000-0000-4000-8000-000000000007', '40001'),
   ('00000000-0000-4000-8000-000000000008', '22008');
 GRANT SELECT ON esqase_test_states TO esqase_api;
-ALTER FUNCTION esqase_contacts_get(uuid) RENAME TO esqase_contacts_get_real;
-CREATE FUNCTION esqase_contacts_get(id uuid) RETURNS jsonb LANGUAGE plpgsql AS $$
+ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
-  SELECT state INTO s FROM esqase_test_states t WHERE t.id = esqase_contacts_get.id;
-  IF s IS NULL THEN RETURN esqase_contacts_get_real(id); END IF;
+  SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
+  IF s IS NULL THEN RETURN esqase.contacts_get_real(id); END IF;
   RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s, COLUMN = 'someField';
 END $$;
 });
@@ -143,8 +144,8 @@ for my $i (sort keys %want)
 }
 api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'real read through the wrapper');
 $node->safe_psql('postgres', q{
-DROP FUNCTION esqase_contacts_get(uuid);
-ALTER FUNCTION esqase_contacts_get_real(uuid) RENAME TO esqase_contacts_get;
+DROP FUNCTION esqase.contacts_get(uuid);
+ALTER FUNCTION esqase.contacts_get_real(uuid) RENAME TO contacts_get;
 DROP TABLE esqase_test_states;
 });
 api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'read after restoring the function');

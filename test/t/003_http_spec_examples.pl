@@ -86,7 +86,7 @@ api($node, 'POST', '/v1/contacts', 201, token => $key,
 ($s, $j) = curl('https://api.esqase.com/v1/contacts?limit=2&offset=0', '-H', $auth);
 is($s, 200, 'paged list: 200');
 is(scalar @{ $j->{data} }, 2, 'two records');
-is_deeply([ sort keys %{ $j->{pagination} } ], [qw(limit offset total)], 'pagination fields');
+is_deeply([ sort keys %{ $j->{pagination} } ], [qw(limit nextCursor offset total)], 'pagination fields');
 is($j->{pagination}{limit}, 2, 'limit 2');
 is($j->{pagination}{offset}, 0, 'offset 0');
 is($j->{pagination}{total}, 5, 'total 5');
@@ -179,6 +179,36 @@ ok(!$j->{data}{isPrivate}, 'lead not private');
 is($j->{data}{contact}{name}, 'Jane Doe', 'lead contact name');
 isnt($j->{data}{contact}{id}, $contact, 'the lead created a brand-new contact');
 is_deeply($j->{data}{practiceArea}, { id => $area, name => 'Family law' }, 'lead practiceArea');
+
+# --- Field order -------------------------------------------------------------
+# Responses list their fields in the order of the API page (then any further
+# fields), in a single record and in a list, for every resource.
+my $lead = $j->{data}{id};
+my %order = (
+	contacts => [ $contact, qw(id type status name firstName lastName companyName emails phones
+		  createdAt updatedAt prefix middleName suffix nickname tradeName companyType) ],
+	matters => [ $matter, qw(id publicId title description status openDate closeDate solDate
+		  practiceArea stage clients team matterType createdAt updatedAt) ],
+	leads => [ $lead, qw(id publicId status value isPrivate leadStageColumnId contact practiceArea
+		  assignees createdAt updatedAt) ],
+	'practice-areas' => [ $area, qw(id name status stages matterTypes createdAt updatedAt) ],
+	'matter-types' => [ $mtype, qw(id practiceAreaId name status createdAt updatedAt) ]);
+for my $res (sort keys %order)
+{
+	my ($id, @want) = @{ $order{$res} };
+	my $one = api_raw($node, 'GET', "/v1/$res/$id", token => $key)->{content};
+	is_deeply(key_order($one, 1), ['data'], "$res: a record's response is {data}");
+	is_deeply(key_order($one, 2), \@want, "$res: a record's fields in the API page's order");
+	my $q = $res eq 'matter-types' ? "?practiceAreaId=$area" : '';
+	my $list = api_raw($node, 'GET', "/v1/$res$q", token => $key)->{content};
+	is_deeply(key_order($list, 1), [qw(data pagination)], "$res: a list is {data, pagination}");
+	is_deeply(key_order($list, 3), \@want, "$res: a listed record's fields in the same order");
+}
+my $list = api_raw($node, 'GET', '/v1/contacts?limit=1', token => $key)->{content};
+my ($pagination) = $list =~ /"pagination"\s*:\s*(\{[^}]*\})/;
+is_deeply(key_order($pagination, 1), [qw(limit offset total nextCursor)], 'pagination fields in order');
+is_deeply(key_order(api_raw($node, 'GET', "/v1/practice-areas/$area", token => $key)->{content}, 4),
+	[qw(id name type order)], 'a stage\'s fields in order');
 
 # --- The JavaScript and Python examples --------------------------------------
 # They use fixed ids for the practice area and the client; a DBA puts those

@@ -14,7 +14,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(esq_node api api_raw wait_for_status make_key
-  all_scopes statuses_seen no_500 json_decode_ok);
+  all_scopes statuses_seen no_500 json_decode_ok key_order);
 
 my %seen;    # status => count, over every request of the test file
 
@@ -133,6 +133,34 @@ sub make_key
 	my $token = $node->safe_psql($db,
 		"SELECT esqase_create_api_key('$member', '{$scopes}')");
 	return ($token, $firm, $member);
+}
+
+# The keys of the first JSON object that opens at nesting depth $depth of
+# the raw text $json, in the order they are written (1: the top object;
+# 2: {"data": {...}}'s record; 3: the first record of {"data": [...]}).
+# A decoded hash has no order, so the order is read from the text itself.
+sub key_order
+{
+	my ($json, $depth) = @_;
+	my ($level, $opened, @keys) = (0, 0);
+	while ($json =~ /\G\s*(?:("(?:[^"\\]|\\.)*")\s*(:)?|([{\[])|([}\]])|[^"{}\[\]]+)/gc)
+	{
+		if (defined $3)
+		{
+			$level++;
+			$opened++ if $level == $depth;
+		}
+		elsif (defined $4)
+		{
+			last if $level == $depth && $opened;
+			$level--;
+		}
+		elsif (defined $2 && $level == $depth && $opened == 1)
+		{
+			push @keys, substr($1, 1, -1);
+		}
+	}
+	return \@keys;
 }
 
 sub statuses_seen { return {%seen}; }

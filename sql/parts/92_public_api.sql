@@ -1,0 +1,34 @@
+
+-------------------------------------------------------------------------------
+-- 92 The public SQL API: esqase_<resource>_<action>, in the extension's
+-- schema, taking and returning jsonb (design.md).  Each is a one-line SQL
+-- wrapper, inlined by PostgreSQL, over the json function of the resource's
+-- file (esqase.<resource>_<action>), which the HTTP worker calls directly
+-- so that responses keep the API page's field order.  Generated here:
+--
+--   esqase_contacts_{list,create,get,update,delete}
+--   esqase_matters_{list,create,get,update,delete}
+--   esqase_leads_{list,create,get,update,delete}
+--   esqase_practice_areas_{list,create,get,update,delete}
+--   esqase_matter_types_{list,create,get,update,delete}
+-------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    r text;
+    -- action, arguments, call arguments, volatility
+    a text[];
+BEGIN
+    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types'] LOOP
+        FOREACH a SLICE 1 IN ARRAY ARRAY[
+                ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
+                ['create', 'body jsonb', 'body', 'VOLATILE'],
+                ['get', 'id uuid', 'id', 'STABLE'],
+                ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
+                ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP
+            EXECUTE format('CREATE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
+                           'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
+        END LOOP;
+    END LOOP;
+END
+$$;
