@@ -311,15 +311,19 @@ def other_end(mark):
 
 # ---------------------------------------------------------------- one operation
 
-def measure(label, http_run, pg_run, sweep=True):
+def measure(label, http_run, pg_run, sweep=True, pg_first=False):
     """http_run(conns, secs) and pg_run(clients, secs, tx) -> result dicts.
     Returns HTTP at CLIENTS, pgbench at CLIENTS and pgbench at its best."""
     log(label)
     note_busy()
     mark = other_begin()
     r = {"label": label}
-    r["http"] = http_run(CLIENTS, SECS)
-    r["same"] = pg_run(CLIENTS, SECS, SMOKE_TX if SMOKE else None)
+    if pg_first:
+        r["same"] = pg_run(CLIENTS, SECS, SMOKE_TX if SMOKE else None)
+        r["http"] = http_run(CLIENTS, SECS)
+    else:
+        r["http"] = http_run(CLIENTS, SECS)
+        r["same"] = pg_run(CLIENTS, SECS, SMOKE_TX if SMOKE else None)
     best = r["same"]
     if sweep:
         for c in SWEEP:
@@ -601,7 +605,7 @@ wrk.headers["Content-Type"] = "application/json"
         pool_add(pool_res, psql(marker_sql).split())
         fastest = max(x["rps"] for rr in results if rr["res"] == res and rr["op"] in
                       ("create", "update") for x in (rr["http"], rr["same"], rr["best"]))
-        state = {"next": 0, "done": 0, "rate": fastest * 1.5}
+        state = {"next": 0, "done": 0, "rate": fastest * 2, "known": False}
         body = s["create"].replace("'", "''")
 
         def deleted_count(table=table, pool_res=pool_res):
@@ -614,7 +618,7 @@ wrk.headers["Content-Type"] = "application/json"
                         marker_sql=marker_sql, res=res):
             """Enough unused records for one run (made through the SQL API in
             batches, outside the measured time)."""
-            need = (tx_total if tx_total else int(state["rate"] * secs * 1.5)) + 200
+            need = (tx_total if tx_total else int(state["rate"] * secs * 2.5)) + 500
             size = int(psql("SELECT count(*) FROM bench.pool WHERE res = %s" % q(pool_res)))
             short = need - (size - state["next"])
             if short > 0:
@@ -673,6 +677,12 @@ end
                   + one_stmt_pool(pool_res, "esqase_%s_delete(p.id)" % fn))
 
         def pg_delete(c, t, tx, script=script, state=state, res=res):
+            if not tx and not state["known"]:
+                # the first run (16 clients) has a fixed number of transactions,
+                # about t seconds' worth at twice the create or update rate:
+                # after it the delete rate is known and the pool can be sized
+                tx = max(20, int(state["rate"] * t / c))
+            state["known"] = True
             ensure_pool(t, tx * c if tx else None)
             r = pgbench("delete", script, c, t,
                         dict(pgvars, base=state["next"], nclients=c, i=0), tx)
@@ -685,7 +695,7 @@ end
             state["next"] += c * max(r["per_client"].values())
             state["rate"] = max(state["rate"], r["rps"])
             return r
-        r = measure("DELETE /v1/%s/{id}" % res, http_delete, pg_delete)
+        r = measure("DELETE /v1/%s/{id}" % res, http_delete, pg_delete, pg_first=True)
         r.update(res=res, op="delete", sql="esqase_%s_delete(id)" % fn)
         results.append(r)
 
