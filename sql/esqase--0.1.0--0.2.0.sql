@@ -30,6 +30,10 @@ CREATE TABLE esqase.record_counts (
 -- time, then id).  A cursor is one of these, encoded.
 CREATE TYPE esqase.page_key AS (at timestamptz, id uuid);
 
+-- A page a list is asked for: at most lim records, after the key after,
+-- skipping off more; by_cursor when after came from a cursor.
+CREATE TYPE esqase.page_request AS (lim integer, off integer, after esqase.page_key, by_cursor boolean);
+
 -- is_private is included so that a page at a deep offset is found by an
 -- index-only scan even for a member who sees only some private leads.
 DROP INDEX esqase.leads_list_idx;
@@ -103,20 +107,16 @@ $$;
 -- returns the page asked for: limit defaults to 50 and is clamped to 200;
 -- offset defaults to 0; after is the key the page starts after (a cursor's,
 -- else one before every record).  list names the list a cursor must be of.
-CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[],
-                            OUT lim integer, OUT off integer, OUT after esqase.page_key,
-                            OUT by_cursor boolean)
+CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[]) RETURNS esqase.page_request
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     k text;
     v text;
+    p esqase.page_request := ROW(50, 0, ROW('-infinity'::timestamptz,
+                                             '00000000-0000-0000-0000-000000000000'::uuid), false);
 BEGIN
-    lim := 50;
-    off := 0;
-    after := ROW('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid);
-    by_cursor := false;
     IF params IS NULL THEN
-        RETURN;
+        RETURN p;
     END IF;
     IF jsonb_typeof(params) <> 'object' THEN
         PERFORM esqase.fail('22023', 'params must be a JSON object');
@@ -131,27 +131,28 @@ BEGIN
                 IF v::numeric < 1 THEN
                     PERFORM esqase.fail('22023', 'limit must be at least 1', k);
                 END IF;
-                lim := least(v::numeric, 200)::integer;
+                p.lim := least(v::numeric, 200)::integer;
             ELSE
                 IF v::numeric > 2147483647 THEN
                     PERFORM esqase.fail('22023', 'offset must be at most 2147483647', k);
                 END IF;
-                off := v::integer;
+                p.off := v::integer;
             END IF;
         ELSIF k = 'cursor' THEN
             IF jsonb_typeof(params -> k) <> 'string' THEN
                 PERFORM esqase.fail('22023', 'cursor must be a string (a nextCursor)', k);
             END IF;
-            after := esqase.cursor_decode(list, v);
-            by_cursor := true;
+            p.after := esqase.cursor_decode(list, v);
+            p.by_cursor := true;
         ELSIF NOT k = ANY (allowed) THEN
             PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
         END IF;
     END LOOP;
-    IF by_cursor AND params ? 'offset' THEN
+    IF p.by_cursor AND params ? 'offset' THEN
         PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
                             'cursor');
     END IF;
+    RETURN p;
 END
 $$;
 
@@ -167,7 +168,7 @@ $$;
 -- A list response: {"data": [...], "pagination": {"limit", "offset",
 -- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
 -- nextCursor is null on the last page.
-CREATE FUNCTION esqase.list_json(list text, page record, keys esqase.page_key[], data json,
+CREATE FUNCTION esqase.list_json(list text, page esqase.page_request, keys esqase.page_key[], data json,
                                  total bigint)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -326,7 +327,7 @@ CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
-    page record := esqase.page(params, 'contacts', '{}');
+    page esqase.page_request := esqase.page(params, 'contacts', '{}');
     keys esqase.page_key[];
 BEGIN
     -- The page's keys by an index-only scan, then only its rows rendered.
@@ -463,7 +464,7 @@ CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
-    page record := esqase.page(params, 'practice_areas', '{}');
+    page esqase.page_request := esqase.page(params, 'practice_areas', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
@@ -583,7 +584,7 @@ CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
-    page record := esqase.page(params, 'matter_types', '{practiceAreaId}');
+    page esqase.page_request := esqase.page(params, 'matter_types', '{practiceAreaId}');
     area uuid := esqase.param_uuid(params, 'practiceAreaId', true);
     keys esqase.page_key[];
 BEGIN
@@ -771,7 +772,7 @@ CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
-    page record := esqase.page(params, 'matters', '{}');
+    page esqase.page_request := esqase.page(params, 'matters', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
@@ -971,7 +972,7 @@ CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
-    page record := esqase.page(params, 'leads', '{}');
+    page esqase.page_request := esqase.page(params, 'leads', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
@@ -1170,6 +1171,147 @@ BEGIN
     EXECUTE format('CREATE POLICY leads_update ON esqase.leads FOR UPDATE USING (%s) '
                    'WITH CHECK (firm_id = esqase.context_firm())', visible);
     EXECUTE format('CREATE POLICY leads_delete ON esqase.leads FOR DELETE USING (%s)', visible);
+END
+$$;
+
+-- Literals typed as their targets (plpgsql_check, test/sql/85_plpgsql_check.sql).
+-- A list of strings (NULL when absent; null means the empty list).
+-- item_check: NULL, 'uuid' or 'email'; duplicates are rejected for uuids.
+CREATE OR REPLACE FUNCTION esqase.body_list(body jsonb, field text, item_check text DEFAULT NULL,
+                                 max_items integer DEFAULT 100)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v jsonb := body -> field;
+    item jsonb;
+    result text[] := '{}'::text[];
+    s text;
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v = 'null' THEN
+        RETURN '{}'::text[];
+    END IF;
+    IF jsonb_typeof(v) <> 'array' THEN
+        PERFORM esqase.fail('23514', format('%s must be a list', field), field);
+    END IF;
+    IF jsonb_array_length(v) > max_items THEN
+        PERFORM esqase.fail('23514', format('%s holds more than %s items', field, max_items), field);
+    END IF;
+    FOR item IN SELECT jsonb_array_elements(v) LOOP
+        IF jsonb_typeof(item) <> 'string' OR btrim(item #>> '{}') = '' THEN
+            PERFORM esqase.fail('23514', format('%s must hold only non-blank strings', field), field);
+        END IF;
+        s := item #>> '{}';
+        IF item_check = 'uuid' THEN
+            IF NOT esqase.is_uuid(s) THEN
+                PERFORM esqase.fail('23514', format('%s must hold only UUIDs', field), field);
+            END IF;
+            s := lower(s);
+            IF s = ANY (result) THEN
+                PERFORM esqase.fail('23514', format('%s lists %s twice', field, s), field);
+            END IF;
+        ELSIF item_check = 'email' THEN
+            PERFORM esqase.check_email(s, field);
+        ELSIF length(s) > 1000 THEN
+            PERFORM esqase.fail('23514', format('%s holds a value longer than 1000 characters', field), field);
+        END IF;
+        result := result || s;
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- The optional text fields of body that are present, checked, keyed by
+-- column name: feed it to jsonb_populate_record(row, patch) to apply a PATCH.
+CREATE OR REPLACE FUNCTION esqase.text_patch(body jsonb, fields text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    f text;
+    patch jsonb := '{}'::jsonb;
+BEGIN
+    FOREACH f IN ARRAY fields LOOP
+        IF body ? f THEN
+            patch := patch || jsonb_build_object(esqase.snake(f), esqase.body_text(body, f));
+        END IF;
+    END LOOP;
+    RETURN patch;
+END
+$$;
+
+-- The team in body.team (absent or null: none), checked: a list of objects
+-- {memberId, role, allocation}; members of the firm (as check_members), none
+-- twice; role an optional string; allocation an optional percentage 0-100
+-- with at most two decimals, the team's total at most 100.  Returns the rows
+-- to store as [{member_id, role, allocation}], in order.
+CREATE OR REPLACE FUNCTION esqase.matter_team_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v jsonb := body -> 'team';
+    item jsonb;
+    i integer := 0;
+    at_ text;
+    k text;
+    member uuid;
+    members uuid[] := '{}'::uuid[];
+    alloc numeric;
+    total numeric := 0;
+    result jsonb := '[]'::jsonb;
+BEGIN
+    IF v IS NULL OR v = 'null' THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    IF jsonb_typeof(v) <> 'array' THEN
+        PERFORM esqase.fail('23514', 'team must be a list', 'team');
+    END IF;
+    IF jsonb_array_length(v) > 100 THEN
+        PERFORM esqase.fail('23514', 'team holds more than 100 items', 'team');
+    END IF;
+    FOR item IN SELECT jsonb_array_elements(v) LOOP
+        at_ := format('team[%s]', i);
+        IF jsonb_typeof(item) <> 'object' THEN
+            PERFORM esqase.fail('23514', format('%s must be an object {memberId, role, allocation}', at_), 'team');
+        END IF;
+        SELECT key INTO k FROM jsonb_object_keys(item) key
+         WHERE key NOT IN ('memberId', 'role', 'allocation') LIMIT 1;
+        IF FOUND THEN
+            PERFORM esqase.fail('23514', format('%s: unknown field %s', at_, k), 'team');
+        END IF;
+        IF jsonb_typeof(item -> 'memberId') IS DISTINCT FROM 'string'
+           OR NOT esqase.is_uuid(item ->> 'memberId') THEN
+            PERFORM esqase.fail('23514', format('%s.memberId is required and must be a UUID', at_), 'team');
+        END IF;
+        member := (item ->> 'memberId')::uuid;
+        IF member = ANY (members) THEN
+            PERFORM esqase.fail('23514', format('team lists member %s twice', member), 'team');
+        END IF;
+        members := members || member;
+        IF coalesce(item -> 'role', 'null') <> 'null'
+           AND (jsonb_typeof(item -> 'role') <> 'string' OR length(item ->> 'role') > 200) THEN
+            PERFORM esqase.fail('23514', format('%s.role must be a string of at most 200 characters', at_), 'team');
+        END IF;
+        alloc := NULL;
+        IF coalesce(item -> 'allocation', 'null') <> 'null' THEN
+            IF jsonb_typeof(item -> 'allocation') <> 'number' THEN
+                PERFORM esqase.fail('23514', format('%s.allocation must be a number (a percentage)', at_), 'team');
+            END IF;
+            alloc := (item -> 'allocation')::numeric;
+            IF alloc < 0 OR alloc > 100 OR alloc <> round(alloc, 2) THEN
+                PERFORM esqase.fail('23514', format('%s.allocation must be a percentage from 0 to 100 with at most two decimals',
+                                                    at_), 'team');
+            END IF;
+            total := total + alloc;
+        END IF;
+        result := result || jsonb_build_array(jsonb_build_object(
+            'member_id', member, 'role', nullif(btrim(item ->> 'role'), ''), 'allocation', alloc));
+        i := i + 1;
+    END LOOP;
+    IF total > 100 THEN
+        PERFORM esqase.fail('23514', format('the team''s allocations add up to %s%%, more than 100%%',
+                                            trim_scale(total)), 'team');
+    END IF;
+    PERFORM esqase.check_members(firm, members, 'team', keep);
+    RETURN result;
 END
 $$;
 

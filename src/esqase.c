@@ -33,7 +33,7 @@ void		_PG_init(void);
 
 int			esq_http_port = 8080;
 char	   *esq_http_listen_addresses = NULL;
-int			esq_http_workers = 2;
+int			esq_http_workers = -1;
 char	   *esq_database = NULL;
 char	   *esq_http_role = NULL;
 int			esq_http_max_body = 1024 * 1024;
@@ -102,8 +102,9 @@ esq_define_http_gucs(void)
 							   NULL, &esq_http_listen_addresses, "localhost",
 							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_workers",
-							"Number of HTTP worker processes sharing the port.",
-							NULL, &esq_http_workers, 2, 1, ESQ_MAX_WORKERS,
+							"Number of HTTP worker processes sharing the port (-1: two per CPU, "
+							"at most half of max_worker_processes).",
+							NULL, &esq_http_workers, -1, -1, ESQ_MAX_WORKERS,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("esqase.database",
 							   "Database the HTTP workers serve (the extension is created in it).",
@@ -145,11 +146,35 @@ esq_define_http_gucs(void)
 							PGC_POSTMASTER, GUC_UNIT_BYTE, NULL, NULL, NULL);
 }
 
-/* Registers esqase.http_workers static background workers. */
+/*
+ * The number of HTTP workers to start.  A worker serves one request at a
+ * time and, for a write, waits for its commit to reach disk; with about
+ * two per CPU one worker's fsync overlaps another's work, which is what
+ * lets writes keep up with as many backends sharing WAL flushes
+ * (docs/benchmarks.md).  Each worker takes a max_worker_processes slot;
+ * the automatic count leaves at least half of them to parallel query and
+ * other extensions.
+ */
+static int
+esq_worker_count(void)
+{
+	long		ncpu;
+	int			n;
+
+	if (esq_http_workers > 0)
+		return esq_http_workers;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	n = 2 * (int) Max(ncpu, 1);
+	n = Min(n, Max(2, max_worker_processes / 2));
+	return Max(2, Min(n, ESQ_MAX_WORKERS));
+}
+
+/* Registers the HTTP workers as static background workers. */
 static void
 esq_register_workers(void)
 {
 	int			i;
+	int			nworkers = esq_worker_count();
 
 	if (esq_http_port == 0)
 	{
@@ -163,7 +188,10 @@ esq_register_workers(void)
 				(errmsg("esqase: HTTP API disabled (esqase.http_listen_addresses is empty)")));
 		return;
 	}
-	for (i = 0; i < esq_http_workers; i++)
+	ereport(LOG,
+			(errmsg("esqase: starting %d HTTP workers%s", nworkers,
+					esq_http_workers < 0 ? " (esqase.http_workers = -1: two per CPU)" : "")));
+	for (i = 0; i < nworkers; i++)
 	{
 		BackgroundWorker worker;
 

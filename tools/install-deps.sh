@@ -5,7 +5,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: run as root (or with sudo)" >&2
     exit 1
 fi
-packages=(make gcc postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev libjansson-dev
+packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check libmicrohttpd-dev libjansson-dev
           libipc-run-perl curl python3 python3-requests)
 command -v node >/dev/null || packages+=(nodejs)
 missing=()

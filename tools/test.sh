@@ -1,36 +1,42 @@
 #!/usr/bin/env bash
-# The whole test suite: pg_regress (SQL API), pg_isolation_regress (public
-# ids under concurrency) and TAP (real server, real HTTP).  Each suite starts
-# its own temporary cluster.  Run as root on Debian 12: it installs the
-# dependencies, builds and installs the extension, then runs the suites as
-# the postgres user (PostgreSQL refuses to run as root) in a copy of the tree.
+# The whole test suite: pg_regress (SQL API, plpgsql_check), pg_isolation_regress
+# (concurrency) and TAP (real server, real HTTP).  Each suite starts its own
+# temporary cluster.  Run as root on Debian 12: it installs the dependencies,
+# then builds and installs the extension from a copy of the tree (the source
+# tree is left as it is) and runs the suites there as the postgres user
+# (PostgreSQL refuses to run as root).  WERROR=1 (as CI sets) fails the build
+# on any compiler warning.  `make install` is system-wide: two checkouts
+# cannot be tested at the same time on one machine.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/tools/install-deps.sh" || exit 1
-make -C "$here" -s clean && make -C "$here" -s && make -C "$here" -s install || exit 1
 
 work=$(mktemp -d /tmp/esqase-test.XXXXXX)
 cp -a "$here/." "$work/"
+make -C "$work" -s clean >/dev/null
+make -C "$work" -s ${WERROR:+WERROR=1} && make -C "$work" -s install || exit 1
 chown -R postgres "$work"
 as_pg() { runuser -u postgres -- "$@"; }
 
 passed=0 failed=0
 run_suite() {
     local name=$1; shift
+    local t0=$SECONDS
     echo "=== $name"
     if as_pg "$@"; then
         passed=$((passed + 1))
+        echo "=== $name: passed in $((SECONDS - t0)) s"
     else
         failed=$((failed + 1))
-        echo "=== $name FAILED"
+        echo "=== $name FAILED after $((SECONDS - t0)) s"
         [ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
         [ -f "$work/output_iso/regression.diffs" ] && cat "$work/output_iso/regression.diffs"
     fi
 }
 run_suite "SQL regression and isolation tests" make -C "$work" -s installcheck
-run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck
-echo "=== benchmark smoke (tools/bench.sh, as root)"  # its own cluster; statuses checked, numbers not
-if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 "$here/tools/bench.sh" >/dev/null; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== benchmark smoke FAILED"; fi
+run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck PROVE_FLAGS=--timer
+t0=$SECONDS; echo "=== benchmark smoke (tools/bench.sh as root: its own cluster; statuses checked, never numbers)"
+if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 "$work/tools/bench.sh" >/dev/null; then passed=$((passed + 1)); echo "=== benchmark smoke: passed in $((SECONDS - t0)) s"; else failed=$((failed + 1)); echo "=== benchmark smoke FAILED after $((SECONDS - t0)) s"; fi
 
 echo "test suites: $passed passed, $failed failed"
 if [ "$failed" -eq 0 ]; then

@@ -270,6 +270,10 @@ CREATE TABLE esqase.record_counts (
 -- time, then id).  A cursor is one of these, encoded.
 CREATE TYPE esqase.page_key AS (at timestamptz, id uuid);
 
+-- A page a list is asked for: at most lim records, after the key after,
+-- skipping off more; by_cursor when after came from a cursor.
+CREATE TYPE esqase.page_request AS (lim integer, off integer, after esqase.page_key, by_cursor boolean);
+
 -- Append-only: triggers in 10_core.sql reject UPDATE, DELETE and TRUNCATE.
 CREATE TABLE esqase.audit_log (
     firm_id    uuid NOT NULL,

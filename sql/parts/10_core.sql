@@ -223,14 +223,14 @@ RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v jsonb := body -> field;
     item jsonb;
-    result text[] := '{}';
+    result text[] := '{}'::text[];
     s text;
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     END IF;
     IF v = 'null' THEN
-        RETURN '{}';
+        RETURN '{}'::text[];
     END IF;
     IF jsonb_typeof(v) <> 'array' THEN
         PERFORM esqase.fail('23514', format('%s must be a list', field), field);
@@ -318,20 +318,16 @@ $$;
 -- returns the page asked for: limit defaults to 50 and is clamped to 200;
 -- offset defaults to 0; after is the key the page starts after (a cursor's,
 -- else one before every record).  list names the list a cursor must be of.
-CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[],
-                            OUT lim integer, OUT off integer, OUT after esqase.page_key,
-                            OUT by_cursor boolean)
+CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[]) RETURNS esqase.page_request
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     k text;
     v text;
+    p esqase.page_request := ROW(50, 0, ROW('-infinity'::timestamptz,
+                                             '00000000-0000-0000-0000-000000000000'::uuid), false);
 BEGIN
-    lim := 50;
-    off := 0;
-    after := ROW('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid);
-    by_cursor := false;
     IF params IS NULL THEN
-        RETURN;
+        RETURN p;
     END IF;
     IF jsonb_typeof(params) <> 'object' THEN
         PERFORM esqase.fail('22023', 'params must be a JSON object');
@@ -346,27 +342,28 @@ BEGIN
                 IF v::numeric < 1 THEN
                     PERFORM esqase.fail('22023', 'limit must be at least 1', k);
                 END IF;
-                lim := least(v::numeric, 200)::integer;
+                p.lim := least(v::numeric, 200)::integer;
             ELSE
                 IF v::numeric > 2147483647 THEN
                     PERFORM esqase.fail('22023', 'offset must be at most 2147483647', k);
                 END IF;
-                off := v::integer;
+                p.off := v::integer;
             END IF;
         ELSIF k = 'cursor' THEN
             IF jsonb_typeof(params -> k) <> 'string' THEN
                 PERFORM esqase.fail('22023', 'cursor must be a string (a nextCursor)', k);
             END IF;
-            after := esqase.cursor_decode(list, v);
-            by_cursor := true;
+            p.after := esqase.cursor_decode(list, v);
+            p.by_cursor := true;
         ELSIF NOT k = ANY (allowed) THEN
             PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
         END IF;
     END LOOP;
-    IF by_cursor AND params ? 'offset' THEN
+    IF p.by_cursor AND params ? 'offset' THEN
         PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
                             'cursor');
     END IF;
+    RETURN p;
 END
 $$;
 
@@ -401,7 +398,7 @@ $$;
 -- A list response: {"data": [...], "pagination": {"limit", "offset",
 -- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
 -- nextCursor is null on the last page.
-CREATE FUNCTION esqase.list_json(list text, page record, keys esqase.page_key[], data json,
+CREATE FUNCTION esqase.list_json(list text, page esqase.page_request, keys esqase.page_key[], data json,
                                  total bigint)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -438,7 +435,7 @@ CREATE FUNCTION esqase.text_patch(body jsonb, fields text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     f text;
-    patch jsonb := '{}';
+    patch jsonb := '{}'::jsonb;
 BEGIN
     FOREACH f IN ARRAY fields LOOP
         IF body ? f THEN

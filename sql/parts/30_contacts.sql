@@ -120,7 +120,7 @@ CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
-    page record := esqase.page(params, 'contacts', '{}');
+    page esqase.page_request := esqase.page(params, 'contacts', '{}');
     keys esqase.page_key[];
 BEGIN
     -- The page's keys by an index-only scan, then only its rows rendered.

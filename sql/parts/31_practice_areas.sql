@@ -61,7 +61,7 @@ CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
-    page record := esqase.page(params, 'practice_areas', '{}');
+    page esqase.page_request := esqase.page(params, 'practice_areas', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key

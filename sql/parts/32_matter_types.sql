@@ -51,7 +51,7 @@ CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'read');
-    page record := esqase.page(params, 'matter_types', '{practiceAreaId}');
+    page esqase.page_request := esqase.page(params, 'matter_types', '{practiceAreaId}');
     area uuid := esqase.param_uuid(params, 'practiceAreaId', true);
     keys esqase.page_key[];
 BEGIN

@@ -194,13 +194,13 @@ DECLARE
     at_ text;
     k text;
     member uuid;
-    members uuid[] := '{}';
+    members uuid[] := '{}'::uuid[];
     alloc numeric;
     total numeric := 0;
-    result jsonb := '[]';
+    result jsonb := '[]'::jsonb;
 BEGIN
     IF v IS NULL OR v = 'null' THEN
-        RETURN '[]';
+        RETURN '[]'::jsonb;
     END IF;
     IF jsonb_typeof(v) <> 'array' THEN
         PERFORM esqase.fail('23514', 'team must be a list', 'team');
@@ -366,7 +366,7 @@ CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
-    page record := esqase.page(params, 'matters', '{}');
+    page esqase.page_request := esqase.page(params, 'matters', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key

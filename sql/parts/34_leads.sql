@@ -235,7 +235,7 @@ CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
-    page record := esqase.page(params, 'leads', '{}');
+    page esqase.page_request := esqase.page(params, 'leads', '{}');
     keys esqase.page_key[];
 BEGIN
     keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key

@@ -34,6 +34,7 @@ SWEEP = [int(x) for x in setting("ESQASE_BENCH_SWEEP", "1 2 4 8 16 32", "4").spl
 SIZES = [int(x) for x in setting("ESQASE_BENCH_SIZES", "1000 100000 200000 1000000",
                                  "1000").split()]
 OFFSETS = [int(x) for x in setting("ESQASE_BENCH_OFFSETS", "100000 500000", "500").split()]
+PARTS = setting("ESQASE_BENCH_PARTS", "crud lists", "crud lists").split()
 SMOKE_TX = 25            # smoke: pgbench -t per client instead of -T
 THREADS = 2              # client threads (wrk -t, pgbench -j), at most the connections
 REPORT = env.get("ESQASE_BENCH_REPORT") or ("" if SMOKE else os.path.join(HERE, "docs/benchmarks.md"))
@@ -66,6 +67,32 @@ def as_key(token, sql):
     """Runs sql in one transaction as esqase_api with the key's API context."""
     return psql("BEGIN;\nSET LOCAL ROLE esqase_api;\nSELECT esqase_authenticate('%s') \\g /dev/null\n"
                 "%s\nCOMMIT;\n" % (token, sql))
+
+
+def parallel(sqls, token, jobs=2):
+    """Runs each statement in its own transaction as the key, two sessions at
+    a time (making records to delete: outside the measured time)."""
+    running = []
+
+    def reap():
+        p = running.pop(0)
+        err = p.stderr.read()
+        if p.wait() != 0:
+            die("psql failed: %s" % err.strip())
+    for i, sql in enumerate(sqls):
+        if len(running) >= jobs:
+            reap()
+        path = os.path.join(DIR, "batch%d.sql" % (i % (jobs + 1)))
+        with open(path, "w") as f:
+            f.write("BEGIN;\nSET LOCAL ROLE esqase_api;\nSELECT esqase_authenticate('%s') "
+                    "\\g /dev/null\n%s\nCOMMIT;\n" % (token, sql))
+        os.chmod(path, 0o644)
+        running.append(subprocess.Popen(
+            ["runuser", "-u", "postgres", "--", BINDIR + "/psql", "-X", "-q", "-At", "-v",
+             "ON_ERROR_STOP=1", "-h", DIR, "-p", PGPORT, "-U", "postgres", "-d", "esqase_bench",
+             "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    while running:
+        reap()
 
 
 def q(s):
@@ -618,14 +645,14 @@ wrk.headers["Content-Type"] = "application/json"
                         marker_sql=marker_sql, res=res):
             """Enough unused records for one run (made through the SQL API in
             batches, outside the measured time)."""
-            need = (tx_total if tx_total else int(state["rate"] * secs * 2.5)) + 500
+            need = (tx_total if tx_total else int(state["rate"] * secs * 1.5)) + 300
             size = int(psql("SELECT count(*) FROM bench.pool WHERE res = %s" % q(pool_res)))
             short = need - (size - state["next"])
             if short > 0:
                 log("  making %d more %s to delete" % (short, res))
-                for start in range(0, short, 5000):
-                    as_key(tok, "SELECT count(esqase_%s_create('%s')) FROM generate_series(1, %d);"
-                           % (fn, body, min(5000, short - start)))
+                parallel([("SELECT count(esqase_%s_create('%s')) FROM generate_series(1, %d);"
+                           % (fn, body, min(2000, short - start)))
+                          for start in range(0, short, 2000)], tok)
                 pool_add(pool_res, psql(marker_sql).split())
                 psql("ANALYZE bench.pool")
 
