@@ -31,6 +31,7 @@
 #   ESQASE_BENCH_SMOKE=1        a quick check of every request (tiny firms,
 #                               short runs); fails on any unexpected status;
 #                               report to stdout only unless ESQASE_BENCH_REPORT
+#   ESQASE_BENCH_PARTS          "crud lists" (either alone: one part only)
 #   ESQASE_BENCH_NO_INSTALL=1   skip the build and make install
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
