@@ -15,7 +15,7 @@
 #   PG_CONFIG                   the PostgreSQL to build for and run (pg_config)
 #   ESQASE_BENCH_SECONDS        length of each HTTP run and of pgbench at the
 #                               HTTP concurrency (5)
-#   ESQASE_BENCH_SWEEP_SECONDS  length of each other pgbench run of the sweep (3)
+#   ESQASE_BENCH_SWEEP_SECONDS  length of each other pgbench run of the sweep (2)
 #   ESQASE_BENCH_CLIENTS        HTTP connections, and pgbench clients compared
 #                               at the same concurrency (16)
 #   ESQASE_BENCH_SWEEP          pgbench client counts tried for its best
@@ -32,6 +32,7 @@
 #                               short runs); fails on any unexpected status;
 #                               report to stdout only unless ESQASE_BENCH_REPORT
 #   ESQASE_BENCH_PARTS          "crud lists" (either alone: one part only)
+#   ESQASE_BENCH_RESOURCES      only these resources in the crud part (all)
 #   ESQASE_BENCH_NO_INSTALL=1   skip the build and make install
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
