@@ -206,7 +206,10 @@ def pgbench(name, script, clients, secs, variables, tx=None):
     failed = re.search(r"number of failed transactions: (\d+)", out)
     if p.returncode != 0 or "aborted" in out or (failed and int(failed.group(1)) > 0):
         die("pgbench %s (%d clients) failed:\n%s\n%s" % (name, clients, script, out[-3000:]))
-    tps = float(re.search(r"^tps = ([0-9.]+)", out, re.M).group(1))
+    m = re.search(r"^tps = ([0-9.]+)", out, re.M)
+    if not m:
+        die("pgbench %s (%d clients) printed no tps:\n%s" % (name, clients, out[-3000:]))
+    tps = float(m.group(1))
     lat, per_client = [], {}
     for fn in glob.glob(prefix + "*"):
         with open(fn) as f:
