@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check libmicrohttpd-dev
-          libjansson-dev libgnutls28-dev openssl
+          libjansson-dev libgnutls28-dev openssl wrk
           libipc-run-perl curl python3 python3-requests)
 command -v node >/dev/null || packages+=(nodejs)
 missing=()
