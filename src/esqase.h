@@ -86,6 +86,8 @@ extern bool esq_preloaded;
  */
 /* Installs the utility hook behind the CREATE EXTENSION notice. */
 extern void esq_guards_init(void);
+/* Extension esqase's oid here (InvalidOid: none); schema, owner, row xmin. */
+extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 
 /* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
 #define ESQ_STAT_ROUTES 16

@@ -544,21 +544,16 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
 	req.method = method;
 	req.path = url;
-	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_AUTHORIZATION);
-	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-												   MHD_HTTP_HEADER_CONTENT_TYPE);
-	req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-											 MHD_HTTP_HEADER_ORIGIN);
-	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-														  "Access-Control-Request-Method");
+#define HEADER(name) MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name)
+	req.authorization = HEADER(MHD_HTTP_HEADER_AUTHORIZATION);
+	req.content_type = HEADER(MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.origin = HEADER(MHD_HTTP_HEADER_ORIGIN);
+	req.cors_request_method = HEADER("Access-Control-Request-Method");
+	req.if_match = HEADER(MHD_HTTP_HEADER_IF_MATCH);
+	req.if_none_match = HEADER(MHD_HTTP_HEADER_IF_NONE_MATCH);
+	req.idempotency_key = HEADER("Idempotency-Key");
+#undef HEADER
 	req.request_id = r->request_id;
-	req.if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-											   MHD_HTTP_HEADER_IF_MATCH);
-	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_IF_NONE_MATCH);
-	req.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													  "Idempotency-Key");
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";

@@ -44,13 +44,8 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xlog.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -58,7 +53,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -120,32 +114,21 @@ note_problem(const char *problem)
 	}
 }
 
+/* An answer that is not the function's: an error (a 503 of the server's). */
 static void
-set_unavailable(EsqSqlResult *res, const char *message)
+set_error(EsqSqlResult *res, int status, const char *code, const char *message)
 {
-	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
-
-	res->status = 503;
-	res->code = "service_unavailable";
-	res->message = pstrdup(message);
-	res->field = NULL;
-	MemoryContextSwitchTo(old);
-}
-
-/* A write on a read-only node (a hot standby, or a read-only transaction). */
-static void
-set_read_only(EsqSqlResult *res, const char *message)
-{
-	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
-
-	res->status = 503;
-	res->code = "read_only";
-	res->message = pstrdup(message);
+	res->status = status;
+	res->code = code;
+	res->message = MemoryContextStrdup(esq_request_context, message);
 	res->field = NULL;
 	res->json = NULL;
 	res->record_id = NULL;
-	MemoryContextSwitchTo(old);
 }
+
+#define set_unavailable(res, message) set_error(res, 503, "service_unavailable", message)
+/* a write on a read-only node (a hot standby, or a read-only transaction) */
+#define set_read_only(res, message) set_error(res, 503, "read_only", message)
 
 #define ESQ_STANDBY_MESSAGE \
 	"this server is a read-only standby: it serves GET requests only; " \
@@ -173,34 +156,6 @@ free_plans(void)
 		}
 	plans_ext_oid = InvalidOid;
 	plans_ext_xmin = InvalidTransactionId;
-}
-
-/*
- * The oid of extension esqase, or InvalidOid; *xmin is the version of its
- * pg_extension row, which ALTER EXTENSION ... UPDATE replaces.
- */
-static Oid
-find_extension(TransactionId *xmin)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			extoid = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("esqase"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		extoid = ((Form_pg_extension) GETSTRUCT(tup))->oid;
-		*xmin = HeapTupleHeaderGetXmin(tup->t_data);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return extoid;
 }
 
 /*
@@ -241,7 +196,7 @@ static Oid
 check_ready(EsqSqlResult *res)
 {
 	TransactionId xmin = InvalidTransactionId;
-	Oid			extoid = find_extension(&xmin);
+	Oid			extoid = esq_extension_lookup(NULL, NULL, &xmin);
 	Oid			roleid;
 	char		problem[512];
 
