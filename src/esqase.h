@@ -9,6 +9,7 @@
  *                  framing, bodies, request log (no SPI)
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
+ *   http_ratelimit.c  request budgets per API key in shared memory (429)
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
@@ -69,6 +70,8 @@ extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
 extern char *esq_http_tls_key_file;
+extern int	esq_http_rate_limit;
+extern int	esq_http_rate_limit_window;
 extern bool esq_allow_drop;
 
 /*
@@ -89,7 +92,7 @@ extern void esq_guards_init(void);
 /* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
 #define ESQ_STAT_ROUTES 16
 #define ESQ_STAT_METHODS 7
-#define ESQ_STAT_STATUSES 16
+#define ESQ_STAT_STATUSES 17
 #define ESQ_STAT_BUCKETS 12
 
 typedef struct EsqStats
@@ -232,6 +235,21 @@ extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);
+
+/* ------------------------------------------------------------------------
+ * http_ratelimit.c: request budgets per API key (shared memory)
+ * ------------------------------------------------------------------------
+ */
+extern Size esq_rate_shmem_size(void);
+extern void esq_rate_shmem_request(void);
+extern void esq_rate_shmem_init(void);
+
+/*
+ * Charges a request to the key of token (by its prefix), before any SQL.
+ * True: go on.  False: over budget, resp is the 429.  With
+ * esqase.http_rate_limit on, resp gets the RateLimit-* headers either way.
+ */
+extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)

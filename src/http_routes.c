@@ -7,6 +7,7 @@
  *
  *   unknown path -> 404; wrong method -> 405 + Allow;
  *   missing or malformed Authorization -> 401 + WWW-Authenticate;
+ *   the key over its budget (esqase.http_rate_limit) -> 429 + Retry-After;
  *   body over esqase.http_max_body -> 413; unsupported Content-Type -> 415;
  *   id not a UUID, a query parameter on a route other than a list, a
  *   repeated query parameter, body not one JSON object (invalid, duplicate
@@ -308,6 +309,10 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 						   NULL);
 		return;
 	}
+
+	/* Rate limit per key (esqase.http_rate_limit), before any SQL */
+	if (!esq_rate_limit(token, resp))
+		return;
 
 	/* Body */
 	if (action == ESQ_CREATE || action == ESQ_UPDATE)
