@@ -345,7 +345,9 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
 								resp->cors_origin);
 		MHD_add_response_header(r, "Access-Control-Expose-Headers",
-								"Location, X-Request-Id, WWW-Authenticate");
+								"Location, X-Request-Id, WWW-Authenticate, Retry-After, "
+								"RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+								"RateLimit-Policy");
 	}
 	if (resp->preflight)
 	{

@@ -15,7 +15,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $node = esq_node('ratelimit', 'esqase.http_metrics_path' => "'/metrics'");
+my $node = esq_node('ratelimit', 'esqase.http_metrics_path' => "'/metrics'",
+	'esqase.http_cors_origins' => "'https://app.example.com'");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION esqase');
 my $firm = $node->safe_psql('postgres', "SELECT esqase_create_firm('Rate Firm')");
@@ -101,6 +102,11 @@ for my $h ($h1, $h2)
 	ok($r->{headers}{'retry-after'} >= 1 && $r->{headers}{'retry-after'} <= 60, '429: Retry-After in 1..60');
 	is($r->{headers}{'retry-after'}, $r->{headers}{'ratelimit-reset'}, '429: Retry-After = RateLimit-Reset');
 }
+$r = api($node, 'GET', '/v1/contacts', 429, token => $ta, name => 'key A over budget, from a browser page',
+	headers => { Origin => 'https://app.example.com' });
+like($r->{headers}{'access-control-expose-headers'} // '',
+	qr/Retry-After.*RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy/,
+	'CORS: the page may read Retry-After and the RateLimit-* headers');
 is(worker_of($h1, 'pin-again-1'), $pid1, 'connection 1 stayed on its worker');
 is(worker_of($h2, 'pin-again-2'), $pid2, 'connection 2 stayed on its worker');
 
@@ -133,7 +139,7 @@ ok(!exists $r->{headers}{'ratelimit-limit'}, 'OPTIONS: not charged, no headers')
 $r = api_raw($node, 'GET', '/metrics', token => $tc);
 is($r->{status}, 200, 'the metrics path with a key');
 ok(!exists $r->{headers}{'ratelimit-limit'}, 'metrics: not charged, no headers');
-like($r->{content}, qr/^esqase_http_requests_total\{route="\/v1\/contacts",method="GET",status="429"\} 2$/m,
+like($r->{content}, qr/^esqase_http_requests_total\{route="\/v1\/contacts",method="GET",status="429"\} 3$/m,
 	'the 429s are in the metrics');
 $r = api($node, 'GET', '/v1/contacts', 200, token => $tc);
 is($r->{headers}{'ratelimit-remaining'}, '1', 'key C: OPTIONS and metrics were not charged');
