@@ -217,16 +217,7 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
-	/* TEMPORARY until the issue-12 refactor lands: extra headers */
-#define ESQ_MAX_EXTRA_HEADERS 8
-	int			nheaders;
-	const char *header_names[ESQ_MAX_EXTRA_HEADERS];
-	const char *header_values[ESQ_MAX_EXTRA_HEADERS];
 } EsqHttpResponse;
-
-/* Adds a response header (palloc'd or static strings), sent on every status. */
-extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
-									const char *value);
 
 /* Memory context reset after every request. */
 extern MemoryContext esq_request_context;

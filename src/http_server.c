@@ -360,8 +360,6 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	for (int i = 0; i < resp->nheaders; i++)
-		MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
 	if (close_after)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, resp->status, r);
@@ -447,17 +445,6 @@ collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 	return MHD_YES;
 }
 
-/* TEMPORARY until the issue-12 refactor lands. */
-void
-esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value)
-{
-	if (resp->nheaders >= ESQ_MAX_EXTRA_HEADERS)
-		elog(ERROR, "esqase: too many response headers");
-	resp->header_names[resp->nheaders] = name;
-	resp->header_values[resp->nheaders] = value;
-	resp->nheaders++;
-}
-
 /* A malloc'd copy of s (NULL stays NULL); sets *ok to false if out of memory. */
 static char *
 copy_or_null(const char *s, size_t len, bool *ok)
@@ -485,11 +472,6 @@ free_deferred(EsqReq *r)
 	free(r->deferred->body);
 	free(r->deferred->location);
 	free((char *) r->deferred->cors_origin);
-	for (int i = 0; i < r->deferred->nheaders; i++)
-	{
-		free((char *) r->deferred->header_names[i]);
-		free((char *) r->deferred->header_values[i]);
-	}
 	free(r->deferred);
 	r->deferred = NULL;
 }
@@ -523,13 +505,6 @@ defer_response(struct MHD_Connection *conn, EsqReq *r, const EsqHttpResponse *re
 	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
 	d->cors_origin = copy_or_null(resp->cors_origin,
 								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
-	for (int i = 0; i < resp->nheaders; i++)
-	{
-		d->header_names[i] = copy_or_null(resp->header_names[i],
-										  strlen(resp->header_names[i]), &ok);
-		d->header_values[i] = copy_or_null(resp->header_values[i],
-										   strlen(resp->header_values[i]), &ok);
-	}
 	r->deferred = d;
 	if (!ok)
 	{
