@@ -91,14 +91,18 @@ static void
 add_headers(EsqHttpResponse *resp, int limit, int window_s, int count,
 			int reset_s, bool refused)
 {
-	esq_response_add_header(resp, "RateLimit-Limit", psprintf("%d", limit));
-	esq_response_add_header(resp, "RateLimit-Remaining",
-							psprintf("%d", Max(limit - count, 0)));
-	esq_response_add_header(resp, "RateLimit-Reset", psprintf("%d", reset_s));
-	esq_response_add_header(resp, "RateLimit-Policy",
-							psprintf("%d;w=%d", limit, window_s));
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", limit);
+	esq_response_add_header(resp, "RateLimit-Limit", buf);
+	snprintf(buf, sizeof(buf), "%d", Max(limit - count, 0));
+	esq_response_add_header(resp, "RateLimit-Remaining", buf);
+	snprintf(buf, sizeof(buf), "%d", reset_s);
+	esq_response_add_header(resp, "RateLimit-Reset", buf);
 	if (refused)
-		esq_response_add_header(resp, "Retry-After", psprintf("%d", reset_s));
+		esq_response_add_header(resp, "Retry-After", buf);
+	snprintf(buf, sizeof(buf), "%d;w=%d", limit, window_s);
+	esq_response_add_header(resp, "RateLimit-Policy", buf);
 }
 
 /*
