@@ -10,6 +10,7 @@
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
+ *   http_openapi.c GET /v1/openapi.json, docs/openapi.json compiled in
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
  *
@@ -220,6 +221,9 @@ typedef struct EsqHttpResponse
 extern MemoryContext esq_request_context;
 
 extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+
+/* http_openapi.c: answers /v1/openapi.json (true), else false */
+extern bool esq_openapi_step(const EsqHttpRequest *req, EsqHttpResponse *resp);
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);

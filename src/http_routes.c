@@ -232,6 +232,10 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	}
 	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
 
+	/* the API's OpenAPI document: no key, no SQL (http_openapi.c) */
+	if (esq_openapi_step(req, resp))
+		return;
+
 	/* Route: /v1/<resource> or /v1/<resource>/<id> */
 	if (strncmp(path, "/v1/", 4) != 0)
 	{
