@@ -171,7 +171,9 @@ my %list_query = ('matter-types' => "practiceAreaId=$pa");
 # ---------------------------------------------------------------------------
 # 3b. list parameters: documented = accepted by SQL
 # ---------------------------------------------------------------------------
-my %CORE_PARAMS = map { $_ => 1 } qw(limit offset cursor);
+# the parameters s2-filters adds (TODO until merged); any other is checked now
+my %FILTER_PARAMS = map { $_ => 1 }
+  qw(status createdSince updatedSince order q type practiceAreaId stageId clientContactId);
 my $has_list_parameters = $node->safe_psql('postgres',
 	"SELECT to_regprocedure('esqase.list_parameters(text)') IS NOT NULL") eq 't';
 # a valid value of each parameter
@@ -207,7 +209,7 @@ for my $route (@routes)
 		my $q = "$p=$v";
 		$q .= "&$base" if $base && $p ne 'practiceAreaId';
 		$r = api_raw($node, 'GET', "$path?$q", %T);
-		check($CORE_PARAMS{$p} || ($route->{path} eq 'matter-types' && $p eq 'practiceAreaId') ? undef : 'filters',
+		check($FILTER_PARAMS{$p} && !($route->{path} eq 'matter-types' && $p eq 'practiceAreaId') ? 'filters' : undef,
 			$r->{status} == 200, "$path?$q: the documented parameter $p is accepted",
 			"got $r->{status} " . ($r->{content} // ''));
 	}
