@@ -7,7 +7,7 @@
  * worker serves exactly the document its library was built with, with no
  * file to find at run time.  No key and no SQL: like OPTIONS, it only
  * describes.  Query parameters are ignored (cache busters).
- * test/t/013_openapi.pl validates the document and checks it against the
+ * test/t/018_http_openapi.pl validates the document and checks it against the
  * live server: every route, method, parameter and status.
  */
 #include "postgres.h"

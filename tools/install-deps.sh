@@ -20,6 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The OpenAPI test's validator (test/t/013_openapi.pl): @redocly/cli, pinned
+# The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
 # with its integrity hash in test/openapi/package-lock.json (needs Node.js 20.19+).
 (cd "$(dirname "$0")/../test/openapi" && npm ci --no-audit --no-fund --loglevel=error)

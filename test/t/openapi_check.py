@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """openapi_check.py DOC OBSERVATIONS — checks answers of a live server against
-the OpenAPI document (test/t/013_openapi.pl records them).
+the OpenAPI document (test/t/018_http_openapi.pl records them).
 
 OBSERVATIONS is a JSON array of {"op": "GET /v1/contacts/{id}", "status": 200,
 "headers": {lower-case name: value}, "body": text, "request": text or null,

@@ -1,4 +1,4 @@
-# 013_openapi.pl — docs/openapi.json cannot drift from the server:
+# 018_http_openapi.pl — docs/openapi.json cannot drift from the server:
 #  1. it is valid OpenAPI 3.1 for a real validator (@redocly/cli lint,
 #     pinned in test/openapi, installed by tools/install-deps.sh);
 #  2. /v1/openapi.json serves exactly that file (GET, HEAD, OPTIONS, no key);
@@ -37,7 +37,7 @@ my %PENDING = (
 
 my $root = "$FindBin::RealBin/../..";
 my $doc_file = "$root/docs/openapi.json";
-my $doc_text = do { local (@ARGV, $/) = $doc_file; binmode ARGV; <> };
+my $doc_text = do { local (@ARGV, $/) = $doc_file; <> };
 my $doc = JSON::PP->new->decode($doc_text);
 
 # A check, reported TODO while its feature is pending.
@@ -54,12 +54,15 @@ sub check
 my $npm_dir = "$root/test/openapi";
 my $redocly = "$npm_dir/node_modules/.bin/redocly";
 ok(-x $redocly, '@redocly/cli is installed (tools/install-deps.sh runs npm ci in test/openapi)');
+if (-x $redocly)
 {
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run([ $redocly, 'lint', '--config', "$npm_dir/redocly.yaml",
 			'--format', 'stylish', $doc_file ], '>', \$out, '2>', \$err);
 	ok($ok, 'redocly lint: no problem (recommended-strict)') or diag("$out\n$err");
 	like("$out$err", qr/valid/, 'redocly lint says it is valid');
+}
+{
 	my $lock = do { local (@ARGV, $/) = "$npm_dir/package-lock.json"; <> };
 	unlike($lock, qr{://|registry|"resolved"}, 'the lockfile names no registry host');
 	like($lock, qr{"node_modules/\@redocly/cli": \{\s*"version": "[0-9.]+",\s*"integrity": "sha512-},
