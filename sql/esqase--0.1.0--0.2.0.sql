@@ -2306,3 +2306,9 @@ REVOKE EXECUTE ON FUNCTION esqase.report_grant(regrole, uuid, boolean) FROM PUBL
 REVOKE EXECUTE ON FUNCTION esqase_grant_reader(regrole, uuid, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_grant_reader(regrole) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_revoke_reader(regrole) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Issue 12 (code shape): the list of scopes has one home, src/context.c.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
+    AS 'MODULE_PATHNAME', 'esqase_valid_scopes' LANGUAGE C STABLE PARALLEL SAFE;

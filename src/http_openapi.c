@@ -20,14 +20,16 @@
 #define ALLOW_OPENAPI "GET, HEAD, OPTIONS"
 
 /*
- * The dispatch step of /v1/openapi.json: answers it and returns true, or
- * returns false for any other path.  resp->cors_origin is already set.
+ * Answers /v1/openapi.json and returns true, or returns false for any other
+ * path (esq_dispatch's step_openapi).  resp->cors_origin is already set.
  */
 bool
-esq_openapi_step(const EsqHttpRequest *req, EsqHttpResponse *resp)
+esq_openapi_answer(const EsqHttpRequest *req, EsqHttpResponse *resp)
 {
 	if (strcmp(req->path, OPENAPI_PATH) != 0)
 		return false;
+	/* as for every answer of the API (step_route) */
+	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
 	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
 	{
 		resp->status = 200;
