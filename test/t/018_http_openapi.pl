@@ -171,6 +171,34 @@ for my $res (qw(matter-types matters leads))
 }
 my %list_query = ('matter-types' => "practiceAreaId=$pa");
 
+my @obs;
+my $seq = 0;
+my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 0);
+
+# Sends one request and records the answer for openapi_check.py.
+sub observe
+{
+	my ($op, $want, $feature, $method, $url, %o) = @_;
+	my $body = $o{body};
+	$body = encode_json($body) if ref $body;
+	my $res = api_raw($node, $method, $url, %o, (defined $body ? (body => $body) : ()), http => $http);
+	my $label = '[' . ++$seq . "] $method $url" . ($o{why} ? " ($o{why})" : '');
+	check($feature, $res->{status} == $want, "$label -> $want",
+		"got $res->{status}: " . ($res->{content} // ''));
+	push @obs,
+	  {
+		op => $op,
+		status => $res->{status} + 0,
+		headers => $res->{headers},
+		body => $res->{content} // '',
+		request => $body,
+		name => $label,
+		feature => $feature,
+	  }
+	  if $res->{status} != 599;
+	return $res;
+}
+
 # ---------------------------------------------------------------------------
 # 3b. list parameters: documented = accepted by SQL
 # ---------------------------------------------------------------------------
@@ -213,10 +241,9 @@ for my $route (@routes)
 		next if !defined $v && $p eq 'cursor';    # a list of one record: no next page
 		my $q = "$p=$v";
 		$q .= "&$base" if $base && $p ne 'practiceAreaId';
-		$r = api_raw($node, 'GET', "$path?$q", %T);
-		check($FILTER_PARAMS{$p} && !($route->{path} eq 'matter-types' && $p eq 'practiceAreaId') ? 'filters' : undef,
-			$r->{status} == 200, "$path?$q: the documented parameter $p is accepted",
-			"got $r->{status} " . ($r->{content} // ''));
+		observe("GET $path", 200,
+			$FILTER_PARAMS{$p} && !($route->{path} eq 'matter-types' && $p eq 'practiceAreaId') ? 'filters' : undef,
+			'GET', "$path?$q", %T, why => "the documented parameter $p");
 	}
 	$r = api_raw($node, 'GET', "$path?notDocumented=1" . ($base ? "&$base" : ''), %T);
 	is($r->{status}, 400, "$path: an undocumented parameter -> 400");
@@ -226,34 +253,6 @@ for my $route (@routes)
 # ---------------------------------------------------------------------------
 # 4. every documented status of every operation, on the live server
 # ---------------------------------------------------------------------------
-my @obs;
-my $seq = 0;
-my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 0);
-
-# Sends one request and records the answer for openapi_check.py.
-sub observe
-{
-	my ($op, $want, $feature, $method, $url, %o) = @_;
-	my $body = $o{body};
-	$body = encode_json($body) if ref $body;
-	my $res = api_raw($node, $method, $url, %o, (defined $body ? (body => $body) : ()), http => $http);
-	my $label = '[' . ++$seq . "] $method $url" . ($o{why} ? " ($o{why})" : '');
-	check($feature, $res->{status} == $want, "$label -> $want",
-		"got $res->{status}: " . ($res->{content} // ''));
-	push @obs,
-	  {
-		op => $op,
-		status => $res->{status} + 0,
-		headers => $res->{headers},
-		body => $res->{content} // '',
-		request => $body,
-		name => $label,
-		feature => $feature,
-	  }
-	  if $res->{status} != 599;
-	return $res;
-}
-
 # The documented operations: [op, method, path template, resource, is_item].
 my @ops;
 for my $path (sort keys %{ $doc->{paths} })
@@ -337,6 +336,15 @@ for my $op (@ops)
 		observe($name, 412, 'etag', $m, url_of($op, $id), %T, headers => { 'If-Match' => '"stale-0"' },
 			($m eq 'PATCH' ? (body => $update{$res}) : ()), why => 'stale If-Match');
 	}
+}
+
+# Sync listings: soft-deleted records come back too, with deletedAt
+for my $route (@routes)
+{
+	my $base = $list_query{ $route->{path} };
+	observe("GET /v1/$route->{path}", 200, 'filters', 'GET',
+		"/v1/$route->{path}?updatedSince=2000-01-01T00:00:00Z&limit=200" . ($base ? "&$base" : ''), %T,
+		why => 'sync listing');
 }
 
 # ETags and Idempotency-Key in detail (the statuses above are generic)
