@@ -16,7 +16,7 @@ PG_CFLAGS += $(if $(WERROR),-Werror)
 SQL_PARTS = $(sort $(wildcard sql/parts/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
-EXTRA_CLEAN = $(DATA_built)
+EXTRA_CLEAN = $(DATA_built) src/openapi_json.inc
 
 # pg_regress reads test/sql and test/expected; test/expected links to ../expected.
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
@@ -32,6 +32,11 @@ include $(PGXS)
 
 # Every C file includes the one header (PGXS tracks no header dependencies).
 $(OBJS): src/esqase.h
+
+# GET /v1/openapi.json serves docs/openapi.json, compiled in as a C string.
+src/openapi_json.inc: docs/openapi.json tools/c_string.pl
+	perl tools/c_string.pl esq_openapi_json < $< > $@
+src/http_openapi.o: src/openapi_json.inc
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) esqase.control
 	cat $(SQL_PARTS) > $@

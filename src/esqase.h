@@ -12,6 +12,7 @@
  *   http_response.c the answer: request memory context, error body, extra headers
  *   http_ratelimit.c  request budgets per API key in shared memory (429)
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
+ *   http_openapi.c GET /v1/openapi.json, docs/openapi.json compiled in
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
  *
@@ -237,6 +238,12 @@ typedef struct EsqHttpResponse
 
 /* Answers one complete request (never throws, except out of memory). */
 extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+
+/*
+ * http_openapi.c: answers GET, HEAD and OPTIONS of /v1/openapi.json (405 for
+ * other methods) and returns true; false for any other path.
+ */
+extern bool esq_openapi_answer(const EsqHttpRequest *req, EsqHttpResponse *resp);
 
 /* ------------------------------------------------------------------------
  * http_response.c: the answer

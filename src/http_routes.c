@@ -7,6 +7,7 @@
  * named step after the other, in this order:
  *
  *   the metrics path, if set (no key);
+ *   /v1/openapi.json, the API's OpenAPI document (no key; http_openapi.c);
  *   unknown path -> 404; OPTIONS -> 204 (no key: CORS preflight);
  *   wrong method -> 405 + Allow;
  *   missing or malformed Authorization -> 401 + WWW-Authenticate;
@@ -170,6 +171,13 @@ step_metrics(Dispatch *d)
 	d->resp->body_len = strlen(d->resp->body);
 	d->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	return false;
+}
+
+/* /v1/openapi.json: GET, HEAD and OPTIONS, no key, no SQL (http_openapi.c). */
+static bool
+step_openapi(Dispatch *d)
+{
+	return !esq_openapi_answer(d->req, d->resp);
 }
 
 /* /v1/<path> or /v1/<path>/<id> of a route in esq_routes, else 404. */
@@ -406,6 +414,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	resp->cors_origin = cors_origin(req->origin);
 
 	if (step_metrics(&d) &&
+		step_openapi(&d) &&
 		step_route(&d) &&
 		step_options(&d) &&
 		step_method(&d) &&

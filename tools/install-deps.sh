@@ -7,8 +7,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check libmicrohttpd-dev
           libjansson-dev libgnutls28-dev openssl wrk
-          libipc-run-perl curl python3 python3-requests)
+          libipc-run-perl curl python3 python3-requests python3-jsonschema)
 command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -18,3 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
+# with its integrity hash in test/openapi/package-lock.json (needs Node.js 20.19+).
+(cd "$(dirname "$0")/../test/openapi" && npm ci --no-audit --no-fund --loglevel=error)
