@@ -12,6 +12,7 @@
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *   idempotency.c  Idempotency-Key: the replay mark, the header check, the sweep
  *
  * and, outside the HTTP API:
  *
@@ -192,6 +193,7 @@ typedef struct EsqHttpRequest
 	const char *origin;			/* Origin, NULL if absent */
 	const char *cors_request_method;	/* Access-Control-Request-Method */
 	const char *request_id;		/* X-Request-Id (echoed or generated) */
+	const char *idempotency_key;	/* Idempotency-Key, NULL if absent */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
@@ -214,6 +216,7 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
+	bool		replayed;		/* Idempotent-Replayed: true */
 } EsqHttpResponse;
 
 /* Memory context reset after every request. */
@@ -259,6 +262,7 @@ typedef struct EsqSqlCall
 	const char *json;			/* params (list) or body (create/update) */
 	const char *activity;		/* shown in pg_stat_activity */
 	const char *request_id;		/* written in the audit rows */
+	const char *idempotency_key;	/* create: Idempotency-Key, or NULL */
 } EsqSqlCall;
 
 typedef struct EsqSqlResult
@@ -270,6 +274,8 @@ typedef struct EsqSqlResult
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
 	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
+	bool		replayed;		/* create: the stored response of an earlier
+								 * request with the same Idempotency-Key */
 } EsqSqlResult;
 
 /* Called once connected to esqase.database. */
@@ -284,5 +290,27 @@ extern void esq_sql_set_no_database(void);
 
 /* Runs one API call in its own transaction; never throws. */
 extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
+
+/* ------------------------------------------------------------------------
+ * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)
+ * ------------------------------------------------------------------------
+ */
+extern int	esq_idempotency_sweep_interval;	/* seconds */
+
+/* Cleared before an API call; true after it if the response was a replay. */
+extern void esq_idempotency_reset(void);
+extern bool esq_idempotency_replayed(void);
+
+/*
+ * The dispatch steps: before the SQL call, puts a POST's Idempotency-Key
+ * into call (false after a 400 in resp); after it, marks a replay in resp.
+ */
+extern bool esq_idempotency_request(const EsqHttpRequest *req, EsqAction action,
+									EsqSqlCall *call, EsqHttpResponse *resp);
+extern void esq_idempotency_response(const EsqSqlResult *res, EsqHttpResponse *resp);
+
+/* The sweep of expired keys, run between requests by the first worker. */
+extern long esq_idempotency_sweep_wait_ms(void);
+extern void esq_idempotency_sweep(void);
 
 #endif							/* ESQASE_H */

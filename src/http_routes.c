@@ -373,6 +373,8 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	call.json = json;
 	call.activity = psprintf("%s %s", req->method, path);
 	call.request_id = req->request_id;
+	if (!esq_idempotency_request(req, action, &call, resp))
+		return;
 	esq_sql_call(&call, &res);
 
 	if (res.json == NULL)
@@ -394,4 +396,5 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	}
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[route].path, res.record_id);
+	esq_idempotency_response(&res, resp);
 }

@@ -345,19 +345,21 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
 								resp->cors_origin);
 		MHD_add_response_header(r, "Access-Control-Expose-Headers",
-								"Location, X-Request-Id, WWW-Authenticate");
+								"Location, X-Request-Id, WWW-Authenticate, Idempotent-Replayed");
 	}
 	if (resp->preflight)
 	{
 		MHD_add_response_header(r, "Access-Control-Allow-Methods", resp->allow);
 		MHD_add_response_header(r, "Access-Control-Allow-Headers",
-								"Authorization, Content-Type, X-Request-Id");
+								"Authorization, Content-Type, X-Request-Id, Idempotency-Key");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
 	}
 	if (resp->location)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (resp->replayed)
+		MHD_add_response_header(r, "Idempotent-Replayed", "true");
 	if (close_after)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, resp->status, r);
@@ -537,6 +539,7 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 														  "Access-Control-Request-Method");
 	req.request_id = r->request_id;
+	req.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";

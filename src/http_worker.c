@@ -184,6 +184,13 @@ esqase_http_worker_main(Datum main_arg)
 
 		if (!with_db && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
+		if (with_db && idx == 0)
+		{
+			long		sweep = esq_idempotency_sweep_wait_ms();
+
+			if (timeout < 0 || sweep < timeout)
+				timeout = sweep;
+		}
 		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		for (i = 0; i < n; i++)
 			if (events[i].events & WL_LATCH_SET)
@@ -212,6 +219,8 @@ esqase_http_worker_main(Datum main_arg)
 		}
 
 		esq_http_run();
+		if (with_db && idx == 0)
+			esq_idempotency_sweep();
 
 		if (!with_db)
 		{
