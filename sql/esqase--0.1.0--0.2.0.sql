@@ -2308,6 +2308,12 @@ REVOKE EXECUTE ON FUNCTION esqase_grant_reader(regrole) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_revoke_reader(regrole) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Issue 12 (code shape): the list of scopes has one home, src/context.c.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
+    AS 'MODULE_PATHNAME', 'esqase_valid_scopes' LANGUAGE C STABLE PARALLEL SAFE;
+
+-------------------------------------------------------------------------------
 -- Idempotency-Key on POST (issue 10 item 5; 00_schema.sql, 15_idempotency.sql,
 -- 3x_*.sql creates, 90_security.sql, 92_public_api.sql): the table
 -- esqase.idempotency_keys, its helpers and sweep, and every create taking

@@ -9,6 +9,7 @@
  *                  framing, bodies, request log (no SPI)
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
+ *   http_response.c the answer: request memory context, error body, extra headers
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
@@ -86,6 +87,8 @@ extern bool esq_preloaded;
  */
 /* Installs the utility hook behind the CREATE EXTENSION notice. */
 extern void esq_guards_init(void);
+/* Extension esqase's oid here (InvalidOid: none); schema, owner, row xmin. */
+extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 
 /* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
 #define ESQ_STAT_ROUTES 16
@@ -193,6 +196,8 @@ typedef struct EsqHttpRequest
 	const char *origin;			/* Origin, NULL if absent */
 	const char *cors_request_method;	/* Access-Control-Request-Method */
 	const char *request_id;		/* X-Request-Id (echoed or generated) */
+	const char *if_match;		/* If-Match, NULL if absent */
+	const char *if_none_match;	/* If-None-Match, NULL if absent */
 	const char *idempotency_key;	/* Idempotency-Key, NULL if absent */
 	int			nargs;
 	EsqQueryArg *args;
@@ -200,6 +205,14 @@ typedef struct EsqHttpRequest
 	size_t		body_len;
 	bool		body_too_large;
 } EsqHttpRequest;
+
+/* A response header beyond the fixed ones of EsqHttpResponse. */
+#define ESQ_MAX_EXTRA_HEADERS 8
+typedef struct EsqHeader
+{
+	const char *name;			/* a string constant */
+	char	   *value;
+} EsqHeader;
 
 /* The answer; strings live in the request memory context. */
 typedef struct EsqHttpResponse
@@ -216,16 +229,27 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
-	bool		replayed;		/* Idempotent-Replayed: true */
+	int			nheaders;
+	EsqHeader	headers[ESQ_MAX_EXTRA_HEADERS];	/* esq_response_add_header */
 } EsqHttpResponse;
 
-/* Memory context reset after every request. */
+/* Answers one complete request (never throws, except out of memory). */
+extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+
+/* ------------------------------------------------------------------------
+ * http_response.c: the answer
+ * ------------------------------------------------------------------------
+ */
+/* Memory context of one request and its answer, reset after each. */
 extern MemoryContext esq_request_context;
 
-extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+/* Makes resp the error {"error":{status, code, message, field}}. */
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);
+/* Adds a header to the answer (value copied); sent with every status. */
+extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
+									const char *value);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)
@@ -291,6 +315,12 @@ extern void esq_sql_set_no_database(void);
 /* Runs one API call in its own transaction; never throws. */
 extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
 
+/*
+ * Checks only the call's key and scope, in its own transaction: status 200
+ * if they pass, else the error (401, 403, 503); never throws.
+ */
+extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+
 /* ------------------------------------------------------------------------
  * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)
  * ------------------------------------------------------------------------
@@ -302,11 +332,12 @@ extern void esq_idempotency_reset(void);
 extern bool esq_idempotency_replayed(void);
 
 /*
- * The dispatch steps: before the SQL call, puts a POST's Idempotency-Key
- * into call (false after a 400 in resp); after it, marks a replay in resp.
+ * For the dispatch: before the SQL call, puts a POST's Idempotency-Key into
+ * call, or returns the message of a 400 (NULL: fine); after a successful
+ * call, adds Idempotent-Replayed: true to a replay's answer.
  */
-extern bool esq_idempotency_request(const EsqHttpRequest *req, EsqAction action,
-									EsqSqlCall *call, EsqHttpResponse *resp);
+extern const char *esq_idempotency_key(const EsqHttpRequest *req, EsqAction action,
+									   EsqSqlCall *call);
 extern void esq_idempotency_response(const EsqSqlResult *res, EsqHttpResponse *resp);
 
 /* The sweep of expired keys, run between requests by the first worker. */

@@ -69,40 +69,34 @@ esq_idempotency_replayed(void)
 }
 
 /*
- * The dispatch step before the SQL call.  Only a create (POST) takes the
- * header; other methods ignore it (docs/decisions.md).  A value with a byte
- * outside printable ASCII is refused here, with esqase.idempotency_check's
- * message: it could be invalid UTF-8, which must not reach SQL as text.
- * Everything else about the key is checked in SQL.
+ * The dispatch step before the SQL call: a create (POST) passes its
+ * Idempotency-Key to SQL; other methods ignore the header (decisions.md).
+ * A value with a byte outside printable ASCII is refused here, with
+ * esqase.idempotency_check's message: it could be invalid UTF-8, which
+ * must not reach SQL as text.  Everything else about the key is SQL's.
  */
-bool
-esq_idempotency_request(const EsqHttpRequest *req, EsqAction action,
-						EsqSqlCall *call, EsqHttpResponse *resp)
+const char *
+esq_idempotency_key(const EsqHttpRequest *req, EsqAction action, EsqSqlCall *call)
 {
 	const unsigned char *p;
 
 	call->idempotency_key = NULL;
 	if (action != ESQ_CREATE || req->idempotency_key == NULL)
-		return true;
+		return NULL;
 	for (p = (const unsigned char *) req->idempotency_key; *p; p++)
 		if (*p < 0x20 || *p > 0x7e)
-		{
-			esq_error_response(resp, 400, "bad_request",
-							   "Idempotency-Key must be 1 to 255 printable ASCII characters "
-							   "(no leading or trailing space)",
-							   "Idempotency-Key");
-			return false;
-		}
+			return "Idempotency-Key must be 1 to 255 printable ASCII characters "
+				"(no leading or trailing space)";
 	call->idempotency_key = req->idempotency_key;
-	return true;
+	return NULL;
 }
 
-/* The dispatch step after a successful SQL call: a replay says so. */
+/* After a successful SQL call: a replay says so. */
 void
 esq_idempotency_response(const EsqSqlResult *res, EsqHttpResponse *resp)
 {
 	if (res->replayed)
-		resp->replayed = true;
+		esq_response_add_header(resp, "Idempotent-Replayed", "true");
 }
 
 /*
