@@ -23,6 +23,9 @@
  * (bgw_restart_time, 2 s) and connects normally.  A missing extension
  * needs none of this: http_sql.c checks for it on every request.
  *
+ * The first worker also sweeps expired idempotency keys between requests
+ * (idempotency.c): the loop's timeout includes the next sweep's.
+ *
  * Any ERROR that escapes (only out-of-memory can) reaches the background
  * worker's top-level handler, which logs it and exits with 1: the worker
  * is restarted, the cluster is not.
