@@ -13,7 +13,8 @@
  *   then the input: body over esqase.http_max_body -> 413, unsupported
  *   Content-Type -> 415, id not a UUID, a query parameter on a route other
  *   than a list, a repeated or non-UTF-8 query parameter, body not one JSON
- *   object (invalid, duplicate keys, too deep) -> 400.  An input error is
+ *   object (invalid, duplicate keys, too deep), a POST's Idempotency-Key
+ *   with a byte outside printable ASCII -> 400.  An input error is
  *   answered only after the key and its scope pass (refuse_input), so the
  *   key (401) and scope (403) always come before input checks.
  *
