@@ -2312,3 +2312,360 @@ REVOKE EXECUTE ON FUNCTION esqase_revoke_reader(regrole) FROM PUBLIC;
 -------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_valid_scopes' LANGUAGE C STABLE PARALLEL SAFE;
+
+-------------------------------------------------------------------------------
+-- Idempotency-Key on POST (issue 10 item 5; 00_schema.sql, 15_idempotency.sql,
+-- 3x_*.sql creates, 90_security.sql, 92_public_api.sql): the table
+-- esqase.idempotency_keys, its helpers and sweep, and every create taking
+-- an optional idempotency key (a new signature: the public wrappers and
+-- the json functions are dropped and made again).
+-------------------------------------------------------------------------------
+-- Idempotency keys (15_idempotency.sql): the response of a create made with
+-- an idempotency key (HTTP: a POST's Idempotency-Key header), kept per firm
+-- and API key, so that the same request sent again within 24 hours gets
+-- that response back instead of creating a second record.  A row older than
+-- 24 hours counts as absent at once; the HTTP worker's sweep deletes it
+-- (esqase.idempotency_sweep).  Only a SHA-256 of the request body is kept.
+CREATE TABLE esqase.idempotency_keys (
+    firm_id         uuid NOT NULL,
+    key_id          uuid NOT NULL,
+    idempotency_key text NOT NULL,
+    resource        text NOT NULL,
+    request_hash    bytea NOT NULL,
+    response        json,
+    record_id       uuid,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, key_id, idempotency_key),
+    FOREIGN KEY (firm_id, key_id) REFERENCES esqase.api_keys (firm_id, id)
+);
+-- The sweep finds expired rows of every firm by age.
+CREATE INDEX idempotency_keys_created_idx ON esqase.idempotency_keys (created_at);
+COMMENT ON TABLE esqase.idempotency_keys IS
+    'Responses of creates made with an idempotency key (Idempotency-Key), per firm and API key, kept 24 hours';
+COMMENT ON COLUMN esqase.idempotency_keys.key_id IS 'the API key that made the create';
+COMMENT ON COLUMN esqase.idempotency_keys.idempotency_key IS 'the client''s key: 1 to 255 printable ASCII characters';
+COMMENT ON COLUMN esqase.idempotency_keys.resource IS 'the resource created, spelled as in the URL (contacts, practice-areas, ...)';
+COMMENT ON COLUMN esqase.idempotency_keys.request_hash IS 'SHA-256 of the request body as jsonb text (key order and spacing do not count)';
+COMMENT ON COLUMN esqase.idempotency_keys.response IS 'the create''s response, returned again on a replay (NULL only inside the creating transaction)';
+COMMENT ON COLUMN esqase.idempotency_keys.record_id IS 'the id of the record created';
+COMMENT ON COLUMN esqase.idempotency_keys.created_at IS 'when the key was first used; the row counts as absent 24 hours later';
+-------------------------------------------------------------------------------
+-- 15 Idempotency keys (issue 10): a create called with an idempotency key
+-- (over HTTP, a POST's Idempotency-Key header) keeps its response in
+-- esqase.idempotency_keys (00_schema.sql); the same key again, from the
+-- same API key within 24 hours, returns that response instead of creating
+-- again.  Every <resource>_create is built around two calls:
+--
+--     firm uuid := esqase.api_access('<resource>', 'write');
+--     replay json := esqase.idempotency_begin(firm, '<resource>', body, idempotency_key);
+--     ...
+--     IF replay IS NOT NULL THEN RETURN replay; END IF;
+--     ... the create ...
+--     RETURN esqase.idempotency_end(firm, idempotency_key, <response>);
+--
+-- idempotency_begin claims the key by inserting its row before the create
+-- runs.  A second request with the same key waits on the primary key for
+-- the first's transaction: once it commits, the second finds its row and
+-- returns the stored response; if it rolls back (a 4xx, a crash), its row
+-- goes with it and the second does the create.  So a failed create stores
+-- nothing, and a retry with a corrected body under the same key works.
+-- A replay writes nothing (no record, no audit row): it only locks the
+-- key's row until its transaction ends.
+-------------------------------------------------------------------------------
+
+-- Marks the current request's response as a replay; the HTTP worker reads
+-- the mark (src/idempotency.c) to send Idempotent-Replayed: true.
+CREATE FUNCTION esqase.idempotency_note_replay() RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_idempotency_note_replay' LANGUAGE C VOLATILE;
+
+-- An idempotency key is 1 to 255 printable ASCII characters (space
+-- included), not starting or ending with a space (HTTP trims them).
+CREATE FUNCTION esqase.idempotency_check(idem text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF idem !~ '^[!-~]([ -~]{0,253}[!-~])?$' THEN
+        PERFORM esqase.fail('22023', 'Idempotency-Key must be 1 to 255 printable ASCII characters '
+                            '(no leading or trailing space)', 'Idempotency-Key');
+    END IF;
+END
+$$;
+
+-- NULL when the caller is to create (no key, a key not seen in the last 24
+-- hours, or one whose earlier create rolled back): the key is then claimed
+-- by this transaction.  Otherwise the stored response of the key, after
+-- checking that it was for the same resource and the same body (as jsonb:
+-- key order and spacing do not count); else 23I01 (HTTP 422
+-- idempotency_key_reused).  An expired row is taken over, so the key
+-- starts a new 24 hours.
+CREATE FUNCTION esqase.idempotency_begin(firm uuid, res text, body jsonb, idem text) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    caller uuid := esqase.context_key();
+    hash bytea;
+    stored esqase.idempotency_keys;
+BEGIN
+    IF idem IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM esqase.idempotency_check(idem);
+    hash := sha256(convert_to(coalesce(body, 'null')::text, 'UTF8'));
+    INSERT INTO esqase.idempotency_keys AS i (firm_id, key_id, idempotency_key, resource, request_hash)
+    VALUES (firm, caller, idem, res, hash)
+    ON CONFLICT (firm_id, key_id, idempotency_key) DO UPDATE
+       SET resource = excluded.resource, request_hash = excluded.request_hash,
+           response = NULL, record_id = NULL, created_at = excluded.created_at
+     WHERE i.created_at <= now() - interval '24 hours';
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- The row exists, committed (the INSERT waited for its transaction) or
+    -- made by this very transaction; the INSERT locked it.
+    SELECT * INTO stored FROM esqase.idempotency_keys i
+     WHERE i.firm_id = firm AND i.key_id = caller AND i.idempotency_key = idem;
+    IF stored.resource <> res OR stored.request_hash <> hash THEN
+        PERFORM esqase.fail('23I01',
+                            format('Idempotency-Key %s was used for another request in the last 24 hours '
+                                   '(another body or another resource); use a new key', idem),
+                            'Idempotency-Key');
+    END IF;
+    PERFORM esqase.idempotency_note_replay();
+    RETURN stored.response;
+END
+$$;
+
+-- Stores response under the key claimed by idempotency_begin (nothing
+-- without a key); returns response.
+CREATE FUNCTION esqase.idempotency_end(firm uuid, idem text, response json) RETURNS json
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF idem IS NOT NULL THEN
+        UPDATE esqase.idempotency_keys i
+           SET response = idempotency_end.response,
+               record_id = (idempotency_end.response -> 'data' ->> 'id')::uuid
+         WHERE i.firm_id = firm AND i.key_id = esqase.context_key() AND i.idempotency_key = idem;
+    END IF;
+    RETURN response;
+END
+$$;
+
+-- Deletes up to batch rows older than 24 hours, of every firm; returns how
+-- many.  The HTTP worker calls it every esqase.idempotency_sweep_interval,
+-- one batch per transaction, until a batch comes back short.  SKIP LOCKED:
+-- a row a request holds (taking over the expired key) is left for the next
+-- sweep, so the sweep never waits for a request and holds its own row locks
+-- for one short batch.  For DBAs (and the worker, a superuser) only.
+CREATE FUNCTION esqase.idempotency_sweep(batch integer DEFAULT 1000) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM esqase.idempotency_keys i
+     WHERE i.ctid = ANY (ARRAY(SELECT e.ctid FROM esqase.idempotency_keys e
+                                WHERE e.created_at <= now() - interval '24 hours'
+                                ORDER BY e.created_at LIMIT batch FOR UPDATE SKIP LOCKED));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION esqase.idempotency_sweep(integer) FROM PUBLIC;
+
+-- The creates take the key: the wrappers depend on the json functions.
+DROP FUNCTION esqase_contacts_create(jsonb);
+DROP FUNCTION esqase_practice_areas_create(jsonb);
+DROP FUNCTION esqase_matter_types_create(jsonb);
+DROP FUNCTION esqase_matters_create(jsonb);
+DROP FUNCTION esqase_leads_create(jsonb);
+DROP FUNCTION esqase.contacts_create(jsonb);
+DROP FUNCTION esqase.practice_areas_create(jsonb);
+DROP FUNCTION esqase.matter_types_create(jsonb);
+DROP FUNCTION esqase.matters_create(jsonb);
+DROP FUNCTION esqase.leads_create(jsonb);
+
+CREATE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'write');
+    replay json := esqase.idempotency_begin(firm, 'contacts', body, idempotency_key);
+    c esqase.contacts;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    PERFORM esqase.check_body(body, esqase.contact_fields());
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    c.id := esqase.contact_insert(firm, esqase.contact_apply(c, body));
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.contact_one(firm, c.id));
+END
+$$;
+
+CREATE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('practice-areas', 'write');
+    replay json := esqase.idempotency_begin(firm, 'practice-areas', body, idempotency_key);
+    created uuid;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    PERFORM esqase.check_body(body, '{name}');
+    INSERT INTO esqase.practice_areas (firm_id, name)
+    VALUES (firm, btrim(esqase.body_text(body, 'name', true, 200)))
+    RETURNING id INTO created;
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.practice_area_one(firm, created));
+END
+$$;
+
+CREATE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matter-types', 'write');
+    replay json := esqase.idempotency_begin(firm, 'matter-types', body, idempotency_key);
+    area uuid;
+    created uuid;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    PERFORM esqase.check_body(body, '{practiceAreaId,name}');
+    area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
+                                       'practiceAreaId')).id;
+    INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
+    VALUES (firm, area, btrim(esqase.body_text(body, 'name', true, 200)))
+    RETURNING id INTO created;
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_type_one(firm, created));
+END
+$$;
+
+CREATE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'write');
+    replay json := esqase.idempotency_begin(firm, 'matters', body, idempotency_key);
+    m esqase.matters;
+    created esqase.matters;
+    clients uuid[];
+    team jsonb;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    PERFORM esqase.check_body(body, esqase.matter_fields());
+    m.firm_id := firm;
+    m := esqase.matter_apply(m, body, true);
+    clients := esqase.matter_clients_from(firm, body);
+    team := esqase.matter_team_from(firm, body);
+    -- Numbered last: an invalid body uses up no number.
+    LOOP
+        INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,
+                                    close_date, sol_date, practice_area_id, stage_id, matter_type_id)
+        VALUES (firm, esqase.next_public_id(firm, 'M'), m.title, m.description, m.status, m.open_date,
+                m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id)
+        ON CONFLICT (firm_id, public_id) DO NOTHING
+        RETURNING * INTO created;
+        EXIT WHEN FOUND;
+    END LOOP;
+    m := created;
+    PERFORM esqase.matter_set_clients(m, clients);
+    PERFORM esqase.matter_set_team(m, team);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_one(firm, m.id));
+END
+$$;
+
+CREATE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    replay json := esqase.idempotency_begin(firm, 'leads', body, idempotency_key);
+    c esqase.contacts;
+    l esqase.leads;
+    email text;
+    phone text;
+    assignees uuid[];
+    conflict text;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
+    -- The contact: as a contact, with email and phone as its only ones.
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    c := esqase.contact_apply(c, body);
+    email := esqase.body_text(body, 'email', false, 254);
+    IF email IS NOT NULL THEN
+        PERFORM esqase.check_email(email, 'email');
+        c.emails := ARRAY[email];
+    END IF;
+    phone := esqase.body_text(body, 'phone');
+    IF phone IS NOT NULL THEN
+        IF btrim(phone) = '' THEN
+            PERFORM esqase.fail('23514', 'phone must not be blank', 'phone');
+        END IF;
+        c.phones := ARRAY[phone];
+    END IF;
+    l.firm_id := firm;
+    l := esqase.lead_apply(l, body, true);
+    -- The key's member is the default assignee.
+    assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
+
+    -- A private lead's prospect is hidden with it (30_contacts.sql).
+    l.id := gen_random_uuid();
+    c.hidden_by_lead := CASE WHEN l.is_private THEN l.id END;
+    c.id := esqase.contact_insert(firm, c);
+    -- No RETURNING, and no ON CONFLICT to skip a number taken by hand (as
+    -- matters do): both check the new row against the SELECT policy, which a
+    -- private lead fails until its assignees exist.  A unique violation on
+    -- the public id is caught instead; the counter advances outside the block.
+    LOOP
+        l.public_id := esqase.next_public_id(firm, 'L');
+        BEGIN
+            INSERT INTO esqase.leads (firm_id, id, public_id, value, is_private, contact_id,
+                                      practice_area_id, stage_id)
+            VALUES (firm, l.id, l.public_id, l.value, l.is_private, c.id,
+                    l.practice_area_id, l.stage_id);
+            EXIT;
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS conflict = CONSTRAINT_NAME;
+            IF conflict IS DISTINCT FROM 'leads_firm_id_public_id_key' THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    PERFORM esqase.lead_add_assignees(l, assignees);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.lead_one(firm, l.id));
+END
+$$;
+
+-- The public create wrappers, as 92_public_api.sql generates them.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types'] LOOP
+        EXECUTE format('CREATE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
+                       'esqase_' || r || '_create', 'body jsonb, idempotency_key text DEFAULT NULL', 'VOLATILE',
+                       r || '_create', 'body, idempotency_key');
+    END LOOP;
+END
+$$;
+
+-- Idempotency keys (15_idempotency.sql): bookkeeping of the creates, not
+-- audited (a replay writes no audit row; the record a create makes is
+-- audited as always).  A key sees and writes only its own rows, for the
+-- resources it may create; nobody deletes through the API (the sweep runs
+-- as the HTTP worker's superuser).
+ALTER TABLE esqase.idempotency_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE esqase.idempotency_keys FORCE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('esqase.idempotency_keys', '');
+GRANT SELECT, INSERT, UPDATE ON esqase.idempotency_keys TO esqase_api;
+CREATE POLICY idempotency_keys_select ON esqase.idempotency_keys FOR SELECT
+    USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+           AND esqase.context_may(resource || ':write'));
+CREATE POLICY idempotency_keys_insert ON esqase.idempotency_keys FOR INSERT
+    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+                AND esqase.context_may(resource || ':write'));
+CREATE POLICY idempotency_keys_update ON esqase.idempotency_keys FOR UPDATE
+    USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+           AND esqase.context_may(resource || ':write'))
+    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+                AND esqase.context_may(resource || ':write'));

@@ -222,6 +222,10 @@ esq_define_http_gucs(void)
 							"127.0.0.1 and ::1, all workers together (0 = no limit).",
 							NULL, &esq_http_max_connections_per_ip, 64, 0, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.idempotency_sweep_interval",
+							"How often the first HTTP worker deletes idempotency keys older than 24 hours.",
+							NULL, &esq_idempotency_sweep_interval, 300, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",
 							NULL, &esq_http_connection_memory, 64 * 1024, 8 * 1024, 16 * 1024 * 1024,

@@ -15,6 +15,7 @@
  *   http_openapi.c GET /v1/openapi.json, docs/openapi.json compiled in
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *   idempotency.c  Idempotency-Key: the replay mark, the header check, the sweep
  *
  * and, outside the HTTP API:
  *
@@ -310,6 +311,7 @@ typedef struct EsqSqlCall
 	const char *json;			/* params (list) or body (create/update) */
 	const char *activity;		/* shown in pg_stat_activity */
 	const char *request_id;		/* written in the audit rows */
+	const char *idempotency_key;	/* create: Idempotency-Key, or NULL */
 } EsqSqlCall;
 
 typedef struct EsqSqlResult
@@ -321,6 +323,8 @@ typedef struct EsqSqlResult
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
 	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
+	bool		replayed;		/* create: the stored response of an earlier
+								 * request with the same Idempotency-Key */
 } EsqSqlResult;
 
 /* Called once connected to esqase.database. */
@@ -341,5 +345,28 @@ extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
  * if they pass, else the error (401, 403, 503); never throws.
  */
 extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+
+/* ------------------------------------------------------------------------
+ * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)
+ * ------------------------------------------------------------------------
+ */
+extern int	esq_idempotency_sweep_interval;	/* seconds */
+
+/* Cleared before an API call; true after it if the response was a replay. */
+extern void esq_idempotency_reset(void);
+extern bool esq_idempotency_replayed(void);
+
+/*
+ * For the dispatch: before the SQL call, puts a POST's Idempotency-Key into
+ * call, or returns the message of a 400 (NULL: fine); after a successful
+ * call, adds Idempotent-Replayed: true to a replay's answer.
+ */
+extern const char *esq_idempotency_key(const EsqHttpRequest *req, EsqAction action,
+									   EsqSqlCall *call);
+extern void esq_idempotency_response(const EsqSqlResult *res, EsqHttpResponse *resp);
+
+/* The sweep of expired keys, run between requests by the first worker. */
+extern long esq_idempotency_sweep_wait_ms(void);
+extern void esq_idempotency_sweep(void);
 
 #endif							/* ESQASE_H */

@@ -16,7 +16,8 @@
  *   then the input: body over esqase.http_max_body -> 413, unsupported
  *   Content-Type -> 415, id not a UUID, a query parameter on a route other
  *   than a list, a repeated or non-UTF-8 query parameter, body not one JSON
- *   object (invalid, duplicate keys, too deep) -> 400.  An input error is
+ *   object (invalid, duplicate keys, too deep), a POST's Idempotency-Key
+ *   with a byte outside printable ASCII -> 400.  An input error is
  *   answered only after the key and its scope pass (refuse_input), so the
  *   key (401) and scope (403) always come before input checks.
  *
@@ -373,6 +374,17 @@ step_path_and_query(Dispatch *d)
 	return true;
 }
 
+/* A POST's Idempotency-Key, for SQL (idempotency.c); 400 naming it if SQL cannot take it. */
+static bool
+step_idempotency_key(Dispatch *d)
+{
+	const char *problem = esq_idempotency_key(d->req, d->action, &d->call);
+
+	if (problem == NULL)
+		return true;
+	return refuse_input(d, 400, "bad_request", problem, "Idempotency-Key");
+}
+
 /* Runs the call in one transaction; its result or error is the answer. */
 static void
 step_sql(Dispatch *d)
@@ -395,6 +407,7 @@ step_sql(Dispatch *d)
 	}
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
+	esq_idempotency_response(&res, resp);
 }
 
 /*
@@ -422,6 +435,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		step_rate_limit(&d) &&
 		step_body_size_and_type(&d) &&
 		step_path_and_query(&d) &&
-		step_body_json(&d))
+		step_body_json(&d) &&
+		step_idempotency_key(&d))
 		step_sql(&d);
 }

@@ -257,9 +257,13 @@ get_plan(int route, EsqAction action)
 	switch (action)
 	{
 		case ESQ_LIST:
-		case ESQ_CREATE:
 			fn_args = "$1::jsonb";
 			nargs = 1;
+			break;
+		case ESQ_CREATE:
+			/* 0.1.0's creates take no idempotency key */
+			fn_args = json_api ? "$1::jsonb, $2" : "$1::jsonb";
+			nargs = json_api ? 2 : 1;
 			break;
 		case ESQ_UPDATE:
 			fn_args = "$1::uuid, $2::jsonb";
@@ -342,6 +346,7 @@ static void
 run_call(const EsqSqlCall *call, EsqSqlResult *res)
 {
 	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 	SPIPlanPtr	plan;
 	int			ret;
 	char	   *json;
@@ -351,8 +356,14 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	switch (call->action)
 	{
 		case ESQ_LIST:
+			values[0] = text_arg(call->json ? call->json : "{}");
+			break;
 		case ESQ_CREATE:
 			values[0] = text_arg(call->json ? call->json : "{}");
+			if (call->idempotency_key)
+				values[1] = text_arg(call->idempotency_key);
+			else
+				nulls[1] = 'n';
 			break;
 		case ESQ_UPDATE:
 			values[0] = text_arg(call->id);
@@ -362,7 +373,8 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			values[0] = text_arg(call->id);
 			break;
 	}
-	ret = SPI_execute_plan(plan, values, NULL, false, 2);
+	esq_idempotency_reset();
+	ret = SPI_execute_plan(plan, values, nulls, false, 2);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "esqase: esqase_%s_%s returned no row",
 			 esq_routes[call->route].sqlname, action_names[call->action]);
@@ -375,6 +387,7 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
 	res->status = call->action == ESQ_CREATE ? 201 :
 		call->action == ESQ_DELETE ? 204 : 200;
+	res->replayed = esq_idempotency_replayed();
 }
 
 /*
@@ -402,6 +415,8 @@ static const EsqErrorMap error_map[] = {
 	{ERRCODE_INVALID_PARAMETER_VALUE, false, 400, "bad_request", NULL},
 	{ERRCODE_INVALID_TEXT_REPRESENTATION, false, 400, "bad_request", NULL},
 	{ERRCODE_UNIQUE_VIOLATION, false, 409, "conflict", NULL},
+	/* esqase.idempotency_begin: the key was used for another request */
+	{MAKE_SQLSTATE('2', '3', 'I', '0', '1'), false, 422, "idempotency_key_reused", NULL},
 	{ERRCODE_DATA_EXCEPTION, true, 422, "validation_failed", NULL},
 	{ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION, true, 422, "validation_failed", NULL},
 	{ERRCODE_PROGRAM_LIMIT_EXCEEDED, true, 422, "validation_failed", NULL},
@@ -588,6 +603,14 @@ sql_call(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 		/* a transaction that wrote left a commit record */
 		if (defer && XactLastCommitEnd != last_commit)
 			res->commit_lsn = (uint64) XactLastCommitEnd;
+
+		/*
+		 * A replay answers with another transaction's write, which may have
+		 * committed without waiting for its flush: wait for WAL as far as
+		 * it is written now, which covers that commit.
+		 */
+		if (res->replayed)
+			res->commit_lsn = Max(res->commit_lsn, (uint64) GetXLogInsertRecPtr());
 		if (esq_http_statement_timeout > 0)
 			disable_timeout(STATEMENT_TIMEOUT, false);
 	}

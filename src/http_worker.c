@@ -23,6 +23,9 @@
  * (bgw_restart_time, 2 s) and connects normally.  A missing extension
  * needs none of this: http_sql.c checks for it on every request.
  *
+ * The first worker also sweeps expired idempotency keys between requests
+ * (idempotency.c): the loop's timeout includes the next sweep's.
+ *
  * Any ERROR that escapes (only out-of-memory can) reaches the background
  * worker's top-level handler, which logs it and exits with 1: the worker
  * is restarted, the cluster is not.
@@ -260,6 +263,13 @@ esqase_http_worker_main(Datum main_arg)
 
 		if (!with_db && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
+		if (with_db && idx == 0)
+		{
+			long		sweep = esq_idempotency_sweep_wait_ms();
+
+			if (timeout < 0 || sweep < timeout)
+				timeout = sweep;
+		}
 		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		for (int i = 0; i < n; i++)
 			if (events[i].events & WL_LATCH_SET)
@@ -267,6 +277,9 @@ esqase_http_worker_main(Datum main_arg)
 
 		handle_signals(tls);
 		esq_http_run();
+		if (with_db && idx == 0)
+			esq_idempotency_sweep();
+
 		if (!with_db)
 			restart_once_database_exists(idx);
 	}

@@ -307,3 +307,33 @@ CREATE TABLE esqase.audit_log (
     PRIMARY KEY (firm_id, id)
 );
 CREATE INDEX audit_log_record_idx ON esqase.audit_log (firm_id, table_name, record_id);
+
+-- Idempotency keys (15_idempotency.sql): the response of a create made with
+-- an idempotency key (HTTP: a POST's Idempotency-Key header), kept per firm
+-- and API key, so that the same request sent again within 24 hours gets
+-- that response back instead of creating a second record.  A row older than
+-- 24 hours counts as absent at once; the HTTP worker's sweep deletes it
+-- (esqase.idempotency_sweep).  Only a SHA-256 of the request body is kept.
+CREATE TABLE esqase.idempotency_keys (
+    firm_id         uuid NOT NULL,
+    key_id          uuid NOT NULL,
+    idempotency_key text NOT NULL,
+    resource        text NOT NULL,
+    request_hash    bytea NOT NULL,
+    response        json,
+    record_id       uuid,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, key_id, idempotency_key),
+    FOREIGN KEY (firm_id, key_id) REFERENCES esqase.api_keys (firm_id, id)
+);
+-- The sweep finds expired rows of every firm by age.
+CREATE INDEX idempotency_keys_created_idx ON esqase.idempotency_keys (created_at);
+COMMENT ON TABLE esqase.idempotency_keys IS
+    'Responses of creates made with an idempotency key (Idempotency-Key), per firm and API key, kept 24 hours';
+COMMENT ON COLUMN esqase.idempotency_keys.key_id IS 'the API key that made the create';
+COMMENT ON COLUMN esqase.idempotency_keys.idempotency_key IS 'the client''s key: 1 to 255 printable ASCII characters';
+COMMENT ON COLUMN esqase.idempotency_keys.resource IS 'the resource created, spelled as in the URL (contacts, practice-areas, ...)';
+COMMENT ON COLUMN esqase.idempotency_keys.request_hash IS 'SHA-256 of the request body as jsonb text (key order and spacing do not count)';
+COMMENT ON COLUMN esqase.idempotency_keys.response IS 'the create''s response, returned again on a replay (NULL only inside the creating transaction)';
+COMMENT ON COLUMN esqase.idempotency_keys.record_id IS 'the id of the record created';
+COMMENT ON COLUMN esqase.idempotency_keys.created_at IS 'when the key was first used; the row counts as absent 24 hours later';

@@ -185,16 +185,20 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contacts_create(body jsonb) RETURNS json
+CREATE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
+    replay json := esqase.idempotency_begin(firm, 'contacts', body, idempotency_key);
     c esqase.contacts;
 BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
     PERFORM esqase.check_body(body, esqase.contact_fields());
     c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
     c.id := esqase.contact_insert(firm, esqase.contact_apply(c, body));
-    RETURN esqase.contact_one(firm, c.id);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.contact_one(firm, c.id));
 END
 $$;
 

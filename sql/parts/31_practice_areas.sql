@@ -76,17 +76,21 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.practice_areas_create(body jsonb) RETURNS json
+CREATE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
+    replay json := esqase.idempotency_begin(firm, 'practice-areas', body, idempotency_key);
     created uuid;
 BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
     PERFORM esqase.check_body(body, '{name}');
     INSERT INTO esqase.practice_areas (firm_id, name)
     VALUES (firm, btrim(esqase.body_text(body, 'name', true, 200)))
     RETURNING id INTO created;
-    RETURN esqase.practice_area_one(firm, created);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.practice_area_one(firm, created));
 END
 $$;
 

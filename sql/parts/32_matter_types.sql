@@ -72,20 +72,24 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matter_types_create(body jsonb) RETURNS json
+CREATE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
+    replay json := esqase.idempotency_begin(firm, 'matter-types', body, idempotency_key);
     area uuid;
     created uuid;
 BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
     PERFORM esqase.check_body(body, '{practiceAreaId,name}');
     area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
                                        'practiceAreaId')).id;
     INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
     VALUES (firm, area, btrim(esqase.body_text(body, 'name', true, 200)))
     RETURNING id INTO created;
-    RETURN esqase.matter_type_one(firm, created);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_type_one(firm, created));
 END
 $$;
 

@@ -381,15 +381,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matters_create(body jsonb) RETURNS json
+CREATE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
+    replay json := esqase.idempotency_begin(firm, 'matters', body, idempotency_key);
     m esqase.matters;
     created esqase.matters;
     clients uuid[];
     team jsonb;
 BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
     PERFORM esqase.check_body(body, esqase.matter_fields());
     m.firm_id := firm;
     m := esqase.matter_apply(m, body, true);
@@ -408,7 +412,7 @@ BEGIN
     m := created;
     PERFORM esqase.matter_set_clients(m, clients);
     PERFORM esqase.matter_set_team(m, team);
-    RETURN esqase.matter_one(firm, m.id);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_one(firm, m.id));
 END
 $$;
 

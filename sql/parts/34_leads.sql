@@ -270,10 +270,11 @@ $$;
 
 -- Everything is checked before anything is written: an invalid lead leaves
 -- no contact behind and uses up no public id.
-CREATE FUNCTION esqase.leads_create(body jsonb) RETURNS json
+CREATE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
+    replay json := esqase.idempotency_begin(firm, 'leads', body, idempotency_key);
     c esqase.contacts;
     l esqase.leads;
     email text;
@@ -281,6 +282,9 @@ DECLARE
     assignees uuid[];
     conflict text;
 BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
     PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
     -- The contact: as a contact, with email and phone as its only ones.
     c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
@@ -326,7 +330,7 @@ BEGIN
         END;
     END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
-    RETURN esqase.lead_one(firm, l.id);
+    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.lead_one(firm, l.id));
 END
 $$;
 

@@ -165,3 +165,24 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Idempotency keys (15_idempotency.sql): bookkeeping of the creates, not
+-- audited (a replay writes no audit row; the record a create makes is
+-- audited as always).  A key sees and writes only its own rows, for the
+-- resources it may create; nobody deletes through the API (the sweep runs
+-- as the HTTP worker's superuser).
+ALTER TABLE esqase.idempotency_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE esqase.idempotency_keys FORCE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('esqase.idempotency_keys', '');
+GRANT SELECT, INSERT, UPDATE ON esqase.idempotency_keys TO esqase_api;
+CREATE POLICY idempotency_keys_select ON esqase.idempotency_keys FOR SELECT
+    USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+           AND esqase.context_may(resource || ':write'));
+CREATE POLICY idempotency_keys_insert ON esqase.idempotency_keys FOR INSERT
+    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+                AND esqase.context_may(resource || ':write'));
+CREATE POLICY idempotency_keys_update ON esqase.idempotency_keys FOR UPDATE
+    USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+           AND esqase.context_may(resource || ':write'))
+    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
+                AND esqase.context_may(resource || ':write'));

@@ -12,6 +12,9 @@
 --   esqase_practice_areas_{list,create,get,update,delete}
 --   esqase_matter_types_{list,create,get,update,delete}
 --   esqase_members_{list,get}                 (members are read-only)
+--
+-- Every create takes an optional idempotency key (15_idempotency.sql):
+-- esqase_<resource>_create(body jsonb, idempotency_key text DEFAULT NULL).
 -------------------------------------------------------------------------------
 
 DO $$
@@ -23,7 +26,7 @@ BEGIN
     FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types', 'members'] LOOP
         FOREACH a SLICE 1 IN ARRAY ARRAY[
                 ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
-                ['create', 'body jsonb', 'body', 'VOLATILE'],
+                ['create', 'body jsonb, idempotency_key text DEFAULT NULL', 'body, idempotency_key', 'VOLATILE'],
                 ['get', 'id uuid', 'id', 'STABLE'],
                 ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
                 ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP

@@ -59,6 +59,11 @@ $$;
 RESET ROLE;
 INSERT INTO t.ids SELECT 'mx_' || f || '_lead_stage', s.id
   FROM unnest(ARRAY['c', 'd']) f JOIN esqase.lead_stages s ON s.firm_id = t.id('mx_' || f) AND s."order" = 1;
+-- Every key of both firms holds an idempotency key for every resource.
+INSERT INTO esqase.idempotency_keys (firm_id, key_id, idempotency_key, resource, request_hash, response)
+SELECT k.firm_id, k.id, 'mx-' || r, r, '\x00', '{}'
+  FROM esqase.api_keys k, unnest(ARRAY['contacts', 'matters', 'leads', 'practice-areas', 'matter-types']) r
+ WHERE k.firm_id IN (t.id('mx_c'), t.id('mx_d'));
 SELECT count(*) AS fixtures FROM t.ids WHERE name LIKE 'mx\_%';
 
 -- One statement per table and command, {f} standing for the firm's names.
@@ -86,7 +91,11 @@ SELECT tbl, cmd, CASE cmd
     ('leads', 'INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id) VALUES ({mx_f}, ''X-1'', {mx_f_free}, {mx_f_lead_stage})'),
     ('lead_assignees', 'INSERT INTO esqase.lead_assignees (firm_id, lead_id, member_id, position) VALUES ({mx_f}, {mx_f_lead}, {mx_f_spare}, 9)'),
     ('audit_log', 'INSERT INTO esqase.audit_log (firm_id, db_role, action, table_name) VALUES ({mx_f}, ''x'', ''INSERT'', ''x'')'),
-    ('record_counts', 'INSERT INTO esqase.record_counts (firm_id, list, slot, n) VALUES ({mx_f}, ''matters'', 15, 0) ON CONFLICT DO NOTHING')
+    ('record_counts', 'INSERT INTO esqase.record_counts (firm_id, list, slot, n) VALUES ({mx_f}, ''matters'', 15, 0) ON CONFLICT DO NOTHING'),
+    -- a key's own idempotency key, for each resource its scopes name
+    ('idempotency_keys', 'INSERT INTO esqase.idempotency_keys (firm_id, key_id, idempotency_key, resource, request_hash) '
+                         'SELECT {mx_f}, esqase.context_key(), ''mx-new'', split_part(s, '':'', 1), ''\x00'' '
+                         'FROM unnest(esqase.context_scopes()) s WHERE s LIKE ''%:write''')
   ) AS t(tbl, ins), unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS cmd;
 
 -- Runs stmt for firm f ('c' or 'd') as key, rolled back; true when it
@@ -178,7 +187,10 @@ INSERT INTO t.mx_reach VALUES
     ('lead_assignees', 'INSERT', '{leads.update}'),
     ('lead_assignees', 'UPDATE', '{leads.update}'),
     ('lead_assignees', 'DELETE', '{leads.update}'),
-    ('record_counts', 'SELECT', '{contacts.list,matters.list,practice_areas.list,leads.list}');
+    ('record_counts', 'SELECT', '{contacts.list,matters.list,practice_areas.list,leads.list}'),
+    ('idempotency_keys', 'SELECT', '{contacts.create,matters.create,leads.create,practice_areas.create,matter_types.create}'),
+    ('idempotency_keys', 'INSERT', '{contacts.create,matters.create,leads.create,practice_areas.create,matter_types.create}'),
+    ('idempotency_keys', 'UPDATE', '{contacts.create,matters.create,leads.create,practice_areas.create,matter_types.create}');
 -- firms: the context's own firm row is readable by every key (it names the
 -- firm, nothing more); everything else not listed is allowed to no key.
 

@@ -127,7 +127,8 @@ SELECT c.relname AS not_an_extension_member
                       AND e.extname = 'esqase');
 
 -- Triggers: every data table is audited and keeps updated_at, except the
--- public-id counters and record counts (bookkeeping) and the audit log itself.
+-- public-id counters, record counts and idempotency keys (bookkeeping) and the
+-- audit log itself.
 SELECT t.relname,
        coalesce(bool_or(p.proname = 'audit'), false) AS audited,
        coalesce(bool_or(p.proname = 'touch_updated_at'), false) AS keeps_updated_at
@@ -148,7 +149,7 @@ SELECT g.tgrelid::regclass AS tbl, g.tgenabled,
             AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
             AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid = 'esqase.api_keys'::regclass))
  ORDER BY 1;
-SELECT count(*) = (SELECT count(*) - 3 FROM esq_tables) AS one_audit_trigger_per_data_table
+SELECT count(*) = (SELECT count(*) - 4 FROM esq_tables) AS one_audit_trigger_per_data_table
   FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
  WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace;
 -- The audit log's guards fire always, for UPDATE, DELETE and TRUNCATE.

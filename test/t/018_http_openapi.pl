@@ -31,7 +31,6 @@ use Time::HiRes qw(usleep);
 my %PENDING = (
 	filters => 'list parameters of issue 10 items 1-2 (branch s2-filters)',
 	etag => 'ETag, If-Match, If-None-Match (branch s2-etag)',
-	idem => 'Idempotency-Key (branch s2-idem)',
 );
 
 my $root = "$FindBin::RealBin/../..";
