@@ -50,7 +50,7 @@ my $port = $node->{esq_http_port};
 my ($out, $err) = ('', '');
 my $blocked = IPC::Run::start(
 	[
-		'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH',
+		'curl', '-s', '--max-time', '60', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH',
 		'-H', "Authorization: Bearer $token",
 		'-H', 'Content-Type: application/json',
 		'-d', '{"companyName":"Acme Holdings Ltd"}',
