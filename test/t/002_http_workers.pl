@@ -10,6 +10,7 @@ use lib $FindBin::RealBin;
 
 use EsqaseHttp;
 use HTTP::Tiny;
+use IO::Select;
 use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
@@ -49,7 +50,7 @@ my $port = $node->{esq_http_port};
 my ($out, $err) = ('', '');
 my $blocked = IPC::Run::start(
 	[
-		'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH',
+		'curl', '-s', '--max-time', '60', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH',
 		'-H', "Authorization: Bearer $token",
 		'-H', 'Content-Type: application/json',
 		'-d', '{"companyName":"Acme Holdings Ltd"}',
@@ -150,16 +151,38 @@ DROP TABLE esqase_test_states;
 api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'read after restoring the function');
 
 # ---------------------------------------------------------------------------
-# Slow and idle clients
+# Slow and idle clients, then garbage on the wire.  Both wait for the server
+# to close connections, so they run with shorter timeouts (a reload: the
+# request timeout applies at once, the idle timeout to new connections) and
+# each runs its connections side by side.  The request timeout goes back to
+# 3 s before the next request through the API, the idle timeout after the
+# junk.
 # ---------------------------------------------------------------------------
+$node->append_conf('postgresql.conf',
+	"esqase.http_idle_timeout = '1s'\nesqase.http_request_timeout = '1s'\n");
+$node->reload;
 {
 	# a client trickling its headers is cut off at esqase.http_request_timeout
+	# (the idle timer, which every byte resets, never fires); meanwhile an
+	# idle connection is closed after esqase.http_idle_timeout
+	local $SIG{PIPE} = 'IGNORE';
+	my $idle = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+		Timeout => 30) or die "connect: $!";
 	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
 		Timeout => 30) or die "connect: $!";
 	my $t0 = time;
+	my $idle_sel = IO::Select->new($idle);
+	my ($n, $idle_elapsed);
+	# reads the idle connection if it has something (its close), waiting at
+	# most $wait seconds
+	my $read_idle = sub {
+		my ($wait) = @_;
+		return if defined $idle_elapsed || !$idle_sel->can_read($wait);
+		$n = sysread($idle, my $buf, 10);
+		$idle_elapsed = time - $t0;
+	};
 	my $req = "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nX-Slow: " . ('a' x 100);
 	my $closed = 0;
-	local $SIG{PIPE} = 'IGNORE';
 	for my $c (split //, $req)
 	{
 		if (!defined(send($sock, $c, 0)))
@@ -167,25 +190,28 @@ api($node, 'GET', "/v1/contacts/$contact", 200, %T, name => 'read after restorin
 			$closed = 1;
 			last;
 		}
-		usleep(200_000);
+		# 200 ms between bytes, watching the idle connection meanwhile
+		my $next = time + 0.2;
+		while ((my $left = $next - time) > 0)
+		{
+			if (defined $idle_elapsed) { usleep($left * 1e6); last; }
+			$read_idle->($left);
+		}
 		last if time - $t0 > 15;
 	}
 	my $elapsed = time - $t0;
 	ok($closed || $elapsed < 15, "a trickling client is disconnected (after ${elapsed}s)");
 	cmp_ok($elapsed, '<', 10, 'by the request deadline, not its own pace');
 	close $sock;
-}
-{
-	# an idle connection is closed after esqase.http_idle_timeout
-	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-		Timeout => 30) or die "connect: $!";
-	my $t0 = time;
-	my $n = sysread($sock, my $buf, 10);
-	my $elapsed = time - $t0;
+
+	$read_idle->(30 - (time - $t0)) if time - $t0 < 30;
+	$idle_elapsed //= time - $t0;
 	ok(defined $n && $n == 0, 'idle connection closed by the server');
-	cmp_ok($elapsed, '<', 8, "idle connection closed after ${elapsed}s");
-	close $sock;
+	cmp_ok($idle_elapsed, '<', 8, "idle connection closed after ${idle_elapsed}s");
+	close $idle;
 }
+$node->append_conf('postgresql.conf', "esqase.http_request_timeout = '3s'\n");
+$node->reload;
 api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the slow clients');
 
 # ---------------------------------------------------------------------------
@@ -208,23 +234,45 @@ api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the slow clien
 		"GET /v1/%00%ff%2e%2e/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n",
 		"GET /v1/contacts/%30%30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n");
 	push @junk, join('', map { chr(int(rand(256))) } 1 .. (1 + int(rand(2000)))) for 1 .. 100;
+
+	# Each junk request on its own connection, sent and half-closed one
+	# after the other; the answers are read side by side until the server
+	# has closed every connection (some only at the idle timeout).
+	my $sel = IO::Select->new;
+	my %resp;
+	my $deadline = time + 60;
+	my $read_ready = sub {
+		my ($wait) = @_;
+		for my $s ($sel->can_read($wait))
+		{
+			my $n = sysread($s, my $buf, 65536);
+			if ($n) { $resp{$s} .= $buf; next; }
+			$sel->remove($s);
+			close $s;
+			my $r = delete $resp{$s};
+			unlike($r, qr{^HTTP/1\.1 500}, 'junk request: no 500') if $r;
+		}
+	};
 	for my $j (@junk)
 	{
 		my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
 			Timeout => 5) or die "connect: $!";
 		print $sock $j;
 		shutdown($sock, 1);
-		my $resp = '';
-		while (sysread($sock, my $buf, 65536)) { $resp .= $buf; }
-		close $sock;
-		unlike($resp, qr{^HTTP/1\.1 500}, 'junk request: no 500') if $resp;
+		$resp{$sock} = '';
+		$sel->add($sock);
+		$read_ready->(0);
 	}
+	$read_ready->($deadline - time) while $sel->count && time < $deadline;
+	is($sel->count, 0, 'the server closed every junk connection');
 	api($node, 'GET', '/v1/contacts', 200, %T, name => 'serving after the junk');
 	ok(!$node->log_contains('terminated by signal'), 'no worker crashed on junk');
 	is( $node->safe_psql('postgres',
 			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
 		'2', 'both workers still up');
 }
+$node->append_conf('postgresql.conf', "esqase.http_idle_timeout = '2s'\n");
+$node->reload;
 
 # ---------------------------------------------------------------------------
 # SIGKILL of a worker: the postmaster restarts the cluster, the API returns
@@ -255,35 +303,42 @@ no_500();
 $node->stop;
 
 # ---------------------------------------------------------------------------
-# esqase.database created after the workers started: 503, then serving
+# esqase.database created after the workers started: 503, then serving.
+# The same cluster, restarted with esqase.database naming a database it does
+# not have (a new cluster would cost an initdb).
 # ---------------------------------------------------------------------------
-my $late = esq_node('late_db', 'esqase.database' => 'esqdb');
-$late->start;
-$r = wait_for_status($late, 'GET', '/v1/contacts', 503, token => 'x');
+$node->append_conf('postgresql.conf', "esqase.database = 'esqdb'\n");
+$node->start;
+$r = wait_for_status($node, 'GET', '/v1/contacts', 503, token => 'x');
 is($r->{status}, 503, '503 while the database does not exist');
 like($r->{json}{error}{message}, qr/database "esqdb"/, '503 names the missing database');
-$late->safe_psql('postgres', 'CREATE DATABASE esqdb');
+$node->safe_psql('postgres', 'CREATE DATABASE esqdb');
 # the 503 changes its reason once a worker notices the database (bounded)
 my $deadline = time + 60;
-$r = wait_for_status($late, 'GET', '/v1/contacts', 503, token => 'x', timeout_s => 30)
-  until ($r->{json} && ($r->{json}{error}{message} // '') =~ /extension/) || time > $deadline;
+until ((($r->{json} && $r->{json}{error}{message}) // '') =~ /extension/ || time > $deadline)
+{
+	usleep(100_000);
+	$r = api_raw($node, 'GET', '/v1/contacts', token => 'x', timeout => 5);
+}
 like($r->{json}{error}{message}, qr/CREATE EXTENSION/, 'database found; now the extension is missing');
-$late->safe_psql('esqdb', 'CREATE EXTENSION esqase');
-my ($t2) = make_key($late, db => 'esqdb', owner => 1);
-$r = wait_for_status($late, 'GET', '/v1/contacts', 200, token => $t2);
+$node->safe_psql('esqdb', 'CREATE EXTENSION esqase');
+my ($t2) = make_key($node, db => 'esqdb', owner => 1);
+$r = wait_for_status($node, 'GET', '/v1/contacts', 200, token => $t2);
 is($r->{status}, 200, 'serving esqdb without a server restart');
 no_500();
-$late->stop;
+$node->stop;
 
 # ---------------------------------------------------------------------------
-# esqase.http_port = 0 disables the HTTP server
+# esqase.http_port = 0 disables the HTTP server (the same cluster again; its
+# log is read from this start on)
 # ---------------------------------------------------------------------------
-my $off = esq_node('off', 'esqase.http_port' => 0);
-$off->start;
-is( $off->safe_psql('postgres',
+$node->append_conf('postgresql.conf', "esqase.http_port = 0\n");
+my $log_offset = -s $node->logfile;
+$node->start;
+is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
 	'0', 'no workers with esqase.http_port = 0');
-ok($off->log_contains('HTTP API disabled'), 'the log says the HTTP API is disabled');
-$off->stop;
+ok($node->log_contains('HTTP API disabled', $log_offset), 'the log says the HTTP API is disabled');
+$node->stop;
 
 done_testing();
