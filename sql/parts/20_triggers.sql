@@ -160,7 +160,10 @@ RETURN CASE WHEN r.deleted_at IS NULL THEN ARRAY[esqase.lead_list(r.is_private)]
 -- statement trigger over the transition tables, so a statement that writes
 -- many rows (a bulk load) changes each firm's count once: a new live row
 -- counts +1 in each of its lists, an old one -1 (a soft delete -1, an UPDATE
--- that clears deleted_at +1).  TRUNCATE empties the table's lists.
+-- that clears deleted_at +1).  Rows are grouped by firm and lists before
+-- the lists are unnested (unnesting per row cost half as much again as the
+-- whole count; grouped first, it measured no slower than the three
+-- hand-written functions it replaced).  TRUNCATE empties the table's lists.
 -- SECURITY DEFINER: no API role may write the counts.  Made at install
 -- time: no EXECUTE when they run.
 DO $do$
@@ -179,21 +182,25 @@ BEGIN
         RETURN NULL;    -- the counts come with the dump
     END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM esqase.count_add(r.firm_id, l.list, count(*))
-           FROM new_rows r, unnest(esqase.counted_in(r::esqase.%2$I)) l (list)
-          GROUP BY r.firm_id, l.list;
+        PERFORM esqase.count_add(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
+                   FROM new_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
     ELSIF TG_OP = 'UPDATE' THEN
-        PERFORM esqase.count_add(x.firm_id, x.list, sum(x.d))
-           FROM (SELECT r.firm_id, l.list, 1 AS d
-                   FROM new_rows r, unnest(esqase.counted_in(r::esqase.%2$I)) l (list)
-                 UNION ALL
-                 SELECT r.firm_id, l.list, -1
-                   FROM old_rows r, unnest(esqase.counted_in(r::esqase.%2$I)) l (list)) x
-          GROUP BY x.firm_id, x.list HAVING sum(x.d) <> 0;
+        PERFORM esqase.count_add(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT y.firm_id, y.lists, sum(y.d) AS n
+                   FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, 1 AS d
+                           FROM new_rows r
+                         UNION ALL
+                         SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I), -1
+                           FROM old_rows r) y
+                  GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list HAVING sum(x.n) <> 0;
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM esqase.count_add(r.firm_id, l.list, -count(*))
-           FROM old_rows r, unnest(esqase.counted_in(r::esqase.%2$I)) l (list)
-          GROUP BY r.firm_id, l.list;
+        PERFORM esqase.count_add(x.firm_id, l.list, -sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
+                   FROM old_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
     ELSE
         DELETE FROM esqase.record_counts WHERE list = ANY (%3$L::text[]);
     END IF;
