@@ -2669,3 +2669,427 @@ CREATE POLICY idempotency_keys_update ON esqase.idempotency_keys FOR UPDATE
            AND esqase.context_may(resource || ':write'))
     WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
                 AND esqase.context_may(resource || ':write'));
+
+-------------------------------------------------------------------------------
+-- s2-rls8 (issues 8 and 12): firms keyed id like every table, a comment on
+-- every table and column of schema esqase, and one definition for the count
+-- triggers (00, 20, 25, 90, 93, 97 of sql/parts).
+-------------------------------------------------------------------------------
+
+-- esqase.firms.firm_id is esqase.firms.id; the foreign keys, the policy and
+-- the views follow the rename (their text in the catalog names id).
+ALTER TABLE esqase.firms RENAME COLUMN firm_id TO id;
+ALTER VIEW esqase_report.firms RENAME COLUMN firm_id TO id;
+
+CREATE OR REPLACE FUNCTION esqase_create_firm(name text) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    firm uuid;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        PERFORM esqase.fail('23514', 'name is required', 'name');
+    END IF;
+    INSERT INTO esqase.firms (name) VALUES (name) RETURNING id INTO firm;
+    RETURN firm;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase_create_member(firm_id uuid, name text, email text,
+                                     is_owner boolean DEFAULT false,
+                                     permissions text[] DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    member uuid;
+    p text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM esqase.firms f WHERE f.id = esqase_create_member.firm_id) THEN
+        PERFORM esqase.fail('23503', format('firm %s does not exist', firm_id), 'firm_id');
+    END IF;
+    IF name IS NULL OR btrim(name) = '' THEN
+        PERFORM esqase.fail('23514', 'name is required', 'name');
+    END IF;
+    PERFORM esqase.check_email(coalesce(email, ''), 'email');
+    FOREACH p IN ARRAY coalesce(permissions, '{}') LOOP
+        IF p IS NULL OR p NOT IN ('practice_areas') THEN
+            PERFORM esqase.fail('23514', format('unknown permission: %s', p), 'permissions');
+        END IF;
+    END LOOP;
+    BEGIN
+        INSERT INTO esqase.members (firm_id, name, email, is_owner, permissions)
+        VALUES (firm_id, name, email, coalesce(is_owner, false), coalesce(permissions, '{}'))
+        RETURNING id INTO member;
+    EXCEPTION WHEN unique_violation THEN
+        PERFORM esqase.fail('23505', format('the firm already has a member with email %s', email), 'email');
+    END;
+    RETURN member;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.audit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_values jsonb;
+    old_values jsonb;
+    action text := TG_OP;
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+    END IF;
+    IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
+       AND new_values ->> 'deleted_at' IS NOT NULL THEN
+        action := 'DELETE';
+    END IF;
+    INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
+                                  table_name, record_id, old_values, new_values,
+                                  request_id)
+    VALUES (coalesce(new_values ->> 'firm_id', old_values ->> 'firm_id',
+                     new_values ->> 'id', old_values ->> 'id')::uuid,
+            esqase.context_member(), esqase.context_key(),
+            coalesce(esqase.context_role(),
+                     nullif(current_setting('role'), 'none'),
+                     session_user),
+            action, TG_TABLE_NAME,
+            coalesce(new_values ->> 'id', old_values ->> 'id')::uuid,
+            old_values, new_values, esqase.context_request_id());
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.seed_firm() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO esqase.lead_stages (firm_id, name, "order")
+    VALUES (NEW.id, 'New', 0),
+           (NEW.id, 'Contacted', 1),
+           (NEW.id, 'Consultation scheduled', 2),
+           (NEW.id, 'Proposal sent', 3);
+    INSERT INTO esqase.public_id_counters (firm_id, kind)
+    VALUES (NEW.id, 'M'), (NEW.id, 'L');
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.report_grant(role regrole, firm uuid, private_leads boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        PERFORM esqase.fail('22023', 'role is required', 'role');
+    END IF;
+    IF firm IS NOT NULL AND NOT EXISTS (SELECT FROM esqase.firms f WHERE f.id = firm) THEN
+        PERFORM esqase.fail('23503', format('firm %s does not exist', firm), 'firm');
+    END IF;
+    INSERT INTO esqase.report_readers AS r (role_name, firm_id, private_leads)
+    VALUES ((SELECT ro.rolname FROM pg_catalog.pg_roles ro WHERE ro.oid = role), firm,
+            coalesce(private_leads, false))
+    ON CONFLICT (role_name, firm_id) DO UPDATE SET private_leads = excluded.private_leads,
+                                                   granted_at = now();
+    EXECUTE format('GRANT USAGE ON SCHEMA esqase_report TO %s', role);
+    FOR v IN SELECT c.oid FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'esqase_report'::regnamespace AND c.relkind = 'v' LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+    END LOOP;
+END
+$$;
+
+-- The count triggers: one definition (esqase.count_<table>), what a row
+-- counts in from esqase.counted_in.
+DROP TRIGGER contacts_count_insert ON esqase.contacts;
+DROP TRIGGER contacts_count_update ON esqase.contacts;
+DROP TRIGGER contacts_count_delete ON esqase.contacts;
+DROP TRIGGER contacts_count_truncate ON esqase.contacts;
+DROP TRIGGER matters_count_insert ON esqase.matters;
+DROP TRIGGER matters_count_update ON esqase.matters;
+DROP TRIGGER matters_count_delete ON esqase.matters;
+DROP TRIGGER matters_count_truncate ON esqase.matters;
+DROP TRIGGER practice_areas_count_insert ON esqase.practice_areas;
+DROP TRIGGER practice_areas_count_update ON esqase.practice_areas;
+DROP TRIGGER practice_areas_count_delete ON esqase.practice_areas;
+DROP TRIGGER practice_areas_count_truncate ON esqase.practice_areas;
+DROP TRIGGER leads_count_insert ON esqase.leads;
+DROP TRIGGER leads_count_update ON esqase.leads;
+DROP TRIGGER leads_count_delete ON esqase.leads;
+DROP TRIGGER leads_count_truncate ON esqase.leads;
+DROP FUNCTION esqase.count_records();
+DROP FUNCTION esqase.count_leads();
+DROP FUNCTION esqase.count_contacts();
+
+-- The lists of esqase.record_counts a row counts in: none once it is
+-- soft-deleted; a contact that is a private lead's hidden prospect also in
+-- contacts_private; a lead in leads_public or leads_private.
+CREATE FUNCTION esqase.counted_in(r esqase.contacts) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.deleted_at IS NOT NULL THEN '{}'::text[]
+            WHEN r.hidden_by_lead IS NULL THEN '{contacts}' ELSE '{contacts,contacts_private}' END;
+CREATE FUNCTION esqase.counted_in(r esqase.matters) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.deleted_at IS NULL THEN '{matters}'::text[] ELSE '{}' END;
+CREATE FUNCTION esqase.counted_in(r esqase.practice_areas) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.deleted_at IS NULL THEN '{practice_areas}'::text[] ELSE '{}' END;
+CREATE FUNCTION esqase.counted_in(r esqase.leads) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.deleted_at IS NULL THEN ARRAY[esqase.lead_list(r.is_private)] ELSE '{}' END;
+
+-- The count triggers' functions, one definition for the four counted
+-- tables: esqase.count_contacts(), esqase.count_matters(),
+-- esqase.count_practice_areas() and esqase.count_leads() are made here from
+-- the text below, which differs between them only in the table's row type
+-- (a statement trigger's transition rows are of type record, and the
+-- overloaded esqase.counted_in needs to know which table they are).  A
+-- statement trigger over the transition tables, so a statement that writes
+-- many rows (a bulk load) changes each firm's count once: a new live row
+-- counts +1 in each of its lists, an old one -1 (a soft delete -1, an UPDATE
+-- that clears deleted_at +1).  Rows are grouped by firm and lists before
+-- the lists are unnested (unnesting per row cost half as much again as the
+-- whole count; grouped first, it measured no slower than the three
+-- hand-written functions it replaced).  TRUNCATE empties the table's lists.
+-- SECURITY DEFINER: no API role may write the counts.  Made at install
+-- time: no EXECUTE when they run.
+DO $do$
+DECLARE
+    t text[];
+BEGIN
+    FOREACH t SLICE 1 IN ARRAY ARRAY[['contacts', '{contacts,contacts_private}'],
+                                     ['matters', '{matters}'],
+                                     ['practice_areas', '{practice_areas}'],
+                                     ['leads', '{leads_public,leads_private}']] LOOP
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%1$I() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;    -- the counts come with the dump
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_add(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
+                   FROM new_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_add(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT y.firm_id, y.lists, sum(y.d) AS n
+                   FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, 1 AS d
+                           FROM new_rows r
+                         UNION ALL
+                         SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I), -1
+                           FROM old_rows r) y
+                  GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list HAVING sum(x.n) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_add(x.firm_id, l.list, -sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
+                   FROM old_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list = ANY (%3$L::text[]);
+    END IF;
+    RETURN NULL;
+END
+$b$
+$f$, 'count_' || t[1], t[1], t[2]);
+    END LOOP;
+END
+$do$;
+
+-- The count trigger
+DO $$
+DECLARE
+    t text;
+    e text[];
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'matters', 'practice_areas', 'leads'] LOOP
+        FOREACH e SLICE 1 IN ARRAY ARRAY[
+                ['insert', 'INSERT', 'REFERENCING NEW TABLE AS new_rows'],
+                ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'],
+                ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows'],
+                ['truncate', 'TRUNCATE', '']] LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
+                           t || '_count_' || e[1], e[2], t, e[3], 'count_' || t);
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- A comment on every table and column of schema esqase (97_comments.sql).
+DO $$
+DECLARE
+    c text[];
+    r record;
+BEGIN
+    FOREACH c SLICE 1 IN ARRAY ARRAY[
+        ['firms', NULL, 'Law firms (tenants); every other table has firm_id, which references firms.id. Created by esqase_create_firm'],
+        ['firms', 'id', 'The firm (firm_id in every other table; the API key decides it in the API)'],
+        ['firms', 'name', 'The firm''s name'],
+        ['members', NULL, 'People of a firm who hold API keys (API: /v1/members); created by esqase_create_member, deactivated by setting deleted_at'],
+        ['members', 'name', 'Full name (API: name)'],
+        ['members', 'email', 'Login email, unique per firm in any case (API: email)'],
+        ['members', 'is_owner', 'Owners hold every permission and see every private lead (API: isOwner)'],
+        ['members', 'permissions', 'Extra permissions; practice_areas lets the member change practice areas and matter types (API: permissions)'],
+        ['members', 'deleted_at', 'When the member was deactivated (API: status INACTIVE); NULL while active'],
+        ['api_keys', NULL, 'API keys: each belongs to a member and holds scopes; the secret itself is never stored. Created by esqase_create_api_key'],
+        ['api_keys', 'member_id', 'The member the key acts as (members.id)'],
+        ['api_keys', 'name', 'A label for the key, or NULL'],
+        ['api_keys', 'prefix', 'The public part of the token esq_<prefix>_<secret>, to find the key; not secret'],
+        ['api_keys', 'secret_hash', 'SHA-256 of the whole token; the token cannot be recovered from it'],
+        ['api_keys', 'scopes', 'What the key may do: contacts:read, matters:write, ... (docs/http-api.md)'],
+        ['api_keys', 'updated_at', 'When the key''s name, scopes, member, revocation or expiry last changed'],
+        ['api_keys', 'last_used_at', 'When a request last used the key (refreshed at most once a minute)'],
+        ['api_keys', 'revoked_at', 'When the key was revoked (esqase_revoke_api_key); NULL while valid'],
+        ['api_keys', 'expires_at', 'When the key stops working, or NULL for never'],
+        ['contacts', NULL, 'Contacts: people and companies (API: /v1/contacts); deleted ones stay, ARCHIVED, with deleted_at'],
+        ['contacts', 'type', 'PERSON or COMPANY; never changes (API: type)'],
+        ['contacts', 'status', 'ACTIVE, or ARCHIVED once deleted (API: status)'],
+        ['contacts', 'prefix', 'Person: name prefix such as Dr. (API: prefix)'],
+        ['contacts', 'first_name', 'Person: first name (API: firstName)'],
+        ['contacts', 'middle_name', 'Person: middle name (API: middleName)'],
+        ['contacts', 'last_name', 'Person: last name (API: lastName)'],
+        ['contacts', 'suffix', 'Person: name suffix such as Jr. (API: suffix)'],
+        ['contacts', 'nickname', 'Person: nickname (API: nickname)'],
+        ['contacts', 'company_name', 'Company: name (API: companyName)'],
+        ['contacts', 'trade_name', 'Company: trade name (API: tradeName)'],
+        ['contacts', 'company_type', 'Company: kind of company, free text (API: companyType)'],
+        ['contacts', 'emails', 'Email addresses, the primary one first (API: emails; a lead''s email)'],
+        ['contacts', 'phones', 'Phone numbers (API: phones; a lead''s phone)'],
+        ['contacts', 'name', 'Display name, kept by a trigger: first, middle and last name of a person, the company name of a company (API: name)'],
+        ['contacts', 'search', 'Full-text search document of the name, nickname, trade name, emails and phones, kept by a trigger (API: the q parameter of lists)'],
+        ['contacts', 'hidden_by_lead', 'The private lead that created this contact as its prospect: the contact is then seen only by those who see that lead, until the firm uses it elsewhere or the lead is made public; else NULL'],
+        ['practice_areas', NULL, 'Practice areas (API: /v1/practice-areas), each with its stages and matter types; deleted ones stay, ARCHIVED'],
+        ['practice_areas', 'name', 'Name (API: name)'],
+        ['practice_areas', 'status', 'ACTIVE, or ARCHIVED once deleted (API: status)'],
+        ['practice_area_stages', NULL, 'Stages (board columns) of a practice area: To do, In progress, Done to start with (API: practice area stages)'],
+        ['practice_area_stages', 'practice_area_id', 'The practice area (practice_areas.id)'],
+        ['practice_area_stages', 'name', 'Name (API: stages[].name)'],
+        ['practice_area_stages', 'type', 'TODO, IN_PROGRESS or DONE (API: stages[].type)'],
+        ['practice_area_stages', 'order', 'Position on the board, from 0 (API: stages[].order)'],
+        ['matter_types', NULL, 'Matter types of a practice area (API: /v1/matter-types); deleted ones stay, ARCHIVED'],
+        ['matter_types', 'practice_area_id', 'The practice area (practice_areas.id; API: practiceAreaId)'],
+        ['matter_types', 'name', 'Name (API: name)'],
+        ['matter_types', 'status', 'ACTIVE, or ARCHIVED once deleted (API: status)'],
+        ['public_id_counters', NULL, 'The last number handed out per firm for matters (M) and leads (L): M-0001, L-0001, ...'],
+        ['public_id_counters', 'kind', 'M for matters, L for leads'],
+        ['public_id_counters', 'last_value', 'The last number used; the next record gets one more'],
+        ['matters', NULL, 'Matters (cases) (API: /v1/matters); deleted ones stay, ARCHIVE, with deleted_at'],
+        ['matters', 'public_id', 'Per-firm number shown to people: M-0001, ... (API: publicId)'],
+        ['matters', 'title', 'Title, "Untitled matter" by default (API: title)'],
+        ['matters', 'description', 'Free text (API: description)'],
+        ['matters', 'status', 'ACTIVE, DRAFT or ARCHIVE; deleted matters are ARCHIVE (API: status)'],
+        ['matters', 'open_date', 'Date opened (API: openDate)'],
+        ['matters', 'close_date', 'Date closed, or NULL (API: closeDate)'],
+        ['matters', 'sol_date', 'Statute-of-limitations date, or NULL (API: solDate)'],
+        ['matters', 'practice_area_id', 'The practice area (practice_areas.id; API: practiceAreaId)'],
+        ['matters', 'stage_id', 'The stage within the practice area (practice_area_stages.id; API: practiceAreaStageColumnId)'],
+        ['matters', 'matter_type_id', 'The matter type (matter_types.id), or NULL (API: matterTypeId)'],
+        ['matters', 'search', 'Full-text search document of the public id, title and description, kept by a trigger (API: the q parameter of lists)'],
+        ['matter_clients', NULL, 'The clients of each matter, in order (API: a matter''s clientContactIds and clients)'],
+        ['matter_clients', 'matter_id', 'The matter (matters.id)'],
+        ['matter_clients', 'contact_id', 'The client (contacts.id; API: clientContactIds)'],
+        ['matter_clients', 'position', 'Order of the clients, from 0 (the order of clientContactIds)'],
+        ['matter_clients', 'is_primary', 'The primary client: the one at position 0'],
+        ['matter_clients', 'is_bill_recipient', 'Receives the bills'],
+        ['matter_team', NULL, 'The members working on each matter (API: a matter''s team)'],
+        ['matter_team', 'matter_id', 'The matter (matters.id)'],
+        ['matter_team', 'member_id', 'The member (members.id; API: team[].memberId)'],
+        ['matter_team', 'position', 'Order of the team, from 0'],
+        ['matter_team', 'role', 'Role on the matter, free text (API: team[].role)'],
+        ['matter_team', 'allocation', 'Share of the work in percent, 0 to 100, or NULL (API: team[].allocation)'],
+        ['lead_stages', NULL, 'The firm''s lead pipeline: New, Contacted, Consultation scheduled, Proposal sent'],
+        ['lead_stages', 'name', 'Name of the stage'],
+        ['lead_stages', 'order', 'Position in the pipeline, from 0'],
+        ['leads', NULL, 'Leads (prospective clients) (API: /v1/leads); private ones are seen only by their assignees and the firm''s owners; deleted ones stay, with deleted_at'],
+        ['leads', 'public_id', 'Per-firm number shown to people: L-0001, ... (API: publicId)'],
+        ['leads', 'status', 'PENDING, WON or LOST (API: status)'],
+        ['leads', 'value', 'LOWEST, LOW, MEDIUM, HIGH, HIGHEST, or NULL (API: value)'],
+        ['leads', 'is_private', 'Seen only by its assignees and the firm''s owners (API: isPrivate)'],
+        ['leads', 'contact_id', 'The prospect (contacts.id; API: contact)'],
+        ['leads', 'practice_area_id', 'The practice area (practice_areas.id), or NULL (API: practiceAreaId)'],
+        ['leads', 'stage_id', 'The pipeline stage (lead_stages.id; API: leadStageColumnId)'],
+        ['lead_assignees', NULL, 'The members assigned to each lead (API: a lead''s assigneeIds and assignees)'],
+        ['lead_assignees', 'lead_id', 'The lead (leads.id)'],
+        ['lead_assignees', 'member_id', 'The member (members.id; API: assigneeIds)'],
+        ['lead_assignees', 'position', 'Order of the assignees, from 0 (the order of assigneeIds)'],
+        ['record_counts', NULL, 'Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm''s count is the sum of its slots'],
+        ['record_counts', 'list', 'contacts, matters, practice_areas, leads_public, leads_private, or contacts_private (the hidden prospects of private leads)'],
+        ['record_counts', 'slot', 'One of up to 16 rows a count is spread over, so that concurrent writers do not wait for each other'],
+        ['record_counts', 'n', 'This slot''s share of the count (the sum over the slots is the count)'],
+        ['audit_log', NULL, 'Every write to the firm''s data, by the API or by hand; append-only'],
+        ['audit_log', 'id', 'Position in the log, ascending'],
+        ['audit_log', 'at', 'When the write happened'],
+        ['audit_log', 'member_id', 'The member whose API key made the write (members.id), or NULL'],
+        ['audit_log', 'key_id', 'The API key that made the write (api_keys.id), or NULL'],
+        ['audit_log', 'db_role', 'The database role that made the write'],
+        ['audit_log', 'action', 'INSERT, UPDATE or DELETE; a soft delete is a DELETE that has new_values'],
+        ['audit_log', 'table_name', 'The table written (of schema esqase)'],
+        ['audit_log', 'record_id', 'The id of the row written'],
+        ['audit_log', 'old_values', 'The row before the write, as JSON (key hashes and search documents left out), or NULL for an INSERT'],
+        ['audit_log', 'new_values', 'The row after the write, as JSON, or NULL for a removed link row'],
+        ['audit_log', 'request_id', 'The X-Request-Id of the HTTP request that made the write, or NULL'],
+        ['report_readers', 'role_name', 'The role that reads schema esqase_report (by name, so that it survives a dump)'],
+        ['report_readers', 'firm_id', 'The firm it reads (firms.id), or NULL for every firm'],
+        ['report_readers', 'private_leads', 'Whether it also sees private leads and their prospects'],
+        ['report_readers', 'granted_at', 'When esqase_grant_reader last granted it'],
+        ['report_scope', 'firm_id', 'A firm the current role reads (firms.id)'],
+        ['report_scope', 'private_leads', 'Whether the current role sees that firm''s private leads'],
+        ['http_stats', NULL, 'HTTP requests answered, per route, method and status, by all workers since the server started or esqase.http_stats_reset() (docs/http-api.md)'],
+        ['http_stats', 'route', 'The route: /v1/contacts, /v1/contacts/{id}, ..., or other'],
+        ['http_stats', 'method', 'The HTTP method'],
+        ['http_stats', 'status', 'The HTTP status answered (NULL: one not in the list esqase uses)'],
+        ['http_stats', 'requests', 'How many requests'],
+        ['http_latency', NULL, 'Latency histogram of HTTP requests, cumulative as in Prometheus, since the server started or esqase.http_stats_reset() (docs/http-api.md)'],
+        ['http_latency', 'route', 'The route: /v1/contacts, /v1/contacts/{id}, ..., or other'],
+        ['http_latency', 'method', 'The HTTP method'],
+        ['http_latency', 'le_ms', 'Upper bound in milliseconds from the request''s headers to its answer (NULL: every request)'],
+        ['http_latency', 'requests', 'How many requests were answered within le_ms']] LOOP
+        IF c[2] IS NULL THEN
+            EXECUTE format('COMMENT ON %s esqase.%I IS %L',
+                           (SELECT CASE t.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END
+                              FROM pg_catalog.pg_class t
+                             WHERE t.relnamespace = 'esqase'::regnamespace AND t.relname = c[1]),
+                           c[1], c[3]);
+        ELSE
+            EXECUTE format('COMMENT ON COLUMN esqase.%I.%I IS %L', c[1], c[2], c[3]);
+        END IF;
+    END LOOP;
+    -- Columns most tables have that mean the same everywhere.
+    FOREACH c SLICE 1 IN ARRAY ARRAY[
+        ['firm_id', 'The firm the row belongs to (firms.id)'],
+        ['id', 'The record''s id (the API''s id)'],
+        ['created_at', 'When the row was created (API: createdAt)'],
+        ['updated_at', 'When the row last changed, kept by a trigger (API: updatedAt)'],
+        ['deleted_at', 'When the record was deleted (the API no longer shows it); NULL while live']] LOOP
+        FOR r IN
+            SELECT a.attrelid::regclass AS tbl
+              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class t ON t.oid = a.attrelid
+             WHERE t.relnamespace = 'esqase'::regnamespace AND t.relkind = 'r' AND a.attname = c[1]
+               AND NOT a.attisdropped AND pg_catalog.col_description(a.attrelid, a.attnum) IS NULL
+        LOOP
+            EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', r.tbl, c[1], c[2]);
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- The reporting views' firm columns, commented as a fresh install does.
+COMMENT ON COLUMN esqase_report.firms.id IS 'The firm (firm_id in every other view)';
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN SELECT a.attrelid FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+              WHERE c.relnamespace = 'esqase_report'::regnamespace AND a.attname = 'firm_id' LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.firm_id IS %L', v, 'The firm (firms.id)');
+    END LOOP;
+END
+$$;

@@ -5,8 +5,8 @@
 -------------------------------------------------------------------------------
 -- 00 Schema: tables of schema esqase.
 --
--- Every table carries firm_id, and every primary key, unique constraint and
--- foreign key includes it.  Two reasons: referential-integrity checks bypass
+-- Every table carries firm_id (firms itself: its key id, the firm), and
+-- every primary key, unique constraint and foreign key includes it.  Two reasons: referential-integrity checks bypass
 -- row-level security, so a key that includes firm_id is what keeps one firm
 -- from pointing at another firm's rows; and the schema can later be
 -- distributed by firm_id (co-located shards) without a migration.
@@ -16,14 +16,14 @@
 CREATE SCHEMA esqase;
 
 CREATE TABLE esqase.firms (
-    firm_id     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name        text NOT NULL CHECK (btrim(name) <> ''),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE esqase.members (
-    firm_id     uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id     uuid NOT NULL REFERENCES esqase.firms (id),
     id          uuid NOT NULL DEFAULT gen_random_uuid(),
     name        text NOT NULL CHECK (btrim(name) <> ''),
     email       text NOT NULL CHECK (email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
@@ -58,7 +58,7 @@ CREATE TABLE esqase.api_keys (
 CREATE INDEX api_keys_prefix_idx ON esqase.api_keys (prefix);
 
 CREATE TABLE esqase.contacts (
-    firm_id      uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id      uuid NOT NULL REFERENCES esqase.firms (id),
     id           uuid NOT NULL DEFAULT gen_random_uuid(),
     type         text NOT NULL CHECK (type IN ('PERSON', 'COMPANY')),
     status       text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ARCHIVED')),
@@ -96,7 +96,7 @@ CREATE INDEX contacts_hidden_idx ON esqase.contacts (firm_id, hidden_by_lead)
 CREATE INDEX contacts_search_idx ON esqase.contacts USING gin (search);
 
 CREATE TABLE esqase.practice_areas (
-    firm_id     uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id     uuid NOT NULL REFERENCES esqase.firms (id),
     id          uuid NOT NULL DEFAULT gen_random_uuid(),
     name        text NOT NULL CHECK (btrim(name) <> ''),
     status      text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ARCHIVED')),
@@ -141,14 +141,14 @@ CREATE INDEX matter_types_list_idx ON esqase.matter_types (firm_id, practice_are
 -- Per-firm sequential public ids (M-0001, L-0001).  One row per firm and
 -- kind; creators take its row lock, so two transactions never share a number.
 CREATE TABLE esqase.public_id_counters (
-    firm_id    uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id    uuid NOT NULL REFERENCES esqase.firms (id),
     kind       text NOT NULL CHECK (kind IN ('M', 'L')),
     last_value integer NOT NULL DEFAULT 0,
     PRIMARY KEY (firm_id, kind)
 );
 
 CREATE TABLE esqase.matters (
-    firm_id          uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id          uuid NOT NULL REFERENCES esqase.firms (id),
     id               uuid NOT NULL DEFAULT gen_random_uuid(),
     public_id        text NOT NULL,
     title            text NOT NULL DEFAULT 'Untitled matter',
@@ -211,7 +211,7 @@ CREATE TABLE esqase.matter_team (
 );
 
 CREATE TABLE esqase.lead_stages (
-    firm_id    uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id    uuid NOT NULL REFERENCES esqase.firms (id),
     id         uuid NOT NULL DEFAULT gen_random_uuid(),
     name       text NOT NULL CHECK (btrim(name) <> ''),
     "order"    integer NOT NULL,
@@ -222,7 +222,7 @@ CREATE TABLE esqase.lead_stages (
 );
 
 CREATE TABLE esqase.leads (
-    firm_id          uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id          uuid NOT NULL REFERENCES esqase.firms (id),
     id               uuid NOT NULL DEFAULT gen_random_uuid(),
     public_id        text NOT NULL,
     status           text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'WON', 'LOST')),
@@ -274,7 +274,7 @@ CREATE INDEX lead_assignees_member_idx ON esqase.lead_assignees (firm_id, member
 -- contacts total is exact: contacts - contacts_private + the hidden ones
 -- the member may see (esqase.contacts_total).
 CREATE TABLE esqase.record_counts (
-    firm_id uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id uuid NOT NULL REFERENCES esqase.firms (id),
     list    text NOT NULL CHECK (list IN ('contacts', 'matters', 'practice_areas',
                                           'leads_public', 'leads_private', 'contacts_private')),
     slot    smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),

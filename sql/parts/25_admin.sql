@@ -13,7 +13,7 @@ BEGIN
     IF name IS NULL OR btrim(name) = '' THEN
         PERFORM esqase.fail('23514', 'name is required', 'name');
     END IF;
-    INSERT INTO esqase.firms (name) VALUES (name) RETURNING firm_id INTO firm;
+    INSERT INTO esqase.firms (name) VALUES (name) RETURNING id INTO firm;
     RETURN firm;
 END
 $$;
@@ -27,7 +27,7 @@ DECLARE
     member uuid;
     p text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM esqase.firms f WHERE f.firm_id = esqase_create_member.firm_id) THEN
+    IF NOT EXISTS (SELECT FROM esqase.firms f WHERE f.id = esqase_create_member.firm_id) THEN
         PERFORM esqase.fail('23503', format('firm %s does not exist', firm_id), 'firm_id');
     END IF;
     IF name IS NULL OR btrim(name) = '' THEN

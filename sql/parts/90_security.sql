@@ -147,8 +147,9 @@ BEGIN
                     'OR (kind = ''L'' AND esqase.context_may(''leads:write''))';
             r[3] := '';
         END IF;
-        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (firm_id = esqase.context_firm() AND (%s))',
-                       r[1] || '_select', r[1], r[2]);
+        -- (the firm's own row is keyed id: firms has no firm_id)
+        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (%I = esqase.context_firm() AND (%s))',
+                       r[1] || '_select', r[1], CASE r[1] WHEN 'firms' THEN 'id' ELSE 'firm_id' END, r[2]);
         CONTINUE WHEN r[3] IS NULL;
         IF r[3] = '' THEN
             r[3] := r[2];       -- the counter rule is its own write scope

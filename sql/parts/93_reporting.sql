@@ -19,7 +19,7 @@
 -- the grant for the role of that name (roles are restored by pg_dumpall -g).
 CREATE TABLE esqase.report_readers (
     role_name     name NOT NULL,
-    firm_id       uuid REFERENCES esqase.firms (firm_id),
+    firm_id       uuid REFERENCES esqase.firms (id),
     private_leads boolean NOT NULL DEFAULT false,
     granted_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE NULLS NOT DISTINCT (role_name, firm_id)
@@ -36,12 +36,12 @@ COMMENT ON TABLE esqase.report_readers IS
 -- count for its members, the way the SELECT grant on the views does.  A
 -- reader row whose role was dropped matches nobody.
 CREATE VIEW esqase.report_scope WITH (security_barrier) AS
-SELECT f.firm_id, pg_catalog.bool_or(r.private_leads) AS private_leads
+SELECT f.id AS firm_id, pg_catalog.bool_or(r.private_leads) AS private_leads
   FROM esqase.report_readers r
   JOIN pg_catalog.pg_roles ro ON ro.rolname = r.role_name
-  JOIN esqase.firms f ON r.firm_id IS NULL OR f.firm_id = r.firm_id
+  JOIN esqase.firms f ON r.firm_id IS NULL OR f.id = r.firm_id
  WHERE pg_catalog.pg_has_role(ro.oid, 'USAGE')
- GROUP BY f.firm_id;
+ GROUP BY f.id;
 COMMENT ON VIEW esqase.report_scope IS
     'The firms the current role reads through esqase_report, with its private-leads option';
 
@@ -50,8 +50,8 @@ COMMENT ON SCHEMA esqase_report IS
     'Read-only views for analysts: one firm or every firm, per esqase_grant_reader (docs/reporting.md)';
 
 CREATE VIEW esqase_report.firms WITH (security_barrier) AS
-SELECT f.firm_id, f.name, f.created_at, f.updated_at
-  FROM esqase.firms f JOIN esqase.report_scope s ON s.firm_id = f.firm_id;
+SELECT f.id, f.name, f.created_at, f.updated_at
+  FROM esqase.firms f JOIN esqase.report_scope s ON s.firm_id = f.id;
 
 CREATE VIEW esqase_report.members WITH (security_barrier) AS
 SELECT m.firm_id, m.id, m.name, m.email, m.is_owner, m.permissions,
@@ -142,7 +142,7 @@ DECLARE
 BEGIN
     FOREACH c SLICE 1 IN ARRAY ARRAY[
         ['firms', NULL, 'Law firms (tenants); every other view joins on firm_id'],
-        ['firms', 'firm_id', 'The firm'],
+        ['firms', 'id', 'The firm (firm_id in every other view)'],
         ['members', NULL, 'Members (users) of each firm; deactivated ones have deleted_at set'],
         ['members', 'id', 'The member (API: members id, team memberId, assigneeIds)'],
         ['members', 'email', 'Login email, unique per firm'],
@@ -232,7 +232,7 @@ BEGIN
     END LOOP;
     -- Columns every view has that mean the same everywhere.
     FOREACH c SLICE 1 IN ARRAY ARRAY[
-        ['firm_id', 'The firm (firms.firm_id)'],
+        ['firm_id', 'The firm (firms.id)'],
         ['id', 'The record''s id (the API''s id)'],
         ['name', 'Name'],
         ['created_at', 'When the record was created'],
@@ -263,7 +263,7 @@ BEGIN
     IF role IS NULL THEN
         PERFORM esqase.fail('22023', 'role is required', 'role');
     END IF;
-    IF firm IS NOT NULL AND NOT EXISTS (SELECT FROM esqase.firms f WHERE f.firm_id = firm) THEN
+    IF firm IS NOT NULL AND NOT EXISTS (SELECT FROM esqase.firms f WHERE f.id = firm) THEN
         PERFORM esqase.fail('23503', format('firm %s does not exist', firm), 'firm');
     END IF;
     INSERT INTO esqase.report_readers AS r (role_name, firm_id, private_leads)

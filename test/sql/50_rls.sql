@@ -79,8 +79,9 @@ SELECT c.relname AS table_name,
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
 SELECT c.relname AS table_name,
-       (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I WHERE firm_id IS DISTINCT FROM %L',
-                                                   c.relname, t.id('firm_b')), false, true, '')))[1]::text::int AS rows_of_other_firms
+       (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I WHERE %I IS DISTINCT FROM %L',
+                                                   c.relname, CASE c.relname WHEN 'firms' THEN 'id' ELSE 'firm_id' END,
+                                                   t.id('firm_b')), false, true, '')))[1]::text::int AS rows_of_other_firms
   FROM pg_class c
  WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
    AND has_table_privilege(c.oid, 'SELECT')
@@ -95,7 +96,7 @@ SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_a_contact')) A
        (SELECT count(*) FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_a_area')) AS a_stages,
        (SELECT count(*) FROM esqase.matter_types WHERE id = t.id('rls_a_type')) AS a_type,
        (SELECT count(*) FROM esqase.members WHERE firm_id = t.id('firm_a')) AS a_members,
-       (SELECT count(*) FROM esqase.firms WHERE firm_id = t.id('firm_a')) AS a_firm;
+       (SELECT count(*) FROM esqase.firms WHERE id = t.id('firm_a')) AS a_firm;
 -- UPDATE of A's rows affects none.
 WITH c1 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE firm_id = t.id('firm_a') RETURNING 1),
      c2 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE id = t.id('rls_a_contact') RETURNING 1),

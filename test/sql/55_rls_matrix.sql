@@ -71,12 +71,12 @@ CREATE TABLE t.mx_sql (tbl text, cmd text, stmt text, PRIMARY KEY (tbl, cmd));
 GRANT SELECT ON t.mx_sql TO PUBLIC;
 INSERT INTO t.mx_sql
 SELECT tbl, cmd, CASE cmd
-        WHEN 'SELECT' THEN format('SELECT count(*) FROM esqase.%I WHERE firm_id = %s', tbl, '{mx_f}')
-        WHEN 'UPDATE' THEN format('UPDATE esqase.%I SET firm_id = firm_id WHERE firm_id = %s', tbl, '{mx_f}')
-        WHEN 'DELETE' THEN format('DELETE FROM esqase.%I WHERE firm_id = %s', tbl, '{mx_f}')
+        WHEN 'SELECT' THEN format('SELECT count(*) FROM esqase.%I WHERE %I = %s', tbl, fc, '{mx_f}')
+        WHEN 'UPDATE' THEN format('UPDATE esqase.%I SET %2$I = %2$I WHERE %2$I = %s', tbl, fc, '{mx_f}')
+        WHEN 'DELETE' THEN format('DELETE FROM esqase.%I WHERE %I = %s', tbl, fc, '{mx_f}')
         ELSE ins END
   FROM (VALUES
-    ('firms', 'INSERT INTO esqase.firms (firm_id, name) VALUES ({mx_f}, ''x'') ON CONFLICT DO NOTHING'),
+    ('firms', 'INSERT INTO esqase.firms (id, name) VALUES ({mx_f}, ''x'') ON CONFLICT DO NOTHING'),
     ('members', 'INSERT INTO esqase.members (firm_id, name, email) VALUES ({mx_f}, ''x'', ''x@x.test'')'),
     ('api_keys', 'INSERT INTO esqase.api_keys (firm_id, member_id, prefix, secret_hash, scopes) VALUES ({mx_f}, {mx_f_owner}, ''x'', ''\x00'', ''{}'')'),
     ('contacts', 'INSERT INTO esqase.contacts (firm_id, type, first_name, name) VALUES ({mx_f}, ''PERSON'', ''X'', '''')'),
@@ -96,7 +96,9 @@ SELECT tbl, cmd, CASE cmd
     ('idempotency_keys', 'INSERT INTO esqase.idempotency_keys (firm_id, key_id, idempotency_key, resource, request_hash) '
                          'SELECT {mx_f}, esqase.context_key(), ''mx-new'', split_part(s, '':'', 1), ''\x00'' '
                          'FROM unnest(esqase.context_scopes()) s WHERE s LIKE ''%:write''')
-  ) AS t(tbl, ins), unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS cmd;
+  ) AS t(tbl, ins), unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS cmd,
+  -- the firm column: firm_id, and id in firms itself
+  LATERAL (SELECT CASE tbl WHEN 'firms' THEN 'id' ELSE 'firm_id' END AS fc) AS c;
 
 -- Runs stmt for firm f ('c' or 'd') as key, rolled back; true when it
 -- touched a row without error.

@@ -1,5 +1,5 @@
 -- The schema's rules, checked against the catalog (as the superuser):
--- firm_id everywhere and in every key, RLS enabled and forced with a firm
+-- firm_id everywhere (esqase.firms: its id) and in every key, RLS enabled and forced with a firm
 -- policy, pg_dump registration, triggers, and what the API role may do.
 \set VERBOSITY terse
 
@@ -9,7 +9,9 @@
 CREATE TEMP VIEW esq_tables AS
 SELECT c.oid, c.relname,
        (SELECT a.attnum FROM pg_attribute a
-         WHERE a.attrelid = c.oid AND a.attname = 'firm_id' AND NOT a.attisdropped) AS firm_attnum
+         WHERE a.attrelid = c.oid AND NOT a.attisdropped
+           -- the firm column: firm_id, and in esqase.firms itself its key, id
+           AND a.attname = CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END) AS firm_attnum
   FROM pg_class c
  WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p')
    AND c.oid <> 'esqase.report_readers'::regclass;
@@ -32,7 +34,8 @@ SELECT t.relname, con.conname, con.confrelid::regclass AS referenced
    AND NOT EXISTS (SELECT FROM generate_subscripts(con.conkey, 1) i
                     WHERE con.conkey[i] = t.firm_attnum
                       AND con.confkey[i] = (SELECT a.attnum FROM pg_attribute a
-                                             WHERE a.attrelid = con.confrelid AND a.attname = 'firm_id'))
+                                             WHERE a.attrelid = con.confrelid
+                                               AND a.attname = CASE WHEN con.confrelid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END))
  ORDER BY 1, 2;
 -- Every unique index (including expression indexes such as the members'
 -- lower(email)) has firm_id as a key column.
@@ -60,7 +63,8 @@ SELECT con.conname AS caught, con.contype FROM pg_constraint con JOIN esq_tables
         OR (con.contype = 'f' AND NOT EXISTS (SELECT FROM generate_subscripts(con.conkey, 1) i
                                                WHERE con.conkey[i] = t.firm_attnum
                                                  AND con.confkey[i] = (SELECT a.attnum FROM pg_attribute a
-                                                                        WHERE a.attrelid = con.confrelid AND a.attname = 'firm_id'))))
+                                                                        WHERE a.attrelid = con.confrelid
+                                                                          AND a.attname = CASE WHEN con.confrelid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END))))
 UNION ALL
 SELECT i.indexrelid::regclass::text, 'i' FROM esq_tables t JOIN pg_index i ON i.indrelid = t.oid
  WHERE t.relname = 'rule_breaker' AND i.indisunique AND NOT t.firm_attnum = ANY (i.indkey[0:i.indnkeyatts - 1]::int2[])
@@ -84,9 +88,11 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 SELECT count(*) AS tables_with_rls_forced FROM pg_class c JOIN esq_tables t ON t.oid = c.oid
  WHERE c.relrowsecurity AND c.relforcerowsecurity;
 SELECT count(*) AS policies,
-       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polqual, p.polrelid), '') NOT LIKE '((firm_id = esqase.context_firm()) AND %'
+       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polqual, p.polrelid), '')
+                                NOT LIKE format('((%s = esqase.context_firm()) AND %%', CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END)
                           AND p.polqual IS NOT NULL) AS using_without_firm,
-       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') NOT LIKE '((firm_id = esqase.context_firm()) AND %'
+       count(*) FILTER (WHERE coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+                                NOT LIKE format('((%s = esqase.context_firm()) AND %%', CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END)
                           AND p.polwithcheck IS NOT NULL) AS check_without_firm,
        count(*) FILTER (WHERE p.polcmd = '*') AS for_all_commands
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid;
@@ -202,6 +208,30 @@ SELECT has_schema_privilege('esqase_api', 'esqase', 'CREATE') AS create_in_esqas
 SELECT t.relname, a.privilege_type
   FROM esq_tables t, aclexplode((SELECT relacl FROM pg_class WHERE oid = t.oid)) a
  WHERE a.grantee = 0 ORDER BY 1, 2;
+
+-- Comments (sql/parts/97_comments.sql): every table, view and column of
+-- schema esqase has one.  Listed here: those without (none).
+CREATE TEMP VIEW esq_uncommented AS
+SELECT c.relname, NULL::name AS column_name
+  FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+   AND obj_description(c.oid, 'pg_class') IS NULL
+UNION ALL
+SELECT c.relname, a.attname
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+   AND col_description(c.oid, a.attnum) IS NULL;
+SELECT relname, column_name AS without_comment FROM esq_uncommented ORDER BY 1, 2;
+-- What was checked (so that the empty list means something).
+SELECT count(DISTINCT c.oid) >= 20 AS tables_and_views_checked, count(*) >= 160 AS columns_checked
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p', 'v');
+-- The check catches a table, and a column, added without a comment (rolled back).
+BEGIN;
+CREATE TABLE esqase.uncommented (firm_id uuid NOT NULL, note text);
+ALTER TABLE esqase.contacts ADD COLUMN uncommented_note text;
+SELECT relname, column_name AS without_comment FROM esq_uncommented ORDER BY 1, 2;
+ROLLBACK;
 
 -- The extension: not relocatable, its version, its schema.
 SELECT e.extname, e.extrelocatable, e.extversion, e.extnamespace::regnamespace AS schema

@@ -1,5 +1,6 @@
--- Every table can be distributed by firm_id (Citus; docs/scaling.md):
--- a uuid NOT NULL firm_id column, firm_id in every primary key, unique
+-- Every table can be distributed by firm_id (Citus; docs/scaling.md; in
+-- esqase.firms itself the firm is its key, id): a uuid NOT NULL firm_id
+-- column, firm_id in every primary key, unique
 -- constraint, unique index and exclusion constraint, every foreign key
 -- matching firm_id to the referenced table's firm_id (so the tables are
 -- co-located and no constraint spans firms), and no sequence or identity
@@ -21,7 +22,8 @@ CREATE TEMP VIEW esq_distribution_problems AS
 WITH t AS (
     SELECT c.oid, c.relname, a.attnum AS firm_attnum, a.atttypid, a.attnotnull
       FROM pg_class c
-      LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'firm_id' AND NOT a.attisdropped
+      LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND NOT a.attisdropped
+                           AND a.attname = CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END
      WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p')
 )
 SELECT t.relname, 'no firm_id column' AS problem
@@ -100,7 +102,7 @@ SELECT d.relname, d.problem, d.plan,
 -- What was checked: every table, and a uuid firm_id in each.
 SELECT count(*) AS tables, count(*) FILTER (WHERE a.atttypid = 'uuid'::regtype AND a.attnotnull) AS with_uuid_firm_id,
        count(DISTINCT a.atttypid) AS firm_id_types
-  FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'firm_id'
+  FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END
  WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p');
 
 -- The checks catch each way of breaking the rule (tables made and dropped here).
@@ -113,7 +115,7 @@ CREATE TABLE esqase.nullable_firm (firm_id uuid, id uuid, PRIMARY KEY (id));
 CREATE TABLE esqase.text_firm (firm_id text NOT NULL, id uuid, PRIMARY KEY (firm_id, id));
 CREATE TABLE esqase.no_key (firm_id uuid NOT NULL, note text);
 CREATE TABLE esqase.cross_firm (
-    firm_id uuid NOT NULL REFERENCES esqase.firms (firm_id),
+    firm_id uuid NOT NULL REFERENCES esqase.firms (id),
     id bigserial,
     code text,
     contact_id uuid,
@@ -124,7 +126,7 @@ CREATE TABLE esqase.cross_firm (
     CONSTRAINT cross_firm_code_key UNIQUE (code),
     CONSTRAINT cross_firm_code_excl EXCLUDE USING btree (code WITH =),
     CONSTRAINT cross_firm_contact_fkey FOREIGN KEY (firm_id, contact_id) REFERENCES esqase.contacts (id, firm_id),
-    CONSTRAINT cross_firm_area_fkey FOREIGN KEY (area_id) REFERENCES esqase.firms (firm_id),
+    CONSTRAINT cross_firm_area_fkey FOREIGN KEY (area_id) REFERENCES esqase.firms (id),
     CONSTRAINT cross_firm_member_fkey FOREIGN KEY (member_firm, member_id) REFERENCES esqase.members (firm_id, id)
 );
 CREATE UNIQUE INDEX cross_firm_lower_code ON esqase.cross_firm (lower(code)) WHERE code IS NOT NULL;

@@ -89,7 +89,7 @@ SELECT esqase_grant_reader('esq_report_one', t.id('firm_r'));
 SELECT esqase_grant_reader('esq_report_all');
 SELECT esqase_grant_reader('esq_report_group', t.id('firm_a'));
 SELECT t.unid(format('%s %s %s', role_name, coalesce(f.name, '(every firm)'), private_leads))
-  FROM esqase.report_readers r LEFT JOIN esqase.firms f USING (firm_id) ORDER BY 1;
+  FROM esqase.report_readers r LEFT JOIN esqase.firms f ON f.id = r.firm_id ORDER BY 1;
 -- Bad calls.
 SELECT esqase_grant_reader('esq_report_one', '00000000-0000-0000-0000-000000000000');
 SELECT esqase_grant_reader('no_such_role', t.id('firm_r'));
@@ -124,11 +124,13 @@ SELECT strpos(:'doc', :'r1') > 0 AS doc_has_r1, strpos(:'doc', :'r2') > 0 AS doc
        strpos(:'doc', :'r5') > 0 AS doc_has_r5;
 
 -- The rows of a view the current role sees, and how many of them are not
--- of the firm (the function runs with the caller's rights).
+-- of the firm (the function runs with the caller's rights; the firms view
+-- has the firm as its id).
 CREATE FUNCTION t.view_rows(v regclass, firm uuid, OUT rows bigint, OUT other_firms bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE firm_id IS DISTINCT FROM %L) FROM %s', firm, v)
+    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %I IS DISTINCT FROM %L) FROM %s',
+                   CASE WHEN v = 'esqase_report.firms'::regclass THEN 'id' ELSE 'firm_id' END, firm, v)
        INTO rows, other_firms;
 END
 $$;

@@ -79,7 +79,7 @@ $node->safe_psql('src', qq{
 $node->safe_psql('src', q{
     CREATE ROLE rep_one;
     CREATE ROLE rep_all;
-    SELECT esqase_grant_reader('rep_one', (SELECT firm_id FROM esqase.firms WHERE name = 'Dump & Co'));
+    SELECT esqase_grant_reader('rep_one', (SELECT id FROM esqase.firms WHERE name = 'Dump & Co'));
     SELECT esqase_grant_reader('rep_all');
 });
 # What each reader sees: its firms, and the leads and contacts there.

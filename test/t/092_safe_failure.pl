@@ -158,7 +158,7 @@ is($np->safe_psql('postgres', 'SELECT 1'), '1', 'the server is still up');
 # One backend: many calls, one warning; a second CREATE EXTENSION in the same
 # backend gets the "HTTP API is off" notice.
 my $sam = $np->safe_psql('postgres', q{
-    SELECT esqase_create_member(firm_id, 'Sam', 'sam@np.test', true, '{practice_areas}')
+    SELECT esqase_create_member(id, 'Sam', 'sam@np.test', true, '{practice_areas}')
       FROM esqase.firms});
 ($rc, $out, $err) = run_sql($np, 'postgres', qq{
     SELECT esqase_create_api_key('$sam', '{$scopes}') AS k \\gset
