@@ -2735,9 +2735,11 @@ ALTER TABLE esqase.matters ENABLE TRIGGER USER;
 -- them, visible or not: the caller's query applies the visibility rules).
 -- SECURITY DEFINER: under row-level security the match operator @@, not
 -- leakproof, may not use the search index, and every match would be a scan
--- of the firm's contacts.  Only the firm of the context is asked.
+-- of the firm's contacts.  Only the firm of the context is asked.  A custom
+-- plan per call: a generic one cannot tell a rare word from a common one.
 CREATE OR REPLACE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     IF firm IS DISTINCT FROM esqase.context_firm() THEN
         RETURN '{}'::uuid[];
@@ -2874,7 +2876,8 @@ $$;
 -- document (matter_search) or one of their clients' (contact_search).  See
 -- contacts_found: SECURITY DEFINER so that the search indexes serve it.
 CREATE OR REPLACE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     IF firm IS DISTINCT FROM esqase.context_firm() THEN
         RETURN '{}'::uuid[];

@@ -367,7 +367,8 @@ $$;
 -- document (matter_search) or one of their clients' (contact_search).  See
 -- contacts_found: SECURITY DEFINER so that the search indexes serve it.
 CREATE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     IF firm IS DISTINCT FROM esqase.context_firm() THEN
         RETURN '{}'::uuid[];
