@@ -14,11 +14,15 @@ END
 $$;
 SET ROLE esqase_api;
 
--- A list call as key, shown as its records' names (or titles) and the total.
+-- A list call as key, shown as its records' names (or titles) and the total;
+-- ranked by relevance (q without order), sorted by name, since the order of
+-- equally relevant records is by id, which differs from run to run.
 CREATE FUNCTION pg_temp.names(key text, fn text, params text) RETURNS text LANGUAGE sql AS $$
     SELECT coalesce(r ->> 'error', format('%s (total %s)',
-               (SELECT string_agg(coalesce(d ->> 'name', d ->> 'title', d #>> '{contact,name}'), ', ')
-                  FROM jsonb_array_elements(r -> 'data') d),
+               (SELECT string_agg(x.name, ', ' ORDER BY CASE WHEN params ~ '"q"' AND params !~ '"order"'
+                                                             THEN x.name END, x.n)
+                  FROM jsonb_array_elements(r -> 'data') WITH ORDINALITY d(doc, n),
+                       LATERAL (SELECT d.n, coalesce(d.doc ->> 'name', d.doc ->> 'title', d.doc #>> '{contact,name}') AS name) x),
                r #>> '{pagination,total}'))
       FROM t.call(key, format('%s(%L)', fn, t.ml_sub(params))) r
 $$;
@@ -29,11 +33,11 @@ SELECT r AS resource, esqase.list_parameters(r) AS parameters
 
 -- Contacts: q is prefix-matching, case- and accent-insensitive, over the
 -- name fields, company name, emails and phones.
-SELECT t.api('lf', format('esqase_contacts_create(%L)', b)) #>> '{data,name}' AS created FROM (VALUES
-    ('{"type": "PERSON", "firstName": "Émile", "lastName": "Zoë", "emails": ["emile@example.com"], "phones": ["+1 555-0100"]}'),
-    ('{"type": "COMPANY", "companyName": "Acme Holdings", "tradeName": "Roadrunner"}'),
-    ('{"type": "PERSON", "firstName": "Bob", "lastName": "Smith", "nickname": "Bobby"}'),
-    ('{"type": "PERSON", "firstName": "Zoe", "lastName": "Adams", "emails": ["zoe@adams.test"]}')) v(b);
+-- (one statement each: a statement's records share its transaction's time)
+SELECT t.api('lf', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Émile", "lastName": "Zoë", "emails": ["emile@example.com"], "phones": ["+1 555-0100"]}')$$) #>> '{data,name}' AS created;
+SELECT t.api('lf', $$esqase_contacts_create('{"type": "COMPANY", "companyName": "Acme Holdings", "tradeName": "Roadrunner"}')$$) #>> '{data,name}' AS created;
+SELECT t.api('lf', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Bob", "lastName": "Smith", "nickname": "Bobby"}')$$) #>> '{data,name}' AS created;
+SELECT t.api('lf', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Zoe", "lastName": "Adams", "emails": ["zoe@adams.test"]}')$$) #>> '{data,name}' AS created;
 SELECT q, pg_temp.names('lf', 'esqase_contacts_list', format('{"q": %s}', to_json(q))) AS found FROM (VALUES
     ('emi'), ('EMILE'), ('zoe'), ('zoë adams'), ('example'), ('emile@exa'), ('5550100'), ('555'),
     ('smi bo'), ('road'), ('acme hold'), ('nobody')) v(q);
@@ -80,11 +84,10 @@ INSERT INTO t.ids SELECT 'lf_area2', (t.api('lf', $$esqase_practice_areas_create
 INSERT INTO t.ids SELECT 'lf_stage1', (t.api('lf', t.ml_call('esqase_practice_areas_get', '{lf_area}')) #>> '{data,stages,1,id}')::uuid;
 INSERT INTO t.ids SELECT 'lf_emile', (t.call('lf', $$esqase_contacts_list('{"q": "emile"}')$$) #>> '{data,0,id}')::uuid;
 INSERT INTO t.ids SELECT 'lf_acme', (t.call('lf', $$esqase_contacts_list('{"q": "acme"}')$$) #>> '{data,0,id}')::uuid;
-SELECT t.api('lf', t.ml_call('esqase_matters_create', b)) #>> '{data,publicId}' AS created FROM (VALUES
-    ('{"practiceAreaId": "{lf_area}", "openDate": "2026-07-01", "title": "Zoë v. Acme", "clientContactIds": ["{lf_emile}"]}'),
-    ('{"practiceAreaId": "{lf_area}", "openDate": "2026-07-01", "title": "Acme merger", "description": "Due diligence",
-       "practiceAreaStageColumnId": "{lf_stage1}", "clientContactIds": ["{lf_acme}"], "status": "DRAFT"}'),
-    ('{"practiceAreaId": "{lf_area2}", "openDate": "2026-07-01", "title": "Estate of Ada"}')) v(b);
+SELECT t.api('lf', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{lf_area}", "openDate": "2026-07-01", "title": "Zoë v. Acme", "clientContactIds": ["{lf_emile}"]}')) #>> '{data,publicId}' AS created;
+SELECT t.api('lf', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{lf_area}", "openDate": "2026-07-01", "title": "Acme merger", "description": "Due diligence",
+       "practiceAreaStageColumnId": "{lf_stage1}", "clientContactIds": ["{lf_acme}"], "status": "DRAFT"}')) #>> '{data,publicId}' AS created;
+SELECT t.api('lf', t.ml_call('esqase_matters_create', '{"practiceAreaId": "{lf_area2}", "openDate": "2026-07-01", "title": "Estate of Ada"}')) #>> '{data,publicId}' AS created;
 SELECT p AS params, pg_temp.names('lf', 'esqase_matters_list', p) AS found FROM (VALUES
     ('{"q": "acme"}'), ('{"q": "emile"}'), ('{"q": "M-0003"}'), ('{"q": "dilig"}'), ('{"q": "zoe v"}'),
     ('{"practiceAreaId": "{lf_area}"}'), ('{"practiceAreaId": "{lf_area2}"}'), ('{"stageId": "{lf_stage1}"}'),
@@ -94,9 +97,8 @@ SELECT p AS params, pg_temp.names('lf', 'esqase_matters_list', p) AS found FROM 
 -- Leads: q searches the lead's contact; practiceAreaId, stageId, status.
 -- A private lead and its prospect stay hidden from a member who is not
 -- assigned, under every filter and q.
-SELECT t.api('lf', t.ml_call('esqase_leads_create', b)) #>> '{data,publicId}' AS created FROM (VALUES
-    ('{"type": "PERSON", "firstName": "Paula", "lastName": "Public", "practiceAreaId": "{lf_area}"}'),
-    ('{"type": "PERSON", "firstName": "Priya", "lastName": "Private", "isPrivate": true, "practiceAreaId": "{lf_area}"}')) v(b);
+SELECT t.api('lf', t.ml_call('esqase_leads_create', '{"type": "PERSON", "firstName": "Paula", "lastName": "Public", "practiceAreaId": "{lf_area}"}')) #>> '{data,publicId}' AS created;
+SELECT t.api('lf', t.ml_call('esqase_leads_create', '{"type": "PERSON", "firstName": "Priya", "lastName": "Private", "isPrivate": true, "practiceAreaId": "{lf_area}"}')) #>> '{data,publicId}' AS created;
 SELECT p AS params, pg_temp.names('lf', 'esqase_leads_list', p) AS owner_sees,
        pg_temp.names('lf_clerk', 'esqase_leads_list', p) AS clerk_sees FROM (VALUES
     ('{}'), ('{"q": "pri"}'), ('{"q": "p"}'), ('{"practiceAreaId": "{lf_area}"}'), ('{"status": "PENDING"}'),
@@ -111,8 +113,8 @@ SELECT pg_temp.names('lf', 'esqase_practice_areas_list', '{"order": "name"}') AS
        pg_temp.names('lf', 'esqase_practice_areas_list', '{"order": "-name", "status": "ACTIVE"}') AS areas_desc,
        pg_temp.names('lf', 'esqase_members_list', '{"order": "name"}') AS members,
        pg_temp.names('lf', 'esqase_members_list', '{"status": "INACTIVE"}') AS inactive;
-SELECT t.api('lf', t.ml_call('esqase_matter_types_create', format('{"practiceAreaId": "{lf_area}", "name": "%s"}', n))) #>> '{data,name}' AS created
-  FROM unnest(ARRAY['Trial', 'Appeal']) n;
+SELECT t.api('lf', t.ml_call('esqase_matter_types_create', '{"practiceAreaId": "{lf_area}", "name": "Trial"}')) #>> '{data,name}' AS created;
+SELECT t.api('lf', t.ml_call('esqase_matter_types_create', '{"practiceAreaId": "{lf_area}", "name": "Appeal"}')) #>> '{data,name}' AS created;
 SELECT pg_temp.names('lf', 'esqase_matter_types_list', '{"practiceAreaId": "{lf_area}", "order": "name"}') AS types,
        pg_temp.names('lf', 'esqase_matter_types_list', '{"practiceAreaId": "{lf_area}", "order": "-createdAt", "limit": "1"}') AS newest;
 

@@ -1,4 +1,4 @@
-# 014_http_list_filters.pl — search, filters, order and sync over HTTP: the
+# 017_http_list_filters.pl — search, filters, order and sync over HTTP: the
 # query string reaches the list functions as their params, SQL owns which
 # parameters exist (a bad one is a 400 naming it), a cursor walks every
 # order, and a sync walk by updatedSince sees a deletion (deletedAt, the
