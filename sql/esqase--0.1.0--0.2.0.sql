@@ -3093,3 +3093,757 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- s2-filters (issue 10 items 1-2, issue 12 item 2): search (q), filters,
+-- order and sync (updatedSince, deletedAt) on every list; one home for the
+-- list parameters (esqase.list_parameters); the page query and count of
+-- every list generated from one definition (sql/parts/39_lists.sql).
+-------------------------------------------------------------------------------
+
+-- The list key and request carry the order, the cursor's fingerprint and
+-- the filters (new attributes last, as in 00_schema.sql).
+ALTER TYPE esqase.page_key ADD ATTRIBUTE name text CASCADE,
+                           ADD ATTRIBUTE rank real CASCADE,
+                           ADD ATTRIBUTE deleted_at timestamptz CASCADE;
+ALTER TYPE esqase.page_request ADD ATTRIBUTE ord text CASCADE, ADD ATTRIBUTE descending boolean CASCADE,
+                               ADD ATTRIBUTE plain boolean CASCADE, ADD ATTRIBUTE filter text CASCADE,
+                               ADD ATTRIBUTE q text CASCADE, ADD ATTRIBUTE tsq tsquery CASCADE,
+                               ADD ATTRIBUTE status text CASCADE, ADD ATTRIBUTE type text CASCADE,
+                               ADD ATTRIBUTE area uuid CASCADE, ADD ATTRIBUTE stage uuid CASCADE,
+                               ADD ATTRIBUTE client uuid CASCADE, ADD ATTRIBUTE created_since timestamptz CASCADE,
+                               ADD ATTRIBUTE updated_since timestamptz CASCADE;
+
+-- The indexes of the new orders and filters (00_schema.sql).
+CREATE INDEX members_updated_idx ON esqase.members (firm_id, updated_at, id);
+CREATE INDEX members_name_idx ON esqase.members (firm_id, name, id);
+CREATE INDEX contacts_updated_idx ON esqase.contacts (firm_id, updated_at, id);
+CREATE INDEX contacts_name_idx ON esqase.contacts (firm_id, name, id) WHERE deleted_at IS NULL;
+CREATE INDEX practice_areas_updated_idx ON esqase.practice_areas (firm_id, updated_at, id);
+CREATE INDEX practice_areas_name_idx ON esqase.practice_areas (firm_id, name, id) WHERE deleted_at IS NULL;
+CREATE INDEX matter_types_updated_idx ON esqase.matter_types (firm_id, practice_area_id, updated_at, id);
+CREATE INDEX matter_types_name_idx ON esqase.matter_types (firm_id, practice_area_id, name, id)
+    WHERE deleted_at IS NULL;
+CREATE INDEX matters_updated_idx ON esqase.matters (firm_id, updated_at, id);
+CREATE INDEX matters_title_idx ON esqase.matters (firm_id, title, id) WHERE deleted_at IS NULL;
+CREATE INDEX matters_status_idx ON esqase.matters (firm_id, status, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX matters_area_idx ON esqase.matters (firm_id, practice_area_id, created_at, id)
+    WHERE deleted_at IS NULL;
+CREATE INDEX matters_stage_idx ON esqase.matters (firm_id, stage_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX leads_updated_idx ON esqase.leads (firm_id, updated_at, id);
+CREATE INDEX leads_status_idx ON esqase.leads (firm_id, status, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX leads_area_idx ON esqase.leads (firm_id, practice_area_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX leads_stage_idx ON esqase.leads (firm_id, stage_id, created_at, id) WHERE deleted_at IS NULL;
+
+-- Replaced by esqase.list_request and the cursor with a filter fingerprint.
+DROP FUNCTION esqase.page(jsonb, text, text[]);
+DROP FUNCTION esqase.cursor_encode(text, esqase.page_key);
+DROP FUNCTION esqase.cursor_decode(text, text);
+
+-- The query parameters each list takes, resource spelled as in the URL
+-- (NULL for a resource without a list).  The one home of the list: the
+-- lists reject any other name (esqase.list_request), and the OpenAPI
+-- document is checked against it.
+CREATE OR REPLACE FUNCTION esqase.list_parameters(resource text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN resource IN ('contacts', 'practice-areas', 'matter-types', 'matters', 'leads', 'members')
+            THEN ARRAY['limit', 'offset', 'cursor', 'order', 'status', 'createdSince', 'updatedSince']
+                 || CASE resource
+                        WHEN 'contacts' THEN ARRAY['q', 'type']
+                        WHEN 'matters' THEN ARRAY['q', 'practiceAreaId', 'stageId', 'clientContactId']
+                        WHEN 'leads' THEN ARRAY['q', 'practiceAreaId', 'stageId']
+                        WHEN 'matter-types' THEN ARRAY['practiceAreaId']
+                        ELSE '{}'::text[]
+                    END
+       END;
+
+-- The values the status filter of a list takes (a record's status field).
+CREATE OR REPLACE FUNCTION esqase.list_statuses(resource text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE resource
+           WHEN 'matters' THEN '{ACTIVE,DRAFT,ARCHIVE}'::text[]
+           WHEN 'leads' THEN '{PENDING,WON,LOST}'::text[]
+           WHEN 'members' THEN '{ACTIVE,INACTIVE}'::text[]
+           ELSE '{ACTIVE,ARCHIVED}'::text[]
+       END;
+
+-- Text as search compares it: lower case, accents removed (NFD, then the
+-- combining marks dropped), so that "Émile" and "emile" are one word.
+-- IMMUTABLE, for the stored search documents; in a database whose encoding
+-- is not UTF-8 it only folds case.
+CREATE OR REPLACE FUNCTION esqase.fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8'
+            THEN lower(regexp_replace(normalize(t, NFD), '[\u0300-\u036f]', '', 'g'))
+            ELSE lower(t)
+       END;
+
+-- The search document of some text: its words, folded.
+CREATE OR REPLACE FUNCTION esqase.search_document(t text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_tsvector('simple'::regconfig, esqase.fold(t));
+
+-- The query of the q parameter: every word of q, folded, as a prefix, all
+-- required ("ann smi" finds Ann Smith).  NULL when q has no word.
+CREATE OR REPLACE FUNCTION esqase.search_query(q text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN nullif(array_to_string(ARRAY(
+           SELECT '''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*'
+             FROM unnest(esqase.search_document(q)) w), ' & '), '')::tsquery;
+
+-- A cursor names the last record of a page: the list, the filters and
+-- order it belongs to (their fingerprint, page_request.filter), and that
+-- record's page_key, as a base64url-encoded JSON array.  Opaque to clients.
+CREATE OR REPLACE FUNCTION esqase.cursor_encode(list text, filter text, k esqase.page_key) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN translate(encode(convert_to(json_build_array(
+                     list, filter, to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                     k.name, k.rank, k.id)::text, 'UTF8'), 'base64'),
+                 E'+/=\n', '-_');
+
+-- The page_key a cursor of list with filter names; a 400 on cursor if it
+-- is not one, or was made for other filters or another order.
+CREATE OR REPLACE FUNCTION esqase.cursor_decode(list text, filter text, cursor text) RETURNS esqase.page_key
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a jsonb;
+    k esqase.page_key;
+BEGIN
+    BEGIN
+        a := convert_from(decode(rpad(translate(cursor, '-_', '+/'), (length(cursor) + 3) / 4 * 4, '='),
+                                 'base64'), 'UTF8')::jsonb;
+        IF jsonb_typeof(a) = 'array' AND jsonb_array_length(a) = 6 AND a ->> 0 = list
+           AND esqase.is_uuid(a ->> 5) THEN
+            k := ROW((a ->> 2)::timestamptz, (a ->> 5)::uuid, a ->> 3, (a ->> 4)::real, NULL);
+        END IF;
+    EXCEPTION WHEN data_exception THEN
+        k := NULL;      -- not base64, not UTF-8, not JSON, not a timestamp: the same 400
+    END;
+    IF k IS NULL THEN
+        PERFORM esqase.fail('22023', format('cursor is not a cursor of this %s list', replace(list, '_', ' ')),
+                            'cursor');
+    END IF;
+    IF a ->> 1 IS DISTINCT FROM filter THEN
+        PERFORM esqase.fail('22023', 'cursor was made for other filters or another order: '
+                                     'ask again with the parameters of the page it came from',
+                            'cursor');
+    END IF;
+    RETURN k;
+END
+$$;
+
+-- A query parameter that is a timestamp: ISO 8601 with a time zone
+-- (2026-07-01T09:30:00Z, 2026-07-01T11:30:00.5+02:00), nothing else.
+CREATE OR REPLACE FUNCTION esqase.param_timestamp(name text, s text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t timestamptz;
+BEGIN
+    IF s ~ '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$' THEN
+        BEGIN
+            t := s::timestamptz;
+        EXCEPTION WHEN data_exception THEN
+            t := NULL;      -- 2026-02-30T00:00Z
+        END;
+    END IF;
+    IF t IS NULL THEN
+        PERFORM esqase.fail('22023', format('%s must be an ISO 8601 timestamp with a time zone, '
+                                            'e.g. 2026-07-01T09:30:00Z', name), name);
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- A query parameter that takes one of a few words.
+CREATE OR REPLACE FUNCTION esqase.param_enum(name text, s text, allowed text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF s IS NULL OR NOT s = ANY (allowed) THEN
+        PERFORM esqase.fail('22023', format('%s must be one of %s', name, array_to_string(allowed, ', ')), name);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Every list function runs with plan_cache_mode = force_generic_plan: with
+-- LIMIT and OFFSET as parameters, a custom plan always looks cheaper than
+-- the generic one, so PostgreSQL would plan the page query on every call
+-- (half the cost of a first page); the generic plan is the same index scan.
+-- That serves the plain list (no filter, no order).  A filtered or ordered
+-- page is found by the resource's _keys function instead, which runs with
+-- plan_cache_mode = force_custom_plan: its one query is written for every
+-- filter and order at once and planned with the request's values, which
+-- the planner folds (the filters and orders not asked for drop out),
+-- leaving the query of this request, served by its index.
+--
+-- Checks params against esqase.list_parameters(resource) and returns the
+-- request: limit defaults to 50 and is clamped to 200; offset defaults to
+-- 0; after is the key the page starts after, when a cursor says.
+CREATE OR REPLACE FUNCTION esqase.list_request(params jsonb, resource text) RETURNS esqase.page_request
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    list text := replace(resource, '-', '_');
+    allowed text[] := esqase.list_parameters(resource);
+    name_order text := CASE resource WHEN 'matters' THEN 'title' ELSE 'name' END;
+    k text;
+    v text;
+    r esqase.page_request;
+BEGIN
+    r.lim := 50;
+    r.off := 0;
+    r.by_cursor := false;
+    r.after := ROW('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, NULL, NULL, NULL)::esqase.page_key;
+    r.ord := 'createdAt';
+    r.descending := false;
+    IF params IS NOT NULL AND jsonb_typeof(params) <> 'object' THEN
+        PERFORM esqase.fail('22023', 'params must be a JSON object');
+    END IF;
+    FOR k, v IN SELECT key, value #>> '{}' FROM jsonb_each(params) LOOP
+        IF NOT k = ANY (allowed) THEN
+            PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
+        ELSIF k IN ('limit', 'offset') THEN
+            IF v IS NULL OR v !~ '^\s*\d+\s*$' THEN
+                PERFORM esqase.fail('22023', format('%s must be a whole number', k), k);
+            END IF;
+            IF k = 'limit' THEN
+                -- Any larger limit is clamped, however many digits it has.
+                IF v::numeric < 1 THEN
+                    PERFORM esqase.fail('22023', 'limit must be at least 1', k);
+                END IF;
+                r.lim := least(v::numeric, 200)::integer;
+            ELSE
+                IF v::numeric > 2147483647 THEN
+                    PERFORM esqase.fail('22023', 'offset must be at most 2147483647', k);
+                END IF;
+                r.off := v::integer;
+            END IF;
+        ELSIF k = 'cursor' THEN
+            IF jsonb_typeof(params -> k) <> 'string' THEN
+                PERFORM esqase.fail('22023', 'cursor must be a string (a nextCursor)', k);
+            END IF;
+            r.by_cursor := true;
+        ELSIF k = 'order' THEN
+            PERFORM esqase.param_enum(k, v, ARRAY['createdAt', 'updatedAt', name_order,
+                                                  '-createdAt', '-updatedAt', '-' || name_order]);
+            r.descending := v LIKE '-%';
+            r.ord := CASE WHEN ltrim(v, '-') = name_order THEN 'name' ELSE ltrim(v, '-') END;
+        ELSIF k = 'status' THEN
+            r.status := esqase.param_enum(k, v, esqase.list_statuses(resource));
+        ELSIF k = 'type' THEN
+            r.type := esqase.param_enum(k, v, '{PERSON,COMPANY}');
+        ELSIF k = 'createdSince' THEN
+            r.created_since := esqase.param_timestamp(k, v);
+        ELSIF k = 'updatedSince' THEN
+            r.updated_since := esqase.param_timestamp(k, v);
+        ELSIF k = 'q' THEN
+            IF length(v) > 200 THEN
+                PERFORM esqase.fail('22023', 'q is longer than 200 characters', k);
+            END IF;
+            r.q := v;
+            r.tsq := esqase.search_query(v);
+            IF r.tsq IS NULL THEN
+                PERFORM esqase.fail('22023', 'q must hold a word (letters or digits) to search for', k);
+            END IF;
+        END IF;
+    END LOOP;
+    r.area := esqase.param_uuid(params, 'practiceAreaId', resource = 'matter-types');
+    r.stage := esqase.param_uuid(params, 'stageId');
+    r.client := esqase.param_uuid(params, 'clientContactId');
+    IF r.q IS NOT NULL AND NOT params ? 'order' THEN
+        r.ord := 'relevance';       -- the most relevant first, ties by id
+    END IF;
+    r.plain := r.ord = 'createdAt' AND NOT r.descending
+               AND num_nonnulls(r.q, r.status, r.type, r.stage, r.client, r.created_since, r.updated_since) = 0
+               AND (r.area IS NULL OR resource = 'matter-types');   -- a matter type list's own area
+    r.filter := left(md5((coalesce(params, '{}') - '{limit,offset,cursor}'::text[])::text), 12);
+    IF r.by_cursor THEN
+        IF params ? 'offset' THEN
+            PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
+                                'cursor');
+        END IF;
+        r.after := esqase.cursor_decode(list, r.filter, params ->> 'cursor');
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Whether a list request filters the records (an order alone does not):
+-- an unfiltered list's total is the maintained one.
+CREATE OR REPLACE FUNCTION esqase.list_filtered(r esqase.page_request) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN num_nonnulls(r.q, r.status, r.type, r.area, r.stage, r.client, r.created_since, r.updated_since) > 0;
+
+-- The parts of every list's page query (the _keys functions) and count
+-- (the _count functions): SQL functions inlined into them, which the
+-- planner folds for the request at hand.
+--   list_match: the filters every list shares; deleted records only in a
+--     sync listing (updatedSince given).
+--   list_key: where a record stands in the list's order (its page_key).
+--   list_after: whether it comes after the cursor's record.
+--   sort_*: the ORDER BY, one expression per order and direction, all NULL
+--     (and so dropped by the planner) but the one asked for.
+--   list_rank: the relevance to q, under the relevance order only.
+CREATE OR REPLACE FUNCTION esqase.list_match(r esqase.page_request, deleted timestamptz, status text,
+                                  created timestamptz, updated timestamptz)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (deleted IS NULL OR r.updated_since IS NOT NULL)
+   AND (r.status IS NULL OR status = r.status)
+   AND (r.created_since IS NULL OR created >= r.created_since)
+   AND (r.updated_since IS NULL OR updated >= r.updated_since);
+
+CREATE OR REPLACE FUNCTION esqase.list_key(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+                                rank real, id uuid, deleted timestamptz)
+RETURNS esqase.page_key LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ROW(CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END, id,
+           CASE WHEN r.ord = 'name' THEN name END, CASE WHEN r.ord = 'relevance' THEN rank END,
+           deleted)::esqase.page_key;
+
+CREATE OR REPLACE FUNCTION esqase.list_after(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+                                  rank real, id uuid)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+           WHEN NOT r.by_cursor THEN true
+           WHEN r.ord = 'relevance' THEN rank < (r.after).rank OR (rank = (r.after).rank AND id > (r.after).id)
+           WHEN r.ord = 'name' AND r.descending THEN (name, id) < ((r.after).name, (r.after).id)
+           WHEN r.ord = 'name' THEN (name, id) > ((r.after).name, (r.after).id)
+           WHEN r.ord = 'createdAt' AND r.descending THEN (created, id) < ((r.after).at, (r.after).id)
+           WHEN r.ord = 'createdAt' THEN (created, id) > ((r.after).at, (r.after).id)
+           WHEN r.descending THEN (updated, id) < ((r.after).at, (r.after).id)
+           ELSE (updated, id) > ((r.after).at, (r.after).id)
+       END;
+
+CREATE OR REPLACE FUNCTION esqase.sort_at(r esqase.page_request, descending boolean, created timestamptz,
+                               updated timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending
+            THEN CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END END;
+
+CREATE OR REPLACE FUNCTION esqase.sort_name(r esqase.page_request, descending boolean, name text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending AND r.ord = 'name' THEN name END;
+
+CREATE OR REPLACE FUNCTION esqase.sort_rank(r esqase.page_request, rank real)
+RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.ord = 'relevance' THEN rank END;
+
+CREATE OR REPLACE FUNCTION esqase.sort_id(r esqase.page_request, descending boolean, id uuid)
+RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending THEN id END;
+
+CREATE OR REPLACE FUNCTION esqase.list_rank(r esqase.page_request, search tsvector)
+RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.ord = 'relevance' THEN ts_rank(search, r.tsq) END;
+
+-- A record of a list page as the list shows it: in a sync listing
+-- (updatedSince given) with "deletedAt" last, null unless the record is
+-- deleted; elsewhere as rendered.  The field is appended to the text, so
+-- the renderer's field order stays.
+CREATE OR REPLACE FUNCTION esqase.list_doc(r esqase.page_request, k esqase.page_key, doc json) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN r.updated_since IS NULL THEN doc
+            ELSE (left(doc::text, -1) || ', "deletedAt" : '
+                  || coalesce(to_json(esqase.ts(k.deleted_at))::text, 'null') || '}')::json
+       END;
+
+-- A list response: {"data": [...], "pagination": {"limit", "offset",
+-- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
+-- nextCursor is null on the last page.
+CREATE OR REPLACE FUNCTION esqase.list_json(list text, page esqase.page_request, keys esqase.page_key[], data json,
+                                 total bigint)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object(
+        'data', coalesce(data, '[]'),
+        'pagination', json_build_object(
+            'limit', page.lim,
+            'offset', CASE WHEN NOT page.by_cursor THEN page.off END,
+            'total', total,
+            'nextCursor', CASE WHEN cardinality(keys) > page.lim
+                               THEN esqase.cursor_encode(list, page.filter, keys[page.lim]) END));
+END
+$$;
+
+-- The search documents (q, esqase.search_query): a contact's name fields
+-- (name holds first, middle and last name, or the company's name), nickname,
+-- trade name, emails (also split at the @, so "example" finds
+-- ann@example.com) and phones (also as bare digits); a matter's public id,
+-- title and description.  Folded: case and accents do not count.
+CREATE OR REPLACE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN esqase.search_document(concat_ws(' ', c.name, c.nickname, c.trade_name,
+                                        array_to_string(c.emails, ' '),
+                                        translate(array_to_string(c.emails, ' '), '@', ' '),
+                                        array_to_string(c.phones, ' '),
+                                        regexp_replace(array_to_string(c.phones, ' '), '[^0-9 ]', '', 'g')));
+
+CREATE OR REPLACE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN esqase.search_document(concat_ws(' ', m.public_id, m.title, m.description));
+
+-- A contact's display name and search document follow its fields.  A
+-- contact is hidden (hidden_by_lead) only when it is created; afterwards the
+-- mark can only be cleared (esqase.publish_*_contact), so no one can hide an
+-- existing contact from the rest of the firm.
+CREATE OR REPLACE FUNCTION esqase.contact_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.hidden_by_lead IS DISTINCT FROM OLD.hidden_by_lead
+       AND NEW.hidden_by_lead IS NOT NULL THEN
+        PERFORM esqase.fail('42501', 'an existing contact cannot be hidden behind a private lead',
+                            'hidden_by_lead');
+    END IF;
+    NEW.name := CASE NEW.type
+                    WHEN 'PERSON' THEN concat_ws(' ', NEW.first_name, NEW.middle_name, NEW.last_name)
+                    ELSE NEW.company_name
+                END;
+    NEW.search := esqase.contact_search(NEW);
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.matter_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := esqase.matter_search(NEW);
+    RETURN NEW;
+END
+$$;
+
+-- The stored search documents are folded now: rewrite them, with the row
+-- triggers off (the records do not change: no updatedAt, audit row or count).
+ALTER TABLE esqase.contacts DISABLE TRIGGER USER;
+UPDATE esqase.contacts c SET search = esqase.contact_search(c);
+ALTER TABLE esqase.contacts ENABLE TRIGGER USER;
+ALTER TABLE esqase.matters DISABLE TRIGGER USER;
+UPDATE esqase.matters m SET search = esqase.matter_search(m);
+ALTER TABLE esqase.matters ENABLE TRIGGER USER;
+
+-- The ids of the firm's contacts whose search document matches q (all of
+-- them, visible or not: the caller's query applies the visibility rules).
+-- SECURITY DEFINER: under row-level security the match operator @@, not
+-- leakproof, may not use the search index, and every match would be a scan
+-- of the firm's contacts.  Only the firm of the context is asked.  A custom
+-- plan per call: a generic one cannot tell a rare word from a common one.
+CREATE OR REPLACE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        RETURN '{}'::uuid[];
+    END IF;
+    RETURN ARRAY(SELECT c.id FROM esqase.contacts c WHERE c.firm_id = firm AND c.search @@ q);
+END
+$$;
+
+-- The contacts the context sees that match a list request's filters: q
+-- (the search document, contact_search), type, and list_match's.  Inlined
+-- into contacts_keys and contacts_count (39_lists.sql).
+CREATE OR REPLACE FUNCTION esqase.contacts_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.created_at, c.updated_at, c.name, esqase.list_rank(r, c.search), c.id, c.deleted_at
+      FROM esqase.contacts c
+     WHERE c.firm_id = firm
+       AND esqase.list_match(r, c.deleted_at, c.status, c.created_at, c.updated_at)
+       AND (r.q IS NULL OR c.id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
+       AND (r.type IS NULL OR c.type = r.type)
+       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+$$;
+
+-- The API's entry points (json; the public esqase_contacts_* wrap them,
+-- 92_public_api.sql).  A plain list (no filter, no order) is the index-only
+-- scan below with the maintained total; any other is contacts_keys and
+-- contacts_count.
+CREATE OR REPLACE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'read');
+    page esqase.page_request := esqase.list_request(params, 'contacts');
+    keys esqase.page_key[];
+BEGIN
+    IF page.plain THEN
+        -- The page's keys by an index-only scan, then only its rows rendered.
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                         WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                           AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                                OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+                           AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                         ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.contacts_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('contacts', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.contacts_total(firm) ELSE esqase.contacts_count(firm, page) END);
+END
+$$;
+
+-- The practice areas that match a list request's filters (list_match's);
+-- see contacts_matching.
+CREATE OR REPLACE FUNCTION esqase.practice_areas_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT p.created_at, p.updated_at, p.name, NULL::real, p.id, p.deleted_at
+      FROM esqase.practice_areas p
+     WHERE p.firm_id = firm
+       AND esqase.list_match(r, p.deleted_at, p.status, p.created_at, p.updated_at)
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('practice-areas', 'read');
+    page esqase.page_request := esqase.list_request(params, 'practice-areas');
+    keys esqase.page_key[];
+BEGIN
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
+                         WHERE p.firm_id = firm AND p.deleted_at IS NULL
+                           AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
+                         ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.practice_areas_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('practice_areas', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'practice_areas')
+             ELSE esqase.practice_areas_count(firm, page) END);
+END
+$$;
+
+-- The matter types of the request's practice area (practiceAreaId, required)
+-- that match its filters; see contacts_matching.
+CREATE OR REPLACE FUNCTION esqase.matter_types_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT mt.created_at, mt.updated_at, mt.name, NULL::real, mt.id, mt.deleted_at
+      FROM esqase.matter_types mt
+     WHERE mt.firm_id = firm AND mt.practice_area_id = r.area
+       AND esqase.list_match(r, mt.deleted_at, mt.status, mt.created_at, mt.updated_at)
+$$;
+
+-- A practice area's matter types are few: their total is counted (by the
+-- index matter_types_list_idx), not kept in record_counts.
+CREATE OR REPLACE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('matter-types', 'read');
+    page esqase.page_request := esqase.list_request(params, 'matter-types');
+    keys esqase.page_key[];
+BEGIN
+    IF NOT EXISTS (SELECT FROM esqase.practice_areas
+                    WHERE firm_id = firm AND id = page.area AND deleted_at IS NULL) THEN
+        PERFORM esqase.fail('P0002', format('practice area %s not found', page.area), 'practiceAreaId');
+    END IF;
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT mt.created_at, mt.id FROM esqase.matter_types mt
+                         WHERE mt.firm_id = firm AND mt.practice_area_id = page.area AND mt.deleted_at IS NULL
+                           AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
+                         ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.matter_types_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('matter_types', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.matter_type_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.matter_types_count(firm, page));
+END
+$$;
+
+-- The ids of the firm's matters that match q: by their own search
+-- document (matter_search) or one of their clients' (contact_search).  See
+-- contacts_found: SECURITY DEFINER so that the search indexes serve it.
+CREATE OR REPLACE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        RETURN '{}'::uuid[];
+    END IF;
+    RETURN ARRAY(SELECT m.id FROM esqase.matters m WHERE m.firm_id = firm AND m.search @@ q
+                 UNION
+                 SELECT mc.matter_id FROM esqase.contacts c
+                   JOIN esqase.matter_clients mc ON mc.firm_id = c.firm_id AND mc.contact_id = c.id
+                  WHERE c.firm_id = firm AND c.search @@ q);
+END
+$$;
+
+-- The matters that match a list request's filters: q (matters_found),
+-- practiceAreaId, stageId, clientContactId, and list_match's; see
+-- contacts_matching.  The sub-selects are uncorrelated: each runs once per
+-- query, and its ids are then looked up by primary key.
+CREATE OR REPLACE FUNCTION esqase.matters_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT m.created_at, m.updated_at, m.title, esqase.list_rank(r, m.search), m.id, m.deleted_at
+      FROM esqase.matters m
+     WHERE m.firm_id = firm
+       AND esqase.list_match(r, m.deleted_at, m.status, m.created_at, m.updated_at)
+       AND (r.q IS NULL OR m.id = ANY ((SELECT esqase.matters_found(firm, r.tsq))::uuid[]))
+       AND (r.area IS NULL OR m.practice_area_id = r.area)
+       AND (r.stage IS NULL OR m.stage_id = r.stage)
+       AND (r.client IS NULL
+            OR m.id = ANY (ARRAY(SELECT mc.matter_id FROM esqase.matter_clients mc
+                                  WHERE mc.firm_id = firm AND mc.contact_id = r.client)))
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.matters_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'read');
+    page esqase.page_request := esqase.list_request(params, 'matters');
+    keys esqase.page_key[];
+BEGIN
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT m.created_at, m.id FROM esqase.matters m
+                         WHERE m.firm_id = firm AND m.deleted_at IS NULL
+                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.matters_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('matters', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'matters') ELSE esqase.matters_count(firm, page) END);
+END
+$$;
+
+-- The leads the context sees that match a list request's filters: q and
+-- order=name go by the lead's contact (contacts_found, its name),
+-- practiceAreaId, stageId, and list_match's; see contacts_matching.  The
+-- contact is a LEFT JOIN on its key, which the planner drops when neither q
+-- nor the name order asks for it.
+CREATE OR REPLACE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT l.created_at, l.updated_at, c.name, esqase.list_rank(r, c.search), l.id, l.deleted_at
+      FROM esqase.leads l
+      LEFT JOIN esqase.contacts c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+     WHERE l.firm_id = firm
+       AND esqase.list_match(r, l.deleted_at, l.status, l.created_at, l.updated_at)
+       AND (r.q IS NULL OR l.contact_id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
+       AND (r.area IS NULL OR l.practice_area_id = r.area)
+       AND (r.stage IS NULL OR l.stage_id = r.stage)
+       AND (NOT l.is_private OR esqase.context_is_owner() OR l.id IN (SELECT esqase.assigned_leads()))
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.leads_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'read');
+    page esqase.page_request := esqase.list_request(params, 'leads');
+    keys esqase.page_key[];
+BEGIN
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT l.created_at, l.id FROM esqase.leads l
+                         WHERE l.firm_id = firm AND l.deleted_at IS NULL
+                           AND (NOT l.is_private OR esqase.context_is_owner()
+                                OR l.id IN (SELECT esqase.assigned_leads()))
+                           AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
+                         ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.leads_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('leads', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.leads_total(firm) ELSE esqase.leads_count(firm, page) END);
+END
+$$;
+
+-- The members that match a list request's filters (status ACTIVE or
+-- INACTIVE, list_match's); a deactivated member is listed, not deleted.
+CREATE OR REPLACE FUNCTION esqase.members_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT m.created_at, m.updated_at, m.name, NULL::real, m.id, m.deleted_at
+      FROM esqase.members m
+     WHERE m.firm_id = firm
+       AND esqase.list_match(r, NULL, CASE WHEN m.deleted_at IS NULL THEN 'ACTIVE' ELSE 'INACTIVE' END,
+                             m.created_at, m.updated_at)
+$$;
+
+-- A firm has few members: the total is counted (by members_list_idx).
+CREATE OR REPLACE FUNCTION esqase.members_list(params jsonb) RETURNS json
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+    page esqase.page_request := esqase.list_request(params, 'members');
+    keys esqase.page_key[];
+BEGIN
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT m.created_at, m.id FROM esqase.members m
+                         WHERE m.firm_id = firm
+                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.members_keys(firm, page);
+    END IF;
+    RETURN esqase.list_json('members', page, keys,
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.members_count(firm, page));
+END
+$$;
+
+-- The page query and the filtered count of every list, written once and
+-- generated at install time for each list from its _matching function
+-- (the records the context sees that match the request's filters):
+--   esqase.contacts_keys,       esqase.contacts_count
+--   esqase.practice_areas_keys, esqase.practice_areas_count
+--   esqase.matter_types_keys,   esqase.matter_types_count
+--   esqase.matters_keys,        esqase.matters_count
+--   esqase.leads_keys,          esqase.leads_count
+--   esqase.members_keys,        esqase.members_count
+-- Plain PL/pgSQL functions with cached plans, no EXECUTE on the request
+-- path; force_custom_plan so that each request's plan is folded to its
+-- filters and order (see list_request).  _keys returns the page's keys
+-- (one more than the limit); _count the exact number of matching records.
+DO $$
+DECLARE
+    list text;
+BEGIN
+    FOREACH list IN ARRAY ARRAY['contacts', 'practice_areas', 'matter_types', 'matters', 'leads', 'members'] LOOP
+        EXECUTE format($f$
+CREATE FUNCTION esqase.%1$s_keys(firm uuid, r esqase.page_request) RETURNS esqase.page_key[]
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $b$
+BEGIN
+    RETURN ARRAY(SELECT esqase.list_key(r, k.created_at, k.updated_at, k.name, k.rank, k.id, k.deleted_at)
+                   FROM esqase.%1$s_matching(firm, r) k
+                  WHERE esqase.list_after(r, k.created_at, k.updated_at, k.name, k.rank, k.id)
+                  ORDER BY esqase.sort_rank(r, k.rank) DESC,
+                           esqase.sort_at(r, false, k.created_at, k.updated_at),
+                           esqase.sort_at(r, true, k.created_at, k.updated_at) DESC,
+                           esqase.sort_name(r, false, k.name), esqase.sort_name(r, true, k.name) DESC,
+                           esqase.sort_id(r, false, k.id), esqase.sort_id(r, true, k.id) DESC
+                  LIMIT r.lim + 1 OFFSET r.off);
+END
+$b$
+$f$, list);
+        EXECUTE format($f$
+CREATE FUNCTION esqase.%1$s_count(firm uuid, r esqase.page_request) RETURNS bigint
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $b$
+BEGIN
+    RETURN (SELECT count(*) FROM esqase.%1$s_matching(firm, r) k);
+END
+$b$
+$f$, list);
+    END LOOP;
+END
+$$;

@@ -36,6 +36,10 @@ CREATE TABLE esqase.members (
 );
 CREATE UNIQUE INDEX members_email_key ON esqase.members (firm_id, lower(email));
 CREATE INDEX members_list_idx ON esqase.members (firm_id, created_at, id);
+-- The other orders and the sync filter (updatedSince) of every list; a
+-- sync listing includes soft-deleted records, so its index is not partial.
+CREATE INDEX members_updated_idx ON esqase.members (firm_id, updated_at, id);
+CREATE INDEX members_name_idx ON esqase.members (firm_id, name, id);
 
 -- Tokens are "esq_<prefix>_<secret>"; the prefix finds the row (it is not
 -- secret), only a SHA-256 of the whole token is stored.
@@ -94,6 +98,8 @@ CREATE INDEX contacts_list_idx ON esqase.contacts (firm_id, created_at, id) INCL
 CREATE INDEX contacts_hidden_idx ON esqase.contacts (firm_id, hidden_by_lead)
     WHERE hidden_by_lead IS NOT NULL;
 CREATE INDEX contacts_search_idx ON esqase.contacts USING gin (search);
+CREATE INDEX contacts_updated_idx ON esqase.contacts (firm_id, updated_at, id);
+CREATE INDEX contacts_name_idx ON esqase.contacts (firm_id, name, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE esqase.practice_areas (
     firm_id     uuid NOT NULL REFERENCES esqase.firms (id),
@@ -106,6 +112,8 @@ CREATE TABLE esqase.practice_areas (
     PRIMARY KEY (firm_id, id)
 );
 CREATE INDEX practice_areas_list_idx ON esqase.practice_areas (firm_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX practice_areas_updated_idx ON esqase.practice_areas (firm_id, updated_at, id);
+CREATE INDEX practice_areas_name_idx ON esqase.practice_areas (firm_id, name, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE esqase.practice_area_stages (
     firm_id          uuid NOT NULL,
@@ -137,6 +145,9 @@ CREATE TABLE esqase.matter_types (
     FOREIGN KEY (firm_id, practice_area_id) REFERENCES esqase.practice_areas (firm_id, id)
 );
 CREATE INDEX matter_types_list_idx ON esqase.matter_types (firm_id, practice_area_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX matter_types_updated_idx ON esqase.matter_types (firm_id, practice_area_id, updated_at, id);
+CREATE INDEX matter_types_name_idx ON esqase.matter_types (firm_id, practice_area_id, name, id)
+    WHERE deleted_at IS NULL;
 
 -- Per-firm sequential public ids (M-0001, L-0001).  One row per firm and
 -- kind; creators take its row lock, so two transactions never share a number.
@@ -175,6 +186,12 @@ CREATE TABLE esqase.matters (
 );
 CREATE INDEX matters_list_idx ON esqase.matters (firm_id, created_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX matters_search_idx ON esqase.matters USING gin (search);
+CREATE INDEX matters_updated_idx ON esqase.matters (firm_id, updated_at, id);
+CREATE INDEX matters_title_idx ON esqase.matters (firm_id, title, id) WHERE deleted_at IS NULL;
+CREATE INDEX matters_status_idx ON esqase.matters (firm_id, status, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX matters_area_idx ON esqase.matters (firm_id, practice_area_id, created_at, id)
+    WHERE deleted_at IS NULL;
+CREATE INDEX matters_stage_idx ON esqase.matters (firm_id, stage_id, created_at, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE esqase.matter_clients (
     firm_id    uuid NOT NULL,
@@ -246,6 +263,10 @@ CREATE INDEX leads_list_idx ON esqase.leads (firm_id, created_at, id) INCLUDE (i
     WHERE deleted_at IS NULL;
 -- The contacts policy asks whether a contact is a visible lead's.
 CREATE INDEX leads_contact_idx ON esqase.leads (firm_id, contact_id);
+CREATE INDEX leads_updated_idx ON esqase.leads (firm_id, updated_at, id);
+CREATE INDEX leads_status_idx ON esqase.leads (firm_id, status, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX leads_area_idx ON esqase.leads (firm_id, practice_area_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX leads_stage_idx ON esqase.leads (firm_id, stage_id, created_at, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE esqase.lead_assignees (
     firm_id    uuid NOT NULL,
@@ -282,13 +303,22 @@ CREATE TABLE esqase.record_counts (
     PRIMARY KEY (firm_id, list, slot)
 );
 
--- The position of a record in a list (the order every list has: creation
--- time, then id).  A cursor is one of these, encoded.
-CREATE TYPE esqase.page_key AS (at timestamptz, id uuid);
+-- The position of a record in a list: at (createdAt or updatedAt, by the
+-- list's order), name (order=name/title) or rank (relevance to q), then id.
+-- deleted_at rides along for sync listings (deletedAt).  A cursor is one of
+-- these, encoded.
+CREATE TYPE esqase.page_key AS (at timestamptz, id uuid, name text, rank real, deleted_at timestamptz);
 
--- A page a list is asked for: at most lim records, after the key after,
--- skipping off more; by_cursor when after came from a cursor.
-CREATE TYPE esqase.page_request AS (lim integer, off integer, after esqase.page_key, by_cursor boolean);
+-- A list request (esqase.list_request): at most lim records, after the key
+-- after, skipping off more; by_cursor when after came from a cursor.  ord
+-- is createdAt, updatedAt, name or relevance; plain when no filter or order
+-- is asked for (the unfiltered first-to-last path); filter is the
+-- fingerprint of the filters and order a cursor is bound to; then the
+-- filters, NULL when not asked for.
+CREATE TYPE esqase.page_request AS (lim integer, off integer, after esqase.page_key, by_cursor boolean,
+                                    ord text, descending boolean, plain boolean, filter text,
+                                    q text, tsq tsquery, status text, type text, area uuid, stage uuid,
+                                    client uuid, created_since timestamptz, updated_since timestamptz);
 
 -- Append-only: triggers in 10_core.sql reject UPDATE, DELETE and TRUNCATE.
 CREATE TABLE esqase.audit_log (

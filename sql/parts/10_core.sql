@@ -287,37 +287,128 @@ $$;
 -- Lists: query parameters and paging.  Malformed parameters are 22023 (400).
 -------------------------------------------------------------------------------
 
--- A cursor names the last record of a page: the list it belongs to, and
--- that record's page_key, base64url-encoded.  Opaque to clients.
-CREATE FUNCTION esqase.cursor_encode(list text, k esqase.page_key) RETURNS text
+-- The query parameters each list takes, resource spelled as in the URL
+-- (NULL for a resource without a list).  The one home of the list: the
+-- lists reject any other name (esqase.list_request), and the OpenAPI
+-- document is checked against it.
+CREATE FUNCTION esqase.list_parameters(resource text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN resource IN ('contacts', 'practice-areas', 'matter-types', 'matters', 'leads', 'members')
+            THEN ARRAY['limit', 'offset', 'cursor', 'order', 'status', 'createdSince', 'updatedSince']
+                 || CASE resource
+                        WHEN 'contacts' THEN ARRAY['q', 'type']
+                        WHEN 'matters' THEN ARRAY['q', 'practiceAreaId', 'stageId', 'clientContactId']
+                        WHEN 'leads' THEN ARRAY['q', 'practiceAreaId', 'stageId']
+                        WHEN 'matter-types' THEN ARRAY['practiceAreaId']
+                        ELSE '{}'::text[]
+                    END
+       END;
+
+-- The values the status filter of a list takes (a record's status field).
+CREATE FUNCTION esqase.list_statuses(resource text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE resource
+           WHEN 'matters' THEN '{ACTIVE,DRAFT,ARCHIVE}'::text[]
+           WHEN 'leads' THEN '{PENDING,WON,LOST}'::text[]
+           WHEN 'members' THEN '{ACTIVE,INACTIVE}'::text[]
+           ELSE '{ACTIVE,ARCHIVED}'::text[]
+       END;
+
+-- Text as search compares it: lower case, accents removed (NFD, then the
+-- combining marks dropped), so that "Émile" and "emile" are one word.
+-- IMMUTABLE, for the stored search documents; in a database whose encoding
+-- is not UTF-8 it only folds case.
+CREATE FUNCTION esqase.fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8'
+            THEN lower(regexp_replace(normalize(t, NFD), '[\u0300-\u036f]', '', 'g'))
+            ELSE lower(t)
+       END;
+
+-- The search document of some text: its words, folded.
+CREATE FUNCTION esqase.search_document(t text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN to_tsvector('simple'::regconfig, esqase.fold(t));
+
+-- The query of the q parameter: every word of q, folded, as a prefix, all
+-- required ("ann smi" finds Ann Smith).  NULL when q has no word.
+CREATE FUNCTION esqase.search_query(q text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN nullif(array_to_string(ARRAY(
+           SELECT '''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*'
+             FROM unnest(esqase.search_document(q)) w), ' & '), '')::tsquery;
+
+-- A cursor names the last record of a page: the list, the filters and
+-- order it belongs to (their fingerprint, page_request.filter), and that
+-- record's page_key, as a base64url-encoded JSON array.  Opaque to clients.
+CREATE FUNCTION esqase.cursor_encode(list text, filter text, k esqase.page_key) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN translate(encode(convert_to(concat_ws('|', list,
-                                             to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                                             k.id), 'UTF8'), 'base64'),
+RETURN translate(encode(convert_to(json_build_array(
+                     list, filter, to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                     k.name, k.rank, k.id)::text, 'UTF8'), 'base64'),
                  E'+/=\n', '-_');
 
--- The page_key a cursor of list names; a 400 on cursor if it is not one.
-CREATE FUNCTION esqase.cursor_decode(list text, cursor text) RETURNS esqase.page_key
+-- The page_key a cursor of list with filter names; a 400 on cursor if it
+-- is not one, or was made for other filters or another order.
+CREATE FUNCTION esqase.cursor_decode(list text, filter text, cursor text) RETURNS esqase.page_key
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    parts text[];
+    a jsonb;
     k esqase.page_key;
 BEGIN
     BEGIN
-        parts := string_to_array(convert_from(decode(
-                     rpad(translate(cursor, '-_', '+/'), (length(cursor) + 3) / 4 * 4, '='),
-                     'base64'), 'UTF8'), '|');
-        IF cardinality(parts) = 3 AND parts[1] = list AND esqase.is_uuid(parts[3]) THEN
-            k := ROW(parts[2]::timestamptz, parts[3]::uuid);
+        a := convert_from(decode(rpad(translate(cursor, '-_', '+/'), (length(cursor) + 3) / 4 * 4, '='),
+                                 'base64'), 'UTF8')::jsonb;
+        IF jsonb_typeof(a) = 'array' AND jsonb_array_length(a) = 6 AND a ->> 0 = list
+           AND esqase.is_uuid(a ->> 5) THEN
+            k := ROW((a ->> 2)::timestamptz, (a ->> 5)::uuid, a ->> 3, (a ->> 4)::real, NULL);
         END IF;
     EXCEPTION WHEN data_exception THEN
-        k := NULL;      -- not base64, not UTF-8, not a timestamp: the same 400
+        k := NULL;      -- not base64, not UTF-8, not JSON, not a timestamp: the same 400
     END;
     IF k IS NULL THEN
         PERFORM esqase.fail('22023', format('cursor is not a cursor of this %s list', replace(list, '_', ' ')),
                             'cursor');
     END IF;
+    IF a ->> 1 IS DISTINCT FROM filter THEN
+        PERFORM esqase.fail('22023', 'cursor was made for other filters or another order: '
+                                     'ask again with the parameters of the page it came from',
+                            'cursor');
+    END IF;
     RETURN k;
+END
+$$;
+
+-- A query parameter that is a timestamp: ISO 8601 with a time zone
+-- (2026-07-01T09:30:00Z, 2026-07-01T11:30:00.5+02:00), nothing else.
+CREATE FUNCTION esqase.param_timestamp(name text, s text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t timestamptz;
+BEGIN
+    IF s ~ '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$' THEN
+        BEGIN
+            t := s::timestamptz;
+        EXCEPTION WHEN data_exception THEN
+            t := NULL;      -- 2026-02-30T00:00Z
+        END;
+    END IF;
+    IF t IS NULL THEN
+        PERFORM esqase.fail('22023', format('%s must be an ISO 8601 timestamp with a time zone, '
+                                            'e.g. 2026-07-01T09:30:00Z', name), name);
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- A query parameter that takes one of a few words.
+CREATE FUNCTION esqase.param_enum(name text, s text, allowed text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF s IS NULL OR NOT s = ANY (allowed) THEN
+        PERFORM esqase.fail('22023', format('%s must be one of %s', name, array_to_string(allowed, ', ')), name);
+    END IF;
+    RETURN s;
 END
 $$;
 
@@ -325,27 +416,39 @@ $$;
 -- LIMIT and OFFSET as parameters, a custom plan always looks cheaper than
 -- the generic one, so PostgreSQL would plan the page query on every call
 -- (half the cost of a first page); the generic plan is the same index scan.
+-- That serves the plain list (no filter, no order).  A filtered or ordered
+-- page is found by the resource's _keys function instead, which runs with
+-- plan_cache_mode = force_custom_plan: its one query is written for every
+-- filter and order at once and planned with the request's values, which
+-- the planner folds (the filters and orders not asked for drop out),
+-- leaving the query of this request, served by its index.
 --
--- Checks params (names in allowed, plus limit, offset and cursor) and
--- returns the page asked for: limit defaults to 50 and is clamped to 200;
--- offset defaults to 0; after is the key the page starts after (a cursor's,
--- else one before every record).  list names the list a cursor must be of.
-CREATE FUNCTION esqase.page(params jsonb, list text, allowed text[]) RETURNS esqase.page_request
+-- Checks params against esqase.list_parameters(resource) and returns the
+-- request: limit defaults to 50 and is clamped to 200; offset defaults to
+-- 0; after is the key the page starts after, when a cursor says.
+CREATE FUNCTION esqase.list_request(params jsonb, resource text) RETURNS esqase.page_request
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    list text := replace(resource, '-', '_');
+    allowed text[] := esqase.list_parameters(resource);
+    name_order text := CASE resource WHEN 'matters' THEN 'title' ELSE 'name' END;
     k text;
     v text;
-    p esqase.page_request := ROW(50, 0, ROW('-infinity'::timestamptz,
-                                             '00000000-0000-0000-0000-000000000000'::uuid), false);
+    r esqase.page_request;
 BEGIN
-    IF params IS NULL THEN
-        RETURN p;
-    END IF;
-    IF jsonb_typeof(params) <> 'object' THEN
+    r.lim := 50;
+    r.off := 0;
+    r.by_cursor := false;
+    r.after := ROW('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, NULL, NULL, NULL)::esqase.page_key;
+    r.ord := 'createdAt';
+    r.descending := false;
+    IF params IS NOT NULL AND jsonb_typeof(params) <> 'object' THEN
         PERFORM esqase.fail('22023', 'params must be a JSON object');
     END IF;
     FOR k, v IN SELECT key, value #>> '{}' FROM jsonb_each(params) LOOP
-        IF k IN ('limit', 'offset') THEN
+        IF NOT k = ANY (allowed) THEN
+            PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
+        ELSIF k IN ('limit', 'offset') THEN
             IF v IS NULL OR v !~ '^\s*\d+\s*$' THEN
                 PERFORM esqase.fail('22023', format('%s must be a whole number', k), k);
             END IF;
@@ -354,30 +457,129 @@ BEGIN
                 IF v::numeric < 1 THEN
                     PERFORM esqase.fail('22023', 'limit must be at least 1', k);
                 END IF;
-                p.lim := least(v::numeric, 200)::integer;
+                r.lim := least(v::numeric, 200)::integer;
             ELSE
                 IF v::numeric > 2147483647 THEN
                     PERFORM esqase.fail('22023', 'offset must be at most 2147483647', k);
                 END IF;
-                p.off := v::integer;
+                r.off := v::integer;
             END IF;
         ELSIF k = 'cursor' THEN
             IF jsonb_typeof(params -> k) <> 'string' THEN
                 PERFORM esqase.fail('22023', 'cursor must be a string (a nextCursor)', k);
             END IF;
-            p.after := esqase.cursor_decode(list, v);
-            p.by_cursor := true;
-        ELSIF NOT k = ANY (allowed) THEN
-            PERFORM esqase.fail('22023', format('unknown query parameter: %s', k), k);
+            r.by_cursor := true;
+        ELSIF k = 'order' THEN
+            PERFORM esqase.param_enum(k, v, ARRAY['createdAt', 'updatedAt', name_order,
+                                                  '-createdAt', '-updatedAt', '-' || name_order]);
+            r.descending := v LIKE '-%';
+            r.ord := CASE WHEN ltrim(v, '-') = name_order THEN 'name' ELSE ltrim(v, '-') END;
+        ELSIF k = 'status' THEN
+            r.status := esqase.param_enum(k, v, esqase.list_statuses(resource));
+        ELSIF k = 'type' THEN
+            r.type := esqase.param_enum(k, v, '{PERSON,COMPANY}');
+        ELSIF k = 'createdSince' THEN
+            r.created_since := esqase.param_timestamp(k, v);
+        ELSIF k = 'updatedSince' THEN
+            r.updated_since := esqase.param_timestamp(k, v);
+        ELSIF k = 'q' THEN
+            IF length(v) > 200 THEN
+                PERFORM esqase.fail('22023', 'q is longer than 200 characters', k);
+            END IF;
+            r.q := v;
+            r.tsq := esqase.search_query(v);
+            IF r.tsq IS NULL THEN
+                PERFORM esqase.fail('22023', 'q must hold a word (letters or digits) to search for', k);
+            END IF;
         END IF;
     END LOOP;
-    IF p.by_cursor AND params ? 'offset' THEN
-        PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
-                            'cursor');
+    r.area := esqase.param_uuid(params, 'practiceAreaId', resource = 'matter-types');
+    r.stage := esqase.param_uuid(params, 'stageId');
+    r.client := esqase.param_uuid(params, 'clientContactId');
+    IF r.q IS NOT NULL AND NOT params ? 'order' THEN
+        r.ord := 'relevance';       -- the most relevant first, ties by id
     END IF;
-    RETURN p;
+    r.plain := r.ord = 'createdAt' AND NOT r.descending
+               AND num_nonnulls(r.q, r.status, r.type, r.stage, r.client, r.created_since, r.updated_since) = 0
+               AND (r.area IS NULL OR resource = 'matter-types');   -- a matter type list's own area
+    r.filter := left(md5((coalesce(params, '{}') - '{limit,offset,cursor}'::text[])::text), 12);
+    IF r.by_cursor THEN
+        IF params ? 'offset' THEN
+            PERFORM esqase.fail('22023', 'cursor and offset cannot be used together: a cursor says where the page starts',
+                                'cursor');
+        END IF;
+        r.after := esqase.cursor_decode(list, r.filter, params ->> 'cursor');
+    END IF;
+    RETURN r;
 END
 $$;
+
+-- Whether a list request filters the records (an order alone does not):
+-- an unfiltered list's total is the maintained one.
+CREATE FUNCTION esqase.list_filtered(r esqase.page_request) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN num_nonnulls(r.q, r.status, r.type, r.area, r.stage, r.client, r.created_since, r.updated_since) > 0;
+
+-- The parts of every list's page query (the _keys functions) and count
+-- (the _count functions): SQL functions inlined into them, which the
+-- planner folds for the request at hand.
+--   list_match: the filters every list shares; deleted records only in a
+--     sync listing (updatedSince given).
+--   list_key: where a record stands in the list's order (its page_key).
+--   list_after: whether it comes after the cursor's record.
+--   sort_*: the ORDER BY, one expression per order and direction, all NULL
+--     (and so dropped by the planner) but the one asked for.
+--   list_rank: the relevance to q, under the relevance order only.
+CREATE FUNCTION esqase.list_match(r esqase.page_request, deleted timestamptz, status text,
+                                  created timestamptz, updated timestamptz)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (deleted IS NULL OR r.updated_since IS NOT NULL)
+   AND (r.status IS NULL OR status = r.status)
+   AND (r.created_since IS NULL OR created >= r.created_since)
+   AND (r.updated_since IS NULL OR updated >= r.updated_since);
+
+CREATE FUNCTION esqase.list_key(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+                                rank real, id uuid, deleted timestamptz)
+RETURNS esqase.page_key LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ROW(CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END, id,
+           CASE WHEN r.ord = 'name' THEN name END, CASE WHEN r.ord = 'relevance' THEN rank END,
+           deleted)::esqase.page_key;
+
+CREATE FUNCTION esqase.list_after(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+                                  rank real, id uuid)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+           WHEN NOT r.by_cursor THEN true
+           WHEN r.ord = 'relevance' THEN rank < (r.after).rank OR (rank = (r.after).rank AND id > (r.after).id)
+           WHEN r.ord = 'name' AND r.descending THEN (name, id) < ((r.after).name, (r.after).id)
+           WHEN r.ord = 'name' THEN (name, id) > ((r.after).name, (r.after).id)
+           WHEN r.ord = 'createdAt' AND r.descending THEN (created, id) < ((r.after).at, (r.after).id)
+           WHEN r.ord = 'createdAt' THEN (created, id) > ((r.after).at, (r.after).id)
+           WHEN r.descending THEN (updated, id) < ((r.after).at, (r.after).id)
+           ELSE (updated, id) > ((r.after).at, (r.after).id)
+       END;
+
+CREATE FUNCTION esqase.sort_at(r esqase.page_request, descending boolean, created timestamptz,
+                               updated timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending
+            THEN CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END END;
+
+CREATE FUNCTION esqase.sort_name(r esqase.page_request, descending boolean, name text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending AND r.ord = 'name' THEN name END;
+
+CREATE FUNCTION esqase.sort_rank(r esqase.page_request, rank real)
+RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.ord = 'relevance' THEN rank END;
+
+CREATE FUNCTION esqase.sort_id(r esqase.page_request, descending boolean, id uuid)
+RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.descending = descending THEN id END;
+
+CREATE FUNCTION esqase.list_rank(r esqase.page_request, search tsvector)
+RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN r.ord = 'relevance' THEN ts_rank(search, r.tsq) END;
 
 -- A query parameter that names a record (e.g. practiceAreaId).
 CREATE FUNCTION esqase.param_uuid(params jsonb, name text, required boolean DEFAULT false)
@@ -407,6 +609,17 @@ BEGIN
 END
 $$;
 
+-- A record of a list page as the list shows it: in a sync listing
+-- (updatedSince given) with "deletedAt" last, null unless the record is
+-- deleted; elsewhere as rendered.  The field is appended to the text, so
+-- the renderer's field order stays.
+CREATE FUNCTION esqase.list_doc(r esqase.page_request, k esqase.page_key, doc json) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN r.updated_since IS NULL THEN doc
+            ELSE (left(doc::text, -1) || ', "deletedAt" : '
+                  || coalesce(to_json(esqase.ts(k.deleted_at))::text, 'null') || '}')::json
+       END;
+
 -- A list response: {"data": [...], "pagination": {"limit", "offset",
 -- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
 -- nextCursor is null on the last page.
@@ -421,7 +634,7 @@ BEGIN
             'offset', CASE WHEN NOT page.by_cursor THEN page.off END,
             'total', total,
             'nextCursor', CASE WHEN cardinality(keys) > page.lim
-                               THEN esqase.cursor_encode(list, keys[page.lim]) END));
+                               THEN esqase.cursor_encode(list, page.filter, keys[page.lim]) END));
 END
 $$;
 

@@ -212,6 +212,23 @@ $f$, 'count_' || t[1], t[1], t[2]);
 END
 $do$;
 
+-- The search documents (q, esqase.search_query): a contact's name fields
+-- (name holds first, middle and last name, or the company's name), nickname,
+-- trade name, emails (also split at the @, so "example" finds
+-- ann@example.com) and phones (also as bare digits); a matter's public id,
+-- title and description.  Folded: case and accents do not count.
+CREATE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN esqase.search_document(concat_ws(' ', c.name, c.nickname, c.trade_name,
+                                        array_to_string(c.emails, ' '),
+                                        translate(array_to_string(c.emails, ' '), '@', ' '),
+                                        array_to_string(c.phones, ' '),
+                                        regexp_replace(array_to_string(c.phones, ' '), '[^0-9 ]', '', 'g')));
+
+CREATE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN esqase.search_document(concat_ws(' ', m.public_id, m.title, m.description));
+
 -- A contact's display name and search document follow its fields.  A
 -- contact is hidden (hidden_by_lead) only when it is created; afterwards the
 -- mark can only be cleared (esqase.publish_*_contact), so no one can hide an
@@ -228,10 +245,7 @@ BEGIN
                     WHEN 'PERSON' THEN concat_ws(' ', NEW.first_name, NEW.middle_name, NEW.last_name)
                     ELSE NEW.company_name
                 END;
-    NEW.search := to_tsvector('simple'::regconfig,
-                              concat_ws(' ', NEW.name, NEW.nickname, NEW.trade_name,
-                                        array_to_string(NEW.emails, ' '),
-                                        array_to_string(NEW.phones, ' ')));
+    NEW.search := esqase.contact_search(NEW);
     RETURN NEW;
 END
 $$;
@@ -268,8 +282,7 @@ $$;
 CREATE FUNCTION esqase.matter_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.search := to_tsvector('simple'::regconfig,
-                              concat_ws(' ', NEW.public_id, NEW.title, NEW.description));
+    NEW.search := esqase.matter_search(NEW);
     RETURN NEW;
 END
 $$;

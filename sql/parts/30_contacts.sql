@@ -162,26 +162,67 @@ BEGIN
 END
 $$;
 
+-- The ids of the firm's contacts whose search document matches q (all of
+-- them, visible or not: the caller's query applies the visibility rules).
+-- SECURITY DEFINER: under row-level security the match operator @@, not
+-- leakproof, may not use the search index, and every match would be a scan
+-- of the firm's contacts.  Only the firm of the context is asked.  A custom
+-- plan per call: a generic one cannot tell a rare word from a common one.
+CREATE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        RETURN '{}'::uuid[];
+    END IF;
+    RETURN ARRAY(SELECT c.id FROM esqase.contacts c WHERE c.firm_id = firm AND c.search @@ q);
+END
+$$;
+
+-- The contacts the context sees that match a list request's filters: q
+-- (the search document, contact_search), type, and list_match's.  Inlined
+-- into contacts_keys and contacts_count (39_lists.sql).
+CREATE FUNCTION esqase.contacts_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.created_at, c.updated_at, c.name, esqase.list_rank(r, c.search), c.id, c.deleted_at
+      FROM esqase.contacts c
+     WHERE c.firm_id = firm
+       AND esqase.list_match(r, c.deleted_at, c.status, c.created_at, c.updated_at)
+       AND (r.q IS NULL OR c.id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
+       AND (r.type IS NULL OR c.type = r.type)
+       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+$$;
+
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
--- 92_public_api.sql).
+-- 92_public_api.sql).  A plain list (no filter, no order) is the index-only
+-- scan below with the maintained total; any other is contacts_keys and
+-- contacts_count.
 CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'read');
-    page esqase.page_request := esqase.page(params, 'contacts', '{}');
+    page esqase.page_request := esqase.list_request(params, 'contacts');
     keys esqase.page_key[];
 BEGIN
-    -- The page's keys by an index-only scan, then only its rows rendered.
-    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
-                   FROM (SELECT c.created_at, c.id FROM esqase.contacts c
-                     WHERE c.firm_id = firm AND c.deleted_at IS NULL
-                       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
-                       AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
-                     ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
+    IF page.plain THEN
+        -- The page's keys by an index-only scan, then only its rows rendered.
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT c.created_at, c.id FROM esqase.contacts c
+                         WHERE c.firm_id = firm AND c.deleted_at IS NULL
+                           AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                                OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+                           AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
+                         ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.contacts_keys(firm, page);
+    END IF;
     RETURN esqase.list_json('contacts', page, keys,
-        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.contacts_total(firm));
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.contacts_total(firm) ELSE esqase.contacts_count(firm, page) END);
 END
 $$;
 

@@ -57,22 +57,39 @@ BEGIN
 END
 $$;
 
+-- The practice areas that match a list request's filters (list_match's);
+-- see contacts_matching.
+CREATE FUNCTION esqase.practice_areas_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT p.created_at, p.updated_at, p.name, NULL::real, p.id, p.deleted_at
+      FROM esqase.practice_areas p
+     WHERE p.firm_id = firm
+       AND esqase.list_match(r, p.deleted_at, p.status, p.created_at, p.updated_at)
+$$;
+
 CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'read');
-    page esqase.page_request := esqase.page(params, 'practice_areas', '{}');
+    page esqase.page_request := esqase.list_request(params, 'practice-areas');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
-                   FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
-                     WHERE p.firm_id = firm AND p.deleted_at IS NULL
-                       AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
-                     ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
+                         WHERE p.firm_id = firm AND p.deleted_at IS NULL
+                           AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
+                         ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.practice_areas_keys(firm, page);
+    END IF;
     RETURN esqase.list_json('practice_areas', page, keys,
-        (SELECT json_agg(d.doc ORDER BY d.n)
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
            FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.record_total(firm, 'practice_areas'));
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'practice_areas')
+             ELSE esqase.practice_areas_count(firm, page) END);
 END
 $$;
 

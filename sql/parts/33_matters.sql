@@ -363,21 +363,64 @@ BEGIN
 END
 $$;
 
+-- The ids of the firm's matters that match q: by their own search
+-- document (matter_search) or one of their clients' (contact_search).  See
+-- contacts_found: SECURITY DEFINER so that the search indexes serve it.
+CREATE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        RETURN '{}'::uuid[];
+    END IF;
+    RETURN ARRAY(SELECT m.id FROM esqase.matters m WHERE m.firm_id = firm AND m.search @@ q
+                 UNION
+                 SELECT mc.matter_id FROM esqase.contacts c
+                   JOIN esqase.matter_clients mc ON mc.firm_id = c.firm_id AND mc.contact_id = c.id
+                  WHERE c.firm_id = firm AND c.search @@ q);
+END
+$$;
+
+-- The matters that match a list request's filters: q (matters_found),
+-- practiceAreaId, stageId, clientContactId, and list_match's; see
+-- contacts_matching.  The sub-selects are uncorrelated: each runs once per
+-- query, and its ids are then looked up by primary key.
+CREATE FUNCTION esqase.matters_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT m.created_at, m.updated_at, m.title, esqase.list_rank(r, m.search), m.id, m.deleted_at
+      FROM esqase.matters m
+     WHERE m.firm_id = firm
+       AND esqase.list_match(r, m.deleted_at, m.status, m.created_at, m.updated_at)
+       AND (r.q IS NULL OR m.id = ANY ((SELECT esqase.matters_found(firm, r.tsq))::uuid[]))
+       AND (r.area IS NULL OR m.practice_area_id = r.area)
+       AND (r.stage IS NULL OR m.stage_id = r.stage)
+       AND (r.client IS NULL
+            OR m.id = ANY (ARRAY(SELECT mc.matter_id FROM esqase.matter_clients mc
+                                  WHERE mc.firm_id = firm AND mc.contact_id = r.client)))
+$$;
+
 CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'read');
-    page esqase.page_request := esqase.page(params, 'matters', '{}');
+    page esqase.page_request := esqase.list_request(params, 'matters');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
-                   FROM (SELECT m.created_at, m.id FROM esqase.matters m
-                     WHERE m.firm_id = firm AND m.deleted_at IS NULL
-                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT m.created_at, m.id FROM esqase.matters m
+                         WHERE m.firm_id = firm AND m.deleted_at IS NULL
+                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.matters_keys(firm, page);
+    END IF;
     RETURN esqase.list_json('matters', page, keys,
-        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.record_total(firm, 'matters'));
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'matters') ELSE esqase.matters_count(firm, page) END);
 END
 $$;
 

@@ -248,23 +248,48 @@ BEGIN
 END
 $$;
 
+-- The leads the context sees that match a list request's filters: q and
+-- order=name go by the lead's contact (contacts_found, its name),
+-- practiceAreaId, stageId, and list_match's; see contacts_matching.  The
+-- contact is a LEFT JOIN on its key, which the planner drops when neither q
+-- nor the name order asks for it.
+CREATE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT l.created_at, l.updated_at, c.name, esqase.list_rank(r, c.search), l.id, l.deleted_at
+      FROM esqase.leads l
+      LEFT JOIN esqase.contacts c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+     WHERE l.firm_id = firm
+       AND esqase.list_match(r, l.deleted_at, l.status, l.created_at, l.updated_at)
+       AND (r.q IS NULL OR l.contact_id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
+       AND (r.area IS NULL OR l.practice_area_id = r.area)
+       AND (r.stage IS NULL OR l.stage_id = r.stage)
+       AND (NOT l.is_private OR esqase.context_is_owner() OR l.id IN (SELECT esqase.assigned_leads()))
+$$;
+
 CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'read');
-    page esqase.page_request := esqase.page(params, 'leads', '{}');
+    page esqase.page_request := esqase.list_request(params, 'leads');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
-                   FROM (SELECT l.created_at, l.id FROM esqase.leads l
-                     WHERE l.firm_id = firm AND l.deleted_at IS NULL
-                       AND (NOT l.is_private OR esqase.context_is_owner()
-                            OR l.id IN (SELECT esqase.assigned_leads()))
-                       AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
-                     ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT l.created_at, l.id FROM esqase.leads l
+                         WHERE l.firm_id = firm AND l.deleted_at IS NULL
+                           AND (NOT l.is_private OR esqase.context_is_owner()
+                                OR l.id IN (SELECT esqase.assigned_leads()))
+                           AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
+                         ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.leads_keys(firm, page);
+    END IF;
     RETURN esqase.list_json('leads', page, keys,
-        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.leads_total(firm));
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.leads_total(firm) ELSE esqase.leads_count(firm, page) END);
 END
 $$;
 

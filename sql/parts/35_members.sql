@@ -18,22 +18,40 @@ LANGUAGE sql STABLE AS $$
       JOIN esqase.members m ON m.firm_id = firm AND m.id = u.id
 $$;
 
+-- The members that match a list request's filters (status ACTIVE or
+-- INACTIVE, list_match's); a deactivated member is listed, not deleted.
+CREATE FUNCTION esqase.members_matching(firm uuid, r esqase.page_request)
+RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
+               deleted_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT m.created_at, m.updated_at, m.name, NULL::real, m.id, m.deleted_at
+      FROM esqase.members m
+     WHERE m.firm_id = firm
+       AND esqase.list_match(r, NULL, CASE WHEN m.deleted_at IS NULL THEN 'ACTIVE' ELSE 'INACTIVE' END,
+                             m.created_at, m.updated_at)
+$$;
+
 -- A firm has few members: the total is counted (by members_list_idx).
 CREATE FUNCTION esqase.members_list(params jsonb) RETURNS json
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('members', 'read');
-    page esqase.page_request := esqase.page(params, 'members', '{}');
+    page esqase.page_request := esqase.list_request(params, 'members');
     keys esqase.page_key[];
 BEGIN
-    keys := ARRAY(SELECT ROW(k.created_at, k.id)::esqase.page_key
-                   FROM (SELECT m.created_at, m.id FROM esqase.members m
-                     WHERE m.firm_id = firm
-                       AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                     ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    IF page.plain THEN
+        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
+                       FROM (SELECT m.created_at, m.id FROM esqase.members m
+                         WHERE m.firm_id = firm
+                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
+                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
+    ELSE
+        keys := esqase.members_keys(firm, page);
+    END IF;
     RETURN esqase.list_json('members', page, keys,
-        (SELECT json_agg(d.doc ORDER BY d.n) FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        (SELECT count(*) FROM esqase.members WHERE firm_id = firm));
+        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
+           FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
+        esqase.members_count(firm, page));
 END
 $$;
 

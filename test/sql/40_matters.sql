@@ -134,7 +134,7 @@ SELECT t.api('a', $$esqase_matters_list('{"limit": 2, "offset": 1}')$$) -> 'pagi
        t.api('a', $$esqase_matters_list('{"limit": "500"}')$$) #> '{pagination,limit}' AS clamped;
 SELECT t.err('a', $$esqase_matters_list('{"limit": 0}')$$) AS limit_0,
        t.err('a', $$esqase_matters_list('{"offset": -1}')$$) AS offset_neg,
-       t.err('a', $$esqase_matters_list('{"status": "ACTIVE"}')$$) AS unknown_param;
+       t.err('a', $$esqase_matters_list('{"color": "red"}')$$) AS unknown_param;
 
 -- Read errors; firm B sees none of firm A's matters.
 SELECT t.err('a', 'esqase_matters_get(''00000000-0000-4000-8000-000000000000'')') AS unknown,

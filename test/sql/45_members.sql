@@ -30,7 +30,7 @@ SELECT t.unid(expr) AS call, t.err(key, expr) FROM (VALUES
     ('a_members', format('esqase_members_get(%L)', t.id('b_owner'))),
     ('b_members', format('esqase_members_get(%L)', t.id('a_owner'))),
     ('a_members', 'esqase_members_get(NULL)'),
-    ('a_members', $$esqase_members_list('{"status": "ACTIVE"}')$$),
+    ('a_members', $$esqase_members_list('{"color": "red"}')$$),
     ('a_members', $$esqase_members_list('{"limit": 0}')$$)
 ) AS cases(key, expr);
 

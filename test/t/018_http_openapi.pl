@@ -29,7 +29,6 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 my %PENDING = (
-	filters => 'list parameters of issue 10 items 1-2 (branch s2-filters)',
 	etag => 'ETag, If-Match, If-None-Match (branch s2-etag)',
 );
 
