@@ -6,6 +6,9 @@
 -- file (esqase.<resource>_<action>), which the HTTP worker calls directly
 -- so that responses keep the API page's field order.  Generated here:
 --
+-- (update and delete take expected_updated_at, the version the caller read:
+-- see 36_records.sql)
+--
 --   esqase_contacts_{list,create,get,update,delete}
 --   esqase_matters_{list,create,get,update,delete}
 --   esqase_leads_{list,create,get,update,delete}
@@ -25,10 +28,12 @@ BEGIN
                 ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
                 ['create', 'body jsonb', 'body', 'VOLATILE'],
                 ['get', 'id uuid', 'id', 'STABLE'],
-                ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
-                ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP
+                ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
+                 'id, body, expected_updated_at', 'VOLATILE'],
+                ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at',
+                 'VOLATILE']] LOOP
             CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
-            EXECUTE format('CREATE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
+            EXECUTE format('CREATE OR REPLACE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
                            'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
         END LOOP;
     END LOOP;
