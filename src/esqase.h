@@ -192,6 +192,8 @@ typedef struct EsqHttpRequest
 	const char *origin;			/* Origin, NULL if absent */
 	const char *cors_request_method;	/* Access-Control-Request-Method */
 	const char *request_id;		/* X-Request-Id (echoed or generated) */
+	const char *if_match;		/* If-Match, NULL if absent */
+	const char *if_none_match;	/* If-None-Match, NULL if absent */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
@@ -214,6 +216,11 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
+	/* extra headers (esq_response_add_header); placeholder until issue 12's */
+#define ESQ_MAX_EXTRA_HEADERS 4
+	int			nheaders;
+	const char *header_names[ESQ_MAX_EXTRA_HEADERS];
+	char	   *header_values[ESQ_MAX_EXTRA_HEADERS];
 } EsqHttpResponse;
 
 /* Memory context reset after every request. */
@@ -223,6 +230,8 @@ extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);
+/* Adds a response header; name is a constant, value palloc'd. */
+extern void esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)
@@ -259,6 +268,9 @@ typedef struct EsqSqlCall
 	const char *json;			/* params (list) or body (create/update) */
 	const char *activity;		/* shown in pg_stat_activity */
 	const char *request_id;		/* written in the audit rows */
+	/* update/delete: the version If-Match expects (expected_updated_at) */
+	bool		expect_version;
+	TimestampTz expected_version;
 } EsqSqlCall;
 
 typedef struct EsqSqlResult
@@ -270,6 +282,9 @@ typedef struct EsqSqlResult
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
 	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
+	/* success: the version (updated_at) of the one record returned */
+	bool		has_version;
+	TimestampTz version;
 } EsqSqlResult;
 
 /* Called once connected to esqase.database. */
@@ -284,5 +299,28 @@ extern void esq_sql_set_no_database(void);
 
 /* Runs one API call in its own transaction; never throws. */
 extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
+
+/* ------------------------------------------------------------------------
+ * http_etag.c: ETag, Last-Modified, If-Match, If-None-Match
+ * ------------------------------------------------------------------------
+ */
+/* The version esqase.note_version noted in this call (http_sql.c). */
+extern void esq_etag_forget_version(void);
+extern bool esq_etag_noted_version(TimestampTz *version);
+
+/*
+ * Before the SQL call of a PATCH or DELETE: the version If-Match expects,
+ * into call.  Returns NULL, or the message of a 400 to give instead of
+ * the 412 a malformed If-Match then gets (after authentication).
+ */
+extern const char *esq_etag_before(const EsqHttpRequest *req, EsqAction action,
+								   EsqSqlCall *call);
+/*
+ * After the response is built: ETag and Last-Modified on single-record
+ * responses, 304 for a matching If-None-Match, the 412 or 400 of If-Match.
+ */
+extern void esq_etag_after(const EsqHttpRequest *req, EsqAction action,
+						   const char *if_match_error, const EsqSqlResult *res,
+						   EsqHttpResponse *resp);
 
 #endif							/* ESQASE_H */

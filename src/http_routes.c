@@ -107,6 +107,16 @@ esq_error_response(EsqHttpResponse *resp, int status, const char *code,
 	resp->www_authenticate = (status == 401);
 }
 
+void
+esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value)
+{
+	if (resp->nheaders >= ESQ_MAX_EXTRA_HEADERS)
+		return;					/* no caller adds more; never ereport here */
+	resp->header_names[resp->nheaders] = name;
+	resp->header_values[resp->nheaders] = (char *) value;
+	resp->nheaders++;
+}
+
 /* True if s is a UUID in the 8-4-4-4-12 hex form. */
 static bool
 is_uuid(const char *s)
@@ -214,6 +224,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	char		errbuf[256];
 	EsqSqlCall call;
 	EsqSqlResult res;
+	const char *if_match_error;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->stat_route = -1;
@@ -373,11 +384,13 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	call.json = json;
 	call.activity = psprintf("%s %s", req->method, path);
 	call.request_id = req->request_id;
+	if_match_error = esq_etag_before(req, action, &call);
 	esq_sql_call(&call, &res);
 
 	if (res.json == NULL)
 	{
 		esq_error_response(resp, res.status, res.code, res.message, res.field);
+		esq_etag_after(req, action, if_match_error, &res, resp);
 		return;
 	}
 	resp->status = res.status;
@@ -394,4 +407,5 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 	}
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[route].path, res.record_id);
+	esq_etag_after(req, action, if_match_error, &res, resp);
 }

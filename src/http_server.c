@@ -345,17 +345,19 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
 								resp->cors_origin);
 		MHD_add_response_header(r, "Access-Control-Expose-Headers",
-								"Location, X-Request-Id, WWW-Authenticate");
+								"Location, X-Request-Id, WWW-Authenticate, ETag, Last-Modified");
 	}
 	if (resp->preflight)
 	{
 		MHD_add_response_header(r, "Access-Control-Allow-Methods", resp->allow);
 		MHD_add_response_header(r, "Access-Control-Allow-Headers",
-								"Authorization, Content-Type, X-Request-Id");
+								"Authorization, Content-Type, X-Request-Id, If-Match, If-None-Match");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
 	}
 	if (resp->location)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+	for (int i = 0; i < resp->nheaders; i++)
+		MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
 	if (resp->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	if (close_after)
@@ -470,6 +472,8 @@ free_deferred(EsqReq *r)
 	free(r->deferred->body);
 	free(r->deferred->location);
 	free((char *) r->deferred->cors_origin);
+	for (int i = 0; i < r->deferred->nheaders; i++)
+		free(r->deferred->header_values[i]);
 	free(r->deferred);
 	r->deferred = NULL;
 }
@@ -503,6 +507,9 @@ defer_response(struct MHD_Connection *conn, EsqReq *r, const EsqHttpResponse *re
 	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
 	d->cors_origin = copy_or_null(resp->cors_origin,
 								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
+	for (int i = 0; i < resp->nheaders; i++)
+		d->header_values[i] = copy_or_null(resp->header_values[i],
+										   strlen(resp->header_values[i]), &ok);
 	r->deferred = d;
 	if (!ok)
 	{
@@ -537,6 +544,9 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 														  "Access-Control-Request-Method");
 	req.request_id = r->request_id;
+	req.if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
+	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";

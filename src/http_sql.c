@@ -63,6 +63,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "esqase.h"
 
@@ -286,7 +287,7 @@ check_ready(EsqSqlResult *res)
 static SPIPlanPtr
 get_plan(int route, EsqAction action)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	char		sql[512];
 	const char *fn_args;
 	int			nargs;
@@ -303,8 +304,13 @@ get_plan(int route, EsqAction action)
 			nargs = 1;
 			break;
 		case ESQ_UPDATE:
-			fn_args = "$1::uuid, $2::jsonb";
-			nargs = 2;
+			/* from 0.2.0 on, the version If-Match expects (NULL: none) */
+			fn_args = json_api ? "$1::uuid, $2::jsonb, $3" : "$1::uuid, $2::jsonb";
+			nargs = json_api ? 3 : 2;
+			break;
+		case ESQ_DELETE:
+			fn_args = json_api ? "$1::uuid, $3" : "$1::uuid";
+			nargs = json_api ? 3 : 1;
 			break;
 		default:
 			fn_args = "$1::uuid";
@@ -353,7 +359,8 @@ text_arg(const char *s)
 static void
 run_call(const EsqSqlCall *call, EsqSqlResult *res)
 {
-	Datum		values[2];
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', 'n'};
 	SPIPlanPtr	plan;
 	int			ret;
 	char	   *json;
@@ -377,9 +384,21 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			break;
 		default:
 			values[0] = text_arg(call->id);
+			values[1] = (Datum) 0;	/* $2 is unused by get and delete */
+			nulls[1] = 'n';
 			break;
 	}
-	ret = SPI_execute_plan(plan, values, NULL, false, 2);
+	if (call->expect_version)
+	{
+		if (!json_api)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("If-Match needs esqase 0.2.0: run ALTER EXTENSION esqase UPDATE")));
+		values[2] = TimestampTzGetDatum(call->expected_version);
+		nulls[2] = ' ';
+	}
+	esq_etag_forget_version();
+	ret = SPI_execute_plan(plan, values, nulls, false, 2);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "esqase: esqase_%s_%s returned no row",
 			 esq_routes[call->route].sqlname, action_names[call->action]);
@@ -390,6 +409,7 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			 esq_routes[call->route].sqlname, action_names[call->action]);
 	res->json = MemoryContextStrdup(esq_request_context, json);
 	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
+	res->has_version = esq_etag_noted_version(&res->version);
 	res->status = call->action == ESQ_CREATE ? 201 :
 		call->action == ESQ_DELETE ? 204 : 200;
 }
@@ -432,6 +452,12 @@ map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
 	{
 		res->status = 409;
 		res->code = "conflict";
+	}
+	else if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+	{
+		/* esqase.check_version: not the version If-Match names */
+		res->status = 412;
+		res->code = "precondition_failed";
 	}
 	else if (category == ERRCODE_DATA_EXCEPTION ||
 			 category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
