@@ -12,6 +12,7 @@
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *   http_etag.c    ETag, Last-Modified, If-None-Match (304), If-Match (412)
  *
  * and, outside the HTTP API:
  *
