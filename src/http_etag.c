@@ -183,7 +183,7 @@ esq_etag_before(const EsqHttpRequest *req, EsqAction action, EsqSqlCall *call)
 	}
 	if (r < 0 || !any)
 		error = "If-Match must be * or a list of entity tags, such as the ETag a GET returned "
-			"(\"18f3a2b4c5d6e-1a2b3c4d\")";
+			"(\"6558d8decda40-9c41d2aa\")";
 	if (error)
 		call->expected_version = DT_NOBEGIN;
 	return error;
