@@ -2308,6 +2308,12 @@ REVOKE EXECUTE ON FUNCTION esqase_grant_reader(regrole) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_revoke_reader(regrole) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Issue 12 (code shape): the list of scopes has one home, src/context.c.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
+    AS 'MODULE_PATHNAME', 'esqase_valid_scopes' LANGUAGE C STABLE PARALLEL SAFE;
+
+-------------------------------------------------------------------------------
 -- ETags and expected versions (issue 10 item 4), and the single-record
 -- functions written once (issue 12 item 2): 10_core.sql (note_version,
 -- one_version, check_version), 20_triggers.sql (touch_updated_at),

@@ -42,9 +42,9 @@ static ApiContext api_context;
 /*
  * The scopes, in the order of their bits in ApiContext.may.  The policies
  * ask esqase.context_may(scope) once per row they check, so the answer is a
- * bit test, worked out once in esqase_authenticate().  The same list as
- * esqase.valid_scopes() (25_admin.sql), which keys are checked against;
- * test/sql/55_rls_matrix.sql tries every scope of that list.
+ * bit test, worked out once in esqase_authenticate().  The one list of
+ * scopes: SQL reads it through esqase.valid_scopes() (keys are checked
+ * against it, 25_admin.sql), and test/sql/55_rls_matrix.sql tries each.
  */
 static const char *const scope_names[] = {
 	"contacts:read", "contacts:write", "matters:read", "matters:write",
@@ -373,6 +373,18 @@ esqase_context_may(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	bit = scope_bit(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope));
 	PG_RETURN_BOOL(bit >= 0 && (api_context.may & (1u << bit)) != 0);
+}
+
+/* esqase.valid_scopes() RETURNS text[]: the scopes a key can be given. */
+PG_FUNCTION_INFO_V1(esqase_valid_scopes);
+Datum
+esqase_valid_scopes(PG_FUNCTION_ARGS)
+{
+	Datum		elems[NSCOPES];
+
+	for (int i = 0; i < (int) NSCOPES; i++)
+		elems[i] = CStringGetTextDatum(scope_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, NSCOPES, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*

@@ -9,6 +9,7 @@
  *                  framing, bodies, request log (no SPI)
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
+ *   http_response.c the answer: request memory context, error body, extra headers
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
@@ -86,6 +87,8 @@ extern bool esq_preloaded;
  */
 /* Installs the utility hook behind the CREATE EXTENSION notice. */
 extern void esq_guards_init(void);
+/* Extension esqase's oid here (InvalidOid: none); schema, owner, row xmin. */
+extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 
 /* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
 #define ESQ_STAT_ROUTES 16
@@ -195,12 +198,21 @@ typedef struct EsqHttpRequest
 	const char *request_id;		/* X-Request-Id (echoed or generated) */
 	const char *if_match;		/* If-Match, NULL if absent */
 	const char *if_none_match;	/* If-None-Match, NULL if absent */
+	const char *idempotency_key;	/* Idempotency-Key, NULL if absent */
 	int			nargs;
 	EsqQueryArg *args;
 	const char *body;			/* not NUL-terminated */
 	size_t		body_len;
 	bool		body_too_large;
 } EsqHttpRequest;
+
+/* A response header beyond the fixed ones of EsqHttpResponse. */
+#define ESQ_MAX_EXTRA_HEADERS 8
+typedef struct EsqHeader
+{
+	const char *name;			/* a string constant */
+	char	   *value;
+} EsqHeader;
 
 /* The answer; strings live in the request memory context. */
 typedef struct EsqHttpResponse
@@ -217,22 +229,27 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
-	/* extra headers (esq_response_add_header); placeholder until issue 12's */
-#define ESQ_MAX_EXTRA_HEADERS 4
 	int			nheaders;
-	const char *header_names[ESQ_MAX_EXTRA_HEADERS];
-	char	   *header_values[ESQ_MAX_EXTRA_HEADERS];
+	EsqHeader	headers[ESQ_MAX_EXTRA_HEADERS];	/* esq_response_add_header */
 } EsqHttpResponse;
 
-/* Memory context reset after every request. */
+/* Answers one complete request (never throws, except out of memory). */
+extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+
+/* ------------------------------------------------------------------------
+ * http_response.c: the answer
+ * ------------------------------------------------------------------------
+ */
+/* Memory context of one request and its answer, reset after each. */
 extern MemoryContext esq_request_context;
 
-extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+/* Makes resp the error {"error":{status, code, message, field}}. */
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);
-/* Adds a response header; name is a constant, value palloc'd. */
-extern void esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value);
+/* Adds a header to the answer (value copied); sent with every status. */
+extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
+									const char *value);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)
@@ -301,6 +318,12 @@ extern void esq_sql_set_no_database(void);
 /* Runs one API call in its own transaction; never throws. */
 extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
 
+/*
+ * Checks only the call's key and scope, in its own transaction: status 200
+ * if they pass, else the error (401, 403, 503); never throws.
+ */
+extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+
 /* ------------------------------------------------------------------------
  * http_etag.c: ETag, Last-Modified, If-Match, If-None-Match
  * ------------------------------------------------------------------------
@@ -316,6 +339,7 @@ extern bool esq_etag_noted_version(TimestampTz *version);
  */
 extern const char *esq_etag_before(const EsqHttpRequest *req, EsqAction action,
 								   EsqSqlCall *call);
+
 /*
  * After the response is built: ETag and Last-Modified on single-record
  * responses, 304 for a matching If-None-Match, the 412 or 400 of If-Match.

@@ -53,15 +53,19 @@
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* The extension's schema and owner; false if it is not installed here. */
-static bool
-extension_lookup(Oid *nsp, Oid *owner)
+/*
+ * Extension esqase's pg_extension row in this database: its oid (InvalidOid
+ * if it is not installed), and the schema, owner and row version (xmin,
+ * which ALTER EXTENSION ... UPDATE replaces) for the pointers not NULL.
+ */
+Oid
+esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		found = false;
+	Oid			extoid = InvalidOid;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
@@ -72,13 +76,17 @@ extension_lookup(Oid *nsp, Oid *owner)
 	{
 		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
 
-		*nsp = ext->extnamespace;
-		*owner = ext->extowner;
-		found = true;
+		extoid = ext->oid;
+		if (nsp)
+			*nsp = ext->extnamespace;
+		if (owner)
+			*owner = ext->extowner;
+		if (xmin)
+			*xmin = HeapTupleHeaderGetXmin(tup->t_data);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return found;
+	return extoid;
 }
 
 /*
@@ -209,7 +217,7 @@ esqase_guard_drop(PG_FUNCTION_ARGS)
 				 errmsg("esqase.guard_drop() must be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
 
-	if (esq_allow_drop || !extension_lookup(&nsp, &owner))
+	if (esq_allow_drop || !OidIsValid(esq_extension_lookup(&nsp, &owner, NULL)))
 		PG_RETURN_NULL();
 	what = drop_target(trigdata->parsetree, nsp, owner);
 	if (what == NULL)

@@ -265,5 +265,5 @@ esq_etag_after(const EsqHttpRequest *req, EsqAction action, const char *if_match
 		}
 	}
 	esq_response_add_header(resp, "ETag", etag);
-	esq_response_add_header(resp, "Last-Modified", pstrdup(date));
+	esq_response_add_header(resp, "Last-Modified", date);
 }

@@ -3,14 +3,19 @@
  * request to one SQL call.
  *
  * Every route is in esq_routes[] below; the routing does not care which
- * resource it serves.  The checks run in this order, before any SQL:
+ * resource it serves.  esq_dispatch (at the end) is the request's way, one
+ * named step after the other, in this order:
  *
- *   unknown path -> 404; wrong method -> 405 + Allow;
+ *   the metrics path, if set (no key);
+ *   unknown path -> 404; OPTIONS -> 204 (no key: CORS preflight);
+ *   wrong method -> 405 + Allow;
  *   missing or malformed Authorization -> 401 + WWW-Authenticate;
- *   body over esqase.http_max_body -> 413; unsupported Content-Type -> 415;
- *   id not a UUID, a query parameter on a route other than a list, a
- *   repeated query parameter, body not one JSON object (invalid, duplicate
- *   keys, too deep) -> 400.
+ *   then the input: body over esqase.http_max_body -> 413, unsupported
+ *   Content-Type -> 415, id not a UUID, a query parameter on a route other
+ *   than a list, a repeated or non-UTF-8 query parameter, body not one JSON
+ *   object (invalid, duplicate keys, too deep) -> 400.  An input error is
+ *   answered only after the key and its scope pass (refuse_input), so the
+ *   key (401) and scope (403) always come before input checks.
  *
  * Which query parameters a list takes is SQL's to say (esqase.page and the
  * list functions name an unknown or malformed one in a 400).
@@ -21,9 +26,6 @@
  * (which ends the worker, see http_worker.c).
  */
 #include "postgres.h"
-
-#include "mb/pg_wchar.h"
-#include "utils/json.h"
 
 #include "esqase.h"
 
@@ -42,80 +44,6 @@ const int	esq_nroutes = lengthof(esq_routes);
 #define ALLOW_ITEM "GET, HEAD, PATCH, DELETE, OPTIONS"
 #define ALLOW_READ_ONLY "GET, HEAD, OPTIONS"
 #define MAX_TOKEN_LEN 512
-
-MemoryContext esq_request_context = NULL;
-
-/*
- * s, or a copy of it with each byte that is not part of a valid UTF-8
- * sequence replaced by '?'.  Messages can quote what the client sent (a
- * method, a query parameter's name, jansson's "near ..."), and escape_json
- * copies bytes as they are: the error body must stay valid JSON.
- */
-static const char *
-valid_utf8(const char *s)
-{
-	const unsigned char *p = (const unsigned char *) s;
-	StringInfoData buf;
-
-	if (pg_verify_mbstr(PG_UTF8, s, strlen(s), true))
-		return s;
-	initStringInfo(&buf);
-	while (*p)
-	{
-		int			l = pg_utf_mblen(p);
-
-		if (*p < 0x80)
-			appendStringInfoChar(&buf, (char) *p++);
-		else if (l > 1 && strnlen((const char *) p, l) == (size_t) l &&
-				 pg_utf8_islegal(p, l))
-		{
-			appendBinaryStringInfo(&buf, (const char *) p, l);
-			p += l;
-		}
-		else
-		{
-			appendStringInfoChar(&buf, '?');
-			p++;
-		}
-	}
-	return buf.data;
-}
-
-void
-esq_error_response(EsqHttpResponse *resp, int status, const char *code,
-				   const char *message, const char *field)
-{
-	StringInfoData buf;
-
-	message = valid_utf8(message);
-	if (field)
-		field = valid_utf8(field);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"error\":{\"status\":%d,\"code\":", status);
-	escape_json(&buf, code);
-	appendStringInfoString(&buf, ",\"message\":");
-	escape_json(&buf, message);
-	appendStringInfoString(&buf, ",\"field\":");
-	if (field)
-		escape_json(&buf, field);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, "}}");
-	resp->status = status;
-	resp->body = buf.data;
-	resp->body_len = buf.len;
-	resp->www_authenticate = (status == 401);
-}
-
-void
-esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value)
-{
-	if (resp->nheaders >= ESQ_MAX_EXTRA_HEADERS)
-		return;					/* no caller adds more; never ereport here */
-	resp->header_names[resp->nheaders] = name;
-	resp->header_values[resp->nheaders] = (char *) value;
-	resp->nheaders++;
-}
 
 /* True if s is a UUID in the 8-4-4-4-12 hex form. */
 static bool
@@ -208,204 +136,284 @@ cors_origin(const char *origin)
 	return found;
 }
 
-void
-esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
+
+/* One request on its way through the steps of esq_dispatch. */
+typedef struct Dispatch
 {
-	const char *path = req->path;
-	const char *rest;
-	const char *id = NULL;
-	int			route = -1;
-	int			i;
-	bool		is_item;
-	const char *allow;
+	const EsqHttpRequest *req;
+	EsqHttpResponse *resp;
+	int			route;			/* index in esq_routes */
+	bool		is_item;		/* /v1/<path>/{id} */
+	const char *id;				/* the {id} segment */
+	const char *allow;			/* methods of this path */
 	EsqAction	action;
-	char	   *token;
-	char	   *json = NULL;
-	char		errbuf[256];
-	EsqSqlCall call;
-	EsqSqlResult res;
-	const char *if_match_error;
+	EsqSqlCall	call;			/* what SQL is asked, built by the steps */
+	const char *if_match_error; /* a malformed If-Match: its 400 (http_etag.c) */
+} Dispatch;
 
-	memset(resp, 0, sizeof(*resp));
-	resp->stat_route = -1;
-	resp->cors_origin = cors_origin(req->origin);
+/*
+ * Each step_* answers the request and returns false, or returns true to go
+ * on (step_sql, the last, always answers).
+ */
 
-	/* the metrics, if esqase.http_metrics_path is set: no key, no SQL */
-	if (esq_http_metrics_path && esq_http_metrics_path[0] != '\0' &&
-		strcmp(path, esq_http_metrics_path) == 0 &&
-		(strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
+/* The metrics, if esqase.http_metrics_path is set: no key, no SQL. */
+static bool
+step_metrics(Dispatch *d)
+{
+	if (esq_http_metrics_path == NULL || esq_http_metrics_path[0] == '\0' ||
+		strcmp(d->req->path, esq_http_metrics_path) != 0 ||
+		(strcmp(d->req->method, "GET") != 0 && strcmp(d->req->method, "HEAD") != 0))
+		return true;
+	d->resp->status = 200;
+	d->resp->body = esq_stats_prometheus();
+	d->resp->body_len = strlen(d->resp->body);
+	d->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return false;
+}
+
+/* /v1/<path> or /v1/<path>/<id> of a route in esq_routes, else 404. */
+static bool
+step_route(Dispatch *d)
+{
+	const char *rest;
+
+	/* every answer of the API (not the metrics) depends on Origin when CORS is on */
+	d->resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
+	if (strncmp(d->req->path, "/v1/", 4) != 0)
+		goto not_found;
+	rest = d->req->path + 4;
+	for (d->route = 0; d->route < esq_nroutes; d->route++)
 	{
-		resp->status = 200;
-		resp->body = esq_stats_prometheus();
-		resp->body_len = strlen(resp->body);
-		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-		return;
-	}
-	resp->vary_origin = esq_http_cors_origins && esq_http_cors_origins[0] != '\0';
+		size_t		n = strlen(esq_routes[d->route].path);
 
-	/* Route: /v1/<resource> or /v1/<resource>/<id> */
-	if (strncmp(path, "/v1/", 4) != 0)
-	{
-		esq_error_response(resp, 404, "not_found", "no such endpoint", NULL);
-		return;
-	}
-	rest = path + 4;
-	for (i = 0; i < esq_nroutes; i++)
-	{
-		size_t		n = strlen(esq_routes[i].path);
-
-		if (strncmp(rest, esq_routes[i].path, n) == 0 &&
+		if (strncmp(rest, esq_routes[d->route].path, n) == 0 &&
 			(rest[n] == '\0' || rest[n] == '/'))
 		{
-			route = i;
 			rest += n;
 			break;
 		}
 	}
-	if (route < 0 || (rest[0] == '/' && (rest[1] == '\0' || strchr(rest + 1, '/'))))
-	{
-		esq_error_response(resp, 404, "not_found", "no such endpoint", NULL);
-		return;
-	}
-	is_item = (rest[0] == '/');
-	if (is_item)
-		id = rest + 1;
-	resp->stat_route = 2 * route + (is_item ? 1 : 0);
+	if (d->route == esq_nroutes ||
+		(rest[0] == '/' && (rest[1] == '\0' || strchr(rest + 1, '/'))))
+		goto not_found;
+	d->is_item = (rest[0] == '/');
+	d->id = d->is_item ? rest + 1 : NULL;
+	d->resp->stat_route = 2 * d->route + (d->is_item ? 1 : 0);
+	d->allow = esq_routes[d->route].read_only ? ALLOW_READ_ONLY :
+		d->is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
+	return true;
 
-	/*
-	 * Method.  OPTIONS needs no key: a browser's CORS preflight never sends
-	 * one.  HEAD runs the GET (its status and headers are the GET's);
-	 * libmicrohttpd leaves the body out.
-	 */
-	allow = esq_routes[route].read_only ? ALLOW_READ_ONLY :
-		is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
-	if (strcmp(req->method, "OPTIONS") == 0)
-	{
-		resp->status = 204;
-		resp->allow = allow;
-		resp->preflight = resp->cors_origin != NULL && req->cors_request_method != NULL;
-		return;
-	}
-	if (!is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
-		action = ESQ_LIST;
-	else if (!is_item && strcmp(req->method, "POST") == 0)
-		action = ESQ_CREATE;
-	else if (is_item && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0))
-		action = ESQ_GET;
-	else if (is_item && strcmp(req->method, "PATCH") == 0)
-		action = ESQ_UPDATE;
-	else if (is_item && strcmp(req->method, "DELETE") == 0)
-		action = ESQ_DELETE;
+not_found:
+	esq_error_response(d->resp, 404, "not_found", "no such endpoint", NULL);
+	return false;
+}
+
+/*
+ * OPTIONS is answered here, with no key: a browser's CORS preflight never
+ * sends one.
+ */
+static bool
+step_options(Dispatch *d)
+{
+	if (strcmp(d->req->method, "OPTIONS") != 0)
+		return true;
+	d->resp->status = 204;
+	d->resp->allow = d->allow;
+	d->resp->preflight = d->resp->cors_origin != NULL && d->req->cors_request_method != NULL;
+	return false;
+}
+
+/*
+ * The method's action on this path, else 405 + Allow.  HEAD runs the GET
+ * (its status and headers are the GET's); libmicrohttpd leaves the body out.
+ */
+static bool
+step_method(Dispatch *d)
+{
+	const char *m = d->req->method;
+	bool		get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+
+	if (get)
+		d->action = d->is_item ? ESQ_GET : ESQ_LIST;
+	else if (strcmp(m, "POST") == 0 && !d->is_item)
+		d->action = ESQ_CREATE;
+	else if (strcmp(m, "PATCH") == 0 && d->is_item)
+		d->action = ESQ_UPDATE;
+	else if (strcmp(m, "DELETE") == 0 && d->is_item)
+		d->action = ESQ_DELETE;
 	else
-		action = ESQ_NACTIONS;
-	if (action == ESQ_NACTIONS ||
-		(esq_routes[route].read_only && action != ESQ_LIST && action != ESQ_GET))
+		d->action = ESQ_NACTIONS;
+	if (d->action == ESQ_NACTIONS || (esq_routes[d->route].read_only && !get))
 	{
-		esq_error_response(resp, 405, "method_not_allowed",
-						   psprintf("method %s is not allowed here; allowed: %s", req->method, allow),
+		esq_error_response(d->resp, 405, "method_not_allowed",
+						   psprintf("method %s is not allowed here; allowed: %s", m, d->allow),
 						   NULL);
-		resp->allow = allow;
-		return;
+		d->resp->allow = d->allow;
+		return false;
 	}
+	d->call.route = d->route;
+	d->call.action = d->action;
+	d->call.activity = psprintf("%s %s", m, d->req->path);
+	d->call.request_id = d->req->request_id;
+	return true;
+}
 
-	/* Authorization */
-	token = bearer_token(req->authorization);
-	if (token == NULL)
-	{
-		esq_error_response(resp, 401, "unauthorized",
-						   req->authorization ?
-						   "the Authorization header must be \"Bearer <API key>\"" :
-						   "an API key is required: send \"Authorization: Bearer <API key>\"",
-						   NULL);
-		return;
-	}
+/* An Authorization: Bearer <token> header, else 401 + WWW-Authenticate. */
+static bool
+step_token(Dispatch *d)
+{
+	d->call.token = bearer_token(d->req->authorization);
+	if (d->call.token != NULL)
+		return true;
+	esq_error_response(d->resp, 401, "unauthorized",
+					   d->req->authorization ?
+					   "the Authorization header must be \"Bearer <API key>\"" :
+					   "an API key is required: send \"Authorization: Bearer <API key>\"",
+					   NULL);
+	return false;
+}
 
-	/* Body */
-	if (action == ESQ_CREATE || action == ESQ_UPDATE)
-	{
-		if (req->body_too_large)
-		{
-			esq_error_response(resp, 413, "payload_too_large",
-							   psprintf("the request body is larger than esqase.http_max_body (%d bytes)",
-										esq_http_max_body),
-							   NULL);
-			return;
-		}
-		if (!is_json_content_type(req->content_type))
-		{
-			esq_error_response(resp, 415, "unsupported_media_type",
-							   "the request body must be application/json", NULL);
-			return;
-		}
-	}
+/*
+ * Refuses the request's input, but only once its key and scope pass
+ * (esq_sql_check_access): a caller without access gets the 401 or 403 and
+ * learns nothing of the input rules.  Always returns false.
+ */
+static bool
+refuse_input(Dispatch *d, int status, const char *code, const char *message,
+			 const char *field)
+{
+	EsqSqlResult res;
 
-	if (id && !is_uuid(id))
-	{
-		esq_error_response(resp, 400, "bad_request", "the id in the path is not a valid UUID", "id");
-		return;
-	}
-	if (action != ESQ_LIST && req->nargs > 0)
-	{
-		esq_error_response(resp, 400, "bad_request",
-						   psprintf("unknown query parameter \"%s\": only lists take query parameters",
-									req->args[0].key),
-						   req->args[0].key);
-		return;
-	}
-	if (action == ESQ_CREATE || action == ESQ_UPDATE)
-	{
-		if (!esq_json_check_body(req->body, req->body_len, errbuf, sizeof(errbuf)))
-		{
-			esq_error_response(resp, 400, "bad_request", errbuf, NULL);
-			return;
-		}
-		json = pnstrdup(req->body, req->body_len);
-	}
-	else if (action == ESQ_LIST)
-	{
-		const char *bad_key;
-		char	   *params = esq_json_params(req->args, req->nargs, errbuf, sizeof(errbuf),
-											 &bad_key);
+	esq_sql_check_access(&d->call, &res);
+	if (res.status >= 400)
+		esq_error_response(d->resp, res.status, res.code, res.message, res.field);
+	else
+		esq_error_response(d->resp, status, code, message, field);
+	return false;
+}
 
-		if (params == NULL)
-		{
-			esq_error_response(resp, 400, "bad_request", errbuf, bad_key);
-			return;
-		}
-		json = pstrdup(params);
-		free(params);
+/* The body of a create or update: size (413) and type (415). */
+static bool
+step_body_size_and_type(Dispatch *d)
+{
+	if (d->action != ESQ_CREATE && d->action != ESQ_UPDATE)
+		return true;
+	if (d->req->body_too_large)
+		return refuse_input(d, 413, "payload_too_large",
+							psprintf("the request body is larger than esqase.http_max_body (%d bytes)",
+									 esq_http_max_body),
+							NULL);
+	if (!is_json_content_type(d->req->content_type))
+		return refuse_input(d, 415, "unsupported_media_type",
+							"the request body must be application/json", NULL);
+	return true;
+}
+
+/* The body of a create or update is one JSON object (400); what SQL gets. */
+static bool
+step_body_json(Dispatch *d)
+{
+	char		errbuf[256];
+
+	if (d->action != ESQ_CREATE && d->action != ESQ_UPDATE)
+		return true;
+	if (!esq_json_check_body(d->req->body, d->req->body_len, errbuf, sizeof(errbuf)))
+		return refuse_input(d, 400, "bad_request", pstrdup(errbuf), NULL);
+	d->call.json = pnstrdup(d->req->body, d->req->body_len);
+	return true;
+}
+
+/*
+ * The path id is a UUID; only lists take query parameters, which become
+ * the list's params object (which ones exist is SQL's to say).
+ */
+static bool
+step_path_and_query(Dispatch *d)
+{
+	char		errbuf[256];
+	const char *bad_key;
+	char	   *params;
+
+	if (d->id && !is_uuid(d->id))
+		return refuse_input(d, 400, "bad_request", "the id in the path is not a valid UUID", "id");
+	d->call.id = d->id;
+	if (d->action != ESQ_LIST)
+	{
+		if (d->req->nargs == 0)
+			return true;
+		return refuse_input(d, 400, "bad_request",
+							psprintf("unknown query parameter \"%s\": only lists take query parameters",
+									 d->req->args[0].key),
+							d->req->args[0].key);
 	}
+	params = esq_json_params(d->req->args, d->req->nargs, errbuf, sizeof(errbuf), &bad_key);
+	if (params == NULL)
+		return refuse_input(d, 400, "bad_request", pstrdup(errbuf), bad_key);
+	d->call.json = pstrdup(params);
+	free(params);
+	return true;
+}
 
-	/* SQL */
-	call.route = route;
-	call.action = action;
-	call.token = token;
-	call.id = id;
-	call.json = json;
-	call.activity = psprintf("%s %s", req->method, path);
-	call.request_id = req->request_id;
-	if_match_error = esq_etag_before(req, action, &call);
-	esq_sql_call(&call, &res);
+/* PATCH and DELETE: the version If-Match expects goes with the call. */
+static bool
+step_if_match(Dispatch *d)
+{
+	d->if_match_error = esq_etag_before(d->req, d->action, &d->call);
+	return true;
+}
 
+/*
+ * Runs the call in one transaction; its result or error is the answer,
+ * with the ETag of a single record (or its 304, or If-Match's 412).
+ */
+static void
+step_sql(Dispatch *d)
+{
+	EsqSqlResult res;
+	EsqHttpResponse *resp = d->resp;
+
+	esq_sql_call(&d->call, &res);
 	if (res.json == NULL)
-	{
 		esq_error_response(resp, res.status, res.code, res.message, res.field);
-		esq_etag_after(req, action, if_match_error, &res, resp);
-		return;
-	}
-	resp->status = res.status;
-	resp->durable_lsn = res.commit_lsn;
-	if (res.status == 204)
-	{
-		resp->body = NULL;
-		resp->body_len = 0;
-	}
 	else
 	{
-		resp->body = res.json;
-		resp->body_len = strlen(res.json);
+		resp->status = res.status;
+		resp->durable_lsn = res.commit_lsn;
+		if (res.status != 204)
+		{
+			resp->body = res.json;
+			resp->body_len = strlen(res.json);
+		}
+		if (res.status == 201 && res.record_id)
+			resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	}
-	if (res.status == 201 && res.record_id)
-		resp->location = psprintf("/v1/%s/%s", esq_routes[route].path, res.record_id);
-	esq_etag_after(req, action, if_match_error, &res, resp);
+	esq_etag_after(d->req, d->action, d->if_match_error, &res, resp);
+}
+
+/*
+ * The request's way, one step after the other; the first step that
+ * answers ends it.  See docs/architecture.md for where each rule lives.
+ */
+void
+esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
+{
+	Dispatch	d;
+
+	memset(&d, 0, sizeof(d));
+	memset(resp, 0, sizeof(*resp));
+	d.req = req;
+	d.resp = resp;
+	resp->stat_route = -1;
+	resp->cors_origin = cors_origin(req->origin);
+
+	if (step_metrics(&d) &&
+		step_route(&d) &&
+		step_options(&d) &&
+		step_method(&d) &&
+		step_token(&d) &&
+		step_body_size_and_type(&d) &&
+		step_path_and_query(&d) &&
+		step_body_json(&d) &&
+		step_if_match(&d))
+		step_sql(&d);
 }

@@ -345,21 +345,24 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
 								resp->cors_origin);
 		MHD_add_response_header(r, "Access-Control-Expose-Headers",
-								"Location, X-Request-Id, WWW-Authenticate, ETag, Last-Modified");
+								"Location, X-Request-Id, WWW-Authenticate, ETag, Last-Modified, "
+								"Retry-After, RateLimit-Limit, RateLimit-Remaining, "
+								"RateLimit-Reset, RateLimit-Policy, Idempotent-Replayed");
 	}
 	if (resp->preflight)
 	{
 		MHD_add_response_header(r, "Access-Control-Allow-Methods", resp->allow);
 		MHD_add_response_header(r, "Access-Control-Allow-Headers",
-								"Authorization, Content-Type, X-Request-Id, If-Match, If-None-Match");
+								"Authorization, Content-Type, X-Request-Id, If-Match, "
+								"If-None-Match, Idempotency-Key");
 		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
 	}
 	if (resp->location)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
-	for (int i = 0; i < resp->nheaders; i++)
-		MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
 	if (resp->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	for (int i = 0; i < resp->nheaders; i++)
+		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
 	if (close_after)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, resp->status, r);
@@ -473,7 +476,7 @@ free_deferred(EsqReq *r)
 	free(r->deferred->location);
 	free((char *) r->deferred->cors_origin);
 	for (int i = 0; i < r->deferred->nheaders; i++)
-		free(r->deferred->header_values[i]);
+		free(r->deferred->headers[i].value);
 	free(r->deferred);
 	r->deferred = NULL;
 }
@@ -507,9 +510,15 @@ defer_response(struct MHD_Connection *conn, EsqReq *r, const EsqHttpResponse *re
 	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
 	d->cors_origin = copy_or_null(resp->cors_origin,
 								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
-	for (int i = 0; i < resp->nheaders; i++)
-		d->header_values[i] = copy_or_null(resp->header_values[i],
-										   strlen(resp->header_values[i]), &ok);
+	/* free_deferred frees the values counted in d->nheaders: copies only */
+	d->nheaders = 0;
+	for (int i = 0; i < resp->nheaders && ok; i++)
+	{
+		d->headers[i].value = copy_or_null(resp->headers[i].value,
+										   strlen(resp->headers[i].value), &ok);
+		if (ok)
+			d->nheaders++;
+	}
 	r->deferred = d;
 	if (!ok)
 	{
@@ -535,18 +544,16 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
 	req.method = method;
 	req.path = url;
-	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_AUTHORIZATION);
-	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-												   MHD_HTTP_HEADER_CONTENT_TYPE);
-	req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-											 MHD_HTTP_HEADER_ORIGIN);
-	req.cors_request_method = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-														  "Access-Control-Request-Method");
+#define HEADER(name) MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name)
+	req.authorization = HEADER(MHD_HTTP_HEADER_AUTHORIZATION);
+	req.content_type = HEADER(MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.origin = HEADER(MHD_HTTP_HEADER_ORIGIN);
+	req.cors_request_method = HEADER("Access-Control-Request-Method");
+	req.if_match = HEADER(MHD_HTTP_HEADER_IF_MATCH);
+	req.if_none_match = HEADER(MHD_HTTP_HEADER_IF_NONE_MATCH);
+	req.idempotency_key = HEADER("Idempotency-Key");
+#undef HEADER
 	req.request_id = r->request_id;
-	req.if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
-	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.nargs = args.n;
 	req.args = args.args;
 	req.body = r->body ? r->body : "";

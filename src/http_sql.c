@@ -44,13 +44,8 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xlog.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -58,7 +53,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -70,6 +64,7 @@
 #define ESQ_MAX_ROUTES 16
 
 static SPIPlanPtr auth_plan = NULL;
+static SPIPlanPtr access_plan = NULL;
 static SPIPlanPtr plans[ESQ_MAX_ROUTES][ESQ_NACTIONS];
 static Oid	plans_ext_oid = InvalidOid;
 static TransactionId plans_ext_xmin = InvalidTransactionId;
@@ -120,32 +115,21 @@ note_problem(const char *problem)
 	}
 }
 
+/* An answer that is not the function's: an error (a 503 of the server's). */
 static void
-set_unavailable(EsqSqlResult *res, const char *message)
+set_error(EsqSqlResult *res, int status, const char *code, const char *message)
 {
-	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
-
-	res->status = 503;
-	res->code = "service_unavailable";
-	res->message = pstrdup(message);
-	res->field = NULL;
-	MemoryContextSwitchTo(old);
-}
-
-/* A write on a read-only node (a hot standby, or a read-only transaction). */
-static void
-set_read_only(EsqSqlResult *res, const char *message)
-{
-	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
-
-	res->status = 503;
-	res->code = "read_only";
-	res->message = pstrdup(message);
+	res->status = status;
+	res->code = code;
+	res->message = MemoryContextStrdup(esq_request_context, message);
 	res->field = NULL;
 	res->json = NULL;
 	res->record_id = NULL;
-	MemoryContextSwitchTo(old);
 }
+
+#define set_unavailable(res, message) set_error(res, 503, "service_unavailable", message)
+/* a write on a read-only node (a hot standby, or a read-only transaction) */
+#define set_read_only(res, message) set_error(res, 503, "read_only", message)
 
 #define ESQ_STANDBY_MESSAGE \
 	"this server is a read-only standby: it serves GET requests only; " \
@@ -161,6 +145,9 @@ free_plans(void)
 	if (auth_plan)
 		SPI_freeplan(auth_plan);
 	auth_plan = NULL;
+	if (access_plan)
+		SPI_freeplan(access_plan);
+	access_plan = NULL;
 	for (r = 0; r < ESQ_MAX_ROUTES; r++)
 		for (a = 0; a < ESQ_NACTIONS; a++)
 		{
@@ -170,34 +157,6 @@ free_plans(void)
 		}
 	plans_ext_oid = InvalidOid;
 	plans_ext_xmin = InvalidTransactionId;
-}
-
-/*
- * The oid of extension esqase, or InvalidOid; *xmin is the version of its
- * pg_extension row, which ALTER EXTENSION ... UPDATE replaces.
- */
-static Oid
-find_extension(TransactionId *xmin)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			extoid = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("esqase"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		extoid = ((Form_pg_extension) GETSTRUCT(tup))->oid;
-		*xmin = HeapTupleHeaderGetXmin(tup->t_data);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return extoid;
 }
 
 /*
@@ -238,7 +197,7 @@ static Oid
 check_ready(EsqSqlResult *res)
 {
 	TransactionId xmin = InvalidTransactionId;
-	Oid			extoid = find_extension(&xmin);
+	Oid			extoid = esq_extension_lookup(NULL, NULL, &xmin);
 	Oid			roleid;
 	char		problem[512];
 
@@ -332,21 +291,34 @@ get_plan(int route, EsqAction action)
 	return plan;
 }
 
+/* Prepares (once) and keeps a plan that every route shares. */
+static SPIPlanPtr
+get_shared_plan(SPIPlanPtr *plan, const char *sql, int nargs)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+	if (*plan)
+		return *plan;
+	*plan = SPI_prepare(sql, nargs, argtypes);
+	if (*plan == NULL)
+		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(*plan);
+	return *plan;
+}
+
 static SPIPlanPtr
 get_auth_plan(void)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	char		sql[256];
+	return get_shared_plan(&auth_plan,
+						   psprintf("SELECT %s.esqase_authenticate($1)", ext_schema), 1);
+}
 
-	if (auth_plan)
-		return auth_plan;
-	snprintf(sql, sizeof(sql), "SELECT %s.esqase_authenticate($1)", ext_schema);
-	auth_plan = SPI_prepare(sql, 1, argtypes);
-	if (auth_plan == NULL)
-		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(auth_plan);
-	return auth_plan;
+/* The scope and permission check of the resource functions (10_core). */
+static SPIPlanPtr
+get_access_plan(void)
+{
+	return get_shared_plan(&access_plan, "SELECT esqase.api_access($1, $2)", 2);
 }
 
 static Datum
@@ -355,7 +327,23 @@ text_arg(const char *s)
 	return PointerGetDatum(cstring_to_text(s));
 }
 
-/* Runs the authentication and the resource function; inside SPI. */
+/* Checks the key and its scope for the call, and runs nothing else; inside SPI. */
+static void
+run_access_check(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	Datum		values[2];
+	int			ret;
+
+	values[0] = text_arg(esq_routes[call->route].path);
+	values[1] = text_arg(call->action == ESQ_LIST || call->action == ESQ_GET ?
+						 "read" : "write");
+	ret = SPI_execute_plan(get_access_plan(), values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "esqase: esqase.api_access failed: %s", SPI_result_code_string(ret));
+	res->status = 200;
+}
+
+/* Runs the resource function of the call; inside SPI, authenticated. */
 static void
 run_call(const EsqSqlCall *call, EsqSqlResult *res)
 {
@@ -365,11 +353,6 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	int			ret;
 	char	   *json;
 	char	   *id;
-
-	values[0] = text_arg(call->token ? call->token : "");
-	ret = SPI_execute_plan(get_auth_plan(), values, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "esqase: esqase_authenticate failed: %s", SPI_result_code_string(ret));
 
 	plan = get_plan(call->route, call->action);
 	switch (call->action)
@@ -391,9 +374,12 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	if (call->expect_version)
 	{
 		if (!json_api)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("If-Match needs esqase 0.2.0: run ALTER EXTENSION esqase UPDATE")));
+		{
+			/* 0.1.0's functions take no version: not ready for If-Match */
+			set_error(res, 503, "service_unavailable",
+					  "If-Match needs esqase 0.2.0: run ALTER EXTENSION esqase UPDATE");
+			return;
+		}
 		values[2] = TimestampTzGetDatum(call->expected_version);
 		nulls[2] = ' ';
 	}
@@ -414,65 +400,57 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 		call->action == ESQ_DELETE ? 204 : 200;
 }
 
-/* Maps an error's SQLSTATE to an HTTP status and error code. */
+/*
+ * THE contract between SQL errors and HTTP answers: an error's SQLSTATE,
+ * or failing that its class (the first two characters), gives the status
+ * and the stable "code" of the error body.  First match wins; anything not
+ * listed is a bug: 500 "internal_error", logged, its message not shown.
+ * The SQL side raises these codes through esqase.fail (sql/parts/10_core).
+ */
+typedef struct EsqErrorMap
+{
+	int			sqlstate;		/* an ERRCODE_*, or a class for is_class */
+	bool		is_class;
+	int			status;
+	const char *code;
+	const char *message;		/* replaces SQL's message; NULL: keep it */
+} EsqErrorMap;
+
+static const EsqErrorMap error_map[] = {
+	/* the caller */
+	{ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, false, 401, "unauthorized", NULL},
+	{ERRCODE_INSUFFICIENT_PRIVILEGE, false, 403, "forbidden", NULL},
+	/* the request */
+	{ERRCODE_NO_DATA_FOUND, false, 404, "not_found", NULL},
+	{ERRCODE_INVALID_PARAMETER_VALUE, false, 400, "bad_request", NULL},
+	{ERRCODE_INVALID_TEXT_REPRESENTATION, false, 400, "bad_request", NULL},
+	{ERRCODE_UNIQUE_VIOLATION, false, 409, "conflict", NULL},
+	/* esqase.check_version: not the version If-Match names (http_etag.c) */
+	{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, false, 412, "precondition_failed", NULL},
+	{ERRCODE_DATA_EXCEPTION, true, 422, "validation_failed", NULL},
+	{ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION, true, 422, "validation_failed", NULL},
+	{ERRCODE_PROGRAM_LIMIT_EXCEEDED, true, 422, "validation_failed", NULL},
+	/* the server: try again later */
+	{ERRCODE_QUERY_CANCELED, false, 504, "timeout",
+	"the request took longer than esqase.http_statement_timeout"},
+	{ERRCODE_LOCK_NOT_AVAILABLE, false, 503, "service_unavailable", NULL},
+	{ERRCODE_INSUFFICIENT_RESOURCES, true, 503, "service_unavailable", NULL},
+	{ERRCODE_TRANSACTION_ROLLBACK, true, 503, "service_unavailable", NULL},
+	{ERRCODE_OPERATOR_INTERVENTION, true, 503, "service_unavailable", NULL},
+};
+
+/* Maps an error of the call (raised while running it) to the answer. */
 static void
-map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
+map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult *res)
 {
 	int			code = edata->sqlerrcode;
-	int			category = ERRCODE_TO_CATEGORY(code);
-	bool		expose = true;
+	const EsqErrorMap *m = NULL;
 
-	res->field = edata->column_name;
-	res->message = edata->message ? edata->message : pstrdup("error");
 	res->json = NULL;
 	res->record_id = NULL;
+	res->field = NULL;
 
-	if (code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
-	{
-		res->status = 401;
-		res->code = "unauthorized";
-	}
-	else if (code == ERRCODE_INSUFFICIENT_PRIVILEGE)
-	{
-		res->status = 403;
-		res->code = "forbidden";
-	}
-	else if (code == ERRCODE_NO_DATA_FOUND)
-	{
-		res->status = 404;
-		res->code = "not_found";
-	}
-	else if (code == ERRCODE_INVALID_PARAMETER_VALUE ||
-			 code == ERRCODE_INVALID_TEXT_REPRESENTATION)
-	{
-		res->status = 400;
-		res->code = "bad_request";
-	}
-	else if (code == ERRCODE_UNIQUE_VIOLATION)
-	{
-		res->status = 409;
-		res->code = "conflict";
-	}
-	else if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
-	{
-		/* esqase.check_version: not the version If-Match names */
-		res->status = 412;
-		res->code = "precondition_failed";
-	}
-	else if (category == ERRCODE_DATA_EXCEPTION ||
-			 category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-			 category == ERRCODE_PROGRAM_LIMIT_EXCEEDED)
-	{
-		res->status = 422;
-		res->code = "validation_failed";
-	}
-	else if (code == ERRCODE_QUERY_CANCELED)
-	{
-		res->status = 504;
-		res->code = "timeout";
-		res->message = pstrdup("the request took longer than esqase.http_statement_timeout");
-	}
-	else if (code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
+	if (code == ERRCODE_READ_ONLY_SQL_TRANSACTION)
 	{
 		/*
 		 * A write esq_sql_call let through: a primary running with
@@ -482,38 +460,38 @@ map_error(const EsqSqlCall *call, ErrorData *edata, EsqSqlResult *res)
 		set_read_only(res, RecoveryInProgress() ? ESQ_STANDBY_MESSAGE :
 					  "the database is read-only (default_transaction_read_only); the write was not made");
 	}
-	else if (category == ERRCODE_INSUFFICIENT_RESOURCES ||
-			 category == ERRCODE_TRANSACTION_ROLLBACK ||
-			 category == ERRCODE_OPERATOR_INTERVENTION ||
-			 code == ERRCODE_LOCK_NOT_AVAILABLE)
+	else if (preparing && (code == ERRCODE_UNDEFINED_FUNCTION ||
+						   code == ERRCODE_UNDEFINED_SCHEMA))
 	{
-		res->status = 503;
-		res->code = "service_unavailable";
-		res->field = NULL;
-	}
-	else if (code == ERRCODE_UNDEFINED_FUNCTION ||
-			 code == ERRCODE_UNDEFINED_TABLE ||
-			 code == ERRCODE_UNDEFINED_OBJECT)
-	{
-		/* the installed SQL API lacks this function: not ready, not a bug here */
-		res->status = 503;
-		res->code = "service_unavailable";
-		res->message = psprintf("esqase_%s_%s is not available in this installation",
-								esq_routes[call->route].sqlname,
-								action_names[call->action]);
-		res->field = NULL;
-		expose = false;
+		/*
+		 * The installed SQL lacks the function this route calls: not ready
+		 * (an older or partial install), not a bug here.  The same error
+		 * raised while the function runs is a bug, and a 500.
+		 */
+		set_unavailable(res, psprintf("esqase_%s_%s is not available in this installation",
+									  esq_routes[call->route].sqlname,
+									  action_names[call->action]));
 	}
 	else
 	{
-		res->status = 500;
-		res->code = "internal_error";
-		res->message = pstrdup("internal error (see the server log)");
-		res->field = NULL;
-		expose = false;
+		for (size_t i = 0; i < lengthof(error_map) && m == NULL; i++)
+		{
+			if (error_map[i].is_class ?
+				ERRCODE_TO_CATEGORY(code) == error_map[i].sqlstate :
+				code == error_map[i].sqlstate)
+				m = &error_map[i];
+		}
+		res->status = m ? m->status : 500;
+		res->code = m ? m->code : "internal_error";
+		res->message = !m ? pstrdup("internal error (see the server log)") :
+			m->message ? pstrdup(m->message) :
+			edata->message ? edata->message : pstrdup("error");
+		/* the field at fault is the client's to fix: 4xx only */
+		if (m && m->status < 500)
+			res->field = edata->column_name;
 	}
 
-	if (!expose || res->status >= 500)
+	if (res->status >= 500)
 		ereport(LOG,
 				(errmsg("esqase: %s answered %d: %s", call->activity, res->status,
 						edata->message ? edata->message : "(no message)"),
@@ -553,13 +531,18 @@ esq_sql_make_durable(uint64 lsn)
 	XLogFlush((XLogRecPtr) lsn);
 }
 
-void
-esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
+/*
+ * The transaction of one call: the resource function, or with access_only
+ * only the key and scope check (esq_sql_check_access).
+ */
+static void
+sql_call(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 {
 	Oid			save_userid;
 	int			save_sec;
 	volatile bool switched = false;
 	volatile bool defer = false;
+	volatile bool preparing = false;
 	XLogRecPtr	last_commit = XactLastCommitEnd;
 
 	memset(res, 0, sizeof(*res));
@@ -573,7 +556,8 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 		set_unavailable(res, msg);
 		return;
 	}
-	if (call->action != ESQ_LIST && call->action != ESQ_GET && RecoveryInProgress())
+	if (!access_only && call->action != ESQ_LIST && call->action != ESQ_GET &&
+		RecoveryInProgress())
 	{
 		set_read_only(res, ESQ_STANDBY_MESSAGE);
 		return;
@@ -601,13 +585,25 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 		roleid = check_ready(res);
 		if (OidIsValid(roleid))
 		{
+			Datum		token = text_arg(call->token ? call->token : "");
+
 			/* prepare before switching: preparing needs no privilege */
+			preparing = true;
 			get_auth_plan();
-			get_plan(call->route, call->action);
+			if (access_only)
+				get_access_plan();
+			else
+				get_plan(call->route, call->action);
+			preparing = false;
 
 			SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 			switched = true;
-			run_call(call, res);
+			if (SPI_execute_plan(get_auth_plan(), &token, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "esqase: esqase_authenticate failed");
+			if (access_only)
+				run_access_check(call, res);
+			else
+				run_call(call, res);
 			SetUserIdAndSecContext(save_userid, save_sec);
 			switched = false;
 		}
@@ -635,11 +631,23 @@ esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(esq_request_context);
 		RESUME_INTERRUPTS();
-		map_error(call, edata, res);
+		map_error(call, edata, preparing, res);
 	}
 	PG_END_TRY();
 
 	MemoryContextSwitchTo(esq_request_context);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+void
+esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	sql_call(call, false, res);
+}
+
+void
+esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	sql_call(call, true, res);
 }

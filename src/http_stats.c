@@ -176,36 +176,50 @@ esq_stats_prometheus(void)
 	return buf.data;
 }
 
+/* One row of the SQL views: route, method, a status or bucket, a count. */
+static void
+put_row(ReturnSetInfo *rsinfo, int route, int method, Datum third, bool third_null,
+		uint64 n)
+{
+	char		lb[64];
+	Datum		values[4];
+	bool		nulls[4] = {false, false, third_null, false};
+
+	values[0] = CStringGetTextDatum(route_label(route, lb));
+	values[1] = CStringGetTextDatum(methods[method]);
+	values[2] = third;
+	values[3] = Int64GetDatum((int64) n);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* The result set of a view function; NULL (no rows) without shared memory. */
+static ReturnSetInfo *
+start_rows(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	return esq_shared ? (ReturnSetInfo *) fcinfo->resultinfo : NULL;
+}
+
 /* esqase.http_stats(): route, method, status, requests (nonzero rows). */
 PG_FUNCTION_INFO_V1(esqase_http_stats);
 Datum
 esqase_http_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = start_rows(fcinfo);
 	int			r,
 				m,
 				s;
-	char		lb[64];
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (esq_shared == NULL)
+	if (rsinfo == NULL)
 		PG_RETURN_VOID();
 	for (r = 0; r < ESQ_STAT_ROUTES; r++)
 		for (m = 0; m < ESQ_STAT_METHODS; m++)
 			for (s = 0; s < ESQ_STAT_STATUSES; s++)
 			{
 				uint64		n = pg_atomic_read_u64(&esq_shared->stats.requests[r][m][s]);
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
 
-				if (n == 0)
-					continue;
-				values[0] = CStringGetTextDatum(route_label(r, lb));
-				values[1] = CStringGetTextDatum(methods[m]);
-				values[2] = Int32GetDatum(statuses[s]);
-				nulls[2] = statuses[s] == 0;
-				values[3] = Int64GetDatum((int64) n);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				if (n != 0)
+					put_row(rsinfo, r, m, Int32GetDatum(statuses[s]), statuses[s] == 0, n);
 			}
 	PG_RETURN_VOID();
 }
@@ -218,14 +232,12 @@ PG_FUNCTION_INFO_V1(esqase_http_latency);
 Datum
 esqase_http_latency(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = start_rows(fcinfo);
 	int			r,
 				m,
 				b;
-	char		lb[64];
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (esq_shared == NULL)
+	if (rsinfo == NULL)
 		PG_RETURN_VOID();
 	for (r = 0; r < ESQ_STAT_ROUTES; r++)
 		for (m = 0; m < ESQ_STAT_METHODS; m++)
@@ -239,16 +251,8 @@ esqase_http_latency(PG_FUNCTION_ARGS)
 			cum = 0;
 			for (b = 0; b < ESQ_STAT_BUCKETS; b++)
 			{
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
-
 				cum += pg_atomic_read_u64(&esq_shared->stats.latency[r][m][b]);
-				values[0] = CStringGetTextDatum(route_label(r, lb));
-				values[1] = CStringGetTextDatum(methods[m]);
-				values[2] = Float8GetDatum(bucket_ms[b]);
-				nulls[2] = bucket_ms[b] < 0;
-				values[3] = Int64GetDatum((int64) cum);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				put_row(rsinfo, r, m, Float8GetDatum(bucket_ms[b]), bucket_ms[b] < 0, cum);
 			}
 		}
 	PG_RETURN_VOID();

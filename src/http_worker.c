@@ -104,30 +104,16 @@ raise_fd_limit(void)
 						(unsigned long) rl.rlim_cur)));
 }
 
-void
-esqase_http_worker_main(Datum main_arg)
+/*
+ * Connects to esqase.database, or, if its last attempt failed (the
+ * database is missing), to no database; returns whether it connected.
+ */
+static bool
+connect_database(int idx)
 {
-	int			idx = DatumGetInt32(main_arg);
-	bool		with_db;
-	WaitEventSet *wes;
-	int			i;
-	TimestampTz last_db_check = 0;
-	bool		tls;
+	bool		with_db = !(esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS &&
+							esq_shared->connecting[idx]);
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	/* the postmaster has logged why it has no socket (port in use, ...) */
-	if (esq_http_nlisteners() == 0)
-		proc_exit(0);			/* 0: not restarted */
-
-	esq_request_context = AllocSetContextCreate(TopMemoryContext,
-												"esqase request",
-												ALLOCSET_DEFAULT_SIZES);
-
-	with_db = !(esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS &&
-				esq_shared->connecting[idx]);
 	if (with_db)
 	{
 		if (esq_shared)
@@ -146,12 +132,23 @@ esqase_http_worker_main(Datum main_arg)
 						esq_database)));
 	}
 	pgstat_report_appname("esqase http");
+	return with_db;
+}
+
+/*
+ * Starts this worker's libmicrohttpd daemons on the inherited sockets;
+ * returns whether they speak HTTPS.  With HTTPS configured but its files
+ * unreadable, serves nothing (no plain HTTP instead): waits for a reload,
+ * then exits to start over.
+ */
+static bool
+start_http(int idx)
+{
+	bool		tls = esq_tls_enabled();
 
 	raise_fd_limit();
-	tls = esq_tls_enabled();
 	if (tls && !esq_tls_load())
 	{
-		/* no plain HTTP instead: wait for a reload, then start over */
 		while (!ConfigReloadPending)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
@@ -169,12 +166,91 @@ esqase_http_worker_main(Datum main_arg)
 			(errmsg("esqase: HTTP worker %d listening on %s port %d (%s)",
 					idx + 1, esq_http_bound_addresses(), esq_http_port,
 					tls ? "HTTPS" : "HTTP")));
+	return tls;
+}
 
-	wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
+/* What the loop waits on: the latch, postmaster death, each daemon's epoll fd. */
+static WaitEventSet *
+make_wait_set(void)
+{
+	WaitEventSet *wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
+
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < esq_http_ndaemons(); i++)
+	for (int i = 0; i < esq_http_ndaemons(); i++)
 		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_daemon_fd(i), NULL, NULL);
+	return wes;
+}
+
+/* SIGTERM ends the worker; SIGHUP rereads the settings. */
+static void
+handle_signals(bool tls)
+{
+	/* a cancel between requests has nothing to cancel */
+	QueryCancelPending = false;
+	if (ProcDiePending)
+		esq_http_stop();
+	CHECK_FOR_INTERRUPTS();
+	if (!ConfigReloadPending)
+		return;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	if (esq_tls_enabled() != tls)
+	{
+		/* the daemons speak TLS or not from their start */
+		ereport(LOG,
+				(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
+						tls ? "off" : "on")));
+		esq_http_stop();
+		proc_exit(1);
+	}
+	if (tls)
+		(void) esq_tls_load();
+}
+
+/* In no-database mode: once esqase.database exists, restart to connect to it. */
+static void
+restart_once_database_exists(int idx)
+{
+	static TimestampTz last_check = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!TimestampDifferenceExceeds(last_check, now, 1000))
+		return;
+	last_check = now;
+	if (!database_exists())
+		return;
+	ereport(LOG,
+			(errmsg("esqase: database \"%s\" now exists; restarting the HTTP worker to connect to it",
+					esq_database)));
+	esq_http_stop();
+	if (esq_shared)
+		esq_shared->connecting[idx] = false;
+	proc_exit(1);
+}
+
+void
+esqase_http_worker_main(Datum main_arg)
+{
+	int			idx = DatumGetInt32(main_arg);
+	bool		with_db;
+	bool		tls;
+	WaitEventSet *wes;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* the postmaster has logged why it has no socket (port in use, ...) */
+	if (esq_http_nlisteners() == 0)
+		proc_exit(0);			/* 0: not restarted */
+
+	esq_request_context = AllocSetContextCreate(TopMemoryContext,
+												"esqase request",
+												ALLOCSET_DEFAULT_SIZES);
+	with_db = connect_database(idx);
+	tls = start_http(idx);
+	wes = make_wait_set();
 
 	for (;;)
 	{
@@ -185,52 +261,13 @@ esqase_http_worker_main(Datum main_arg)
 		if (!with_db && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
-		for (i = 0; i < n; i++)
+		for (int i = 0; i < n; i++)
 			if (events[i].events & WL_LATCH_SET)
 				ResetLatch(MyLatch);
 
-		/* a cancel between requests has nothing to cancel */
-		QueryCancelPending = false;
-		if (ProcDiePending)
-			esq_http_stop();
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			if (esq_tls_enabled() != tls)
-			{
-				/* the daemons speak TLS or not from their start */
-				ereport(LOG,
-						(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
-								tls ? "off" : "on")));
-				esq_http_stop();
-				proc_exit(1);
-			}
-			if (tls)
-				(void) esq_tls_load();
-		}
-
+		handle_signals(tls);
 		esq_http_run();
-
 		if (!with_db)
-		{
-			TimestampTz now = GetCurrentTimestamp();
-
-			if (TimestampDifferenceExceeds(last_db_check, now, 1000))
-			{
-				last_db_check = now;
-				if (database_exists())
-				{
-					ereport(LOG,
-							(errmsg("esqase: database \"%s\" now exists; restarting the HTTP worker to connect to it",
-									esq_database)));
-					esq_http_stop();
-					if (esq_shared)
-						esq_shared->connecting[idx] = false;
-					proc_exit(1);
-				}
-			}
-		}
+			restart_once_database_exists(idx);
 	}
 }

@@ -219,6 +219,30 @@ api($node, 'PATCH', '/v1/contacts/00000000-0000-4000-8000-000000000000', 400, %T
 api($node, 'POST', '/v1/contacts', 415, %T, body => 'type=PERSON',
 	headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
 	name => '415: form body');
+# The key and its scope are checked before any input: a caller without
+# access learns nothing of the input rules (docs/http-api.md "Errors").
+my $badkey = 'esq_000000000000_' . ('0' x 64);
+for my $case (
+	[ 'POST', '/v1/contacts', '{"type":', 'application/json', 'malformed JSON' ],
+	[ 'POST', '/v1/contacts', 'type=PERSON', 'text/plain', 'wrong Content-Type' ],
+	[ 'GET', '/v1/contacts/not-a-uuid', undef, undef, 'bad id' ],
+	[ 'GET', '/v1/contacts?limit=1&limit=2', undef, undef, 'repeated parameter' ],
+	[ 'GET', '/v1/contacts/00000000-0000-4000-8000-000000000000?x=1', undef, undef,
+		'parameter on a read' ])
+{
+	my ($m, $path, $body, $ct, $what) = @$case;
+	my %b = defined $body ? (body => $body, headers => { 'Content-Type' => $ct }) : ();
+	api($node, $m, $path, 401, token => $badkey, %b, name => "unknown key before input: $what");
+	# $ro holds contacts:read only: it may not write contacts nor read matters
+	(my $denied = $path) =~ s{/v1/contacts}{/v1/matters} if $m eq 'GET';
+	$r = api($node, $m, $denied // $path, 403, token => $ro, %b,
+		name => "missing scope before input: $what");
+	is($r->{json}{error}{code}, 'forbidden', "403 before input ($what): code");
+}
+api($node, 'POST', '/v1/contacts', 400, %T, body => '{"type":',
+	headers => { 'Content-Type' => 'application/json' },
+	name => 'with access, the input error itself');
+
 api($node, 'POST', '/v1/contacts', 201, %T,
 	body => '{"type":"PERSON","firstName":"Charset"}',
 	headers => { 'Content-Type' => 'application/json; charset=utf-8' },

@@ -1,0 +1,98 @@
+/*
+ * http_response.c — the answer to one HTTP request, as the HTTP glue sends
+ * it: the request's memory context, the error body every 4xx and 5xx
+ * carries, and the extra response headers the API steps add (ETag,
+ * RateLimit-*, ...).  Used by http_server.c (answers before any routing:
+ * framing, Expect) and by http_routes.c (everything after); it knows
+ * nothing of routes or SQL.
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/json.h"
+
+#include "esqase.h"
+
+/*
+ * Everything a request allocates, from its headers to its answer; reset by
+ * http_server.c once the answer is queued (or copied to wait for its
+ * commit's flush).  Created by the worker at start.
+ */
+MemoryContext esq_request_context = NULL;
+
+/*
+ * s, or a copy of it with each byte that is not part of a valid UTF-8
+ * sequence replaced by '?'.  Messages can quote what the client sent (a
+ * method, a query parameter's name, jansson's "near ..."), and escape_json
+ * copies bytes as they are: the error body must stay valid JSON.
+ */
+static const char *
+valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	StringInfoData buf;
+
+	if (pg_verify_mbstr(PG_UTF8, s, strlen(s), true))
+		return s;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		int			l = pg_utf_mblen(p);
+
+		if (*p < 0x80)
+			appendStringInfoChar(&buf, (char) *p++);
+		else if (l > 1 && strnlen((const char *) p, l) == (size_t) l &&
+				 pg_utf8_islegal(p, l))
+		{
+			appendBinaryStringInfo(&buf, (const char *) p, l);
+			p += l;
+		}
+		else
+		{
+			appendStringInfoChar(&buf, '?');
+			p++;
+		}
+	}
+	return buf.data;
+}
+
+void
+esq_error_response(EsqHttpResponse *resp, int status, const char *code,
+				   const char *message, const char *field)
+{
+	StringInfoData buf;
+
+	message = valid_utf8(message);
+	if (field)
+		field = valid_utf8(field);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"error\":{\"status\":%d,\"code\":", status);
+	escape_json(&buf, code);
+	appendStringInfoString(&buf, ",\"message\":");
+	escape_json(&buf, message);
+	appendStringInfoString(&buf, ",\"field\":");
+	if (field)
+		escape_json(&buf, field);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, "}}");
+	resp->status = status;
+	resp->body = buf.data;
+	resp->body_len = buf.len;
+	resp->www_authenticate = (status == 401);
+}
+
+void
+esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *value)
+{
+	/* a fixed bound, as a request has a known set of steps: a bug if hit */
+	if (resp->nheaders >= ESQ_MAX_EXTRA_HEADERS)
+	{
+		elog(WARNING, "esqase: more than %d extra response headers; %s not sent",
+			 ESQ_MAX_EXTRA_HEADERS, name);
+		return;
+	}
+	resp->headers[resp->nheaders].name = name;
+	resp->headers[resp->nheaders].value = pstrdup(value);
+	resp->nheaders++;
+}
