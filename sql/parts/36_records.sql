@@ -15,7 +15,9 @@
 --       checked against expected (esqase.check_version, HTTP 412)
 --   esqase.{contacts,practice_areas,matter_types,matters,leads}_get(id)
 --   esqase.{contacts,practice_areas,matter_types,matters,leads}_delete(id, expected_updated_at)
---       soft delete: deleted_at set (and the resource's archived status)
+--       soft delete: deleted_at set, and the archived status of contacts,
+--       practice areas and matter types (ARCHIVED) and matters (ARCHIVE); a
+--       matter keeps its clients and team, a lead's contact stays a contact
 --
 -- The create, update and list functions stay in each resource's file.
 -------------------------------------------------------------------------------
