@@ -2319,7 +2319,8 @@ CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
 -- one_version, check_version), 20_triggers.sql (touch_updated_at),
 -- 3x_*.sql (<resource>_update take expected_updated_at), 35_members.sql
 -- (members_get), 36_records.sql (the generated <record>_one, _find,
--- <resource>_get, _delete), 92_public_api.sql (the public wrappers).
+-- <resource>_get, _delete, and the renames practice_areas_update and
+-- matter_types_update), 92_public_api.sql (the public wrappers).
 -------------------------------------------------------------------------------
 -- updated_at is a row's version (the ETag of its API record, and the
 -- expected_updated_at of an update or delete): it moves forward on every
@@ -2423,46 +2424,6 @@ BEGIN
            IS DISTINCT FROM (c.prefix, c.first_name, c.middle_name, c.last_name, c.suffix, c.nickname,
                              c.company_name, c.trade_name, c.company_type, c.emails, c.phones);
     RETURN esqase.contact_one(firm, c.id);
-END
-$$;
-
-CREATE FUNCTION esqase.practice_areas_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'write');
-    p esqase.practice_areas;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{stages,matterTypes,status}');
-    p := esqase.practice_area_find(firm, id, NULL, true, expected_updated_at);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.practice_areas t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = p.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.practice_area_one(firm, p.id);
-END
-$$;
-
-CREATE FUNCTION esqase.matter_types_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'write');
-    mt esqase.matter_types;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{practiceAreaId,status}');
-    mt := esqase.matter_type_find(firm, id, NULL, true, expected_updated_at);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.matter_types t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = mt.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.matter_type_one(firm, mt.id);
 END
 $$;
 
@@ -2627,6 +2588,31 @@ BEGIN
     RETURN esqase.%1$s_one(firm, deleted);
 END
 $$$f$, r[1], r[2], replace(r[2], '_', '-'), r[5]);
+    END LOOP;
+
+    -- singular, table, the response's fields a PATCH cannot set
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+            ['practice_area', 'practice_areas', '{stages,matterTypes,status}'],
+            ['matter_type', 'matter_types', '{practiceAreaId,status}']] LOOP
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%2$s_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access(%3$L, 'write');
+    record_id uuid;
+    new_name text;
+BEGIN
+    PERFORM esqase.check_body(body, '{name}', %4$L);
+    record_id := (esqase.%1$s_find(firm, id, NULL, true, expected_updated_at)).id;
+    IF body ? 'name' THEN
+        new_name := btrim(esqase.body_text(body, 'name', true, 200));
+        -- a rename to the same name writes nothing (updatedAt, audit log)
+        UPDATE esqase.%2$I t SET name = new_name
+         WHERE t.firm_id = firm AND t.id = record_id AND t.name IS DISTINCT FROM new_name;
+    END IF;
+    RETURN esqase.%1$s_one(firm, record_id);
+END
+$$$f$, r[1], r[2], replace(r[2], '_', '-'), r[3]);
     END LOOP;
 END
 $gen$;

@@ -2,6 +2,7 @@
 -------------------------------------------------------------------------------
 -- 31 Practice areas: a name, with three default stages seeded by trigger
 -- (20_triggers.sql).  Read, create and list return stages and matterTypes.
+-- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
 -- Practice areas as the API renders them (with their stages and live
@@ -55,26 +56,6 @@ BEGIN
     VALUES (firm, btrim(esqase.body_text(body, 'name', true, 200)))
     RETURNING id INTO created;
     RETURN esqase.practice_area_one(firm, created);
-END
-$$;
-
-CREATE FUNCTION esqase.practice_areas_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'write');
-    p esqase.practice_areas;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{stages,matterTypes,status}');
-    p := esqase.practice_area_find(firm, id, NULL, true, expected_updated_at);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.practice_areas t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = p.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.practice_area_one(firm, p.id);
 END
 $$;
 

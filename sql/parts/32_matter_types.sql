@@ -2,6 +2,7 @@
 -------------------------------------------------------------------------------
 -- 32 Matter types: a named sub-type of one practice area.  Listing needs the
 -- practiceAreaId query parameter; a type never moves to another area.
+-- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
 -- Matter types as the API renders them, for ids; see contact_docs.
@@ -55,26 +56,6 @@ BEGIN
     VALUES (firm, area, btrim(esqase.body_text(body, 'name', true, 200)))
     RETURNING id INTO created;
     RETURN esqase.matter_type_one(firm, created);
-END
-$$;
-
-CREATE FUNCTION esqase.matter_types_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'write');
-    mt esqase.matter_types;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{practiceAreaId,status}');
-    mt := esqase.matter_type_find(firm, id, NULL, true, expected_updated_at);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.matter_types t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = mt.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.matter_type_one(firm, mt.id);
 END
 $$;
 

@@ -19,7 +19,11 @@
 --       practice areas and matter types (ARCHIVED) and matters (ARCHIVE); a
 --       matter keeps its clients and team, a lead's contact stays a contact
 --
--- The create, update and list functions stay in each resource's file.
+--   esqase.{practice_areas,matter_types}_update(id, body, expected_updated_at)
+--       a rename: their only changeable field is name
+--
+-- The create and list functions, and the other updates, stay in each
+-- resource's file.
 -------------------------------------------------------------------------------
 
 DO $gen$
@@ -102,6 +106,31 @@ BEGIN
     RETURN esqase.%1$s_one(firm, deleted);
 END
 $$$f$, r[1], r[2], replace(r[2], '_', '-'), r[5]);
+    END LOOP;
+
+    -- singular, table, the response's fields a PATCH cannot set
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+            ['practice_area', 'practice_areas', '{stages,matterTypes,status}'],
+            ['matter_type', 'matter_types', '{practiceAreaId,status}']] LOOP
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%2$s_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access(%3$L, 'write');
+    record_id uuid;
+    new_name text;
+BEGIN
+    PERFORM esqase.check_body(body, '{name}', %4$L);
+    record_id := (esqase.%1$s_find(firm, id, NULL, true, expected_updated_at)).id;
+    IF body ? 'name' THEN
+        new_name := btrim(esqase.body_text(body, 'name', true, 200));
+        -- a rename to the same name writes nothing (updatedAt, audit log)
+        UPDATE esqase.%2$I t SET name = new_name
+         WHERE t.firm_id = firm AND t.id = record_id AND t.name IS DISTINCT FROM new_name;
+    END IF;
+    RETURN esqase.%1$s_one(firm, record_id);
+END
+$$$f$, r[1], r[2], replace(r[2], '_', '-'), r[3]);
     END LOOP;
 END
 $gen$;
