@@ -1,4 +1,4 @@
-# 013_http_etag.pl — ETag and Last-Modified on every single-record route,
+# 014_http_etag.pl — ETag and Last-Modified on every single-record route,
 # If-None-Match (304) on GET and HEAD, If-Match (412, 400) on PATCH and
 # DELETE, the order against authentication, and 16 concurrent PATCHes each
 # holding the ETag it read: exactly one wins.
