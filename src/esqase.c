@@ -50,6 +50,8 @@ char	   *esq_http_cors_origins = NULL;
 char	   *esq_http_metrics_path = NULL;
 char	   *esq_http_tls_cert_file = NULL;
 char	   *esq_http_tls_key_file = NULL;
+int			esq_http_rate_limit = 0;
+int			esq_http_rate_limit_window = 60;
 bool		esq_allow_drop = false;
 bool		esq_preloaded = false;
 
@@ -66,6 +68,7 @@ esq_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(EsqShared)));
+	esq_rate_shmem_request();
 }
 
 /* Creates (or attaches to) the shared-memory slot. */
@@ -83,6 +86,7 @@ esq_shmem_startup(void)
 		memset(esq_shared, 0, sizeof(EsqShared));
 		esq_stats_init(&esq_shared->stats);
 	}
+	esq_rate_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/*
@@ -200,6 +204,15 @@ esq_define_http_gucs(void)
 							   "e.g. 'https://app.example.com'; '*' for any; empty for none.",
 							   NULL, &esq_http_cors_origins, "",
 							   PGC_SIGHUP, GUC_LIST_INPUT, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_rate_limit",
+							"Requests one API key may make per esqase.http_rate_limit_window, all "
+							"workers together; beyond it 429 (0 = no limit).",
+							NULL, &esq_http_rate_limit, 0, 0, 1000000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.http_rate_limit_window",
+							"The window of esqase.http_rate_limit.",
+							NULL, &esq_http_rate_limit_window, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_max_connections",
 							"Most simultaneous HTTP connections, all workers together.",
 							NULL, &esq_http_max_connections, 512, 1, 65536,

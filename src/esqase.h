@@ -10,6 +10,7 @@
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_response.c the answer: request memory context, error body, extra headers
+ *   http_ratelimit.c  request budgets per API key in shared memory (429)
  *   http_routes.c  the route table and request dispatch: HTTP request -> SQL call
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
@@ -71,6 +72,8 @@ extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
 extern char *esq_http_tls_key_file;
+extern int	esq_http_rate_limit;
+extern int	esq_http_rate_limit_window;
 extern bool esq_allow_drop;
 
 /*
@@ -93,7 +96,7 @@ extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 /* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
 #define ESQ_STAT_ROUTES 16
 #define ESQ_STAT_METHODS 7
-#define ESQ_STAT_STATUSES 16
+#define ESQ_STAT_STATUSES 17
 #define ESQ_STAT_BUCKETS 12
 
 typedef struct EsqStats
@@ -250,6 +253,21 @@ extern void esq_error_response(EsqHttpResponse *resp, int status,
 /* Adds a header to the answer (value copied); sent with every status. */
 extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
 									const char *value);
+
+/* ------------------------------------------------------------------------
+ * http_ratelimit.c: request budgets per API key (shared memory)
+ * ------------------------------------------------------------------------
+ */
+extern Size esq_rate_shmem_size(void);
+extern void esq_rate_shmem_request(void);
+extern void esq_rate_shmem_init(void);
+
+/*
+ * Charges a request to the key of token (by its prefix), before any SQL.
+ * True: go on.  False: over budget, resp is the 429.  With
+ * esqase.http_rate_limit on, resp gets the RateLimit-* headers either way.
+ */
+extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)

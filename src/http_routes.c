@@ -10,6 +10,8 @@
  *   unknown path -> 404; OPTIONS -> 204 (no key: CORS preflight);
  *   wrong method -> 405 + Allow;
  *   missing or malformed Authorization -> 401 + WWW-Authenticate;
+ *   the key over its budget (esqase.http_rate_limit, http_ratelimit.c)
+ *   -> 429 + Retry-After, before any SQL;
  *   then the input: body over esqase.http_max_body -> 413, unsupported
  *   Content-Type -> 415, id not a UUID, a query parameter on a route other
  *   than a list, a repeated or non-UTF-8 query parameter, body not one JSON
@@ -274,6 +276,16 @@ step_token(Dispatch *d)
 }
 
 /*
+ * The key's request budget (esqase.http_rate_limit), charged to the
+ * token's prefix before any SQL; over it, 429 + Retry-After.
+ */
+static bool
+step_rate_limit(Dispatch *d)
+{
+	return esq_rate_limit(d->call.token, d->resp);
+}
+
+/*
  * Refuses the request's input, but only once its key and scope pass
  * (esq_sql_check_access): a caller without access gets the 401 or 403 and
  * learns nothing of the input rules.  Always returns false.
@@ -411,6 +423,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		step_options(&d) &&
 		step_method(&d) &&
 		step_token(&d) &&
+		step_rate_limit(&d) &&
 		step_body_size_and_type(&d) &&
 		step_path_and_query(&d) &&
 		step_body_json(&d) &&

@@ -24,7 +24,7 @@ static const char *const methods[ESQ_STAT_METHODS] = {
 	"GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "other"
 };
 static const int statuses[ESQ_STAT_STATUSES] = {
-	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504, 0
+	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503, 504, 0
 };
 
 /* upper bounds of the latency buckets, in milliseconds; the last is +Inf */

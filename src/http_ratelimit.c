@@ -1,0 +1,200 @@
+/*
+ * http_ratelimit.c — request budgets per API key, shared by the HTTP
+ * workers (esqase.http_rate_limit requests per esqase.http_rate_limit_window
+ * seconds; 0 = off).
+ *
+ * Algorithm: a fixed window per key, opened by the key's first request
+ * after its previous window ended (docs/decisions.md, "Rate limits").  A
+ * window counts the requests charged to it; past the limit a request gets
+ * 429 rate_limited with Retry-After, without running any SQL.
+ *
+ * A key is known here only by its public prefix: bytes 5..16 of the token
+ * ("esq_<12 hex>_<secret>"), the same bytes esqase.key_lookup uses to find
+ * its row.  The charge runs before any SQL, so whether the token is valid
+ * is not known yet: a request with an invalid token is charged to the
+ * prefix it names, and its 401 counts.  That cannot drain another key's
+ * budget without knowing that key's prefix (only in the token and in the
+ * server log), and a flood of made-up prefixes only fills this table.
+ *
+ * The table: ESQ_RL_SETS sets of ESQ_RL_WAYS slots in shared memory (a
+ * set-associative cache, hashed on the prefix), each set guarded by one of
+ * ESQ_RL_LOCKS LWLocks.  A key uses one slot of its set; a new key takes a
+ * free slot of the set, or one whose window has ended, or else evicts the
+ * slot charged least recently, whose key then starts a fresh window when
+ * it returns (the table errs towards letting requests through, never
+ * towards refusing them).  Under the lock: a few comparisons, no
+ * allocation, nothing that can throw.
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "esqase.h"
+
+#define ESQ_RL_PREFIX_LEN 12	/* as in esqase.key_lookup: substr(token, 5, 12) */
+#define ESQ_RL_WAYS 8
+#define ESQ_RL_SETS 1024		/* 8192 keys in all, about 320 kB */
+#define ESQ_RL_LOCKS 16
+#define ESQ_RL_TRANCHE "esqase rate limit"
+
+typedef struct EsqRateSlot
+{
+	TimestampTz window_start;	/* 0: a free slot */
+	TimestampTz last_charged;	/* for eviction */
+	int32		count;			/* requests charged in this window */
+	uint8		len;			/* bytes of prefix used */
+	char		prefix[ESQ_RL_PREFIX_LEN];
+} EsqRateSlot;
+
+typedef struct EsqRateTable
+{
+	EsqRateSlot slots[ESQ_RL_SETS][ESQ_RL_WAYS];
+} EsqRateTable;
+
+static EsqRateTable *rate_table = NULL;
+static LWLockPadded *rate_locks = NULL;
+
+Size
+esq_rate_shmem_size(void)
+{
+	return MAXALIGN(sizeof(EsqRateTable));
+}
+
+/* From the shmem_request hook. */
+void
+esq_rate_shmem_request(void)
+{
+	RequestAddinShmemSpace(esq_rate_shmem_size());
+	RequestNamedLWLockTranche(ESQ_RL_TRANCHE, ESQ_RL_LOCKS);
+}
+
+/* From the shmem_startup hook, holding AddinShmemInitLock. */
+void
+esq_rate_shmem_init(void)
+{
+	bool		found;
+
+	rate_table = ShmemInitStruct("esqase rate limit", sizeof(EsqRateTable), &found);
+	if (!found)
+		memset(rate_table, 0, sizeof(EsqRateTable));
+	rate_locks = GetNamedLWLockTranche(ESQ_RL_TRANCHE);
+}
+
+/*
+ * Adds the RateLimit-* headers (and Retry-After when refused) of a window
+ * holding count of limit requests and ending in reset_s seconds.
+ */
+static void
+add_headers(EsqHttpResponse *resp, int limit, int window_s, int count,
+			int reset_s, bool refused)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", limit);
+	esq_response_add_header(resp, "RateLimit-Limit", buf);
+	snprintf(buf, sizeof(buf), "%d", Max(limit - count, 0));
+	esq_response_add_header(resp, "RateLimit-Remaining", buf);
+	snprintf(buf, sizeof(buf), "%d", reset_s);
+	esq_response_add_header(resp, "RateLimit-Reset", buf);
+	if (refused)
+		esq_response_add_header(resp, "Retry-After", buf);
+	snprintf(buf, sizeof(buf), "%d;w=%d", limit, window_s);
+	esq_response_add_header(resp, "RateLimit-Policy", buf);
+}
+
+/*
+ * Charges one request to the key of token.  Returns true if it may go on;
+ * false if the key is over its budget, with resp made the 429.  With the
+ * limit on, either way resp gets the RateLimit-* headers.  Does nothing
+ * (true) when esqase.http_rate_limit is 0.
+ */
+bool
+esq_rate_limit(const char *token, EsqHttpResponse *resp)
+{
+	int			limit = esq_http_rate_limit;
+	int			window_s = esq_http_rate_limit_window;
+	int64		window_us = (int64) window_s * USECS_PER_SEC;
+	const char *prefix;
+	size_t		len;
+	uint32		set;
+	LWLock	   *lock;
+	EsqRateSlot *slots;
+	EsqRateSlot *slot = NULL;
+	TimestampTz now;
+	TimestampTz start;
+	int			count;
+	bool		refused = false;
+	int			reset_s;
+	int			i;
+
+	if (limit <= 0 || rate_table == NULL || token == NULL)
+		return true;
+
+	len = strlen(token);
+	prefix = len > 4 ? token + 4 : "";
+	len = Min(strlen(prefix), ESQ_RL_PREFIX_LEN);
+	set = hash_bytes((const unsigned char *) prefix, (int) len) % ESQ_RL_SETS;
+	slots = rate_table->slots[set];
+	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
+
+	now = GetCurrentTimestamp();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	for (i = 0; i < ESQ_RL_WAYS; i++)
+	{
+		if (slots[i].window_start != 0 && slots[i].len == len &&
+			memcmp(slots[i].prefix, prefix, len) == 0)
+		{
+			slot = &slots[i];
+			break;
+		}
+	}
+	if (slot == NULL)
+	{
+		/* a free slot, else one whose window has ended, else the stalest */
+		for (i = 0; i < ESQ_RL_WAYS; i++)
+		{
+			EsqRateSlot *s = &slots[i];
+
+			if (s->window_start == 0 || now - s->window_start >= window_us)
+			{
+				slot = s;
+				break;
+			}
+			if (slot == NULL || s->last_charged < slot->last_charged)
+				slot = s;
+		}
+		slot->window_start = 0;
+		slot->len = (uint8) len;
+		memcpy(slot->prefix, prefix, len);
+	}
+	/* a new window: none yet, the last one ended, or the clock went back */
+	if (slot->window_start == 0 || now < slot->window_start ||
+		now - slot->window_start >= window_us)
+	{
+		slot->window_start = now;
+		slot->count = 0;
+	}
+	if (slot->count < limit)
+		slot->count++;
+	else
+		refused = true;
+	slot->last_charged = now;
+	start = slot->window_start;
+	count = slot->count;
+	LWLockRelease(lock);
+
+	/* whole seconds until the window ends, rounded up: at least 1 */
+	reset_s = (int) ((start + window_us - now + USECS_PER_SEC - 1) / USECS_PER_SEC);
+	reset_s = Max(reset_s, 1);
+	if (refused)
+		esq_error_response(resp, 429, "rate_limited",
+						   psprintf("this API key has used its %d requests per %d s "
+									"(esqase.http_rate_limit); retry in %d s",
+									limit, window_s, reset_s),
+						   NULL);
+	add_headers(resp, limit, window_s, count, reset_s, refused);
+	return !refused;
+}

@@ -1,0 +1,34 @@
+-- The renderers esqase.<resource>_docs are inlined into the plans of the
+-- functions that call them, so a GET or a whole list page is one query
+-- with a cached plan (docs/architecture.md, "Plans are kept").  A renderer
+-- that stops being inlinable (a sub-select, a SET clause, a volatile call,
+-- another language) shows up here as a Function Scan.
+\set VERBOSITY terse
+CREATE FUNCTION pg_temp.inlined(renderer regproc) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE format('EXPLAIN VERBOSE SELECT * FROM %s(%L::uuid, ARRAY[%L::uuid])',
+                               renderer, gen_random_uuid(), gen_random_uuid()) LOOP
+        IF line LIKE '%Function Scan on ' || renderer::text || ' %' THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$$;
+
+-- Each renderer of the schema.
+SELECT p.oid::regproc AS renderer, pg_temp.inlined(p.oid::regproc)
+FROM pg_proc p
+WHERE p.pronamespace = 'esqase'::regnamespace AND p.proname LIKE '%\_docs'
+ORDER BY 1::text;
+
+-- The check sees a renderer that cannot be inlined (SET prevents it).
+BEGIN;
+CREATE FUNCTION esqase.not_inlined_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+LANGUAGE sql STABLE SET search_path = pg_catalog
+AS $$ SELECT 1::bigint, json_build_object('firm', firm, 'ids', ids) $$;
+SELECT pg_temp.inlined('esqase.not_inlined_docs'::regproc);
+ROLLBACK;
