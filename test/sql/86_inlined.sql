@@ -23,7 +23,7 @@ $$;
 SELECT p.oid::regproc AS renderer, pg_temp.inlined(p.oid::regproc)
 FROM pg_proc p
 WHERE p.pronamespace = 'esqase'::regnamespace AND p.proname LIKE '%\_docs'
-ORDER BY 1::text;
+ORDER BY p.oid;
 
 -- The check sees a renderer that cannot be inlined (SET prevents it).
 BEGIN;
