@@ -3847,3 +3847,331 @@ $f$, list);
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- ETags and expected versions (issue 10 item 4), and the single-record
+-- functions written once (issue 12 item 2): 10_core.sql (note_version,
+-- one_version, check_version), 20_triggers.sql (touch_updated_at),
+-- 3x_*.sql (<resource>_update take expected_updated_at), 35_members.sql
+-- (members_get), 36_records.sql (the generated <record>_one, _find,
+-- <resource>_get, _delete, and the renames practice_areas_update and
+-- matter_types_update), 92_public_api.sql (the public wrappers).
+-------------------------------------------------------------------------------
+-- updated_at is a row's version (the ETag of its API record, and the
+-- expected_updated_at of an update or delete): it moves forward on every
+-- update, by at least a microsecond, even twice in one transaction (now()
+-- stays the same there) or under a clock set back.  The API functions skip
+-- updates that would change nothing, so those keep their version.
+CREATE OR REPLACE FUNCTION esqase.touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := greatest(now(), OLD.updated_at + interval '1 microsecond');
+    RETURN NEW;
+END
+$$;
+
+-- Notes the version (updated_at) of the record a single-record call
+-- returns, in backend memory for the rest of the transaction: the HTTP
+-- worker makes the ETag and Last-Modified of its response from it
+-- (src/http_etag.c).  The record's updatedAt is rendered to the second; the
+-- version is exact to the microsecond.  Harmless for SQL callers.
+CREATE FUNCTION esqase.note_version(version timestamptz) RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_note_version' LANGUAGE C VOLATILE STRICT;
+
+-- {"data": record}, noting version (the record's updated_at).
+CREATE FUNCTION esqase.one_version(record json, version timestamptz) RETURNS json
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM esqase.note_version(version);
+    RETURN esqase.one(record);
+END
+$$;
+
+-- Checks the version an update or delete expects (expected_updated_at)
+-- against the locked row's updated_at: a mismatch is 55000
+-- (object_not_in_prerequisite_state; HTTP 412 precondition_failed).
+-- NULL expects nothing.
+CREATE FUNCTION esqase.check_version(what text, id uuid, current timestamptz, expected timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF expected IS NOT NULL AND expected IS DISTINCT FROM current THEN
+        PERFORM esqase.fail('55000', format('%s %s has changed since the version given: read it again', what, id),
+                            'expected_updated_at');
+    END IF;
+END
+$$;
+
+-- Signatures that change: the public wrappers first (their bodies depend on
+-- the json functions), then the json functions and the helpers they call.
+DROP FUNCTION esqase_contacts_update(uuid, jsonb);
+DROP FUNCTION esqase_contacts_delete(uuid);
+DROP FUNCTION esqase_practice_areas_update(uuid, jsonb);
+DROP FUNCTION esqase_practice_areas_delete(uuid);
+DROP FUNCTION esqase_matter_types_update(uuid, jsonb);
+DROP FUNCTION esqase_matter_types_delete(uuid);
+DROP FUNCTION esqase_matters_update(uuid, jsonb);
+DROP FUNCTION esqase_matters_delete(uuid);
+DROP FUNCTION esqase_leads_update(uuid, jsonb);
+DROP FUNCTION esqase_leads_delete(uuid);
+DROP FUNCTION esqase.contacts_update(uuid, jsonb);
+DROP FUNCTION esqase.contacts_delete(uuid);
+DROP FUNCTION esqase.practice_areas_update(uuid, jsonb);
+DROP FUNCTION esqase.practice_areas_delete(uuid);
+DROP FUNCTION esqase.matter_types_update(uuid, jsonb);
+DROP FUNCTION esqase.matter_types_delete(uuid);
+DROP FUNCTION esqase.matters_update(uuid, jsonb);
+DROP FUNCTION esqase.matters_delete(uuid);
+DROP FUNCTION esqase.leads_update(uuid, jsonb);
+DROP FUNCTION esqase.leads_delete(uuid);
+DROP FUNCTION esqase.contact_find(uuid, uuid, boolean);
+DROP FUNCTION esqase.practice_area_find(uuid, uuid, text, boolean);
+DROP FUNCTION esqase.matter_type_find(uuid, uuid, text, boolean);
+DROP FUNCTION esqase.matter_find(uuid, uuid, boolean);
+DROP FUNCTION esqase.lead_find(uuid, uuid, boolean);
+DROP FUNCTION esqase.contact_one(uuid, uuid);
+DROP FUNCTION esqase.practice_area_one(uuid, uuid);
+DROP FUNCTION esqase.matter_type_one(uuid, uuid);
+DROP FUNCTION esqase.matter_one(uuid, uuid);
+DROP FUNCTION esqase.lead_one(uuid, uuid);
+
+CREATE FUNCTION esqase.contacts_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('contacts', 'write');
+    c esqase.contacts;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.contact_fields());
+    c := esqase.contact_find(firm, id, NULL, true, expected_updated_at);
+    IF body ? 'type' AND body ->> 'type' IS DISTINCT FROM c.type THEN
+        PERFORM esqase.fail('23514', 'type cannot be changed after a contact is created', 'type');
+    END IF;
+    c := esqase.contact_apply(c, body);
+    UPDATE esqase.contacts t
+       SET prefix = c.prefix, first_name = c.first_name, middle_name = c.middle_name,
+           last_name = c.last_name, suffix = c.suffix, nickname = c.nickname,
+           company_name = c.company_name, trade_name = c.trade_name,
+           company_type = c.company_type, emails = c.emails, phones = c.phones
+     WHERE t.firm_id = firm AND t.id = c.id
+       -- an update that changes nothing writes nothing (updatedAt, audit log)
+       AND (t.prefix, t.first_name, t.middle_name, t.last_name, t.suffix, t.nickname,
+            t.company_name, t.trade_name, t.company_type, t.emails, t.phones)
+           IS DISTINCT FROM (c.prefix, c.first_name, c.middle_name, c.last_name, c.suffix, c.nickname,
+                             c.company_name, c.trade_name, c.company_type, c.emails, c.phones);
+    RETURN esqase.contact_one(firm, c.id);
+END
+$$;
+
+CREATE FUNCTION esqase.matters_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('matters', 'write');
+    m esqase.matters;
+    clients uuid[];
+    team jsonb;
+    lists_changed boolean;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.matter_fields(), esqase.matter_readonly_fields());
+    m := esqase.matter_apply(esqase.matter_find(firm, id, NULL, true, expected_updated_at), body, false);
+    IF body ? 'clientContactIds' THEN
+        clients := esqase.matter_clients_from(firm, body,
+            ARRAY(SELECT contact_id FROM esqase.matter_clients WHERE firm_id = firm AND matter_id = m.id));
+    END IF;
+    IF body ? 'team' THEN
+        team := esqase.matter_team_from(firm, body,
+            ARRAY(SELECT member_id FROM esqase.matter_team WHERE firm_id = firm AND matter_id = m.id));
+    END IF;
+    -- The lists first; then the matter row, when a field or a list changed
+    -- (so updatedAt moves and the audit log has one UPDATE row).
+    lists_changed := esqase.matter_set_clients(m, clients);
+    lists_changed := esqase.matter_set_team(m, team) OR lists_changed;
+    UPDATE esqase.matters t
+       SET title = m.title, description = m.description, status = m.status,
+           open_date = m.open_date, close_date = m.close_date, sol_date = m.sol_date,
+           practice_area_id = m.practice_area_id, stage_id = m.stage_id,
+           matter_type_id = m.matter_type_id
+     WHERE t.firm_id = firm AND t.id = m.id
+       AND (lists_changed
+            OR (t.title, t.description, t.status, t.open_date, t.close_date, t.sol_date,
+                t.practice_area_id, t.stage_id, t.matter_type_id)
+               IS DISTINCT FROM (m.title, m.description, m.status, m.open_date, m.close_date,
+                                 m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id));
+    RETURN esqase.matter_one(firm, m.id);
+END
+$$;
+
+CREATE FUNCTION esqase.leads_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    l esqase.leads;
+    current uuid[];
+    assignees uuid[];
+    changed boolean;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.lead_fields(), esqase.lead_readonly_fields());
+    l := esqase.lead_apply(esqase.lead_find(firm, id, NULL, true, expected_updated_at), body, false);
+    current := ARRAY(SELECT member_id FROM esqase.lead_assignees
+                      WHERE firm_id = firm AND lead_id = l.id ORDER BY position);
+    assignees := esqase.lead_assignees_from(l, body, current);
+    changed := esqase.lead_add_assignees(l, assignees);
+    changed := changed OR (assignees IS NOT NULL AND NOT current <@ assignees);
+    UPDATE esqase.leads t
+       SET value = l.value, is_private = l.is_private, practice_area_id = l.practice_area_id,
+           stage_id = l.stage_id
+     WHERE t.firm_id = firm AND t.id = l.id
+       AND (changed
+            OR (t.value, t.is_private, t.practice_area_id, t.stage_id)
+               IS DISTINCT FROM (l.value, l.is_private, l.practice_area_id, l.stage_id));
+    PERFORM esqase.lead_prune_assignees(l, assignees);
+    RETURN esqase.lead_one(firm, l.id);
+END
+$$;
+
+-- member_one: 36_records.sql.
+CREATE OR REPLACE FUNCTION esqase.members_get(id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access('members', 'read');
+BEGIN
+    IF NOT EXISTS (SELECT FROM esqase.members m WHERE m.firm_id = firm AND m.id = members_get.id) THEN
+        PERFORM esqase.not_found('member', id);
+    END IF;
+    RETURN esqase.member_one(firm, id);
+END
+$$;
+
+DO $gen$
+DECLARE
+    -- singular, table, name in messages, who may see row r, what a delete sets
+    r text[];
+BEGIN
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+            ['contact', 'contacts', 'contact',
+             'r.hidden_by_lead IS NULL OR esqase.context_is_owner() OR r.hidden_by_lead IN (SELECT esqase.assigned_leads())',
+             'status = ''ARCHIVED'', deleted_at = now()'],
+            ['practice_area', 'practice_areas', 'practice area', 'true',
+             'status = ''ARCHIVED'', deleted_at = now()'],
+            ['matter_type', 'matter_types', 'matter type', 'true',
+             'status = ''ARCHIVED'', deleted_at = now()'],
+            ['matter', 'matters', 'matter', 'true',
+             'status = ''ARCHIVE'', deleted_at = now()'],
+            ['lead', 'leads', 'lead', 'esqase.lead_visible(r.firm_id, r.id, r.is_private)',
+             'deleted_at = now()'],
+            ['member', 'members', 'member', NULL, NULL]] LOOP
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%1$s_one(firm uuid, record_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    doc json;
+    version timestamptz;
+BEGIN
+    SELECT d.doc, t.updated_at INTO doc, version
+      FROM esqase.%1$s_docs(firm, ARRAY[record_id]) d
+      JOIN esqase.%2$I t ON t.firm_id = firm AND t.id = record_id;
+    RETURN esqase.one_version(doc, version);
+END
+$$$f$, r[1], r[2]);
+        CONTINUE WHEN r[1] = 'member';   -- read-only, inactive members included (35_members.sql)
+
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%1$s_find(firm uuid, record_id uuid, field text DEFAULT NULL,
+                                            for_update boolean DEFAULT false,
+                                            expected timestamptz DEFAULT NULL)
+RETURNS esqase.%2$I LANGUAGE plpgsql AS $$
+DECLARE
+    r esqase.%2$I;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO r FROM esqase.%2$I t
+         WHERE t.firm_id = firm AND t.id = record_id AND t.deleted_at IS NULL FOR UPDATE;
+    ELSE
+        SELECT * INTO r FROM esqase.%2$I t
+         WHERE t.firm_id = firm AND t.id = record_id AND t.deleted_at IS NULL;
+    END IF;
+    IF NOT FOUND OR NOT (%4$s) THEN
+        IF field IS NULL THEN
+            PERFORM esqase.not_found(%3$L, record_id);
+        END IF;
+        PERFORM esqase.fail('23514', format('%%s: %%s %%s not found', field, %3$L, record_id), field);
+    END IF;
+    PERFORM esqase.check_version(%3$L, record_id, r.updated_at, expected);
+    RETURN r;
+END
+$$$f$, r[1], r[2], r[3], r[4]);
+
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%2$s_get(id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    firm uuid := esqase.api_access(%3$L, 'read');
+BEGIN
+    RETURN esqase.%1$s_one(firm, (esqase.%1$s_find(firm, id)).id);
+END
+$$$f$, r[1], r[2], replace(r[2], '_', '-'));
+
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%2$s_delete(id uuid, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access(%3$L, 'write');
+    deleted uuid := (esqase.%1$s_find(firm, id, NULL, true, expected_updated_at)).id;
+BEGIN
+    UPDATE esqase.%2$I t SET %4$s WHERE t.firm_id = firm AND t.id = deleted;
+    RETURN esqase.%1$s_one(firm, deleted);
+END
+$$$f$, r[1], r[2], replace(r[2], '_', '-'), r[5]);
+    END LOOP;
+
+    -- singular, table, the response's fields a PATCH cannot set
+    FOREACH r SLICE 1 IN ARRAY ARRAY[
+            ['practice_area', 'practice_areas', '{stages,matterTypes,status}'],
+            ['matter_type', 'matter_types', '{practiceAreaId,status}']] LOOP
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION esqase.%2$s_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access(%3$L, 'write');
+    record_id uuid;
+    new_name text;
+BEGIN
+    PERFORM esqase.check_body(body, '{name}', %4$L);
+    record_id := (esqase.%1$s_find(firm, id, NULL, true, expected_updated_at)).id;
+    IF body ? 'name' THEN
+        new_name := btrim(esqase.body_text(body, 'name', true, 200));
+        -- a rename to the same name writes nothing (updatedAt, audit log)
+        UPDATE esqase.%2$I t SET name = new_name
+         WHERE t.firm_id = firm AND t.id = record_id AND t.name IS DISTINCT FROM new_name;
+    END IF;
+    RETURN esqase.%1$s_one(firm, record_id);
+END
+$$$f$, r[1], r[2], replace(r[2], '_', '-'), r[3]);
+    END LOOP;
+END
+$gen$;
+
+-- The public wrappers, as 92_public_api.sql makes them.
+DO $$
+DECLARE
+    r text;
+    -- action, arguments, call arguments, volatility
+    a text[];
+BEGIN
+    FOREACH r IN ARRAY ARRAY['contacts', 'matters', 'leads', 'practice_areas', 'matter_types', 'members'] LOOP
+        FOREACH a SLICE 1 IN ARRAY ARRAY[
+                ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
+                ['create', 'body jsonb, idempotency_key text DEFAULT NULL', 'body, idempotency_key', 'VOLATILE'],
+                ['get', 'id uuid', 'id', 'STABLE'],
+                ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
+                 'id, body, expected_updated_at', 'VOLATILE'],
+                ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at',
+                 'VOLATILE']] LOOP
+            CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
+            EXECUTE format('CREATE OR REPLACE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
+                           'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
+        END LOOP;
+    END LOOP;
+END
+$$;

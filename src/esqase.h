@@ -16,6 +16,7 @@
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
  *   idempotency.c  Idempotency-Key: the replay mark, the header check, the sweep
+ *   http_etag.c    ETag, Last-Modified, If-None-Match (304), If-Match (412)
  *
  * and, outside the HTTP API:
  *
@@ -312,6 +313,9 @@ typedef struct EsqSqlCall
 	const char *activity;		/* shown in pg_stat_activity */
 	const char *request_id;		/* written in the audit rows */
 	const char *idempotency_key;	/* create: Idempotency-Key, or NULL */
+	/* update/delete: the version If-Match expects (expected_updated_at) */
+	bool		expect_version;
+	TimestampTz expected_version;
 } EsqSqlCall;
 
 typedef struct EsqSqlResult
@@ -325,6 +329,9 @@ typedef struct EsqSqlResult
 	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
 	bool		replayed;		/* create: the stored response of an earlier
 								 * request with the same Idempotency-Key */
+	/* success: the version (updated_at) of the one record returned */
+	bool		has_version;
+	TimestampTz version;
 } EsqSqlResult;
 
 /* Called once connected to esqase.database. */
@@ -368,5 +375,29 @@ extern void esq_idempotency_response(const EsqSqlResult *res, EsqHttpResponse *r
 /* The sweep of expired keys, run between requests by the first worker. */
 extern long esq_idempotency_sweep_wait_ms(void);
 extern void esq_idempotency_sweep(void);
+
+/* ------------------------------------------------------------------------
+ * http_etag.c: ETag, Last-Modified, If-Match, If-None-Match
+ * ------------------------------------------------------------------------
+ */
+/* The version esqase.note_version noted in this call (http_sql.c). */
+extern void esq_etag_forget_version(void);
+extern bool esq_etag_noted_version(TimestampTz *version);
+
+/*
+ * Before the SQL call of a PATCH or DELETE: the version If-Match expects,
+ * into call.  Returns NULL, or the message of a 400 to give instead of
+ * the 412 a malformed If-Match then gets (after authentication).
+ */
+extern const char *esq_etag_before(const EsqHttpRequest *req, EsqAction action,
+								   EsqSqlCall *call);
+
+/*
+ * After the response is built: ETag and Last-Modified on single-record
+ * responses, 304 for a matching If-None-Match, the 412 or 400 of If-Match.
+ */
+extern void esq_etag_after(const EsqHttpRequest *req, EsqAction action,
+						   const char *if_match_error, const EsqSqlResult *res,
+						   EsqHttpResponse *resp);
 
 #endif							/* ESQASE_H */

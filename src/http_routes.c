@@ -152,6 +152,7 @@ typedef struct Dispatch
 	const char *allow;			/* methods of this path */
 	EsqAction	action;
 	EsqSqlCall	call;			/* what SQL is asked, built by the steps */
+	const char *if_match_error; /* a malformed If-Match: its 400 (http_etag.c) */
 } Dispatch;
 
 /*
@@ -385,7 +386,18 @@ step_idempotency_key(Dispatch *d)
 	return refuse_input(d, 400, "bad_request", problem, "Idempotency-Key");
 }
 
-/* Runs the call in one transaction; its result or error is the answer. */
+/* PATCH and DELETE: the version If-Match expects goes with the call. */
+static bool
+step_if_match(Dispatch *d)
+{
+	d->if_match_error = esq_etag_before(d->req, d->action, &d->call);
+	return true;
+}
+
+/*
+ * Runs the call in one transaction; its result or error is the answer,
+ * with the ETag of a single record (or its 304, or If-Match's 412).
+ */
 static void
 step_sql(Dispatch *d)
 {
@@ -394,20 +406,23 @@ step_sql(Dispatch *d)
 
 	esq_sql_call(&d->call, &res);
 	if (res.json == NULL)
-	{
 		esq_error_response(resp, res.status, res.code, res.message, res.field);
-		return;
-	}
-	resp->status = res.status;
-	resp->durable_lsn = res.commit_lsn;
-	if (res.status != 204)
+	else
 	{
-		resp->body = res.json;
-		resp->body_len = strlen(res.json);
+		resp->status = res.status;
+		resp->durable_lsn = res.commit_lsn;
+		if (res.status != 204)
+		{
+			resp->body = res.json;
+			resp->body_len = strlen(res.json);
+		}
+		if (res.status == 201 && res.record_id)
+			resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	}
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	esq_idempotency_response(&res, resp);
+	esq_etag_after(d->req, d->action, d->if_match_error, &res, resp);
 }
 
 /*
@@ -436,6 +451,7 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		step_body_size_and_type(&d) &&
 		step_path_and_query(&d) &&
 		step_body_json(&d) &&
-		step_idempotency_key(&d))
+		step_idempotency_key(&d) &&
+		step_if_match(&d))
 		step_sql(&d);
 }

@@ -57,6 +57,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "esqase.h"
 
@@ -245,7 +246,7 @@ check_ready(EsqSqlResult *res)
 static SPIPlanPtr
 get_plan(int route, EsqAction action)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	char		sql[512];
 	const char *fn_args;
 	int			nargs;
@@ -266,8 +267,13 @@ get_plan(int route, EsqAction action)
 			nargs = json_api ? 2 : 1;
 			break;
 		case ESQ_UPDATE:
-			fn_args = "$1::uuid, $2::jsonb";
-			nargs = 2;
+			/* from 0.2.0 on, the version If-Match expects (NULL: none) */
+			fn_args = json_api ? "$1::uuid, $2::jsonb, $3" : "$1::uuid, $2::jsonb";
+			nargs = json_api ? 3 : 2;
+			break;
+		case ESQ_DELETE:
+			fn_args = json_api ? "$1::uuid, $3" : "$1::uuid";
+			nargs = json_api ? 3 : 1;
 			break;
 		default:
 			fn_args = "$1::uuid";
@@ -345,8 +351,8 @@ run_access_check(const EsqSqlCall *call, EsqSqlResult *res)
 static void
 run_call(const EsqSqlCall *call, EsqSqlResult *res)
 {
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', 'n'};
 	SPIPlanPtr	plan;
 	int			ret;
 	char	   *json;
@@ -371,9 +377,24 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			break;
 		default:
 			values[0] = text_arg(call->id);
+			values[1] = (Datum) 0;	/* $2 is unused by get and delete */
+			nulls[1] = 'n';
 			break;
 	}
 	esq_idempotency_reset();
+	if (call->expect_version)
+	{
+		if (!json_api)
+		{
+			/* 0.1.0's functions take no version: not ready for If-Match */
+			set_error(res, 503, "service_unavailable",
+					  "If-Match needs esqase 0.2.0: run ALTER EXTENSION esqase UPDATE");
+			return;
+		}
+		values[2] = TimestampTzGetDatum(call->expected_version);
+		nulls[2] = ' ';
+	}
+	esq_etag_forget_version();
 	ret = SPI_execute_plan(plan, values, nulls, false, 2);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "esqase: esqase_%s_%s returned no row",
@@ -385,6 +406,7 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			 esq_routes[call->route].sqlname, action_names[call->action]);
 	res->json = MemoryContextStrdup(esq_request_context, json);
 	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
+	res->has_version = esq_etag_noted_version(&res->version);
 	res->status = call->action == ESQ_CREATE ? 201 :
 		call->action == ESQ_DELETE ? 204 : 200;
 	res->replayed = esq_idempotency_replayed();
@@ -417,6 +439,8 @@ static const EsqErrorMap error_map[] = {
 	{ERRCODE_UNIQUE_VIOLATION, false, 409, "conflict", NULL},
 	/* esqase.idempotency_begin: the key was used for another request */
 	{MAKE_SQLSTATE('2', '3', 'I', '0', '1'), false, 422, "idempotency_key_reused", NULL},
+	/* esqase.check_version: not the version If-Match names (http_etag.c) */
+	{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, false, 412, "precondition_failed", NULL},
 	{ERRCODE_DATA_EXCEPTION, true, 422, "validation_failed", NULL},
 	{ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION, true, 422, "validation_failed", NULL},
 	{ERRCODE_PROGRAM_LIMIT_EXCEEDED, true, 422, "validation_failed", NULL},

@@ -107,6 +107,37 @@ CREATE FUNCTION esqase.one(record json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object('data', record);
 
+-- Notes the version (updated_at) of the record a single-record call
+-- returns, in backend memory for the rest of the transaction: the HTTP
+-- worker makes the ETag and Last-Modified of its response from it
+-- (src/http_etag.c).  The record's updatedAt is rendered to the second; the
+-- version is exact to the microsecond.  Harmless for SQL callers.
+CREATE FUNCTION esqase.note_version(version timestamptz) RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_note_version' LANGUAGE C VOLATILE STRICT;
+
+-- {"data": record}, noting version (the record's updated_at).
+CREATE FUNCTION esqase.one_version(record json, version timestamptz) RETURNS json
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM esqase.note_version(version);
+    RETURN esqase.one(record);
+END
+$$;
+
+-- Checks the version an update or delete expects (expected_updated_at)
+-- against the locked row's updated_at: a mismatch is 55000
+-- (object_not_in_prerequisite_state; HTTP 412 precondition_failed).
+-- NULL expects nothing.
+CREATE FUNCTION esqase.check_version(what text, id uuid, current timestamptz, expected timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF expected IS NOT NULL AND expected IS DISTINCT FROM current THEN
+        PERFORM esqase.fail('55000', format('%s %s has changed since the version given: read it again', what, id),
+                            'expected_updated_at');
+    END IF;
+END
+$$;
+
 -- Whether s is written as a UUID (the one spelling ids have in the API).
 CREATE FUNCTION esqase.is_uuid(s text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -16,10 +16,15 @@
 CREATE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_restoring' LANGUAGE C STABLE STRICT;
 
+-- updated_at is a row's version (the ETag of its API record, and the
+-- expected_updated_at of an update or delete): it moves forward on every
+-- update, by at least a microsecond, even twice in one transaction (now()
+-- stays the same there) or under a clock set back.  The API functions skip
+-- updates that would change nothing, so those keep their version.
 CREATE FUNCTION esqase.touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at := now();
+    NEW.updated_at := greatest(now(), OLD.updated_at + interval '1 microsecond');
     RETURN NEW;
 END
 $$;

@@ -58,14 +58,6 @@ LANGUAGE sql STABLE AS $$
       JOIN esqase.contacts c ON c.firm_id = firm AND c.id = u.id
 $$;
 
--- {"data": contact}
-CREATE FUNCTION esqase.contact_one(firm uuid, contact_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN esqase.one((SELECT d.doc FROM esqase.contact_docs(firm, ARRAY[contact_id]) d));
-END
-$$;
-
 -- Applies the contact fields of body to c (whose type is set) and checks the
 -- result: name fields must match the type, and the type's name is required.
 CREATE FUNCTION esqase.contact_apply(c esqase.contacts, body jsonb) RETURNS esqase.contacts
@@ -118,29 +110,6 @@ BEGIN
             c.suffix, c.nickname, c.company_name, c.trade_name, c.company_type,
             coalesce(c.emails, '{}'), coalesce(c.phones, '{}'), '', c.hidden_by_lead);
     RETURN c.id;
-END
-$$;
-
--- An active contact of the firm that the context may see; with for_update,
--- locked for the change (so that two concurrent PATCHes apply one after the
--- other).
-CREATE FUNCTION esqase.contact_find(firm uuid, contact_id uuid, for_update boolean DEFAULT false)
-RETURNS esqase.contacts LANGUAGE plpgsql AS $$
-DECLARE
-    c esqase.contacts;
-BEGIN
-    IF for_update THEN
-        SELECT * INTO c FROM esqase.contacts
-         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO c FROM esqase.contacts
-         WHERE firm_id = firm AND id = contact_id AND deleted_at IS NULL;
-    END IF;
-    IF NOT FOUND OR NOT (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                         OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())) THEN
-        PERFORM esqase.not_found('contact', contact_id);
-    END IF;
-    RETURN c;
 END
 $$;
 
@@ -243,23 +212,15 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    firm uuid := esqase.api_access('contacts', 'read');
-BEGIN
-    RETURN esqase.contact_one(firm, (esqase.contact_find(firm, id)).id);
-END
-$$;
-
-CREATE FUNCTION esqase.contacts_update(id uuid, body jsonb) RETURNS json
+CREATE FUNCTION esqase.contacts_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
     c esqase.contacts;
 BEGIN
     PERFORM esqase.check_body(body, esqase.contact_fields());
-    c := esqase.contact_find(firm, id, true);
+    c := esqase.contact_find(firm, id, NULL, true, expected_updated_at);
     IF body ? 'type' AND body ->> 'type' IS DISTINCT FROM c.type THEN
         PERFORM esqase.fail('23514', 'type cannot be changed after a contact is created', 'type');
     END IF;
@@ -279,20 +240,3 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contacts_delete(id uuid) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('contacts', 'write');
-    deleted uuid;
-BEGIN
-    UPDATE esqase.contacts t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = contacts_delete.id AND t.deleted_at IS NULL
-       AND (t.hidden_by_lead IS NULL OR esqase.context_is_owner()
-            OR t.hidden_by_lead IN (SELECT esqase.assigned_leads()))
-    RETURNING t.id INTO deleted;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('contact', id);
-    END IF;
-    RETURN esqase.contact_one(firm, deleted);
-END
-$$;

@@ -2,6 +2,7 @@
 -------------------------------------------------------------------------------
 -- 31 Practice areas: a name, with three default stages seeded by trigger
 -- (20_triggers.sql).  Read, create and list return stages and matterTypes.
+-- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
 -- Practice areas as the API renders them (with their stages and live
@@ -23,38 +24,6 @@ LANGUAGE sql STABLE AS $$
           SELECT json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.created_at, t.id) AS items
             FROM esqase.matter_types t
            WHERE t.firm_id = p.firm_id AND t.practice_area_id = p.id AND t.deleted_at IS NULL) mt
-$$;
-
-CREATE FUNCTION esqase.practice_area_one(firm uuid, area_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN esqase.one((SELECT d.doc FROM esqase.practice_area_docs(firm, ARRAY[area_id]) d));
-END
-$$;
-
--- An active practice area of the firm.  field names the body field that
--- referenced it: then a miss is a 422 on that field, not a 404.
-CREATE FUNCTION esqase.practice_area_find(firm uuid, area_id uuid, field text DEFAULT NULL,
-                                          for_update boolean DEFAULT false)
-RETURNS esqase.practice_areas LANGUAGE plpgsql AS $$
-DECLARE
-    p esqase.practice_areas;
-BEGIN
-    IF for_update THEN
-        SELECT * INTO p FROM esqase.practice_areas
-         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO p FROM esqase.practice_areas
-         WHERE firm_id = firm AND id = area_id AND deleted_at IS NULL;
-    END IF;
-    IF NOT FOUND THEN
-        IF field IS NULL THEN
-            PERFORM esqase.not_found('practice area', area_id);
-        END IF;
-        PERFORM esqase.fail('23514', format('%s: practice area %s not found', field, area_id), field);
-    END IF;
-    RETURN p;
-END
 $$;
 
 -- The practice areas that match a list request's filters (list_match's);
@@ -111,46 +80,3 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.practice_areas_get(id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'read');
-BEGIN
-    RETURN esqase.practice_area_one(firm, (esqase.practice_area_find(firm, id)).id);
-END
-$$;
-
-CREATE FUNCTION esqase.practice_areas_update(id uuid, body jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'write');
-    p esqase.practice_areas;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{stages,matterTypes,status}');
-    p := esqase.practice_area_find(firm, id, NULL, true);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.practice_areas t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = p.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.practice_area_one(firm, p.id);
-END
-$$;
-
-CREATE FUNCTION esqase.practice_areas_delete(id uuid) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'write');
-    deleted uuid;
-BEGIN
-    UPDATE esqase.practice_areas t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = practice_areas_delete.id AND t.deleted_at IS NULL
-    RETURNING t.id INTO deleted;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('practice area', id);
-    END IF;
-    RETURN esqase.practice_area_one(firm, deleted);
-END
-$$;

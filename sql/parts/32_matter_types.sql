@@ -2,6 +2,7 @@
 -------------------------------------------------------------------------------
 -- 32 Matter types: a named sub-type of one practice area.  Listing needs the
 -- practiceAreaId query parameter; a type never moves to another area.
+-- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
 -- Matter types as the API renders them, for ids; see contact_docs.
@@ -12,37 +13,6 @@ LANGUAGE sql STABLE AS $$
         'createdAt', esqase.ts(mt.created_at), 'updatedAt', esqase.ts(mt.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
       JOIN esqase.matter_types mt ON mt.firm_id = firm AND mt.id = u.id
-$$;
-
-CREATE FUNCTION esqase.matter_type_one(firm uuid, type_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN esqase.one((SELECT d.doc FROM esqase.matter_type_docs(firm, ARRAY[type_id]) d));
-END
-$$;
-
--- An active matter type of the firm; with field, a miss is a 422 on it.
-CREATE FUNCTION esqase.matter_type_find(firm uuid, type_id uuid, field text DEFAULT NULL,
-                                        for_update boolean DEFAULT false)
-RETURNS esqase.matter_types LANGUAGE plpgsql AS $$
-DECLARE
-    mt esqase.matter_types;
-BEGIN
-    IF for_update THEN
-        SELECT * INTO mt FROM esqase.matter_types
-         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO mt FROM esqase.matter_types
-         WHERE firm_id = firm AND id = type_id AND deleted_at IS NULL;
-    END IF;
-    IF NOT FOUND THEN
-        IF field IS NULL THEN
-            PERFORM esqase.not_found('matter type', type_id);
-        END IF;
-        PERFORM esqase.fail('23514', format('%s: matter type %s not found', field, type_id), field);
-    END IF;
-    RETURN mt;
-END
 $$;
 
 -- The matter types of the request's practice area (practiceAreaId, required)
@@ -107,46 +77,3 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matter_types_get(id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'read');
-BEGIN
-    RETURN esqase.matter_type_one(firm, (esqase.matter_type_find(firm, id)).id);
-END
-$$;
-
-CREATE FUNCTION esqase.matter_types_update(id uuid, body jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'write');
-    mt esqase.matter_types;
-    new_name text;
-BEGIN
-    PERFORM esqase.check_body(body, '{name}', '{practiceAreaId,status}');
-    mt := esqase.matter_type_find(firm, id, NULL, true);
-    IF body ? 'name' THEN
-        new_name := btrim(esqase.body_text(body, 'name', true, 200));
-        -- a rename to the same name writes nothing (updatedAt, audit log)
-        UPDATE esqase.matter_types t SET name = new_name
-         WHERE t.firm_id = firm AND t.id = mt.id AND t.name IS DISTINCT FROM new_name;
-    END IF;
-    RETURN esqase.matter_type_one(firm, mt.id);
-END
-$$;
-
-CREATE FUNCTION esqase.matter_types_delete(id uuid) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'write');
-    deleted uuid;
-BEGIN
-    UPDATE esqase.matter_types t SET status = 'ARCHIVED', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = matter_types_delete.id AND t.deleted_at IS NULL
-    RETURNING t.id INTO deleted;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('matter type', id);
-    END IF;
-    RETURN esqase.matter_type_one(firm, deleted);
-END
-$$;

@@ -106,34 +106,6 @@ LANGUAGE sql STABLE AS $$
            WHERE t.firm_id = m.firm_id AND t.matter_id = m.id) tm
 $$;
 
-CREATE FUNCTION esqase.matter_one(firm uuid, matter_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN esqase.one((SELECT d.doc FROM esqase.matter_docs(firm, ARRAY[matter_id]) d));
-END
-$$;
-
--- A live (not soft-deleted) matter of the firm, else 404; with for_update,
--- locked for the change.
-CREATE FUNCTION esqase.matter_find(firm uuid, matter_id uuid, for_update boolean DEFAULT false)
-RETURNS esqase.matters LANGUAGE plpgsql AS $$
-DECLARE
-    m esqase.matters;
-BEGIN
-    IF for_update THEN
-        SELECT * INTO m FROM esqase.matters
-         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO m FROM esqase.matters
-         WHERE firm_id = firm AND id = matter_id AND deleted_at IS NULL;
-    END IF;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('matter', matter_id);
-    END IF;
-    RETURN m;
-END
-$$;
-
 -- A stage of the practice area, checked (a miss is a 422 on field); a NULL
 -- stage_id gives the area's first stage.
 CREATE FUNCTION esqase.practice_area_stage(firm uuid, area_id uuid, stage_id uuid, field text)
@@ -459,16 +431,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matters_get(id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    firm uuid := esqase.api_access('matters', 'read');
-BEGIN
-    RETURN esqase.matter_one(firm, (esqase.matter_find(firm, id)).id);
-END
-$$;
-
-CREATE FUNCTION esqase.matters_update(id uuid, body jsonb) RETURNS json
+CREATE FUNCTION esqase.matters_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
@@ -478,7 +442,7 @@ DECLARE
     lists_changed boolean;
 BEGIN
     PERFORM esqase.check_body(body, esqase.matter_fields(), esqase.matter_readonly_fields());
-    m := esqase.matter_apply(esqase.matter_find(firm, id, true), body, false);
+    m := esqase.matter_apply(esqase.matter_find(firm, id, NULL, true, expected_updated_at), body, false);
     IF body ? 'clientContactIds' THEN
         clients := esqase.matter_clients_from(firm, body,
             ARRAY(SELECT contact_id FROM esqase.matter_clients WHERE firm_id = firm AND matter_id = m.id));
@@ -506,20 +470,3 @@ BEGIN
 END
 $$;
 
--- Soft delete: the matter is archived (status ARCHIVE, deleted_at set) and
--- leaves the API; its client and team rows stay with it.
-CREATE FUNCTION esqase.matters_delete(id uuid) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('matters', 'write');
-    deleted uuid;
-BEGIN
-    UPDATE esqase.matters t SET status = 'ARCHIVE', deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = matters_delete.id AND t.deleted_at IS NULL
-    RETURNING t.id INTO deleted;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('matter', id);
-    END IF;
-    RETURN esqase.matter_one(firm, deleted);
-END
-$$;

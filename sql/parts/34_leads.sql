@@ -89,34 +89,6 @@ LANGUAGE sql STABLE AS $$
            WHERE la.firm_id = l.firm_id AND la.lead_id = l.id) a
 $$;
 
-CREATE FUNCTION esqase.lead_one(firm uuid, lead_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN esqase.one((SELECT d.doc FROM esqase.lead_docs(firm, ARRAY[lead_id]) d));
-END
-$$;
-
--- A live lead of the firm that the context may see, else 404; with
--- for_update, locked for the change.
-CREATE FUNCTION esqase.lead_find(firm uuid, lead_id uuid, for_update boolean DEFAULT false)
-RETURNS esqase.leads LANGUAGE plpgsql AS $$
-DECLARE
-    l esqase.leads;
-BEGIN
-    IF for_update THEN
-        SELECT * INTO l FROM esqase.leads
-         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL FOR UPDATE;
-    ELSE
-        SELECT * INTO l FROM esqase.leads
-         WHERE firm_id = firm AND id = lead_id AND deleted_at IS NULL;
-    END IF;
-    IF NOT FOUND OR NOT esqase.lead_visible(l.firm_id, l.id, l.is_private) THEN
-        PERFORM esqase.not_found('lead', lead_id);
-    END IF;
-    RETURN l;
-END
-$$;
-
 -- A lead stage of the firm, checked (a 422 on leadStageColumnId); NULL
 -- gives the first stage of the pipeline.
 CREATE FUNCTION esqase.lead_stage(firm uuid, stage_id uuid) RETURNS uuid
@@ -359,16 +331,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.leads_get(id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    firm uuid := esqase.api_access('leads', 'read');
-BEGIN
-    RETURN esqase.lead_one(firm, (esqase.lead_find(firm, id)).id);
-END
-$$;
-
-CREATE FUNCTION esqase.leads_update(id uuid, body jsonb) RETURNS json
+CREATE FUNCTION esqase.leads_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
@@ -378,7 +342,7 @@ DECLARE
     changed boolean;
 BEGIN
     PERFORM esqase.check_body(body, esqase.lead_fields(), esqase.lead_readonly_fields());
-    l := esqase.lead_apply(esqase.lead_find(firm, id, true), body, false);
+    l := esqase.lead_apply(esqase.lead_find(firm, id, NULL, true, expected_updated_at), body, false);
     current := ARRAY(SELECT member_id FROM esqase.lead_assignees
                       WHERE firm_id = firm AND lead_id = l.id ORDER BY position);
     assignees := esqase.lead_assignees_from(l, body, current);
@@ -396,20 +360,3 @@ BEGIN
 END
 $$;
 
--- Soft delete: the lead leaves the API; its contact stays a contact.
-CREATE FUNCTION esqase.leads_delete(id uuid) RETURNS json
-LANGUAGE plpgsql AS $$
-DECLARE
-    firm uuid := esqase.api_access('leads', 'write');
-    deleted uuid;
-BEGIN
-    UPDATE esqase.leads t SET deleted_at = now()
-     WHERE t.firm_id = firm AND t.id = leads_delete.id AND t.deleted_at IS NULL
-       AND esqase.lead_visible(t.firm_id, t.id, t.is_private)
-    RETURNING t.id INTO deleted;
-    IF NOT FOUND THEN
-        PERFORM esqase.not_found('lead', id);
-    END IF;
-    RETURN esqase.lead_one(firm, deleted);
-END
-$$;

@@ -55,15 +55,15 @@ BEGIN
 END
 $$;
 
+-- member_one: 36_records.sql.
 CREATE FUNCTION esqase.members_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('members', 'read');
-    doc json := (SELECT d.doc FROM esqase.member_docs(firm, ARRAY[id]) d);
 BEGIN
-    IF doc IS NULL THEN
+    IF NOT EXISTS (SELECT FROM esqase.members m WHERE m.firm_id = firm AND m.id = members_get.id) THEN
         PERFORM esqase.not_found('member', id);
     END IF;
-    RETURN esqase.one(doc);
+    RETURN esqase.member_one(firm, id);
 END
 $$;

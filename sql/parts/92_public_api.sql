@@ -14,7 +14,9 @@
 --   esqase_members_{list,get}                 (members are read-only)
 --
 -- Every create takes an optional idempotency key (15_idempotency.sql):
--- esqase_<resource>_create(body jsonb, idempotency_key text DEFAULT NULL).
+-- esqase_<resource>_create(body jsonb, idempotency_key text DEFAULT NULL);
+-- update and delete the version the caller read (36_records.sql):
+-- expected_updated_at timestamptz DEFAULT NULL.
 -------------------------------------------------------------------------------
 
 DO $$
@@ -28,10 +30,12 @@ BEGIN
                 ['list', 'params jsonb DEFAULT ''{}''', 'params', 'STABLE'],
                 ['create', 'body jsonb, idempotency_key text DEFAULT NULL', 'body, idempotency_key', 'VOLATILE'],
                 ['get', 'id uuid', 'id', 'STABLE'],
-                ['update', 'id uuid, body jsonb', 'id, body', 'VOLATILE'],
-                ['delete', 'id uuid', 'id', 'VOLATILE']] LOOP
+                ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
+                 'id, body, expected_updated_at', 'VOLATILE'],
+                ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at',
+                 'VOLATILE']] LOOP
             CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
-            EXECUTE format('CREATE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
+            EXECUTE format('CREATE OR REPLACE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
                            'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
         END LOOP;
     END LOOP;

@@ -29,7 +29,6 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 my %PENDING = (
-	etag => 'ETag, If-Match, If-None-Match (branch s2-etag)',
 );
 
 my $root = "$FindBin::RealBin/../..";
