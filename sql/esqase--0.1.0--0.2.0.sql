@@ -4175,3 +4175,34 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- Integration: the final text of functions changed by more than one section.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION esqase.count_add(firm uuid, counted text, delta bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    chosen int;
+BEGIN
+    UPDATE esqase.record_counts c SET n = c.n + delta
+     WHERE c.firm_id = firm AND c.list = counted
+       AND c.slot = (SELECT s.slot FROM esqase.record_counts s
+                      WHERE s.firm_id = firm AND s.list = counted
+                      ORDER BY (s.slot - pg_backend_pid() % 16 + 16) % 16
+                      LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    FOR chosen IN SELECT g.s FROM generate_series(0, 15) AS g(s)
+                   WHERE NOT EXISTS (SELECT FROM esqase.record_counts r
+                                      WHERE r.firm_id = firm AND r.list = counted AND r.slot = g.s)
+                   ORDER BY (g.s - pg_backend_pid() % 16 + 16) % 16 LOOP
+        EXIT WHEN pg_try_advisory_xact_lock(hashtext(firm::text || counted), chosen);
+        chosen := NULL;
+    END LOOP;
+    INSERT INTO esqase.record_counts AS c (firm_id, list, slot, n)
+    VALUES (firm, counted, coalesce(chosen, pg_backend_pid() % 16), delta)
+    ON CONFLICT ON CONSTRAINT record_counts_pkey DO UPDATE SET n = c.n + excluded.n;
+END
+$$;
+

@@ -116,10 +116,17 @@ $$;
 
 -- Adds delta to a firm's count of list (esqase.record_counts): to a slot
 -- this transaction already holds or no other open transaction holds,
--- starting from this backend's own slot; when every slot is held (more than
--- 16 concurrent writers in one firm), to its own slot, after waiting.
+-- starting from this backend's own slot.  When every existing slot is held
+-- (or none exists yet), it opens a new slot.  A slot being opened is
+-- invisible to other transactions until its opener commits, so its number
+-- is claimed first with a transaction advisory lock: two writers never open
+-- the same slot (the second would wait on the first's insert).  Only when
+-- all 16 slots exist and are held (16 concurrent writers in one firm) does
+-- a writer wait, on its own slot.
 CREATE FUNCTION esqase.count_add(firm uuid, counted text, delta bigint) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    chosen int;
 BEGIN
     UPDATE esqase.record_counts c SET n = c.n + delta
      WHERE c.firm_id = firm AND c.list = counted
@@ -127,11 +134,19 @@ BEGIN
                       WHERE s.firm_id = firm AND s.list = counted
                       ORDER BY (s.slot - pg_backend_pid() % 16 + 16) % 16
                       LIMIT 1 FOR UPDATE SKIP LOCKED);
-    IF NOT FOUND THEN
-        INSERT INTO esqase.record_counts AS c (firm_id, list, slot, n)
-        VALUES (firm, counted, pg_backend_pid() % 16, delta)
-        ON CONFLICT ON CONSTRAINT record_counts_pkey DO UPDATE SET n = c.n + excluded.n;
+    IF FOUND THEN
+        RETURN;
     END IF;
+    FOR chosen IN SELECT g.s FROM generate_series(0, 15) AS g(s)
+                   WHERE NOT EXISTS (SELECT FROM esqase.record_counts r
+                                      WHERE r.firm_id = firm AND r.list = counted AND r.slot = g.s)
+                   ORDER BY (g.s - pg_backend_pid() % 16 + 16) % 16 LOOP
+        EXIT WHEN pg_try_advisory_xact_lock(hashtext(firm::text || counted), chosen);
+        chosen := NULL;
+    END LOOP;
+    INSERT INTO esqase.record_counts AS c (firm_id, list, slot, n)
+    VALUES (firm, counted, coalesce(chosen, pg_backend_pid() % 16), delta)
+    ON CONFLICT ON CONSTRAINT record_counts_pkey DO UPDATE SET n = c.n + excluded.n;
 END
 $$;
 
