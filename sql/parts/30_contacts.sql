@@ -166,35 +166,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
--- 92_public_api.sql).  A plain list (no filter, no order) is the index-only
--- scan below with the maintained total; any other is contacts_keys and
--- contacts_count.
-CREATE FUNCTION esqase.contacts_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('contacts', 'read');
-    page esqase.page_request := esqase.list_request(params, 'contacts');
-    keys esqase.page_key[];
-BEGIN
-    IF page.plain THEN
-        -- The page's keys by an index-only scan, then only its rows rendered.
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT c.created_at, c.id FROM esqase.contacts c
-                         WHERE c.firm_id = firm AND c.deleted_at IS NULL
-                           AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                                OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
-                           AND (c.created_at, c.id) > ((page.after).at, (page.after).id)
-                         ORDER BY c.created_at, c.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.contacts_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('contacts', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.contact_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.contacts_total(firm) ELSE esqase.contacts_count(firm, page) END);
-END
-$$;
-
+-- 92_public_api.sql); esqase.contacts_list is made in 39_lists.sql.
 CREATE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -38,30 +38,6 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, p.deleted_at, p.status, p.created_at, p.updated_at)
 $$;
 
-CREATE FUNCTION esqase.practice_areas_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('practice-areas', 'read');
-    page esqase.page_request := esqase.list_request(params, 'practice-areas');
-    keys esqase.page_key[];
-BEGIN
-    IF page.plain THEN
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT p.created_at, p.id FROM esqase.practice_areas p
-                         WHERE p.firm_id = firm AND p.deleted_at IS NULL
-                           AND (p.created_at, p.id) > ((page.after).at, (page.after).id)
-                         ORDER BY p.created_at, p.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.practice_areas_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('practice_areas', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.practice_area_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'practice_areas')
-             ELSE esqase.practice_areas_count(firm, page) END);
-END
-$$;
-
 CREATE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -27,35 +27,6 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, mt.deleted_at, mt.status, mt.created_at, mt.updated_at)
 $$;
 
--- A practice area's matter types are few: their total is counted (by the
--- index matter_types_list_idx), not kept in record_counts.
-CREATE FUNCTION esqase.matter_types_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('matter-types', 'read');
-    page esqase.page_request := esqase.list_request(params, 'matter-types');
-    keys esqase.page_key[];
-BEGIN
-    IF NOT EXISTS (SELECT FROM esqase.practice_areas
-                    WHERE firm_id = firm AND id = page.area AND deleted_at IS NULL) THEN
-        PERFORM esqase.fail('P0002', format('practice area %s not found', page.area), 'practiceAreaId');
-    END IF;
-    IF page.plain THEN
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT mt.created_at, mt.id FROM esqase.matter_types mt
-                         WHERE mt.firm_id = firm AND mt.practice_area_id = page.area AND mt.deleted_at IS NULL
-                           AND (mt.created_at, mt.id) > ((page.after).at, (page.after).id)
-                         ORDER BY mt.created_at, mt.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.matter_types_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('matter_types', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.matter_type_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.matter_types_count(firm, page));
-END
-$$;
-
 CREATE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

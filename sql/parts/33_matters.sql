@@ -373,29 +373,6 @@ LANGUAGE sql STABLE AS $$
                                   WHERE mc.firm_id = firm AND mc.contact_id = r.client)))
 $$;
 
-CREATE FUNCTION esqase.matters_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('matters', 'read');
-    page esqase.page_request := esqase.list_request(params, 'matters');
-    keys esqase.page_key[];
-BEGIN
-    IF page.plain THEN
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT m.created_at, m.id FROM esqase.matters m
-                         WHERE m.firm_id = firm AND m.deleted_at IS NULL
-                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.matters_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('matters', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.matter_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.record_total(firm, 'matters') ELSE esqase.matters_count(firm, page) END);
-END
-$$;
-
 CREATE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

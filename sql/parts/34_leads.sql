@@ -240,31 +240,6 @@ LANGUAGE sql STABLE AS $$
        AND (NOT l.is_private OR esqase.context_is_owner() OR l.id IN (SELECT esqase.assigned_leads()))
 $$;
 
-CREATE FUNCTION esqase.leads_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('leads', 'read');
-    page esqase.page_request := esqase.list_request(params, 'leads');
-    keys esqase.page_key[];
-BEGIN
-    IF page.plain THEN
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT l.created_at, l.id FROM esqase.leads l
-                         WHERE l.firm_id = firm AND l.deleted_at IS NULL
-                           AND (NOT l.is_private OR esqase.context_is_owner()
-                                OR l.id IN (SELECT esqase.assigned_leads()))
-                           AND (l.created_at, l.id) > ((page.after).at, (page.after).id)
-                         ORDER BY l.created_at, l.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.leads_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('leads', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.lead_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        CASE WHEN NOT esqase.list_filtered(page) THEN esqase.leads_total(firm) ELSE esqase.leads_count(firm, page) END);
-END
-$$;
-
 -- Everything is checked before anything is written: an invalid lead leaves
 -- no contact behind and uses up no public id.
 CREATE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json

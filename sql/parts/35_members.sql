@@ -31,30 +31,6 @@ LANGUAGE sql STABLE AS $$
                              m.created_at, m.updated_at)
 $$;
 
--- A firm has few members: the total is counted (by members_list_idx).
-CREATE FUNCTION esqase.members_list(params jsonb) RETURNS json
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    firm uuid := esqase.api_access('members', 'read');
-    page esqase.page_request := esqase.list_request(params, 'members');
-    keys esqase.page_key[];
-BEGIN
-    IF page.plain THEN
-        keys := ARRAY(SELECT ROW(k.created_at, k.id, NULL, NULL, NULL)::esqase.page_key
-                       FROM (SELECT m.created_at, m.id FROM esqase.members m
-                         WHERE m.firm_id = firm
-                           AND (m.created_at, m.id) > ((page.after).at, (page.after).id)
-                         ORDER BY m.created_at, m.id LIMIT page.lim + 1 OFFSET page.off) k);
-    ELSE
-        keys := esqase.members_keys(firm, page);
-    END IF;
-    RETURN esqase.list_json('members', page, keys,
-        (SELECT json_agg(esqase.list_doc(page, keys[d.n], d.doc) ORDER BY d.n)
-           FROM esqase.member_docs(firm, esqase.page_ids(keys, page.lim)) d),
-        esqase.members_count(firm, page));
-END
-$$;
-
 -- member_one: 36_records.sql.
 CREATE FUNCTION esqase.members_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$

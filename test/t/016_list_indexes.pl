@@ -182,11 +182,18 @@ for my $key ('owner_key', 'member_key')
 			push @seq, @s;
 			$used{$_} = 1 for $plan =~ /"Index Name": "(\w+)"/g;
 		}
-		local $TODO = $list eq 'leads' && $params =~ /"order": "name"/
+		# Not held to the rule, and so not counted as passing (decisions.md,
+		# "Search, filters and sync"): said here, checked by nothing.
+		my $exempt = $list eq 'leads' && $params =~ /"order": "name"/
 			? 'leads by their contact\'s name: the order lives in another table, no index spans the join'
 			: $list eq 'matters' && $params =~ /"q"/ && $rows < 1_000_000
 			? 'below 1,000,000 matters the planner reads a prefix of an unknown word as 2% of the table, and scans it'
 			: undef;
+		if ($exempt)
+		{
+			note "$list $params as $key: not checked for index use: $exempt";
+			next;
+		}
 		is_deeply(\@seq, [], "$list $params as $key: no Seq Scan on a big table");
 		my @own = grep { /^\Q$table{$list}\E_/ } sort keys %used;
 		ok(@own, "$list $params as $key: served by an index of $list (@own)");
