@@ -4275,3 +4275,26 @@ $f$, l[1], l[2], l[3], l[4], l[5], l[6]);
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- Integration: the final text of functions changed by more than one section.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    RETURN ARRAY(SELECT c.id FROM esqase.contacts c
+                  WHERE firm = esqase.context_firm() AND c.firm_id = firm AND c.search @@ q);
+END
+$$;
+
+
+-------------------------------------------------------------------------------
+-- Issue 12: lead_prune_assignees returns nothing (its answer was never read).
+-------------------------------------------------------------------------------
+DROP FUNCTION esqase.lead_prune_assignees(esqase.leads, uuid[]);
+CREATE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM esqase.lead_assignees
+     WHERE ids IS NOT NULL AND firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
+$$;

@@ -141,10 +141,8 @@ CREATE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
-    IF firm IS DISTINCT FROM esqase.context_firm() THEN
-        RETURN '{}'::uuid[];
-    END IF;
-    RETURN ARRAY(SELECT c.id FROM esqase.contacts c WHERE c.firm_id = firm AND c.search @@ q);
+    RETURN ARRAY(SELECT c.id FROM esqase.contacts c
+                  WHERE firm = esqase.context_firm() AND c.firm_id = firm AND c.search @@ q);
 END
 $$;
 

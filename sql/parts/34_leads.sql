@@ -171,7 +171,7 @@ $$;
 -- (RLS checks both the old and the new lead row):
 -- add_assignees inserts the new list's members and fixes positions;
 -- prune_assignees then deletes (audited) those no longer listed.
--- Each returns whether it changed anything.
+-- add_assignees returns whether it changed anything.
 CREATE FUNCTION esqase.lead_add_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -189,19 +189,10 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    IF ids IS NULL THEN
-        RETURN false;
-    END IF;
+CREATE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS void
+LANGUAGE sql AS $$
     DELETE FROM esqase.lead_assignees
-     WHERE firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n > 0;
-END
+     WHERE ids IS NOT NULL AND firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
 $$;
 
 -- The total of the leads the context sees: the public ones, and the
