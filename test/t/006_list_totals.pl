@@ -162,8 +162,10 @@ my $check = q{
 	 WHERE coalesce(k.n, 0) <> coalesce(c.n, 0)
 	 ORDER BY 1};
 is($node->safe_psql('postgres', $check), '', 'every maintained total equals count(*)');
+# Every list was written to (a slot row exists once a change was counted;
+# its total may end at 0, e.g. every private lead later made public).
 my $lists = $node->safe_psql('postgres',
-	'SELECT count(DISTINCT (firm_id, list)) FROM esqase.record_counts WHERE n <> 0');
+	'SELECT count(DISTINCT (firm_id, list)) FROM esqase.record_counts');
 is($lists, 12, 'two firms, six counted lists each, all in use');
 
 # Over the API: each key's list totals equal the records it can see.
