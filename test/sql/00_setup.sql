@@ -1,5 +1,8 @@
--- Fixtures and helpers shared by every regression test (they run in order in
--- one database).  Firms A and B, their members, and keys with various scopes.
+-- Fixtures and helpers shared by every regression test: firms A and B, their
+-- members (one removed), keys with various scopes, and the t.* helpers.  The
+-- files run in order in one database, but each must also pass run alone
+-- after this one (REGRESS="00_setup X"): a file creates the other records it
+-- needs itself, and shows no total that counts other files' rows.
 \set VERBOSITY terse
 CREATE SCHEMA t;
 GRANT USAGE ON SCHEMA t TO PUBLIC;
@@ -95,6 +98,47 @@ BEGIN
         ('b', esqase_create_api_key(b_owner, all_scopes));
 END
 $$;
+
+-- A member of firm A who has been removed (soft-deleted), with a key made
+-- before the removal: listed as INACTIVE, its key no longer authenticates.
+INSERT INTO t.ids VALUES ('gone', esqase_create_member(t.id('firm_a'), 'Gus Gone', 'gus@a.test', true));
+INSERT INTO t.keys VALUES ('gone', esqase_create_api_key(t.id('gone'), '{contacts:read}', 'member removed'));
+UPDATE esqase.members SET deleted_at = now() WHERE id = t.id('gone');
+
+-- The key id behind a test key, and the audit rows of a set of records
+-- (read as the superuser), with ids shown by their test names; t.marks
+-- holds audit_log positions to read from.
+CREATE FUNCTION t.key_id(key text) RETURNS uuid LANGUAGE sql STABLE AS $$
+    SELECT a.id FROM esqase.api_keys a JOIN t.keys k ON a.prefix = split_part(k.token, '_', 2)
+     WHERE k.name = key
+$$;
+CREATE FUNCTION t.audit(records uuid[], since bigint DEFAULT 0)
+RETURNS TABLE (tbl text, action text, record text, firm text, member text, key text, db_role text,
+               old_new text, changed text)
+LANGUAGE sql STABLE AS $$
+    SELECT l.table_name, l.action,
+           coalesce((SELECT min(i.name) FROM t.ids i WHERE i.id = l.record_id), '<other>'),
+           (SELECT min(i.name) FROM t.ids i WHERE i.id = l.firm_id),
+           coalesce((SELECT min(i.name) FROM t.ids i WHERE i.id = l.member_id), '-'),
+           coalesce((SELECT min(k.name) FROM t.keys k WHERE t.key_id(k.name) = l.key_id), '-'),
+           CASE WHEN l.db_role = session_user THEN '<session user>' ELSE l.db_role END,
+           concat_ws('/', CASE WHEN l.old_values IS NOT NULL THEN 'old' END,
+                          CASE WHEN l.new_values IS NOT NULL THEN 'new' END),
+           -- an UPDATE, or a soft delete (logged as DELETE, with its new values)
+           CASE WHEN l.old_values IS NOT NULL AND l.new_values IS NOT NULL THEN
+               (SELECT string_agg(n.key, ',' ORDER BY n.key) FROM jsonb_each(l.new_values) n
+                 WHERE n.value IS DISTINCT FROM l.old_values -> n.key) END
+      FROM esqase.audit_log l
+     WHERE l.id > since
+       AND (l.record_id = ANY (records)
+            OR (l.table_name IN ('practice_area_stages', 'matter_types')
+                AND (l.new_values ->> 'practice_area_id')::uuid = ANY (records))
+            OR (l.table_name IN ('matter_clients', 'matter_team')
+                AND coalesce(l.new_values, l.old_values) ->> 'matter_id' = ANY (records::text[])))
+     ORDER BY l.id
+$$;
+CREATE TABLE t.marks (name text PRIMARY KEY, id bigint NOT NULL);
+GRANT SELECT ON t.marks TO PUBLIC;
 
 -- Everything after this runs as the API role: no superuser, no BYPASSRLS,
 -- so row-level security is in force.

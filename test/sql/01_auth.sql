@@ -33,8 +33,8 @@ SELECT p.proname AS fn,
 GRANT SELECT ON t.api_calls TO PUBLIC;
 
 -- Keys that must not work, made by the superuser: revoked by token, revoked
--- by id, expired, and the key of a member who has since been removed.
--- A key that expires in the future works.
+-- by id, expired, and (made in 00_setup) the key of a member who has since
+-- been removed.  A key that expires in the future works.
 INSERT INTO t.keys VALUES
     ('revoked_by_token', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'revoked by token')),
     ('revoked_by_id', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'revoked by id')),
@@ -42,9 +42,6 @@ INSERT INTO t.keys VALUES
     ('expires_later', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'expires later', now() + interval '1 day')),
     ('a_write', esqase_create_api_key(t.id('a_owner'), ARRAY['contacts:write', 'matters:write', 'leads:write',
                                       'practice-areas:write', 'matter-types:write'], 'write scopes only'));
-INSERT INTO t.ids VALUES ('gone', esqase_create_member(t.id('firm_a'), 'Gus Gone', 'gus@a.test', true));
-INSERT INTO t.keys VALUES ('gone', esqase_create_api_key(t.id('gone'), '{contacts:read}', 'member removed'));
-UPDATE esqase.members SET deleted_at = now() WHERE id = t.id('gone');
 SELECT esqase_revoke_api_key(token) FROM t.keys WHERE name = 'revoked_by_token';
 SELECT esqase_revoke_api_key(id::text) FROM esqase.api_keys WHERE name = 'revoked by id';
 -- Revoking again is harmless; an unknown key or id is 404.

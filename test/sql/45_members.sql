@@ -36,6 +36,6 @@ SELECT t.unid(expr) AS call, t.err(key, expr) FROM (VALUES
 
 -- A deactivated member stays listed and readable, as INACTIVE (matters and
 -- leads may still name it); its keys no longer authenticate.
--- (Gus Gone, deactivated in 01_auth.)
+-- (Gus Gone, deactivated in 00_setup.)
 SELECT t.api('a_members', format('esqase_members_get(%L)', t.id('gone'))) #>> '{data,status}' AS gone_status,
        t.api('a_members', 'esqase_members_list()') #>> '{pagination,total}' AS total;

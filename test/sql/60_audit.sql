@@ -4,39 +4,6 @@
 -- append-only, even for its owner and the superuser.
 \set VERBOSITY terse
 
--- Helpers (as the superuser): the key id behind a test key, and the audit
--- rows of a set of records, with ids shown by their test names.
-CREATE FUNCTION t.key_id(key text) RETURNS uuid LANGUAGE sql STABLE AS $$
-    SELECT a.id FROM esqase.api_keys a JOIN t.keys k ON a.prefix = split_part(k.token, '_', 2)
-     WHERE k.name = key
-$$;
-CREATE FUNCTION t.audit(records uuid[], since bigint DEFAULT 0)
-RETURNS TABLE (tbl text, action text, record text, firm text, member text, key text, db_role text,
-               old_new text, changed text)
-LANGUAGE sql STABLE AS $$
-    SELECT l.table_name, l.action,
-           coalesce((SELECT min(i.name) FROM t.ids i WHERE i.id = l.record_id), '<other>'),
-           (SELECT min(i.name) FROM t.ids i WHERE i.id = l.firm_id),
-           coalesce((SELECT min(i.name) FROM t.ids i WHERE i.id = l.member_id), '-'),
-           coalesce((SELECT min(k.name) FROM t.keys k WHERE t.key_id(k.name) = l.key_id), '-'),
-           CASE WHEN l.db_role = session_user THEN '<session user>' ELSE l.db_role END,
-           concat_ws('/', CASE WHEN l.old_values IS NOT NULL THEN 'old' END,
-                          CASE WHEN l.new_values IS NOT NULL THEN 'new' END),
-           -- an UPDATE, or a soft delete (logged as DELETE, with its new values)
-           CASE WHEN l.old_values IS NOT NULL AND l.new_values IS NOT NULL THEN
-               (SELECT string_agg(n.key, ',' ORDER BY n.key) FROM jsonb_each(l.new_values) n
-                 WHERE n.value IS DISTINCT FROM l.old_values -> n.key) END
-      FROM esqase.audit_log l
-     WHERE l.id > since
-       AND (l.record_id = ANY (records)
-            OR (l.table_name IN ('practice_area_stages', 'matter_types')
-                AND (l.new_values ->> 'practice_area_id')::uuid = ANY (records))
-            OR (l.table_name IN ('matter_clients', 'matter_team')
-                AND coalesce(l.new_values, l.old_values) ->> 'matter_id' = ANY (records::text[])))
-     ORDER BY l.id
-$$;
-CREATE TABLE t.marks (name text PRIMARY KEY, id bigint NOT NULL);
-GRANT SELECT ON t.marks TO PUBLIC;
 INSERT INTO t.marks SELECT 'start', max(id) FROM esqase.audit_log;
 
 SET ROLE esqase_api;
@@ -86,10 +53,11 @@ SELECT bool_and(l.at >= p.at) AS in_order, bool_and(l.firm_id = (coalesce(l.new_
 -- list deletes (and audits) the old client rows.
 SET ROLE esqase_api;
 INSERT INTO t.ids SELECT 'audit_area2', (t.api('a', $$esqase_practice_areas_create('{"name": "Audit law 2"}')$$) #>> '{data,id}')::uuid;
+INSERT INTO t.ids SELECT 'audit_client1', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "First"}')$$) #>> '{data,id}')::uuid;
 INSERT INTO t.ids SELECT 'audit_client2', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Second"}')$$) #>> '{data,id}')::uuid;
 INSERT INTO t.ids SELECT 'audit_matter', (t.api('a', format($$esqase_matters_create('{"practiceAreaId": "%s",
     "openDate": "2026-07-01", "clientContactIds": ["%s"], "team": [{"memberId": "%s"}]}')$$,
-    t.id('audit_area2'), t.id('rls_a_contact'), t.id('a_lawyer'))) #>> '{data,id}')::uuid;
+    t.id('audit_area2'), t.id('audit_client1'), t.id('a_lawyer'))) #>> '{data,id}')::uuid;
 SELECT t.api('a_lawyer', format($$esqase_matters_update(%L, '{"clientContactIds": ["%s"]}')$$,
              t.id('audit_matter'), t.id('audit_client2'))) #> '{data,clients}' -> 0 ->> 'name' AS client;
 RESET ROLE;
@@ -188,14 +156,17 @@ SELECT string_agg(new_values ->> 'name', ', ' ORDER BY (new_values ->> 'order'):
 SELECT record_id = t.id('firm_b') AS firm_record_is_firm_id
   FROM esqase.audit_log WHERE table_name = 'firms' AND firm_id = t.id('firm_b');
 
+INSERT INTO t.keys VALUES ('audit_revoked', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'audit revoked'));
+SELECT esqase_revoke_api_key(token) FROM t.keys WHERE name = 'audit_revoked';
+SELECT esqase_revoke_api_key(token) FROM t.keys WHERE name = 'audit_revoked';
 -- API keys: creation and revocation are logged, never with the secret's
 -- hash; using a key (which refreshes last_used_at) is not an audited change.
 SELECT action, count(*) > 0 AS logged,
        bool_or(coalesce(old_values ? 'secret_hash', false) OR coalesce(new_values ? 'secret_hash', false)) AS holds_secret_hash,
        bool_and(coalesce(new_values, old_values) ? 'prefix') AS holds_prefix
   FROM esqase.audit_log WHERE table_name = 'api_keys' GROUP BY action ORDER BY action;
--- (revoking an already revoked key, as 01_auth did, changed and logged nothing)
-SELECT changed FROM t.audit(ARRAY[t.key_id('revoked_by_token')]) WHERE action = 'UPDATE';
+-- (revoking a key logs the change once; revoking it again changes and logs nothing)
+SELECT changed FROM t.audit(ARRAY[t.key_id('audit_revoked')]) WHERE action = 'UPDATE';
 INSERT INTO t.keys VALUES ('audit_fresh', esqase_create_api_key(t.id('a_owner'), '{contacts:read}', 'audit fresh'));
 INSERT INTO t.marks SELECT 'fresh_key', max(id) FROM esqase.audit_log;
 SET ROLE esqase_api;
