@@ -258,6 +258,11 @@ extern MemoryContext esq_request_context;
 extern void esq_error_response(EsqHttpResponse *resp, int status,
 							   const char *code, const char *message,
 							   const char *field);
+/* 204 to OPTIONS (a CORS preflight if the origin may ask); 405, with Allow. */
+extern void esq_options_response(EsqHttpResponse *resp, const EsqHttpRequest *req,
+								 const char *allow);
+extern void esq_method_not_allowed(EsqHttpResponse *resp, const char *method,
+								   const char *allow);
 /* Adds a header to the answer (value copied); sent with every status. */
 extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
 									const char *value);

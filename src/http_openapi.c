@@ -38,18 +38,8 @@ esq_openapi_answer(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		resp->body_len = sizeof(esq_openapi_json) - 1;
 	}
 	else if (strcmp(req->method, "OPTIONS") == 0)
-	{
-		resp->status = 204;
-		resp->allow = ALLOW_OPENAPI;
-		resp->preflight = resp->cors_origin != NULL && req->cors_request_method != NULL;
-	}
+		esq_options_response(resp, req, ALLOW_OPENAPI);
 	else
-	{
-		esq_error_response(resp, 405, "method_not_allowed",
-						   psprintf("method %s is not allowed here; allowed: %s",
-									req->method, ALLOW_OPENAPI),
-						   NULL);
-		resp->allow = ALLOW_OPENAPI;
-	}
+		esq_method_not_allowed(resp, req->method, ALLOW_OPENAPI);
 	return true;
 }

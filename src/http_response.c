@@ -96,3 +96,22 @@ esq_response_add_header(EsqHttpResponse *resp, const char *name, const char *val
 	resp->headers[resp->nheaders].value = pstrdup(value);
 	resp->nheaders++;
 }
+
+/* 204 to OPTIONS, with Allow; a CORS preflight when the origin may ask. */
+void
+esq_options_response(EsqHttpResponse *resp, const EsqHttpRequest *req, const char *allow)
+{
+	resp->status = 204;
+	resp->allow = allow;
+	resp->preflight = resp->cors_origin != NULL && req->cors_request_method != NULL;
+}
+
+/* 405 to a method the path does not serve, with Allow. */
+void
+esq_method_not_allowed(EsqHttpResponse *resp, const char *method, const char *allow)
+{
+	esq_error_response(resp, 405, "method_not_allowed",
+					   psprintf("method %s is not allowed here; allowed: %s", method, allow),
+					   NULL);
+	resp->allow = allow;
+}

@@ -228,9 +228,7 @@ step_options(Dispatch *d)
 {
 	if (strcmp(d->req->method, "OPTIONS") != 0)
 		return true;
-	d->resp->status = 204;
-	d->resp->allow = d->allow;
-	d->resp->preflight = d->resp->cors_origin != NULL && d->req->cors_request_method != NULL;
+	esq_options_response(d->resp, d->req, d->allow);
 	return false;
 }
 
@@ -256,10 +254,7 @@ step_method(Dispatch *d)
 		d->action = ESQ_NACTIONS;
 	if (d->action == ESQ_NACTIONS || (esq_routes[d->route].read_only && !get))
 	{
-		esq_error_response(d->resp, 405, "method_not_allowed",
-						   psprintf("method %s is not allowed here; allowed: %s", m, d->allow),
-						   NULL);
-		d->resp->allow = d->allow;
+		esq_method_not_allowed(d->resp, m, d->allow);
 		return false;
 	}
 	d->call.route = d->route;

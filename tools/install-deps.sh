@@ -21,5 +21,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
-# with its integrity hash in test/openapi/package-lock.json (needs Node.js 20.19+).
+# with its integrity hash in test/openapi/package-lock.json (1.34: runs on Debian 12's own Node.js 18).
 (cd "$(dirname "$0")/../test/openapi" && npm ci --no-audit --no-fund --loglevel=error)
