@@ -65,23 +65,27 @@ CREATE OR REPLACE FUNCTION esqase.%1$s_find(firm uuid, record_id uuid, field tex
                                             expected timestamptz DEFAULT NULL)
 RETURNS esqase.%2$I LANGUAGE plpgsql AS $$
 DECLARE
-    r esqase.%2$I;
+    rec esqase.%2$I;
 BEGIN
+    -- who may see the row is part of the query (one plan, no second
+    -- statement to evaluate it)
     IF for_update THEN
-        SELECT * INTO r FROM esqase.%2$I t
-         WHERE t.firm_id = firm AND t.id = record_id AND t.deleted_at IS NULL FOR UPDATE;
+        SELECT * INTO rec FROM esqase.%2$I r
+         WHERE r.firm_id = firm AND r.id = record_id AND r.deleted_at IS NULL AND (%4$s) FOR UPDATE;
     ELSE
-        SELECT * INTO r FROM esqase.%2$I t
-         WHERE t.firm_id = firm AND t.id = record_id AND t.deleted_at IS NULL;
+        SELECT * INTO rec FROM esqase.%2$I r
+         WHERE r.firm_id = firm AND r.id = record_id AND r.deleted_at IS NULL AND (%4$s);
     END IF;
-    IF NOT FOUND OR NOT (%4$s) THEN
+    IF NOT FOUND THEN
         IF field IS NULL THEN
             PERFORM esqase.not_found(%3$L, record_id);
         END IF;
         PERFORM esqase.fail('23514', format('%%s: %%s %%s not found', field, %3$L, record_id), field);
     END IF;
-    PERFORM esqase.check_version(%3$L, record_id, r.updated_at, expected);
-    RETURN r;
+    IF expected IS NOT NULL THEN
+        PERFORM esqase.check_version(%3$L, record_id, rec.updated_at, expected);
+    END IF;
+    RETURN rec;
 END
 $$$f$, r[1], r[2], r[3], r[4]);
 
