@@ -5,8 +5,14 @@
 # then builds and installs the extension from a copy of the tree (the source
 # tree is left as it is) and runs the suites there as the postgres user
 # (PostgreSQL refuses to run as root).  WERROR=1 (as CI sets) fails the build
-# on any compiler warning.  `make install` is system-wide: two checkouts
-# cannot be tested at the same time on one machine.
+# on any compiler warning.
+#
+# The system's PostgreSQL is left alone: as PostgreSQL's own `make check`
+# does (temp-install), the extension is installed into a private copy of the
+# server's installation (DESTDIR), and every suite runs that copy's binaries.
+# PostgreSQL finds its share and library directories relative to its
+# binaries, so the copy serves the esqase built here and no other cluster on
+# the host ever loads it.  Several checkouts can be tested at once.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/tools/install-deps.sh" || exit 1
@@ -14,7 +20,20 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/esqase-test.XXXXXX)
 cp -a "$here/." "$work/"
 make -C "$work" -s clean >/dev/null
-make -C "$work" -s ${WERROR:+WERROR=1} && make -C "$work" -s install || exit 1
+make -C "$work" -s ${WERROR:+WERROR=1} || exit 1
+
+inst=$work/tmp_install
+bindir=$(pg_config --bindir) pkglibdir=$(pg_config --pkglibdir) sharedir=$(pg_config --sharedir)
+for d in "$(dirname "$bindir")" "$sharedir"; do
+    mkdir -p "$inst$(dirname "$d")" && cp -a "$d" "$inst$(dirname "$d")/" || exit 1
+done
+make -C "$work" -s install DESTDIR="$inst" || exit 1
+temp_config=$inst$bindir/pg_config
+if [ "$("$temp_config" --sharedir)" != "$inst$sharedir" ] \
+   || [ ! -f "$inst$pkglibdir/esqase.so" ]; then
+    echo "test.sh: the temporary installation in $inst is not relocatable" >&2
+    exit 1
+fi
 chown -R postgres "$work"
 as_pg() { runuser -u postgres -- "$@"; }
 
@@ -33,13 +52,13 @@ run_suite() {
         [ -f "$work/output_iso/regression.diffs" ] && cat "$work/output_iso/regression.diffs"
     fi
 }
-run_suite "SQL regression and isolation tests" make -C "$work" -s installcheck
-run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck PROVE_FLAGS=--timer
+run_suite "SQL regression and isolation tests" make -C "$work" -s installcheck PG_CONFIG="$temp_config"
+run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck PG_CONFIG="$temp_config" PROVE_FLAGS=--timer
 # The benchmark's smoke run: its own cluster (as root, like tools/bench.sh);
 # it checks statuses, never numbers.
 t0=$SECONDS
 echo "=== benchmark smoke"
-if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 "$work/tools/bench.sh" > "$work/bench-smoke.log" 2>&1; then
+if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 PG_CONFIG="$temp_config" "$work/tools/bench.sh" > "$work/bench-smoke.log" 2>&1; then
     passed=$((passed + 1))
     echo "=== benchmark smoke: passed in $((SECONDS - t0)) s"
 else
