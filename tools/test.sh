@@ -13,7 +13,21 @@
 # PostgreSQL finds its share and library directories relative to its
 # binaries, so the copy serves the esqase built here and no other cluster on
 # the host ever loads it.  Several checkouts can be tested at once.
+#
+# Part of the suite, while developing (the same build and temporary install):
+#   tools/test.sh sql            pg_regress and isolation only (REGRESS="00_setup 10_contacts" ISOLATION= narrows it)
+#   tools/test.sh tap            TAP only (PROVE_TESTS="test/t/001_http_api.pl" narrows it)
+#   tools/test.sh bench          the benchmark smoke only
+# with no argument, all three (what CI runs).
 set -uo pipefail
+suites=${*:-sql tap bench}
+wants() { [[ " $suites " == *" $1 "* ]]; }
+# Narrowing variables reach make on its command line (the Makefile's own
+# assignments win over the environment).
+narrow=()
+for v in REGRESS ISOLATION PROVE_TESTS; do
+    [ -n "${!v+set}" ] && narrow+=("$v=${!v}")
+done
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/tools/install-deps.sh" || exit 1
 
@@ -52,13 +66,16 @@ run_suite() {
         [ -f "$work/output_iso/regression.diffs" ] && cat "$work/output_iso/regression.diffs"
     fi
 }
-run_suite "SQL regression and isolation tests" make -C "$work" -s installcheck PG_CONFIG="$temp_config"
-run_suite "HTTP tests (TAP)" make -C "$work" -s prove-installcheck PG_CONFIG="$temp_config" PROVE_FLAGS=--timer
+wants sql && run_suite "SQL regression and isolation tests" \
+    make -C "$work" -s installcheck PG_CONFIG="$temp_config" "${narrow[@]}"
+wants tap && run_suite "HTTP tests (TAP)" \
+    make -C "$work" -s prove-installcheck PG_CONFIG="$temp_config" PROVE_FLAGS=--timer "${narrow[@]}"
 # The benchmark's smoke run: its own cluster (as root, like tools/bench.sh);
 # it checks statuses, never numbers.
 t0=$SECONDS
-echo "=== benchmark smoke"
-if ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 PG_CONFIG="$temp_config" "$work/tools/bench.sh" > "$work/bench-smoke.log" 2>&1; then
+if ! wants bench; then
+    :
+elif echo "=== benchmark smoke"; ESQASE_BENCH_SMOKE=1 ESQASE_BENCH_NO_INSTALL=1 PG_CONFIG="$temp_config" "$work/tools/bench.sh" > "$work/bench-smoke.log" 2>&1; then
     passed=$((passed + 1))
     echo "=== benchmark smoke: passed in $((SECONDS - t0)) s"
 else
