@@ -284,11 +284,15 @@ extern void esq_rate_shmem_request(void);
 extern void esq_rate_shmem_init(void);
 
 /*
- * Charges a request to the key of token (by its prefix), before any SQL.
- * True: go on.  False: over budget, resp is the 429.  With
- * esqase.http_rate_limit on, resp gets the RateLimit-* headers either way.
+ * Charges a request to the key of token (by its prefix), before any SQL,
+ * if the key has a slot.  True: go on.  False: over budget, resp is the
+ * 429.  With esqase.http_rate_limit on, resp gets the RateLimit-* headers
+ * either way.  *admit: no slot was charged; once the key has authenticated
+ * (the answer is not a 401), esq_rate_limit_admit gives it one and charges
+ * the request (made-up tokens never take a slot).
  */
-extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp);
+extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp, bool *admit);
+extern void esq_rate_limit_admit(const char *token, EsqHttpResponse *resp);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)
