@@ -35,6 +35,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
+#include "utils/guc.h"
 
 /* context.c */
 extern void esqase_context_init(void);
@@ -77,6 +78,7 @@ extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
 extern char *esq_http_tls_key_file;
+extern char *esq_http_tls_priorities;
 extern int	esq_http_rate_limit;
 extern int	esq_http_rate_limit_window;
 extern bool esq_allow_drop;
@@ -167,7 +169,18 @@ extern bool esq_tls_enabled(void);
 /* (Re)loads the certificate and key; false after a WARNING if they fail. */
 extern bool esq_tls_load(void);
 extern void *esq_tls_cert_callback(void);
-extern const char *const esq_tls_priorities;
+
+/*
+ * esqase.http_tls_priorities' default: Mozilla's "intermediate" (TLS 1.2
+ * and 1.3; in 1.2 ECDHE or DHE with AES-GCM or ChaCha20-Poly1305 only).
+ */
+#define ESQ_TLS_PRIORITIES_DEFAULT \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-CIPHER-ALL:+AES-128-GCM:" \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+/* Its check hook; the string for daemons now starting; whether it changed since. */
+extern bool esq_tls_check_priorities(char **newval, void **extra, GucSource source);
+extern const char *esq_tls_priorities(void);
+extern bool esq_tls_priorities_changed(void);
 
 /* ------------------------------------------------------------------------
  * http_routes.c: the route table and dispatch

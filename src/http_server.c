@@ -346,7 +346,7 @@ start_daemon(const EsqListener *l)
 	{
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, esq_tls_cert_callback()};
-		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities};
+		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities()};
 		tls[2] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
 	}
 	d = MHD_start_daemon(flags, 0, esq_conn_accept_policy, NULL,

@@ -8,7 +8,8 @@
  * thread.  SIGTERM (die) closes the daemons and ends the worker; SIGHUP
  * reloads the settings (esqase.http_max_body, timeouts and the role apply
  * to the next request or connection; the HTTPS certificate and key are
- * reread; turning HTTPS on or off restarts the worker).  The listening
+ * reread; turning HTTPS on or off, or changing esqase.http_tls_priorities,
+ * restarts the worker).  The listening
  * sockets come from the postmaster (http_listen.c): a worker that finds
  * none (the port was in use) exits 0 and is not restarted.  A cancel (SIGINT) that arrives
  * between requests is ignored; during a request it ends that request
@@ -204,6 +205,14 @@ handle_signals(bool tls)
 		ereport(LOG,
 				(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
 						tls ? "off" : "on")));
+		esq_http_stop();
+		proc_exit(1);
+	}
+	if (tls && esq_tls_priorities_changed())
+	{
+		/* and take their TLS versions and suites when they start */
+		ereport(LOG,
+				(errmsg("esqase: esqase.http_tls_priorities changed; restarting the HTTP worker")));
 		esq_http_stop();
 		proc_exit(1);
 	}
