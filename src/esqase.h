@@ -155,6 +155,8 @@ extern void esq_http_stop(void);
 extern int	esq_http_ndaemons(void);
 extern const char *esq_http_bound_addresses(void);
 extern int	esq_http_daemon_fd(int i);
+/* The epoll fd of the connections' watch (http_conn.c), or -1. */
+extern int	esq_http_watch_fd(void);
 /* Milliseconds until libmicrohttpd needs to run again, -1 if no deadline. */
 extern long esq_http_timeout_ms(void);
 /* Lets libmicrohttpd process whatever is ready, then enforces deadlines. */

@@ -17,19 +17,31 @@
  *     esqase.http_header_timeout, a body within esqase.http_body_timeout of
  *     its headers, and each request within esqase.http_request_timeout of
  *     the connection's start or the end of its previous request (a client
- *     trickling one byte at a time cannot hold a connection).
+ *     trickling one byte at a time cannot hold a connection);
+ *   - clients that leave: a FIN (close or half-close) in the middle of a
+ *     request closes the connection at once (esq_conn_after_run).
+ *     libmicrohttpd 0.9.75 with epoll stops reading a socket after a short
+ *     read and so misses a FIN that came with the last bytes; the watch
+ *     (an epoll set of our own, EPOLLRDHUP) sees it.  A client that
+ *     half-closes after a whole request still gets its answer.
  */
 #include "postgres.h"
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "http_server.h"
 
 static EsqConn *conns = NULL;
 static int64 last_sweep = 0;
 static bool closed_in_run = false;	/* a connection closed during MHD_run */
+static int	watch_fd = -1;		/* epoll: EPOLLRDHUP of each connection */
+static int	npeer_closed = 0;	/* connections with peer_closed set */
 
 EsqConn *
 esq_conn_state(struct MHD_Connection *conn)
@@ -180,6 +192,15 @@ conn_started(struct MHD_Connection *conn, void **socket_context)
 		memcpy(&c->peer, info->client_addr, c->peerlen);
 	}
 	c->window_start = esq_now_ms();
+	c->tls = esq_tls_enabled();
+	if (watch_fd >= 0 && c->fd >= 0)
+	{
+		struct epoll_event ev;
+
+		ev.events = EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = c;
+		(void) epoll_ctl(watch_fd, EPOLL_CTL_ADD, c->fd, &ev);
+	}
 	c->next = conns;
 	if (conns)
 		conns->prev = c;
@@ -203,6 +224,11 @@ esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		closed_in_run = true;
 		if (c == NULL)
 			return;
+		/* before libmicrohttpd closes the fd, whose number a new connection may take */
+		if (watch_fd >= 0 && c->fd >= 0)
+			(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, c->fd, NULL);
+		if (c->peer_closed)
+			npeer_closed--;
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -227,6 +253,15 @@ esq_conn_headers_in(struct MHD_Connection *conn)
 }
 
 void
+esq_conn_request_in(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+		c->complete = true;
+}
+
+void
 esq_conn_answered(struct MHD_Connection *conn)
 {
 	EsqConn    *c = esq_conn_state(conn);
@@ -246,6 +281,7 @@ esq_conn_request_done(struct MHD_Connection *conn)
 		c->window_start = esq_now_ms();
 		c->headers_at = 0;
 		c->answered = false;
+		c->complete = false;
 		c->requests++;
 	}
 }
@@ -297,6 +333,80 @@ esq_conn_sweep(void)
 		/* the body, once the headers are in */
 		else if (c->headers_at != 0 && !c->answered &&
 				 now - c->headers_at > body_limit)
+			esq_conn_kill(c);
+	}
+}
+
+void
+esq_conn_watch_start(void)
+{
+	watch_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (watch_fd < 0)
+		ereport(WARNING,
+				(errmsg("esqase: could not create an epoll set: %m"),
+				 errdetail("Clients that close mid-request are then closed only by the timeouts.")));
+}
+
+void
+esq_conn_watch_stop(void)
+{
+	if (watch_fd >= 0)
+		close(watch_fd);
+	watch_fd = -1;
+}
+
+int
+esq_conn_watch_fd(void)
+{
+	return watch_fd;
+}
+
+void
+esq_conn_before_run(void)
+{
+	struct epoll_event events[64];
+	int			n;
+
+	if (watch_fd < 0)
+		return;
+	do
+	{
+		n = epoll_wait(watch_fd, events, lengthof(events), 0);
+		for (int i = 0; i < n; i++)
+		{
+			EsqConn    *c = events[i].data.ptr;
+
+			if ((events[i].events & (EPOLLRDHUP | EPOLLHUP)) && !c->peer_closed)
+			{
+				c->peer_closed = true;
+				npeer_closed++;
+			}
+		}
+	} while (n == lengthof(events));
+}
+
+/*
+ * Closes the connections whose client sent its FIN in the middle of a
+ * request (or between requests): that request can never be complete.  A
+ * whole request still gets its answer (complete, or answered: sending),
+ * and so do requests still queued unread behind it (pipelining).  With
+ * HTTPS, GnuTLS may hold such requests where the socket's queue does not
+ * show them: there only a request whose body has started is cut short.
+ */
+void
+esq_conn_after_run(void)
+{
+	if (npeer_closed == 0)
+		return;
+	for (EsqConn *c = conns; c; c = c->next)
+	{
+		int			inq = 0;
+
+		if (!c->peer_closed || c->killed || c->complete || c->answered)
+			continue;
+		if (c->tls && c->headers_at == 0)
+			continue;
+		if (ioctl(c->fd, SIOCINQ, &inq) == 0 && inq == 0)
 			esq_conn_kill(c);
 	}
 }

@@ -132,7 +132,8 @@ esq_framing_append_body(EsqReq *r, const char *data, size_t size)
 }
 
 /*
- * What the headers say about the body's framing (RFC 9112 section 6).
+ * What the headers say about the body's framing (RFC 9112 section 6), and
+ * whether the header section is sound (RFC 9112 sections 3.2 and 5).
  * libmicrohttpd 0.9.75 keeps a header name as sent, so it reads
  * "Transfer-Encoding : chunked" as some other header and the body as part
  * of the next request; it also takes a Transfer-Encoding it does not know
@@ -142,8 +143,10 @@ typedef struct FramingHeaders
 {
 	int			content_length;
 	int			transfer_encoding;
+	int			host;
 	bool		te_chunked;		/* the one Transfer-Encoding is "chunked" */
 	bool		bad_name;		/* a header name that is not an RFC 9110 token */
+	bool		bad_value;		/* a value with a CR or another control byte */
 } FramingHeaders;
 
 /* RFC 9110 tchar */
@@ -168,8 +171,14 @@ check_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	for (p = (const unsigned char *) key; *p; p++)
 		if (!is_tchar(*p))
 			f->bad_name = true;
+	/* RFC 9110 5.5: CR, LF and NUL are never part of a value (a bare CR ends a line for some proxies) */
+	for (p = (const unsigned char *) (value ? value : ""); *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			f->bad_value = true;
 	if (pg_strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
 		f->content_length++;
+	else if (pg_strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		f->host++;
 	else if (pg_strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
 	{
 		f->transfer_encoding++;
@@ -178,16 +187,119 @@ check_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
-/* NULL if the request's framing is sound, else why it is not. */
-static const char *
-framing_error(struct MHD_Connection *conn, const char *version)
+/*
+ * Whether the header section is exactly the request line and the header
+ * fields libmicrohttpd reports, one per line, and nothing else.
+ *
+ * libmicrohttpd 0.9.75 has no strict mode for what RFC 9112 tells a server
+ * to refuse in a header section: it joins an obs-fold continuation line
+ * (one starting with a space or tab) to the previous field's *name*, so
+ * "Transfer-Encoding:\r\n chunked" silently loses its Transfer-Encoding
+ * and the body is framed by Content-Length (CL.TE request smuggling), and
+ * it takes a line starting with ':' for the end of the header section, so
+ * the fields after it become a second request.  Both leave bytes in the
+ * header section that belong to no reported field, and that is what this
+ * finds.  It relies on how 0.9.75 parses: in place, in one buffer that
+ * starts at the method (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE long),
+ * each line end (CRLF or LF) and each field's colon turned into NUL bytes,
+ * the fields in the order of their lines.  A later libmicrohttpd that
+ * parses otherwise would fail this check for every request (test 007
+ * would show it at once), never pass a bad one silently.
+ */
+typedef struct LayoutWalk
 {
-	FramingHeaders f = {0, 0, false, false};
+	const char *pos;			/* end of the previous line's text */
+	const char *end;			/* end of the header section */
+	bool		ok;
+} LayoutWalk;
 
+/* One line end (CRLF or LF, both turned into NUL bytes) at w->pos. */
+static bool
+skip_line_end(LayoutWalk *w, const char *next)
+{
+	size_t		gap = (size_t) (next - w->pos);
+
+	if (next < w->pos || next > w->end || gap < 1 || gap > 2)
+		return false;
+	for (const char *p = w->pos; p < next; p++)
+		if (*p != '\0')
+			return false;
+	return true;
+}
+
+static enum MHD_Result
+walk_header_line(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	LayoutWalk *w = cls;
+	const char *colon;
+
+	if (key == NULL || value == NULL || !skip_line_end(w, key))
+	{
+		w->ok = false;
+		return MHD_NO;
+	}
+	/* name, the colon (NUL now), optional whitespace, the value */
+	colon = key + strlen(key);
+	if (value <= colon || value >= w->end)
+	{
+		w->ok = false;
+		return MHD_NO;
+	}
+	for (const char *p = colon + 1; p < value; p++)
+		if (*p != ' ' && *p != '\t')
+		{
+			w->ok = false;
+			return MHD_NO;
+		}
+	w->pos = value + strlen(value);
+	return MHD_YES;
+}
+
+static bool
+header_lines_sound(struct MHD_Connection *conn, const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *info;
+	LayoutWalk	w;
+	size_t		tail;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (info == NULL || method == NULL || version == NULL)
+		return false;
+	w.end = method + info->header_size;
+	w.pos = version + strlen(version);
+	w.ok = version > method && w.pos < w.end;
+	if (w.ok)
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, walk_header_line, &w);
+	if (!w.ok)
+		return false;
+	/* the last line's end, then the empty line: 2 to 4 NUL bytes */
+	tail = (size_t) (w.end - w.pos);
+	if (tail < 2 || tail > 4)
+		return false;
+	for (const char *p = w.pos; p < w.end; p++)
+		if (*p != '\0')
+			return false;
+	return true;
+}
+
+/* NULL if the request's header section and framing are sound, else why not. */
+static const char *
+framing_error(struct MHD_Connection *conn, const char *method, const char *version)
+{
+	FramingHeaders f = {0, 0, 0, false, false, false};
+
+	if (!header_lines_sound(conn, method, version))
+		return "the header section has a line that is not a header field "
+			"(a line folded onto the one before it, a line starting with ':', or a NUL byte)";
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_framing_header, &f);
 	if (f.bad_name)
 		return "a header name has whitespace or another character not allowed in it "
 			"(no space is allowed before the colon)";
+	if (f.bad_value)
+		return "a header value has a CR or another control character";
+	if (f.host > 1 || (f.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+		return "an HTTP/1.1 request must have exactly one Host header";
 	if (f.content_length > 1 || f.transfer_encoding > 1 ||
 		(f.content_length > 0 && f.transfer_encoding > 0))
 		return "the request gives its body length more than once "
@@ -234,8 +346,8 @@ check_content_length(struct MHD_Connection *conn, EsqReq *r, EsqEarlyAnswer *ear
 }
 
 void
-esq_framing_first_call(struct MHD_Connection *conn, const char *version,
-					   EsqReq *r, EsqEarlyAnswer *early)
+esq_framing_first_call(struct MHD_Connection *conn, const char *method,
+					   const char *version, EsqReq *r, EsqEarlyAnswer *early)
 {
 	const char *framing;
 
@@ -248,7 +360,7 @@ esq_framing_first_call(struct MHD_Connection *conn, const char *version,
 	 * another way there: refuse it (RFC 9112 6.3) and close the connection,
 	 * rather than guess where the next request starts.
 	 */
-	framing = framing_error(conn, version);
+	framing = framing_error(conn, method, version);
 	if (framing)
 	{
 		early->status = 400;
@@ -258,3 +370,4 @@ esq_framing_first_call(struct MHD_Connection *conn, const char *version,
 	}
 	check_content_length(conn, r, early);
 }
+

@@ -281,7 +281,7 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	esq_log_set_request_id(conn, r);
 	esq_conn_headers_in(conn);
 
-	esq_framing_first_call(conn, version, r, &early);
+	esq_framing_first_call(conn, method, version, r, &early);
 	if (early.status != 0)
 		return answer_now(conn, method, url, r, early.status, early.code, early.message);
 	return MHD_YES;
@@ -311,6 +311,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	esq_conn_request_in(conn);
 	return answer(conn, url, method, r);
 }
 
@@ -386,6 +387,8 @@ esq_http_start(void)
 		start_daemon(esq_http_listener(i));
 	starting = false;
 	esq_conn_sweep_start();
+	if (ndaemons > 0)
+		esq_conn_watch_start();
 	return ndaemons;
 }
 
@@ -397,6 +400,14 @@ esq_http_stop(void)
 	for (i = 0; i < ndaemons; i++)
 		MHD_stop_daemon(daemons[i]);
 	ndaemons = 0;
+	esq_conn_watch_stop();
+	esq_log_flush_summary(true);
+}
+
+int
+esq_http_watch_fd(void)
+{
+	return esq_conn_watch_fd();
 }
 
 const char *
@@ -451,6 +462,13 @@ esq_http_timeout_ms(void)
 	/* sweep the request deadlines once a second while there are connections */
 	if (esq_conn_any() && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
+	/* the summary of unauthenticated requests not logged one by one */
+	{
+		long		summary = esq_log_summary_wait_ms();
+
+		if (summary >= 0 && (timeout < 0 || summary < timeout))
+			timeout = summary;
+	}
 	return timeout;
 }
 
@@ -461,6 +479,7 @@ esq_http_run(void)
 
 	esq_conn_reset_closed();
 	resumed_in_run = false;
+	esq_conn_before_run();
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
 
@@ -475,5 +494,7 @@ esq_http_run(void)
 		resumed_in_run = true;
 	}
 
+	esq_conn_after_run();
 	esq_conn_sweep();
+	esq_log_flush_summary(false);
 }

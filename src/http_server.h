@@ -74,7 +74,10 @@ typedef struct EsqConn
 	int64		headers_at;		/* ms: headers of the current request in; 0: none */
 	bool		answered;		/* the current request's response is queued */
 	int			requests;		/* requests completed on this connection */
+	bool		complete;		/* the current request is all in (its answer may wait) */
 	bool		killed;
+	bool		peer_closed;	/* the client closed or half-closed (FIN) */
+	bool		tls;
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
 } EsqConn;
@@ -95,10 +98,25 @@ extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 							void **socket_context,
 							enum MHD_ConnectionNotificationCode toe);
 
-/* A request's headers are in / its answer is queued / it is complete. */
+/*
+ * A request's headers are in / the whole request is in / its answer is
+ * queued / it is over (answer sent or connection closed).
+ */
 extern void esq_conn_headers_in(struct MHD_Connection *conn);
+extern void esq_conn_request_in(struct MHD_Connection *conn);
 extern void esq_conn_answered(struct MHD_Connection *conn);
 extern void esq_conn_request_done(struct MHD_Connection *conn);
+
+/*
+ * The watch on the connections' sockets (an epoll fd the worker waits on
+ * too): a client's FIN.  Started with the daemons.
+ */
+extern void esq_conn_watch_start(void);
+extern void esq_conn_watch_stop(void);
+extern int	esq_conn_watch_fd(void);
+/* Before libmicrohttpd runs: note FINs; after: close connections the client left. */
+extern void esq_conn_before_run(void);
+extern void esq_conn_after_run(void);
 
 /* Whether any connection is open; whether one closed since the last reset. */
 extern bool esq_conn_any(void);
@@ -138,8 +156,8 @@ typedef struct EsqEarlyAnswer
 } EsqEarlyAnswer;
 
 /* The framing checks of the first call (and the 413 to Expect: 100-continue). */
-extern void esq_framing_first_call(struct MHD_Connection *conn, const char *version,
-								   EsqReq *r, EsqEarlyAnswer *early);
+extern void esq_framing_first_call(struct MHD_Connection *conn, const char *method,
+								   const char *version, EsqReq *r, EsqEarlyAnswer *early);
 
 /* Appends a body chunk, or only counts it once the limit is passed. */
 extern bool esq_framing_append_body(EsqReq *r, const char *data, size_t size);
@@ -160,5 +178,14 @@ extern void esq_log_set_request_id(struct MHD_Connection *conn, EsqReq *r);
 /* The log line of one answered request. */
 extern void esq_log_request(struct MHD_Connection *conn, const char *method,
 							const char *url, EsqReq *r, int status, size_t bytes);
+/* The same for a request answered before libmicrohttpd read it. */
+extern void esq_log_line(const EsqConn *c, const char *method, const char *url,
+						 const char *authorization, const char *request_id,
+						 int64 start_us, int status, size_t bytes);
+/* A fresh random request id (2 * 16 hex digits and a NUL). */
+extern void esq_log_new_request_id(char *id);
+/* Once a second: the summary of the unauthenticated requests not logged one by one. */
+extern void esq_log_flush_summary(bool force);
+extern long esq_log_summary_wait_ms(void);
 
 #endif							/* ESQ_HTTP_SERVER_H */

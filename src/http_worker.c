@@ -173,16 +173,21 @@ start_http(int idx)
 	return tls;
 }
 
-/* What the loop waits on: the latch, postmaster death, each daemon's epoll fd. */
+/*
+ * What the loop waits on: the latch, postmaster death, each daemon's epoll
+ * fd and the epoll fd that watches the connections (http_conn.c).
+ */
 static WaitEventSet *
 make_wait_set(void)
 {
-	WaitEventSet *wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
+	WaitEventSet *wes = CreateWaitEventSet(TopMemoryContext, 3 + esq_http_ndaemons());
 
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < esq_http_ndaemons(); i++)
 		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_daemon_fd(i), NULL, NULL);
+	if (esq_http_watch_fd() >= 0)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_watch_fd(), NULL, NULL);
 	return wes;
 }
 

@@ -172,8 +172,10 @@ expect('60 kB token', with_auth('Bearer ' . ('a' x 60_000)), 401);
 expect('200 kB token', with_auth('Bearer ' . ('a' x 200_000)), 431);
 expect('non-ASCII token', with_auth("Bearer \xc3\xa9\xc3\xa9"), 401);
 expect('token with a bad byte', with_auth("Bearer \xff\xfe"), 401);
-expect('NUL inside the token', with_auth("Bearer ab\0cd"), 401);
-expect('CR inside the token', with_auth("Bearer ab\rcd"), 401);
+# RFC 9110 5.5: a NUL or a CR in a field value is refused (a bare CR ends a
+# line for some proxies: what they and this server read would differ)
+expect('NUL inside the token', with_auth("Bearer ab\0cd"), 400);
+expect('CR inside the token', with_auth("Bearer ab\rcd"), 400);
 expect('two tokens', with_auth('Bearer a b'), 401);
 expect('Bearer and nothing', with_auth('Bearer'), 401);
 expect('Bearer and a space', with_auth('Bearer '), 401);

@@ -1,7 +1,8 @@
 # 007_http_front_door.pl — the listening socket and what reaches it: one
 # listener owned by the server (no port sharing), a port already in use,
-# the workers accepting from one queue, framing by the RFC, and connection
-# floods (bounded in count and time, loopback only).
+# the workers accepting from one queue, framing by the RFC (one answer per
+# request, obs-fold and ':' lines, Host), clients that leave mid-request,
+# and connection floods (bounded in count and time, loopback only).
 use strict;
 use warnings;
 
@@ -174,11 +175,35 @@ is( $node->safe_psql('postgres',
 		  "POST /v1/contacts HTTP/1.0\r\n${AUTH}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 		'two Content-Length values' =>
 		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+		# RFC 9112 5.2: obs-fold is refused before any framing decision;
+		# libmicrohttpd 0.9.75 dropped the folded Transfer-Encoding and framed
+		# the body by Content-Length, running the rest as a second request
+		'Transfer-Encoding folded onto a continuation line, with Content-Length' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+		  . "Transfer-Encoding:\r\n chunked\r\nContent-Length: " . length($inner) . "\r\n\r\n$inner"
+		  . "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+		  . "Content-Length: " . length($inner) . "\r\n\r\n$inner",
+		'Transfer-Encoding folded, value split' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Transfer-Encoding: chu\r\n nked\r\n"
+		  . "Content-Length: 4\r\n\r\n5e\r\n$smuggled",
+		'a folded line in an ordinary header' =>
+		  "GET /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}X-Note: a\r\n\tb\r\n\r\n$smuggled",
+		# a line starting with ':' ended the header section: one request became two
+		'a header line starting with a colon' =>
+		  "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\n$AUTH: a\r\n$smuggled",
+		'a bare CR inside a header value' =>
+		  "GET /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}X-Note: a\rContent-Length: 5\r\n\r\n",
+		# RFC 9112 3.2: exactly one Host in HTTP/1.1
+		'HTTP/1.1 without Host' => "GET /v1/contacts HTTP/1.1\r\n${AUTH}\r\n$smuggled",
+		'two Host headers' => "GET /v1/contacts HTTP/1.1\r\nHost: a\r\nHost: b\r\n${AUTH}\r\n$smuggled",
 	);
 	for my $what (sort keys %cases)
 	{
 		my ($resp, $dt) = raw($cases{$what}, timeout => 10);
 		like($resp, qr{^HTTP/1\.1 400 }, "$what -> 400");
+		# (a second answer follows a body without a line end: not anchored)
+		my @lines = $resp =~ m{HTTP/1\.[01] \d{3} }g;
+		is(scalar @lines, 1, "$what: one answer (one status line)");
 		like($resp, qr{\r\nConnection: close\r\n}i, "$what: Connection: close");
 		like($resp, qr{"code":"bad_request"}, "$what: JSON error body");
 		cmp_ok($dt, '<', 2, sprintf("$what: closed at once (%.2fs)", $dt));
@@ -187,10 +212,43 @@ is( $node->safe_psql('postgres',
 	is( $node->safe_psql('postgres',
 			"SELECT count(*) FROM esqase.contacts WHERE company_name = 'Smuggled'"),
 		'0', 'the embedded request was never run');
-	my ($resp) = raw("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+
+	# HTTP/1.0 needs no Host; a Host-less HTTP/1.1 request is refused above
+	my ($resp) = raw("GET /v1/contacts HTTP/1.0\r\n$AUTH\r\n");
+	like($resp, qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host -> 200');
+	($resp) = raw("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
 		  . "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
 		  . "2b\r\n{\"type\":\"COMPANY\",\"companyName\":\"Chunked\"}\r\n0\r\n\r\n");
 	like($resp, qr{^HTTP/1\.1 201 }, 'a plain chunked body (any case) is still read');
+}
+
+# ---------------------------------------------------------------------------
+# Clients that leave mid-request are closed at once (the header and body
+# timeouts are 2 s here)
+# ---------------------------------------------------------------------------
+{
+	# libmicrohttpd 0.9.75 missed a FIN that came with the last bytes it read
+	my $post = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+	  . "Content-Type: application/json\r\n";
+	my %left = (
+		'half a body, then FIN' => "${post}Content-Length: 100\r\n\r\n{\"type\":",
+		'half a chunked body, then FIN' => "${post}Transfer-Encoding: chunked\r\n\r\n5\r\n{\"typ",
+		'half the headers, then FIN' => "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nX-A: b",
+	);
+	for my $what (sort keys %left)
+	{
+		my ($resp, $dt) = raw($left{$what}, half_close => 1, timeout => 10);
+		is($resp, '', "$what: no answer");
+		cmp_ok($dt, '<', 1, sprintf("$what: closed at once (%.2fs)", $dt));
+	}
+	# a whole request, then FIN: answered, and every pipelined one behind it
+	my $body = '{"type":"COMPANY","companyName":"Half Closed"}';
+	my ($resp, $dt) = raw("${post}Content-Length: " . length($body) . "\r\n\r\n$body"
+		  . "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n",
+		half_close => 1, timeout => 10);
+	is(join(' ', $resp =~ m{HTTP/1\.1 (\d{3}) }g), '201 200',
+		'a whole request then FIN: answered, and the one pipelined behind it');
+	cmp_ok($dt, '<', 1, sprintf('then closed at once (%.2fs)', $dt));
 }
 
 # ---------------------------------------------------------------------------
