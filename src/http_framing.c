@@ -371,3 +371,149 @@ esq_framing_first_call(struct MHD_Connection *conn, const char *method,
 	check_content_length(conn, r, early);
 }
 
+/* Whether s (len bytes) names the header "name", in any case. */
+static bool
+is_header_name(const char *s, size_t len, const char *name)
+{
+	return len == strlen(name) && pg_strncasecmp(s, name, len) == 0;
+}
+
+/*
+ * A Content-Length value as libmicrohttpd 0.9.75 reads it (the line's text
+ * after the colon and any spaces or tabs): 0 if it is a number,
+ * 400 if it is not (libmicrohttpd's own 400), 413 if it is too large for 64
+ * bits (its own 413).  libmicrohttpd sends those two answers with their
+ * status line and headers twice.
+ */
+static int
+content_length_verdict(const char *v, size_t len)
+{
+	uint64		n = 0;
+	size_t		i;
+
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	if (len == 0)
+		return 400;
+	for (i = 0; i < len; i++)
+	{
+		if (v[i] < '0' || v[i] > '9')
+			return 400;
+		if (n > (PG_UINT64_MAX - (uint64) (v[i] - '0')) / 10)
+			return 413;
+		n = n * 10 + (uint64) (v[i] - '0');
+	}
+	return 0;
+}
+
+/* n bytes of src (no NUL needed) into dst, cut to its size. */
+static void
+copy_bytes(char *dst, size_t size, const char *src, size_t n)
+{
+	n = Min(n, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The next line of buf from *pos (CRLF or LF); false if it has no end yet. */
+static bool
+next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *line_len)
+{
+	const char *lf = memchr(buf + *pos, '\n', len - *pos);
+	size_t		n;
+
+	if (lf == NULL)
+		return false;
+	*line = buf + *pos;
+	n = (size_t) (lf - *line);
+	*pos += n + 1;
+	if (n > 0 && (*line)[n - 1] == '\r')
+		n--;
+	*line_len = n;
+	return true;
+}
+
+/*
+ * The first bytes of a plain-HTTP connection, before libmicrohttpd reads
+ * them (http_conn.c, gate_first_bytes).  Only what libmicrohttpd itself
+ * would answer badly is decided here; everything else is left to it and to
+ * the first call's checks, so that a first request is treated like any
+ * other:
+ *   - a first byte that cannot start a request line (a method is a token;
+ *     an empty line before it is tolerated): a TLS ClientHello (0x16) or
+ *     other binary.  libmicrohttpd would wait for a line end until the
+ *     header timeout; the connection is closed at once, without an answer
+ *     (there is no HTTP client to read one);
+ *   - a Content-Length libmicrohttpd cannot read (12abc, +5, -1, "5, 5", a
+ *     number over 64 bits) in a request without Transfer-Encoding:
+ *     libmicrohttpd sends its 400 or 413 with the status line and headers
+ *     twice; the answer is one JSON 400 or 413 instead.
+ * Only whole lines are looked at; a request that arrives in pieces is left
+ * to libmicrohttpd past the first piece.
+ */
+EsqFirstBytes
+esq_framing_first_bytes(const char *buf, size_t len, EsqEarlyAnswer *early,
+						char *method, size_t method_size, char *path, size_t path_size)
+{
+	size_t		pos = 0;
+	const char *line;
+	size_t		n;
+	const char *cl = NULL;
+	size_t		cl_len = 0;
+	bool		te = false;
+	const char *sp;
+
+	if (len == 0)
+		return ESQ_FIRST_BYTES_PASS;
+	if (!is_tchar((unsigned char) buf[0]) && buf[0] != '\r' && buf[0] != '\n')
+		return ESQ_FIRST_BYTES_CLOSE;
+	/* empty lines before the request line, then the request line */
+	do
+	{
+		if (!next_line(buf, len, &pos, &line, &n))
+			return ESQ_FIRST_BYTES_PASS;
+	} while (n == 0);
+	sp = memchr(line, ' ', n);
+	copy_bytes(method, method_size, line, sp ? (size_t) (sp - line) : n);
+	path[0] = '\0';
+	if (sp)
+	{
+		const char *end = sp + 1;
+
+		while (end < line + n && *end != ' ' && *end != '?')
+			end++;
+		copy_bytes(path, path_size, sp + 1, (size_t) (end - sp - 1));
+	}
+	/* the header lines that are in */
+	while (next_line(buf, len, &pos, &line, &n) && n > 0)
+	{
+		const char *colon = memchr(line, ':', n);
+
+		if (colon == NULL)
+			continue;
+		if (is_header_name(line, colon - line, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+			te = true;
+		else if (cl == NULL && is_header_name(line, colon - line, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		{
+			cl = colon + 1;
+			cl_len = n - (size_t) (cl - line);
+		}
+	}
+	if (cl == NULL || te)
+		return ESQ_FIRST_BYTES_PASS;
+	early->status = content_length_verdict(cl, cl_len);
+	if (early->status == 400)
+	{
+		early->code = "bad_request";
+		strlcpy(early->message, "Content-Length must be a number of bytes (decimal digits only)",
+				sizeof(early->message));
+	}
+	else if (early->status == 413)
+	{
+		early->code = "payload_too_large";
+		snprintf(early->message, sizeof(early->message),
+				 "the request body is larger than esqase.http_max_body (%d bytes)",
+				 esq_http_max_body);
+	}
+	return early->status ? ESQ_FIRST_BYTES_ANSWER : ESQ_FIRST_BYTES_PASS;
+}

@@ -273,6 +273,9 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	EsqReq	   *r;
 	EsqEarlyAnswer early;
 
+	/* answered before libmicrohttpd read it (http_conn.c): nothing more */
+	if (esq_conn_refused(conn))
+		return MHD_NO;
 	r = calloc(1, sizeof(EsqReq));
 	if (r == NULL)
 		return MHD_NO;
@@ -285,6 +288,51 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	if (early.status != 0)
 		return answer_now(conn, method, url, r, early.status, early.code, early.message);
 	return MHD_YES;
+}
+
+/*
+ * The answer to a connection whose first bytes were refused before
+ * libmicrohttpd read any (http_conn.c, gate_first_bytes), written on the
+ * socket itself: nothing else has been sent on it.  Then the socket is shut
+ * for writing, so that the answer libmicrohttpd makes of the same bytes
+ * (the one esqase replaces) cannot reach the client, and the access
+ * handler refuses anything more on it (c->refused).
+ */
+void
+esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
+							const char *method, const char *path)
+{
+	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
+	int64		start_us = esq_now_us();
+	EsqHttpResponse resp;
+	char		request_id[ESQ_REQUEST_ID_MAX + 1];
+	char		date[64];
+	time_t		now = time(NULL);
+	struct tm	tm;
+	StringInfoData buf;
+	ssize_t		sent;
+
+	memset(&resp, 0, sizeof(resp));
+	esq_error_response(&resp, early->status, early->code, early->message, NULL);
+	esq_log_new_request_id(request_id);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+					 "Content-Type: application/json; charset=utf-8\r\n"
+					 "Cache-Control: no-store\r\n" ESQ_HEADER_REQUEST_ID ": %s\r\n"
+					 "Content-Length: %zu\r\n\r\n",
+					 resp.status, MHD_get_reason_phrase_for((unsigned int) resp.status),
+					 date, request_id, resp.body_len);
+	appendBinaryStringInfo(&buf, resp.body, (int) resp.body_len);
+	sent = send(c->fd, buf.data, buf.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(c->fd, SHUT_WR);
+	c->refused = true;
+	esq_stats_record(-1, method, resp.status, esq_now_us() - start_us);
+	esq_log_line(c, method, path, NULL, request_id, start_us, resp.status,
+				 sent > 0 ? resp.body_len : 0);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(esq_request_context);
 }
 
 static enum MHD_Result
@@ -322,6 +370,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	EsqReq	   *r = *con_cls;
 
+	/* before r goes: whether the request started, and its body's bytes */
+	esq_conn_request_done(conn, r != NULL, r ? r->received : 0);
 	if (r)
 	{
 		free_deferred(r);
@@ -329,7 +379,6 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(r);
 		*con_cls = NULL;
 	}
-	esq_conn_request_done(conn);
 }
 
 /* Starts one daemon on an inherited listening socket. */

@@ -76,7 +76,11 @@ typedef struct EsqConn
 	int			requests;		/* requests completed on this connection */
 	bool		complete;		/* the current request is all in (its answer may wait) */
 	bool		killed;
+	bool		gated;			/* this request's first bytes were looked at (or cannot be) */
+	bool		gate_off;		/* they cannot be any more (http_conn.c) */
+	uint64		wire_bytes;		/* bytes of the requests before, as libmicrohttpd read them */
 	bool		peer_closed;	/* the client closed or half-closed (FIN) */
+	bool		refused;		/* answered and closed before libmicrohttpd read it */
 	bool		tls;
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
@@ -105,16 +109,20 @@ extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 extern void esq_conn_headers_in(struct MHD_Connection *conn);
 extern void esq_conn_request_in(struct MHD_Connection *conn);
 extern void esq_conn_answered(struct MHD_Connection *conn);
-extern void esq_conn_request_done(struct MHD_Connection *conn);
+extern void esq_conn_request_done(struct MHD_Connection *conn, bool started,
+								  size_t body_bytes);
+/* Whether the connection was refused before libmicrohttpd read it. */
+extern bool esq_conn_refused(struct MHD_Connection *conn);
 
 /*
  * The watch on the connections' sockets (an epoll fd the worker waits on
- * too): a client's FIN.  Started with the daemons.
+ * too): a client's FIN, and the first bytes of a plain-HTTP connection
+ * before libmicrohttpd reads them.  Started with the daemons.
  */
 extern void esq_conn_watch_start(void);
 extern void esq_conn_watch_stop(void);
 extern int	esq_conn_watch_fd(void);
-/* Before libmicrohttpd runs: note FINs; after: close connections the client left. */
+/* Before libmicrohttpd runs: the first bytes; after: connections the client left. */
 extern void esq_conn_before_run(void);
 extern void esq_conn_after_run(void);
 
@@ -155,6 +163,24 @@ typedef struct EsqEarlyAnswer
 	char		message[192];
 } EsqEarlyAnswer;
 
+/*
+ * What the first bytes of a plain-HTTP connection say, before
+ * libmicrohttpd reads them: ESQ_FIRST_BYTES_CLOSE (they cannot start a
+ * request: a TLS ClientHello...), ESQ_FIRST_BYTES_ANSWER (early is the
+ * answer; method and path for its log line) or ESQ_FIRST_BYTES_PASS.
+ */
+typedef enum EsqFirstBytes
+{
+	ESQ_FIRST_BYTES_PASS,
+	ESQ_FIRST_BYTES_CLOSE,
+	ESQ_FIRST_BYTES_ANSWER
+} EsqFirstBytes;
+
+extern EsqFirstBytes esq_framing_first_bytes(const char *buf, size_t len,
+											 EsqEarlyAnswer *early,
+											 char *method, size_t method_size,
+											 char *path, size_t path_size);
+
 /* The framing checks of the first call (and the 413 to Expect: 100-continue). */
 extern void esq_framing_first_call(struct MHD_Connection *conn, const char *method,
 								   const char *version, EsqReq *r, EsqEarlyAnswer *early);
@@ -187,5 +213,16 @@ extern void esq_log_new_request_id(char *id);
 /* Once a second: the summary of the unauthenticated requests not logged one by one. */
 extern void esq_log_flush_summary(bool force);
 extern long esq_log_summary_wait_ms(void);
+
+/* ------------------------------------------------------------------------
+ * http_server.c: answers outside libmicrohttpd
+ * ------------------------------------------------------------------------
+ */
+/*
+ * Answers a connection libmicrohttpd has not read from yet with early, on
+ * the socket itself, then closes it for writing (c->refused).
+ */
+extern void esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
+										const char *method, const char *path);
 
 #endif							/* ESQ_HTTP_SERVER_H */
