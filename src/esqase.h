@@ -15,6 +15,8 @@
  *   http_openapi.c GET /v1/openapi.json, docs/openapi.json compiled in
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *   http_durable.c when an answer may go out: commit mode, commit LSN,
+ *                  synchronous standbys, answers held for the WAL flush
  *   idempotency.c  Idempotency-Key: the replay mark, the header check, the sweep
  *   http_etag.c    ETag, Last-Modified, If-None-Match (304), If-Match (412)
  *
@@ -234,6 +236,7 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
+	bool		no_answer;		/* send nothing, close the connection (http_durable.c) */
 	int			nheaders;
 	EsqHeader	headers[ESQ_MAX_EXTRA_HEADERS];	/* esq_response_add_header */
 } EsqHttpResponse;
@@ -331,7 +334,8 @@ typedef struct EsqSqlResult
 	const char *code;			/* error: stable error code */
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
-	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
+	uint64		answer_lsn;		/* send only once WAL is flushed this far (0: now) */
+	bool		no_answer;		/* send nothing: shutting down, commit unconfirmed */
 	bool		replayed;		/* create: the stored response of an earlier
 								 * request with the same Idempotency-Key */
 	/* success: the version (updated_at) of the one record returned */
@@ -341,10 +345,6 @@ typedef struct EsqSqlResult
 
 /* Called once connected to esqase.database. */
 extern void esq_sql_init(void);
-
-/* Whether WAL is flushed up to lsn; flushing it (one fsync for many commits). */
-extern bool esq_sql_durable(uint64 lsn);
-extern void esq_sql_make_durable(uint64 lsn);
 
 /* Called when the worker runs without a database; every call is a 503. */
 extern void esq_sql_set_no_database(void);
@@ -357,6 +357,30 @@ extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
  * if they pass, else the error (401, 403, 503); never throws.
  */
 extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+
+/* ------------------------------------------------------------------------
+ * http_durable.c: when an answer may go out (durability)
+ * ------------------------------------------------------------------------
+ */
+typedef enum EsqDurableVerdict
+{
+	ESQ_DURABLE_ANSWER,			/* answer, once WAL is flushed to answer_lsn */
+	ESQ_DURABLE_NOT_REPLICATED, /* 503 not_replicated: standbys did not confirm */
+	ESQ_DURABLE_NO_ANSWER		/* shutting down during the wait: send nothing */
+} EsqDurableVerdict;
+
+/*
+ * Around the commit of a request's transaction (http_sql.c): begin just
+ * after StartTransactionCommand, before_commit just before
+ * CommitTransactionCommand (the statement timeout already disarmed),
+ * after_commit just after it; disarm on every error path.
+ */
+extern void esq_durable_begin(void);
+extern void esq_durable_before_commit(void);
+extern EsqDurableVerdict esq_durable_after_commit(bool replayed, uint64 *answer_lsn);
+extern void esq_durable_disarm(void);
+extern bool esq_sql_durable(uint64 lsn);
+extern void esq_sql_make_durable(uint64 lsn);
 
 /* ------------------------------------------------------------------------
  * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)

@@ -405,15 +405,15 @@ step_sql(Dispatch *d)
 	else
 	{
 		resp->status = res.status;
-		resp->durable_lsn = res.commit_lsn;
 		if (res.status != 204)
 		{
 			resp->body = res.json;
 			resp->body_len = strlen(res.json);
 		}
-		if (res.status == 201 && res.record_id)
-			resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	}
+	/* when it may be sent (http_durable.c) */
+	resp->durable_lsn = res.answer_lsn;
+	resp->no_answer = res.no_answer;
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	esq_idempotency_response(&res, resp);

@@ -1,0 +1,299 @@
+/*
+ * http_durable.c — when an answer may go out: the one home of durability.
+ *
+ * A 2xx to a write says the write is durable as the server is configured
+ * (synchronous_commit, synchronous_standby_names); a read shows only data
+ * that is durable.  Both are decided here, in two halves:
+ *
+ * In the request's transaction (http_sql.c calls these around its commit):
+ *
+ *   esq_durable_begin         whether the commit waits for its own WAL
+ *                             flush, or commits with synchronous_commit =
+ *                             off and its answer waits instead (below);
+ *   esq_durable_before_commit the WAL insert position once the SQL ran: no
+ *                             snapshot of the transaction can see a commit
+ *                             past it; and, when synchronous standbys must
+ *                             confirm the commit, the deadline of that wait;
+ *   esq_durable_after_commit  the verdict: answer (once WAL is flushed up to
+ *                             answer_lsn), answer 503 not_replicated, or
+ *                             send nothing (the server is shutting down).
+ *
+ * In the HTTP worker's loop (http_server.c calls these):
+ *
+ *   esq_durable_hold          keeps an answer whose LSN is not flushed yet,
+ *                             and suspends its connection;
+ *   esq_durable_run           after each round of libmicrohttpd's run: one
+ *                             XLogFlush up to the highest LSN held, then the
+ *                             held connections are resumed and answered.
+ *
+ * Local durability, without holding the worker.  A worker serves one
+ * request at a time; waiting for its own commit's flush (about a disk
+ * sync) would idle it while other clients wait.  So when a commit would
+ * wait only for the local flush (synchronous_commit on or local, and no
+ * synchronous standby required), it commits with synchronous_commit = off
+ * and its answer is held until the round's one flush covers it.  Every
+ * commit made meanwhile, by this worker and the others, shares that flush.
+ * The worker runs the flush itself, between rounds: it does not serve other
+ * requests during the flush, only during the rest of the round.
+ *
+ * Reads wait for the same flush.  A commit made with synchronous_commit =
+ * off is visible to other transactions before it is flushed, so a GET could
+ * show another request's write that a crash would still take back.  Every
+ * commit a transaction's snapshots can see was inserted into WAL before the
+ * transaction's SQL ended, so its answer waits until WAL is flushed up to
+ * the insert position at that moment.  With nothing unflushed (the usual
+ * case without writes) that costs two spinlocks and no wait; with writes in
+ * the round it shares their flush.
+ *
+ * Synchronous standbys.  When a commit must be confirmed by standbys
+ * (synchronous_commit above local and synchronous_standby_names in effect),
+ * it waits for them as PostgreSQL's commit does (SyncRepWaitForLSN).  The
+ * statement timeout is disarmed before the commit (http_sql.c, as
+ * PostgreSQL's finish_xact_command does), so it cannot end that wait.  The
+ * wait lasts until the standbys confirm or until the request's deadline:
+ * esqase.http_request_timeout after the request's SQL started; then the
+ * commit-wait timer cancels it.  A cancel (or pg_cancel_backend) ends
+ * PostgreSQL's wait with a WARNING and the commit stands locally, not
+ * replicated; so after every commit the confirmed position
+ * (WalSndCtl->lsn[mode]) is read again, and a commit it does not cover is
+ * answered 503 not_replicated, never 2xx: the record may exist, and a
+ * retry with the same Idempotency-Key is safe.  A replayed answer (an
+ * Idempotency-Key seen before) confirms a write too, so it waits for the
+ * standbys to confirm the WAL it read, under the same deadline, and is
+ * answered 503 not_replicated if they do not.  A SIGTERM during the wait
+ * (fast shutdown, pg_terminate_backend) ends PostgreSQL's wait and asks for
+ * no output: the request then gets no answer at all; its connection is
+ * closed.  Reads under synchronous replication wait for the local flush
+ * only: as in PostgreSQL, a write whose wait for the standbys was cut short
+ * is visible to later reads (its writer was told 503 not_replicated).
+ *
+ * With synchronous_commit = off configured, the DBA has chosen commits
+ * that a crash may lose: answers do not wait at all.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "miscadmin.h"
+#include "replication/syncrep.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/guc.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "esqase.h"
+
+/* the timer that ends a wait for synchronous standbys at the request's deadline */
+static TimeoutId commit_wait_timer = MAX_TIMEOUTS;
+
+/*
+ * The transaction of the request being served (one at a time).  Static, so
+ * that it is intact after an ERROR's longjmp to http_sql.c's PG_CATCH.
+ */
+static struct
+{
+	bool		async;			/* commits with synchronous_commit = off */
+	bool		deadline_armed; /* commit_wait_timer is armed */
+	XLogRecPtr	commit_before;	/* XactLastCommitEnd before the transaction */
+	XLogRecPtr	seen;			/* WAL insert position once its SQL ran */
+}			xact;
+
+/* The commit-wait timer fired: end the wait as a cancel would (syncrep.c). */
+static void
+commit_wait_expired(void)
+{
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * The WAL insert position as an end of WAL: GetXLogInsertRecPtr() gives a
+ * position just past a page header when the insert position is at a page
+ * boundary, which no record ends at and XLogFlush cannot reach.
+ */
+static XLogRecPtr
+insert_position(void)
+{
+	XLogRecPtr	p = GetXLogInsertRecPtr();
+	uint32		header = XLogSegmentOffset(p, wal_segment_size) < XLOG_BLCKSZ ?
+		SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+
+	if (p % XLOG_BLCKSZ == header)
+		p -= header;
+	return p;
+}
+
+/* The synchronous-standby wait mode of synchronous_commit; -1: none. */
+static int
+standby_wait_mode(void)
+{
+	if (!SyncRepRequested())
+		return SYNC_REP_NO_WAIT;
+	switch (synchronous_commit)
+	{
+		case SYNCHRONOUS_COMMIT_REMOTE_WRITE:
+			return SYNC_REP_WAIT_WRITE;
+		case SYNCHRONOUS_COMMIT_REMOTE_APPLY:
+			return SYNC_REP_WAIT_APPLY;
+		default:
+			return SYNC_REP_WAIT_FLUSH;
+	}
+}
+
+/*
+ * Whether synchronous_standby_names is in effect, as SyncRepWaitForLSN
+ * reads it: the checkpointer publishes it in shared memory (a backend that
+ * waits cannot reload it); until it has, the setting itself.  Minor
+ * releases before 15.13 publish a plain boolean.
+ */
+static bool
+standbys_defined(void)
+{
+#ifdef SYNC_STANDBY_INIT
+	bits8		status = ((volatile WalSndCtlData *) WalSndCtl)->sync_standbys_status;
+
+	if (status & SYNC_STANDBY_INIT)
+		return (status & SYNC_STANDBY_DEFINED) != 0;
+	return SyncRepStandbyNames != NULL && SyncRepStandbyNames[0] != '\0';
+#else
+	return ((volatile WalSndCtlData *) WalSndCtl)->sync_standbys_defined;
+#endif
+}
+
+/*
+ * Whether standbys must confirm a commit now (with this process's own
+ * synchronous_standby_names too: a reload reaches it before the
+ * checkpointer publishes it).
+ */
+static bool
+standbys_required(void)
+{
+	return standby_wait_mode() != SYNC_REP_NO_WAIT &&
+		(standbys_defined() ||
+		 (SyncRepStandbyNames != NULL && SyncRepStandbyNames[0] != '\0'));
+}
+
+/* Whether the synchronous standbys have confirmed lsn as synchronous_commit asks. */
+static bool
+standbys_confirmed(XLogRecPtr lsn)
+{
+	int			mode = standby_wait_mode();
+	bool		confirmed;
+
+	if (mode == SYNC_REP_NO_WAIT)
+		return true;
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	confirmed = !standbys_defined() || lsn <= WalSndCtl->lsn[mode];
+	LWLockRelease(SyncRepLock);
+	return confirmed;
+}
+
+void
+esq_durable_begin(void)
+{
+	esq_durable_disarm();
+	xact.async = false;
+	xact.commit_before = XactLastCommitEnd;
+	xact.seen = InvalidXLogRecPtr;
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_LOCAL_FLUSH && !standbys_required())
+	{
+		xact.async = true;
+		(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+	}
+}
+
+/* Arms the commit-wait timer at the request's deadline. */
+static void
+arm_deadline(void)
+{
+	if (commit_wait_timer == MAX_TIMEOUTS)
+		commit_wait_timer = RegisterTimeout(USER_TIMEOUT, commit_wait_expired);
+	enable_timeout_at(commit_wait_timer,
+					  TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+												  (int64) esq_http_request_timeout * 1000));
+	xact.deadline_armed = true;
+}
+
+void
+esq_durable_before_commit(void)
+{
+	xact.seen = insert_position();
+	if (!xact.async && standbys_required())
+		arm_deadline();
+}
+
+/* Disarms the commit-wait timer; a cancel it raised has done its work. */
+void
+esq_durable_disarm(void)
+{
+	if (!xact.deadline_armed)
+		return;
+	disable_timeout(commit_wait_timer, false);
+	xact.deadline_armed = false;
+	QueryCancelPending = false;
+}
+
+/*
+ * Waits, as a commit does, until the standbys confirm lsn or the request's
+ * deadline passes (a replay: the WAL it read may hold a commit whose own
+ * wait was cut short).
+ */
+static void
+wait_for_standbys(XLogRecPtr lsn)
+{
+	if (!xact.deadline_armed)
+		arm_deadline();
+	HOLD_INTERRUPTS();
+	XLogFlush(lsn);
+	SyncRepWaitForLSN(lsn, true);
+	RESUME_INTERRUPTS();
+}
+
+EsqDurableVerdict
+esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
+{
+	XLogRecPtr	commit = XactLastCommitEnd != xact.commit_before ?
+		XactLastCommitEnd : InvalidXLogRecPtr;
+	XLogRecPtr	lsn = Max(commit, xact.seen);
+	EsqDurableVerdict verdict = ESQ_DURABLE_ANSWER;
+
+	*answer_lsn = 0;
+	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+	{
+		/* configured so by the DBA: commits are not made durable at all */
+		esq_durable_disarm();
+		return ESQ_DURABLE_ANSWER;
+	}
+	if ((commit != InvalidXLogRecPtr || replayed) && standbys_required() &&
+		!standbys_confirmed(lsn))
+	{
+		/* a commit's own wait was cut short; a replay or a held commit waits now */
+		if ((replayed || xact.async) && !ProcDiePending)
+			wait_for_standbys(lsn);
+		if (!standbys_confirmed(lsn))
+			verdict = ProcDiePending ? ESQ_DURABLE_NO_ANSWER : ESQ_DURABLE_NOT_REPLICATED;
+	}
+	esq_durable_disarm();
+	if (verdict == ESQ_DURABLE_ANSWER && lsn > GetFlushRecPtr(NULL))
+		*answer_lsn = (uint64) lsn;
+	return verdict;
+}
+
+/* (temporary, until the waiting list moves here) */
+bool
+esq_sql_durable(uint64 lsn)
+{
+	return (XLogRecPtr) lsn <= GetFlushRecPtr(NULL);
+}
+
+void
+esq_sql_make_durable(uint64 lsn)
+{
+	XLogFlush((XLogRecPtr) lsn);
+}
