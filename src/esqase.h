@@ -5,8 +5,11 @@
  *
  *   esqase.c       module init: settings (GUCs), shared memory, worker registration
  *   http_worker.c  the background worker: signals, database connection, event loop
- *   http_server.c  libmicrohttpd glue: the listening socket, connections,
- *                  framing, bodies, request log (no SPI)
+ *   http_listen.c  the listening sockets, opened once by the postmaster
+ *   http_server.c  libmicrohttpd glue (no SPI): daemons, access handler, answers;
+ *                  with its rooms (http_server.h) http_conn.c (admission,
+ *                  connection limits, deadlines), http_framing.c (framing,
+ *                  body, query arguments) and http_log.c (request id, log line)
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_response.c the answer: request memory context, error body, extra headers
@@ -132,7 +135,7 @@ extern EsqShared *esq_shared;
 extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
 
 /* ------------------------------------------------------------------------
- * http_server.c: libmicrohttpd daemons of this worker
+ * http_listen.c: the listening sockets
  * ------------------------------------------------------------------------
  */
 /*
@@ -141,6 +144,11 @@ extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
  */
 extern void esq_http_listen(void);
 extern int	esq_http_nlisteners(void);
+
+/* ------------------------------------------------------------------------
+ * http_server.c: libmicrohttpd daemons of this worker
+ * ------------------------------------------------------------------------
+ */
 /* In a worker: one daemon per inherited socket; returns how many started. */
 extern int	esq_http_start(void);
 extern void esq_http_stop(void);

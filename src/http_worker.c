@@ -9,7 +9,7 @@
  * reloads the settings (esqase.http_max_body, timeouts and the role apply
  * to the next request or connection; the HTTPS certificate and key are
  * reread; turning HTTPS on or off restarts the worker).  The listening
- * sockets come from the postmaster (http_server.c): a worker that finds
+ * sockets come from the postmaster (http_listen.c): a worker that finds
  * none (the port was in use) exits 0 and is not restarted.  A cancel (SIGINT) that arrives
  * between requests is ignored; during a request it ends that request
  * with 504.

@@ -1,0 +1,302 @@
+/*
+ * http_conn.c — the connections of this worker: which are admitted, how
+ * many each worker holds, and how long each may take.
+ *
+ * Bounded resources:
+ *   - connections: esqase.http_max_connections for all workers, each
+ *     holding its share; when a worker's last slot is taken it closes the
+ *     connection that waited longest without a request in progress
+ *     (make_room), so idle and unfinished connections cannot hold the slots;
+ *   - esqase.http_max_connections_per_ip from one client address other than
+ *     127.0.0.1/::1 (esq_conn_accept_policy), each worker enforcing its share;
+ *   - idle connections: esqase.http_idle_timeout (libmicrohttpd's timer,
+ *     which any received byte resets);
+ *   - slow clients: deadlines checked once a second (esq_conn_sweep) and
+ *     enforced by shutdown() of the socket so libmicrohttpd closes it on
+ *     its next run: a new connection's headers within
+ *     esqase.http_header_timeout, a body within esqase.http_body_timeout of
+ *     its headers, and each request within esqase.http_request_timeout of
+ *     the connection's start or the end of its previous request (a client
+ *     trickling one byte at a time cannot hold a connection).
+ */
+#include "postgres.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "http_server.h"
+
+static EsqConn *conns = NULL;
+static int64 last_sweep = 0;
+static bool closed_in_run = false;	/* a connection closed during MHD_run */
+
+EsqConn *
+esq_conn_state(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? (EsqConn *) info->socket_context : NULL;
+}
+
+void
+esq_conn_kill(EsqConn *c)
+{
+	if (c->killed || c->fd < 0)
+		return;
+	shutdown(c->fd, SHUT_RDWR);
+	c->killed = true;
+}
+
+/*
+ * This worker's share of a limit that holds for all the workers together:
+ * they accept from one queue, so the shares add up to the limit and a
+ * worker with a free slot takes the next connection.
+ */
+int
+esq_conn_worker_share(int limit)
+{
+	return Max(1, (limit + esq_worker_count() - 1) / esq_worker_count());
+}
+
+/* The address of a connection, without the port. */
+static bool
+same_host(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *) a)->sin_addr.s_addr ==
+			((const struct sockaddr_in *) b)->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *) a)->sin6_addr,
+					  &((const struct sockaddr_in6 *) b)->sin6_addr,
+					  sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+/*
+ * The host's own client addresses, exempt from the per-address limit: a
+ * reverse proxy on the same host (or a local client) connects from them.
+ * Only 127.0.0.1 and ::1 (and ::ffff:127.0.0.1), not all of 127.0.0.0/8.
+ */
+static bool
+is_local_peer(const struct sockaddr *a)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (a->sa_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *) a)->sin_addr.s_addr) == INADDR_LOOPBACK;
+	if (a->sa_family == AF_INET6)
+	{
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *) a)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(in6) ||
+			(memcmp(in6->s6_addr, mapped, 12) == 0 &&
+			 in6->s6_addr[12] == 127 && in6->s6_addr[13] == 0 &&
+			 in6->s6_addr[14] == 0 && in6->s6_addr[15] == 1);
+	}
+	return false;
+}
+
+/*
+ * libmicrohttpd's accept policy: refuses (closes at once) a connection from
+ * an address that already has this worker's share of
+ * esqase.http_max_connections_per_ip.
+ */
+enum MHD_Result
+esq_conn_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	EsqConn    *c;
+	int			n = 0;
+	int			share;
+
+	if (esq_http_max_connections_per_ip <= 0 || is_local_peer(addr))
+		return MHD_YES;
+	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
+	for (c = conns; c; c = c->next)
+		if (!c->killed && same_host(addr, &c->peer) && ++n >= share)
+			return MHD_NO;
+	return MHD_YES;
+}
+
+/*
+ * A new connection took a slot: if it was this worker's last free one, close
+ * the connection that has waited longest without a request in progress
+ * (idle keep-alive, or headers never completed), or failing that the
+ * oldest one still sending its body, so that the next client finds a slot
+ * at once.  Idle and unfinished connections cost an attacker nothing to
+ * open; without this a flood of them holds every slot until they time out.
+ */
+static void
+make_room(EsqConn *newest)
+{
+	EsqConn    *c;
+	EsqConn    *idle = NULL;
+	EsqConn    *body = NULL;
+	int			live = 0;
+
+	for (c = conns; c; c = c->next)
+	{
+		if (c->killed)
+			continue;
+		live++;
+		if (c == newest || c->answered)
+			continue;
+		if (c->headers_at == 0)
+		{
+			if (idle == NULL || c->window_start < idle->window_start)
+				idle = c;
+		}
+		else if (body == NULL || c->headers_at < body->headers_at)
+			body = c;
+	}
+	if (live < esq_conn_worker_share(esq_http_max_connections))
+		return;
+	if (idle)
+		esq_conn_kill(idle);
+	else if (body)
+		esq_conn_kill(body);
+}
+
+/* A new connection: tracked for the limits and deadlines. */
+static void
+conn_started(struct MHD_Connection *conn, void **socket_context)
+{
+	EsqConn    *c = calloc(1, sizeof(EsqConn));
+	const union MHD_ConnectionInfo *info;
+
+	*socket_context = c;
+	if (c == NULL)
+		return;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	c->fd = info ? info->connect_fd : -1;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (info && info->client_addr)
+	{
+		c->peerlen = info->client_addr->sa_family == AF_INET6 ?
+			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		memcpy(&c->peer, info->client_addr, c->peerlen);
+	}
+	c->window_start = esq_now_ms();
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+							  (unsigned int) esq_http_idle_timeout);
+	make_room(c);
+}
+
+/* Tracks connections for the limits and the request deadline. */
+void
+esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+				enum MHD_ConnectionNotificationCode toe)
+{
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		conn_started(conn, socket_context);
+	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+	{
+		EsqConn    *c = *socket_context;
+
+		closed_in_run = true;
+		if (c == NULL)
+			return;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+void
+esq_conn_headers_in(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+	{
+		c->headers_at = esq_now_ms();
+		c->answered = false;
+	}
+}
+
+void
+esq_conn_answered(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+		c->answered = true;
+}
+
+/* Restarts the connection's deadline window. */
+void
+esq_conn_request_done(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+	{
+		c->window_start = esq_now_ms();
+		c->headers_at = 0;
+		c->answered = false;
+		c->requests++;
+	}
+}
+
+bool
+esq_conn_any(void)
+{
+	return conns != NULL;
+}
+
+bool
+esq_conn_closed_since_reset(void)
+{
+	return closed_in_run;
+}
+
+void
+esq_conn_reset_closed(void)
+{
+	closed_in_run = false;
+}
+
+void
+esq_conn_sweep_start(void)
+{
+	last_sweep = esq_now_ms();
+}
+
+void
+esq_conn_sweep(void)
+{
+	int64		now = esq_now_ms();
+	EsqConn    *c;
+	int64		request_limit = (int64) esq_http_request_timeout * 1000;
+	int64		header_limit = (int64) esq_http_header_timeout * 1000;
+	int64		body_limit = (int64) esq_http_body_timeout * 1000;
+
+	if (now - last_sweep < 1000)
+		return;
+	last_sweep = now;
+	for (c = conns; c; c = c->next)
+	{
+		if (now - c->window_start > request_limit)
+			esq_conn_kill(c);
+		/* a new connection's first request line and headers */
+		else if (c->requests == 0 && c->headers_at == 0 &&
+				 now - c->window_start > header_limit)
+			esq_conn_kill(c);
+		/* the body, once the headers are in */
+		else if (c->headers_at != 0 && !c->answered &&
+				 now - c->headers_at > body_limit)
+			esq_conn_kill(c);
+	}
+}
