@@ -128,6 +128,15 @@ static const struct config_enum_entry log_level_options[] = {
 	{NULL, 0, false}
 };
 
+/* Points of esqase.debug_fail_in_callback (for tests only). */
+static const struct config_enum_entry debug_fail_options[] = {
+	{"off", ESQ_DEBUG_FAIL_OFF, false},
+	{"answer", ESQ_DEBUG_FAIL_ANSWER, false},
+	{"log", ESQ_DEBUG_FAIL_LOG, false},
+	{"flush", ESQ_DEBUG_FAIL_FLUSH, false},
+	{NULL, 0, false}
+};
+
 /* Defines the HTTP settings; only while preloading (some are PGC_POSTMASTER). */
 static void
 esq_define_http_gucs(void)
@@ -226,6 +235,12 @@ esq_define_http_gucs(void)
 							"How often the first HTTP worker deletes idempotency keys older than 24 hours.",
 							NULL, &esq_idempotency_sweep_interval, 300, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomEnumVariable("esqase.debug_fail_in_callback",
+							 "For tests only: raises an ERROR at this point of the HTTP workers' "
+							 "libmicrohttpd callbacks (answer, log, flush), to check that it "
+							 "becomes a 500 and the worker goes on.",
+							 NULL, &esq_debug_fail_in_callback, ESQ_DEBUG_FAIL_OFF, debug_fail_options,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",
 							NULL, &esq_http_connection_memory, 64 * 1024, 8 * 1024, 16 * 1024 * 1024,

@@ -274,6 +274,26 @@ extern void esq_options_response(EsqHttpResponse *resp, const EsqHttpRequest *re
 								 const char *allow);
 extern void esq_method_not_allowed(EsqHttpResponse *resp, const char *method,
 								   const char *allow);
+/*
+ * Runs fn(arg) so that an ERROR in it does not escape: it is logged, the
+ * error state flushed, any transaction aborted and the request memory
+ * context reset; returns false then.  Every PostgreSQL call made from a
+ * libmicrohttpd callback runs under it, so nothing longjmps through
+ * libmicrohttpd's frames.
+ */
+extern bool esq_guard(void (*fn) (void *arg), void *arg);
+
+/*
+ * esqase.debug_fail_in_callback (for tests only): raises an ERROR at the
+ * named point of a libmicrohttpd callback, to prove esq_guard.
+ */
+#define ESQ_DEBUG_FAIL_OFF 0
+#define ESQ_DEBUG_FAIL_ANSWER 1		/* after the dispatch, before the answer is queued */
+#define ESQ_DEBUG_FAIL_LOG 2		/* in the request log line, after it is queued */
+#define ESQ_DEBUG_FAIL_FLUSH 3		/* in the round's WAL flush for held answers */
+extern int	esq_debug_fail_in_callback;
+extern void esq_debug_fail(int point);
+
 /* Adds a header to the answer (value copied); sent with every status. */
 extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
 									const char *value);
@@ -383,12 +403,10 @@ typedef enum EsqDurableVerdict
  * CommitTransactionCommand (the statement timeout already disarmed),
  * after_commit just after it; disarm on every error path.
  */
-extern void esq_durable_begin(void);
+extern void esq_durable_begin(bool write);
 extern void esq_durable_before_commit(void);
 extern EsqDurableVerdict esq_durable_after_commit(bool replayed, uint64 *answer_lsn);
 extern void esq_durable_disarm(void);
-extern bool esq_sql_durable(uint64 lsn);
-extern void esq_sql_make_durable(uint64 lsn);
 
 /* ------------------------------------------------------------------------
  * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)

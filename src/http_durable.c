@@ -85,7 +85,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "esqase.h"
+#include "http_server.h"
 
 /* the timer that ends a wait for synchronous standbys at the request's deadline */
 static TimeoutId commit_wait_timer = MAX_TIMEOUTS;
@@ -96,6 +96,7 @@ static TimeoutId commit_wait_timer = MAX_TIMEOUTS;
  */
 static struct
 {
+	bool		write;			/* a create, update or delete (not a read) */
 	bool		async;			/* commits with synchronous_commit = off */
 	bool		deadline_armed; /* commit_wait_timer is armed */
 	XLogRecPtr	commit_before;	/* XactLastCommitEnd before the transaction */
@@ -194,13 +195,15 @@ standbys_confirmed(XLogRecPtr lsn)
 }
 
 void
-esq_durable_begin(void)
+esq_durable_begin(bool write)
 {
 	esq_durable_disarm();
+	xact.write = write;
 	xact.async = false;
 	xact.commit_before = XactLastCommitEnd;
 	xact.seen = InvalidXLogRecPtr;
-	if (synchronous_commit >= SYNCHRONOUS_COMMIT_LOCAL_FLUSH && !standbys_required())
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_LOCAL_FLUSH &&
+		(!write || !standbys_required()))
 	{
 		xact.async = true;
 		(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
@@ -224,7 +227,7 @@ void
 esq_durable_before_commit(void)
 {
 	xact.seen = insert_position();
-	if (!xact.async && standbys_required())
+	if (xact.write && !xact.async && standbys_required())
 		arm_deadline();
 }
 
@@ -270,7 +273,7 @@ esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
 		esq_durable_disarm();
 		return ESQ_DURABLE_ANSWER;
 	}
-	if ((commit != InvalidXLogRecPtr || replayed) && standbys_required() &&
+	if (xact.write && (commit != InvalidXLogRecPtr || replayed) && standbys_required() &&
 		!standbys_confirmed(lsn))
 	{
 		/* a commit's own wait was cut short; a replay or a held commit waits now */
@@ -285,15 +288,188 @@ esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
 	return verdict;
 }
 
-/* (temporary, until the waiting list moves here) */
-bool
-esq_sql_durable(uint64 lsn)
+
+/* ------------------------------------------------------------------------
+ * Answers held for the WAL flush (the HTTP worker's loop)
+ * ------------------------------------------------------------------------
+ */
+
+/* An answer held until WAL is flushed up to its LSN: a malloc'd copy. */
+struct EsqHeld
 {
-	return (XLogRecPtr) lsn <= GetFlushRecPtr(NULL);
+	EsqHttpResponse resp;
+	struct MHD_Connection *conn;
+	bool		failed;			/* the flush failed: answer 500 instead */
+};
+
+/*
+ * The answers held in this round, and the highest LSN they wait for.  The
+ * list is empty between rounds: esq_durable_run resumes every connection
+ * on it, so none is suspended when the daemons stop.
+ */
+static EsqHeld **waiting = NULL;
+static int	nwaiting = 0;
+static int	waiting_cap = 0;
+static XLogRecPtr waiting_lsn = InvalidXLogRecPtr;
+
+/* The answer of a held request whose flush failed (no allocation needed). */
+static const char flush_failed_body[] =
+"{\"error\":{\"status\":500,\"code\":\"internal_error\","
+"\"message\":\"internal error (see the server log)\",\"field\":null}}";
+
+bool
+esq_durable_may_answer(const EsqHttpResponse *resp)
+{
+	return resp->durable_lsn == 0 || (XLogRecPtr) resp->durable_lsn <= GetFlushRecPtr(NULL);
+}
+
+/* A malloc'd copy of s (NULL stays NULL); sets *ok to false if out of memory. */
+static char *
+copy_or_null(const char *s, size_t len, bool *ok)
+{
+	char	   *c;
+
+	if (s == NULL)
+		return NULL;
+	c = malloc(len + 1);
+	if (c == NULL)
+	{
+		*ok = false;
+		return NULL;
+	}
+	memcpy(c, s, len);
+	c[len] = '\0';
+	return c;
 }
 
 void
-esq_sql_make_durable(uint64 lsn)
+esq_durable_release(EsqHeld *h)
 {
-	XLogFlush((XLogRecPtr) lsn);
+	if (h == NULL)
+		return;
+	free(h->resp.body);
+	free(h->resp.location);
+	free((char *) h->resp.cors_origin);
+	for (int i = 0; i < h->resp.nheaders; i++)
+		free(h->resp.headers[i].value);
+	free(h);
+}
+
+/* A copy of resp outside the request memory context (which is reset next). */
+static EsqHeld *
+copy_answer(const EsqHttpResponse *resp)
+{
+	EsqHeld    *h = malloc(sizeof(EsqHeld));
+	EsqHttpResponse *d;
+	bool		ok = true;
+
+	if (h == NULL)
+		return NULL;
+	h->failed = false;
+	d = &h->resp;
+	*d = *resp;
+	d->body = copy_or_null(resp->body, resp->body_len, &ok);
+	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
+	d->cors_origin = copy_or_null(resp->cors_origin,
+								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
+	/* esq_durable_release frees the values counted in d->nheaders: copies only */
+	d->nheaders = 0;
+	for (int i = 0; i < resp->nheaders && ok; i++)
+	{
+		d->headers[i].value = copy_or_null(resp->headers[i].value,
+										   strlen(resp->headers[i].value), &ok);
+		if (ok)
+			d->nheaders++;
+	}
+	if (!ok)
+	{
+		esq_durable_release(h);
+		return NULL;
+	}
+	return h;
+}
+
+/*
+ * Keeps the answer and suspends its connection until the round's flush
+ * (esq_durable_run).  NULL if out of memory: the caller then flushes at
+ * once (esq_durable_flush_now) and answers.  Nothing here can throw.
+ */
+EsqHeld *
+esq_durable_hold(struct MHD_Connection *conn, const EsqHttpResponse *resp)
+{
+	EsqHeld    *h;
+
+	if (nwaiting == waiting_cap)
+	{
+		int			cap = waiting_cap ? 2 * waiting_cap : 16;
+		EsqHeld   **w = realloc(waiting, cap * sizeof(*w));
+
+		if (w == NULL)
+			return NULL;
+		waiting = w;
+		waiting_cap = cap;
+	}
+	h = copy_answer(resp);
+	if (h == NULL)
+		return NULL;
+	h->conn = conn;
+	MHD_suspend_connection(conn);
+	esq_conn_held(conn);
+	waiting[nwaiting++] = h;
+	waiting_lsn = Max(waiting_lsn, (XLogRecPtr) resp->durable_lsn);
+	return h;
+}
+
+void
+esq_durable_flush_now(const EsqHttpResponse *resp)
+{
+	if (resp->durable_lsn != 0)
+		XLogFlush((XLogRecPtr) resp->durable_lsn);
+}
+
+/* What to send for a held answer once resumed: it, or a 500 if the flush failed. */
+const EsqHttpResponse *
+esq_durable_held_answer(EsqHeld *h)
+{
+	static EsqHttpResponse failed;
+
+	if (!h->failed)
+		return &h->resp;
+	memset(&failed, 0, sizeof(failed));
+	failed.status = 500;
+	failed.body = (char *) flush_failed_body;
+	failed.body_len = sizeof(flush_failed_body) - 1;
+	failed.stat_route = h->resp.stat_route;
+	failed.cors_origin = h->resp.cors_origin;
+	failed.vary_origin = h->resp.vary_origin;
+	return &failed;
+}
+
+/* The round's flush, run under esq_guard (an ERROR becomes 500s). */
+static void
+flush_waiting(void *arg)
+{
+	esq_debug_fail(ESQ_DEBUG_FAIL_FLUSH);
+	XLogFlush(waiting_lsn);
+}
+
+bool
+esq_durable_run(void)
+{
+	int			n = nwaiting;
+
+	if (n == 0)
+		return false;
+	if (!esq_guard(flush_waiting, NULL))
+	{
+		ereport(WARNING,
+				(errmsg("esqase: the WAL flush for %d held answers failed; they are answered 500", n)));
+		for (int i = 0; i < n; i++)
+			waiting[i]->failed = true;
+	}
+	for (int i = 0; i < n; i++)
+		MHD_resume_connection(waiting[i]->conn);
+	nwaiting = 0;
+	waiting_lsn = InvalidXLogRecPtr;
+	return true;
 }

@@ -123,6 +123,7 @@ esq_log_request(struct MHD_Connection *conn, const char *method, const char *url
 	char		client[INET6_ADDRSTRLEN] = "-";
 	EsqConn    *c;
 
+	esq_debug_fail(ESQ_DEBUG_FAIL_LOG);
 	if (level < WARNING && !message_level_is_interesting(level))
 		return;
 	c = esq_conn_state(conn);

@@ -557,11 +557,11 @@ refused_before_sql(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 
 /* Starts the call's transaction: commit mode, statement timeout, snapshot, SPI. */
 static void
-sql_begin(const EsqSqlCall *call)
+sql_begin(const EsqSqlCall *call, bool access_only)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	esq_durable_begin();
+	esq_durable_begin(!access_only && call->action != ESQ_LIST && call->action != ESQ_GET);
 	if (esq_http_statement_timeout > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -677,7 +677,7 @@ sql_call(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 	cur.preparing = false;
 	PG_TRY();
 	{
-		sql_begin(call);
+		sql_begin(call, access_only);
 		sql_run(call, access_only, res);
 		sql_end(call, res);
 	}
