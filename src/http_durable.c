@@ -252,6 +252,8 @@ wait_for_standbys(XLogRecPtr lsn)
 {
 	if (!xact.deadline_armed)
 		arm_deadline();
+	else if (get_timeout_indicator(commit_wait_timer, false))
+		return;					/* the deadline has passed */
 	HOLD_INTERRUPTS();
 	XLogFlush(lsn);
 	SyncRepWaitForLSN(lsn, true);
@@ -276,8 +278,15 @@ esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
 	if (xact.write && (commit != InvalidXLogRecPtr || replayed) && standbys_required() &&
 		!standbys_confirmed(lsn))
 	{
-		/* a commit's own wait was cut short; a replay or a held commit waits now */
-		if ((replayed || xact.async) && !ProcDiePending)
+		/*
+		 * A commit that waited for the standbys and is not confirmed: its
+		 * wait was cut short.  A replay that committed nothing (or a commit
+		 * made asynchronously as synchronous_standby_names was being set)
+		 * has not waited yet: it waits now, until the same deadline.
+		 */
+		bool		waited = commit != InvalidXLogRecPtr && !xact.async;
+
+		if (!waited && !ProcDiePending)
 			wait_for_standbys(lsn);
 		if (!standbys_confirmed(lsn))
 			verdict = ProcDiePending ? ESQ_DURABLE_NO_ANSWER : ESQ_DURABLE_NOT_REPLICATED;

@@ -242,6 +242,28 @@ access_call(void *arg)
 		a->ret = answer(a->conn, a->url, a->method, r);
 }
 
+/* The body of a 500 after an ERROR: a constant, no allocation needed. */
+static const char internal_error_body[] =
+"{\"error\":{\"status\":500,\"code\":\"internal_error\","
+"\"message\":\"internal error (see the server log)\",\"field\":null}}";
+
+/* The log line of a request that an ERROR ended (run under esq_guard). */
+typedef struct FailedRequest
+{
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	EsqReq	   *r;
+} FailedRequest;
+
+static void
+log_failed_request(void *arg)
+{
+	FailedRequest *f = arg;
+
+	esq_log_request(f->conn, f->method, f->url, f->r, 500, sizeof(internal_error_body) - 1);
+}
+
 /*
  * What a request gets when an ERROR ended its handling (logged by
  * esq_guard): a 500 built without PostgreSQL's memory or ereport, then the
@@ -249,17 +271,16 @@ access_call(void *arg)
  * answer was already queued.
  */
 static enum MHD_Result
-answer_internal_error(struct MHD_Connection *conn, EsqReq *r)
+answer_internal_error(struct MHD_Connection *conn, const char *method, const char *url,
+					  EsqReq *r)
 {
-	static const char body[] =
-	"{\"error\":{\"status\":500,\"code\":\"internal_error\","
-	"\"message\":\"internal error (see the server log)\",\"field\":null}}";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
 	if (r && r->queued)
 		return MHD_YES;
-	resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *) body,
+	resp = MHD_create_response_from_buffer(sizeof(internal_error_body) - 1,
+										   (void *) internal_error_body,
 										   MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
@@ -270,9 +291,15 @@ answer_internal_error(struct MHD_Connection *conn, EsqReq *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, 500, resp);
 	MHD_destroy_response(resp);
-	if (r)
-		r->queued = true;
 	esq_conn_answered(conn);
+	if (r)
+	{
+		FailedRequest f = {conn, method, url, r};
+
+		r->queued = true;
+		esq_stats_record(-1, method, 500, esq_now_us() - r->start_us);
+		(void) esq_guard(log_failed_request, &f);
+	}
 	return ret;
 }
 
@@ -289,7 +316,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (esq_guard(access_call, &a))
 		return a.ret;
-	return answer_internal_error(conn, *con_cls);
+	return answer_internal_error(conn, method, url, *con_cls);
 }
 
 /* Frees the request state; restarts the connection's deadline window. */
