@@ -119,6 +119,9 @@ typedef struct EsqShared
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
 	EsqStats	stats;
+	/* http_durable.c: commits made with synchronous_commit = off */
+	pg_atomic_uint64 async_commit_lsn;	/* the highest one's end */
+	pg_atomic_uint32 async_committing;	/* how many are under way */
 } EsqShared;
 
 extern void esq_stats_init(EsqStats *st);
@@ -401,12 +404,12 @@ typedef enum EsqDurableVerdict
  * Around the commit of a request's transaction (http_sql.c): begin just
  * after StartTransactionCommand, before_commit just before
  * CommitTransactionCommand (the statement timeout already disarmed),
- * after_commit just after it; disarm on every error path.
+ * after_commit just after it; abort on every error path.
  */
 extern void esq_durable_begin(bool write);
-extern void esq_durable_before_commit(void);
+extern void esq_durable_before_commit(bool replayed);
 extern EsqDurableVerdict esq_durable_after_commit(bool replayed, uint64 *answer_lsn);
-extern void esq_durable_disarm(void);
+extern void esq_durable_abort(void);
 
 /* ------------------------------------------------------------------------
  * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)

@@ -10,13 +10,14 @@
  *   esq_durable_begin         whether the commit waits for its own WAL
  *                             flush, or commits with synchronous_commit =
  *                             off and its answer waits instead (below);
- *   esq_durable_before_commit the WAL insert position once the SQL ran: no
- *                             snapshot of the transaction can see a commit
- *                             past it; and, when synchronous standbys must
- *                             confirm the commit, the deadline of that wait;
+ *   esq_durable_before_commit how far WAL must be flushed for what the
+ *                             transaction could see; and, when synchronous
+ *                             standbys must confirm the commit, the
+ *                             deadline of that wait;
  *   esq_durable_after_commit  the verdict: answer (once WAL is flushed up to
  *                             answer_lsn), answer 503 not_replicated, or
- *                             send nothing (the server is shutting down).
+ *                             send nothing (the server is shutting down);
+ *   esq_durable_abort         on every error path.
  *
  * In the HTTP worker's loop (http_server.c calls these):
  *
@@ -38,12 +39,17 @@
  *
  * Reads wait for the same flush.  A commit made with synchronous_commit =
  * off is visible to other transactions before it is flushed, so a GET could
- * show another request's write that a crash would still take back.  Every
- * commit a transaction's snapshots can see was inserted into WAL before the
- * transaction's SQL ended, so its answer waits until WAL is flushed up to
- * the insert position at that moment.  With nothing unflushed (the usual
- * case without writes) that costs two spinlocks and no wait; with writes in
- * the round it shares their flush.
+ * show another request's write that a crash would still take back.  The
+ * workers count their asynchronous commits in shared memory, from before
+ * each is visible until its end LSN is published (the highest so far): a
+ * transaction that finds none under way once its SQL ran waits for the
+ * flush of that highest LSN; one that finds some under way waits for the
+ * WAL insert position, which every commit it could see precedes.  Either
+ * is a few atomic reads; with nothing unflushed (no writes) an answer goes
+ * out at once, and in a round with writes it shares their flush.  Other
+ * sessions' commits are flushed before they are visible, unless a session
+ * set synchronous_commit = off for itself: that is its choice, as in
+ * PostgreSQL.
  *
  * Synchronous standbys.  When a commit must be confirmed by standbys
  * (synchronous_commit above local and synchronous_standby_names in effect),
@@ -63,8 +69,9 @@
  * answered 503 not_replicated if they do not.  A SIGTERM during the wait
  * (fast shutdown, pg_terminate_backend) ends PostgreSQL's wait and asks for
  * no output: the request then gets no answer at all; its connection is
- * closed.  Reads under synchronous replication wait for the local flush
- * only: as in PostgreSQL, a write whose wait for the standbys was cut short
+ * closed.  Reads never wait for standbys: their own commit (a key's
+ * last_used_at) is made asynchronously, and they wait for the local flush
+ * only.  As in PostgreSQL, a write whose wait for the standbys was cut short
  * is visible to later reads (its writer was told 503 not_replicated).
  *
  * With synchronous_commit = off configured, the DBA has chosen commits
@@ -79,6 +86,7 @@
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
 #include "replication/walsender_private.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/guc.h"
@@ -99,9 +107,12 @@ static struct
 	bool		write;			/* a create, update or delete (not a read) */
 	bool		async;			/* commits with synchronous_commit = off */
 	bool		deadline_armed; /* commit_wait_timer is armed */
+	bool		committing;		/* counted in esq_shared->async_committing */
 	XLogRecPtr	commit_before;	/* XactLastCommitEnd before the transaction */
 	XLogRecPtr	seen;			/* WAL insert position once its SQL ran */
 }			xact;
+
+static void async_commit_exit(int code, Datum arg);
 
 /* The commit-wait timer fired: end the wait as a cancel would (syncrep.c). */
 static void
@@ -194,10 +205,70 @@ standbys_confirmed(XLogRecPtr lsn)
 	return confirmed;
 }
 
+/*
+ * Commits made with synchronous_commit = off by the HTTP workers (all of
+ * them, in shared memory): how many are under way, and the end of the
+ * highest once made.  A commit is counted from before it becomes visible
+ * until its LSN is published, so a reader that finds none under way finds
+ * the LSN of every asynchronous commit its snapshots could see.
+ */
+static void
+async_commit_start(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		before_shmem_exit(async_commit_exit, (Datum) 0);
+		registered = true;
+	}
+	pg_atomic_fetch_add_u32(&esq_shared->async_committing, 1);
+	xact.committing = true;
+}
+
+/* The commit is made (its end LSN) or failed (InvalidXLogRecPtr). */
+static void
+async_commit_end(XLogRecPtr commit)
+{
+	uint64		cur;
+
+	if (!xact.committing)
+		return;
+	cur = pg_atomic_read_u64(&esq_shared->async_commit_lsn);
+	while (commit > cur &&
+		   !pg_atomic_compare_exchange_u64(&esq_shared->async_commit_lsn, &cur, commit))
+		;
+	pg_atomic_fetch_sub_u32(&esq_shared->async_committing, 1);
+	xact.committing = false;
+}
+
+static void
+async_commit_exit(int code, Datum arg)
+{
+	async_commit_end(InvalidXLogRecPtr);
+}
+
+/*
+ * The end of the last commit the transaction's snapshots could have seen
+ * without its WAL being flushed: the highest asynchronous commit of the
+ * HTTP workers; if one is under way (it may already be visible), the WAL
+ * insert position, which every visible commit precedes.  Commits of other
+ * sessions are flushed before they are visible, unless a session chose
+ * synchronous_commit = off for itself.
+ */
+static XLogRecPtr
+visible_commits_end(void)
+{
+	if (esq_shared == NULL || pg_atomic_read_u32(&esq_shared->async_committing) > 0)
+		return insert_position();
+	pg_read_barrier();
+	return (XLogRecPtr) pg_atomic_read_u64(&esq_shared->async_commit_lsn);
+}
+
 void
 esq_durable_begin(bool write)
 {
-	esq_durable_disarm();
+	esq_durable_abort();
 	xact.write = write;
 	xact.async = false;
 	xact.commit_before = XactLastCommitEnd;
@@ -224,17 +295,35 @@ arm_deadline(void)
 }
 
 void
-esq_durable_before_commit(void)
+esq_durable_before_commit(bool replayed)
 {
-	xact.seen = insert_position();
+	/*
+	 * What the answer shows must be durable: for a replay, whatever the WAL
+	 * holds (the stored answer's commit may have waited for no standby);
+	 * otherwise what its snapshots could see.  A standby's data is WAL
+	 * already flushed there: nothing to wait for.
+	 */
+	if (RecoveryInProgress())
+		xact.seen = InvalidXLogRecPtr;
+	else if (replayed)
+		xact.seen = insert_position();
+	else
+		xact.seen = visible_commits_end();
+	if (xact.async && esq_shared != NULL)
+		async_commit_start();
 	if (xact.write && !xact.async && standbys_required())
 		arm_deadline();
 }
 
-/* Disarms the commit-wait timer; a cancel it raised has done its work. */
+/*
+ * After the commit, or on any error: disarms the commit-wait timer (a
+ * cancel it raised has done its work) and ends an asynchronous commit's
+ * count.
+ */
 void
-esq_durable_disarm(void)
+esq_durable_abort(void)
 {
+	async_commit_end(InvalidXLogRecPtr);
 	if (!xact.deadline_armed)
 		return;
 	disable_timeout(commit_wait_timer, false);
@@ -269,10 +358,11 @@ esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
 	EsqDurableVerdict verdict = ESQ_DURABLE_ANSWER;
 
 	*answer_lsn = 0;
+	async_commit_end(commit);
 	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
 	{
 		/* configured so by the DBA: commits are not made durable at all */
-		esq_durable_disarm();
+		esq_durable_abort();
 		return ESQ_DURABLE_ANSWER;
 	}
 	if (xact.write && (commit != InvalidXLogRecPtr || replayed) && standbys_required() &&
@@ -291,7 +381,7 @@ esq_durable_after_commit(bool replayed, uint64 *answer_lsn)
 		if (!standbys_confirmed(lsn))
 			verdict = ProcDiePending ? ESQ_DURABLE_NO_ANSWER : ESQ_DURABLE_NOT_REPLICATED;
 	}
-	esq_durable_disarm();
+	esq_durable_abort();
 	if (verdict == ESQ_DURABLE_ANSWER && lsn > GetFlushRecPtr(NULL))
 		*answer_lsn = (uint64) lsn;
 	return verdict;

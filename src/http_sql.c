@@ -619,8 +619,13 @@ sql_end(const EsqSqlCall *call, EsqSqlResult *res)
 	SPI_finish();
 	PopActiveSnapshot();
 	if (esq_http_statement_timeout > 0)
-		disable_timeout(STATEMENT_TIMEOUT, false);
-	esq_durable_before_commit();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, true);
+		/* it fired as the SQL ended: cancel now (504), not during the commit */
+		if (get_timeout_indicator(STATEMENT_TIMEOUT, false))
+			CHECK_FOR_INTERRUPTS();
+	}
+	esq_durable_before_commit(res->replayed);
 	CommitTransactionCommand();
 	verdict = esq_durable_after_commit(res->replayed, &res->answer_lsn);
 	if (verdict == ESQ_DURABLE_NOT_REPLICATED)
@@ -652,7 +657,7 @@ sql_fail(const EsqSqlCall *call, EsqSqlResult *res)
 	edata = CopyErrorData();
 	FlushErrorState();
 	disable_timeout(STATEMENT_TIMEOUT, false);
-	esq_durable_disarm();
+	esq_durable_abort();
 	QueryCancelPending = false;
 	AbortCurrentTransaction();
 	MemoryContextSwitchTo(esq_request_context);
