@@ -251,10 +251,10 @@ esq_define_http_gucs(void)
 
 /*
  * The number of HTTP workers to start.  A worker serves one request at a
- * time and, for a write, waits for its commit to reach disk; with about
- * two per CPU one worker's fsync overlaps another's work, which is what
- * lets writes keep up with as many backends sharing WAL flushes
- * (docs/benchmarks.md).  Each worker takes a max_worker_processes slot;
+ * time, and between rounds of requests runs the WAL flush its held answers
+ * wait for (http_durable.c); with about two per CPU one worker's flush
+ * overlaps another's work, which is what lets writes keep up with as many
+ * backends sharing WAL flushes (docs/benchmarks.md).  Each worker takes a max_worker_processes slot;
  * the automatic count leaves at least half of them to parallel query and
  * other extensions.
  */

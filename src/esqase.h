@@ -252,7 +252,10 @@ typedef struct EsqHttpResponse
 	EsqHeader	headers[ESQ_MAX_EXTRA_HEADERS];	/* esq_response_add_header */
 } EsqHttpResponse;
 
-/* Answers one complete request (never throws, except out of memory). */
+/*
+ * Answers one complete request; SQL errors become statuses.  Called under
+ * esq_guard, which makes any other ERROR (out of memory) a 500.
+ */
 extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
 
 /*

@@ -26,8 +26,8 @@
  *
  * Then http_sql.c runs the call in one transaction; its result or error
  * becomes the response.  Called from the libmicrohttpd access handler on
- * the worker's main thread; nothing here throws except on out-of-memory
- * (which ends the worker, see http_worker.c).
+ * the worker's main thread, under esq_guard (http_response.c): an ERROR
+ * raised here (out of memory) becomes a 500 for the request.
  */
 #include "postgres.h"
 

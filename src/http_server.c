@@ -12,6 +12,13 @@
  * The other rooms of the front door (http_server.h): the connections, their
  * limits and deadlines (http_conn.c); a request's framing, body and
  * arguments (http_framing.c); the request id and log line (http_log.c).
+ * When an answer may be sent, and the answers held until the WAL is
+ * flushed, are http_durable.c's.
+ *
+ * libmicrohttpd calls the access handler and the logger from its own
+ * frames: both run under esq_guard (http_response.c), so an ERROR raised
+ * below them becomes a 500 for that request (answer_internal_error), never
+ * a longjmp through libmicrohttpd.
  *
  * The response is queued on a later call of the access handler than the
  * first one (once the whole request is in), which keeps HTTP keep-alive
