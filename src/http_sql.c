@@ -8,7 +8,11 @@
  *   switch to esqase.http_role (SECURITY_LOCAL_USERID_CHANGE)
  *   SELECT esqase_authenticate($token)
  *   SELECT r::text, ... FROM esqase.<resource>_<action>(...) r
- *   restore the user -> SPI_finish -> commit
+ *   restore the user -> SPI_finish -> statement timeout disarmed -> commit
+ *
+ * in steps (sql_begin, sql_run, sql_end; sql_fail on error).  Around the
+ * commit http_durable.c decides the commit mode and when the answer may go
+ * out (answer_lsn), or that it must be 503 not_replicated or none at all.
  *
  * Why the role switch: the worker connects as the bootstrap superuser (a
  * background worker cannot log in as the NOLOGIN esqase_api role), and a
