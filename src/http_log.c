@@ -5,6 +5,14 @@
  * string, status, duration, response bytes, key prefix, client address,
  * request id), never the token or a body; 5xx at WARNING, the rest at
  * esqase.http_log_level.
+ *
+ * Except unauthenticated requests (401): a flood of them costs the client
+ * nothing and would fill the disk (a probe wrote 479,000 such lines, 106
+ * MB, in minutes).  Each worker logs the first 401 of every
+ * ESQ_LOG_UNAUTH_INTERVAL_MS in full, counts the others, and logs one
+ * summary line with the count when the interval is over: at most two lines
+ * per interval and worker, however many requests.  The metrics
+ * (esqase_http_requests_total) still count every one.
  */
 #include "postgres.h"
 
@@ -16,6 +24,13 @@
 
 #include "http_server.h"
 
+#define ESQ_LOG_UNAUTH_INTERVAL_MS 10000
+
+/* The 401s of the current interval that were not logged one by one. */
+static int64 unauth_since = 0;	/* ms: the interval's first 401, 0: none */
+static uint64 unauth_unlogged = 0;
+static char unauth_last_client[INET6_ADDRSTRLEN] = "-";
+
 /*
  * The X-Request-Id of a request: the client's if it is sane (1 to 128
  * characters, letters, digits and "-._:/+=@"), so that a proxy's or a
@@ -26,8 +41,6 @@ esq_log_set_request_id(struct MHD_Connection *conn, EsqReq *r)
 {
 	const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 													ESQ_HEADER_REQUEST_ID);
-	uint8		rnd[16];
-	int			i;
 
 	if (given)
 	{
@@ -43,16 +56,25 @@ esq_log_set_request_id(struct MHD_Connection *conn, EsqReq *r)
 			return;
 		}
 	}
+	esq_log_new_request_id(r->request_id);
+}
+
+void
+esq_log_new_request_id(char *id)
+{
+	uint8		rnd[16];
+	int			i;
+
 	if (!pg_strong_random(rnd, sizeof(rnd)))
 	{
 		/* no entropy source: still unique enough to find a log line */
 		uint64		t = (uint64) esq_now_us() ^ ((uint64) MyProcPid << 40);
 
 		memcpy(rnd, &t, sizeof(t));
-		memcpy(rnd + 8, &r, sizeof(void *) <= 8 ? sizeof(void *) : 8);
+		memcpy(rnd + 8, &id, sizeof(void *) <= 8 ? sizeof(void *) : 8);
 	}
 	for (i = 0; i < 16; i++)
-		snprintf(r->request_id + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 }
 
 /*
@@ -108,42 +130,112 @@ append_key_prefix(StringInfo buf, const char *authorization)
 		appendBinaryStringInfo(buf, p, n);
 }
 
+/* The client address of c, or "-". */
+static void
+client_address(const EsqConn *c, char *client, size_t size)
+{
+	strlcpy(client, "-", size);
+	if (c && c->peer.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *) &c->peer)->sin_addr,
+				  client, size);
+	else if (c && c->peer.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) &c->peer)->sin6_addr,
+				  client, size);
+}
+
+/*
+ * The summary of the 401s not logged one by one, once their interval is
+ * over (or now, if force).
+ */
+void
+esq_log_flush_summary(bool force)
+{
+	int			level = esq_http_log_level;
+
+	if (unauth_since == 0 ||
+		(!force && esq_now_ms() - unauth_since < ESQ_LOG_UNAUTH_INTERVAL_MS))
+		return;
+	if (unauth_unlogged > 0 && message_level_is_interesting(level))
+		ereport(level,
+				(errmsg("esqase: %llu more unauthenticated requests (401) in %d s not logged one by one, the last from client=%s",
+						(unsigned long long) unauth_unlogged,
+						(int) ((esq_now_ms() - unauth_since + 999) / 1000), unauth_last_client),
+				 errhidestmt(true), errhidecontext(true)));
+	unauth_since = 0;
+	unauth_unlogged = 0;
+}
+
+/* Milliseconds until a summary is due, -1 if none is pending. */
+long
+esq_log_summary_wait_ms(void)
+{
+	int64		left;
+
+	if (unauth_since == 0 || unauth_unlogged == 0)
+		return -1;
+	left = unauth_since + ESQ_LOG_UNAUTH_INTERVAL_MS - esq_now_ms();
+	return left < 0 ? 0 : (long) left;
+}
+
+/* Whether a 401 is counted for the summary instead of logged. */
+static bool
+unauth_counted(const char *client)
+{
+	int64		now = esq_now_ms();
+
+	if (unauth_since != 0 && now - unauth_since >= ESQ_LOG_UNAUTH_INTERVAL_MS)
+		esq_log_flush_summary(true);
+	if (unauth_since == 0)
+	{
+		unauth_since = now;
+		return false;
+	}
+	unauth_unlogged++;
+	strlcpy(unauth_last_client, client, sizeof(unauth_last_client));
+	return true;
+}
+
 /*
  * One log line per request: method, path (without the query string),
  * status, duration, response bytes, key prefix, client address, request
  * id.  Never the token or a body.  5xx at WARNING, the rest at
- * esqase.http_log_level.
+ * esqase.http_log_level; 401s are summarised (see above).
  */
 void
-esq_log_request(struct MHD_Connection *conn, const char *method, const char *url,
-				EsqReq *r, int status, size_t bytes)
+esq_log_line(const EsqConn *c, const char *method, const char *url,
+			 const char *authorization, const char *request_id,
+			 int64 start_us, int status, size_t bytes)
 {
 	int			level = status >= 500 ? WARNING : esq_http_log_level;
 	StringInfoData buf;
-	char		client[INET6_ADDRSTRLEN] = "-";
-	EsqConn    *c;
+	char		client[INET6_ADDRSTRLEN];
 
 	esq_debug_fail(ESQ_DEBUG_FAIL_LOG);
 	if (level < WARNING && !message_level_is_interesting(level))
 		return;
-	c = esq_conn_state(conn);
-	if (c && c->peer.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *) &c->peer)->sin_addr,
-				  client, sizeof(client));
-	else if (c && c->peer.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &c->peer)->sin6_addr,
-				  client, sizeof(client));
+	client_address(c, client, sizeof(client));
+	if (status == 401 && unauth_counted(client))
+		return;
 	initStringInfo(&buf);
 	append_log_safe(&buf, method, 32);
 	appendStringInfoChar(&buf, ' ');
 	append_log_safe(&buf, url, 256);
 	appendStringInfo(&buf, " %d %.3f ms %zu bytes key=", status,
-					 (double) (esq_now_us() - r->start_us) / 1000.0, bytes);
-	append_key_prefix(&buf, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-														MHD_HTTP_HEADER_AUTHORIZATION));
-	appendStringInfo(&buf, " client=%s request_id=%s", client, r->request_id);
+					 (double) (esq_now_us() - start_us) / 1000.0, bytes);
+	append_key_prefix(&buf, authorization);
+	appendStringInfo(&buf, " client=%s request_id=%s", client, request_id);
 	ereport(level,
 			(errmsg("esqase: request %s", buf.data),
 			 errhidestmt(true), errhidecontext(true)));
 	pfree(buf.data);
+}
+
+void
+esq_log_request(struct MHD_Connection *conn, const char *method, const char *url,
+				EsqReq *r, int status, size_t bytes)
+{
+	esq_log_line(esq_conn_state(conn), method, url,
+				 MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+											 MHD_HTTP_HEADER_AUTHORIZATION),
+				 r->request_id, r->start_us, status, bytes);
 }

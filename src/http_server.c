@@ -196,6 +196,9 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	EsqReq	   *r;
 	EsqEarlyAnswer early;
 
+	/* answered before libmicrohttpd read it (http_conn.c): nothing more */
+	if (esq_conn_refused(conn))
+		return MHD_NO;
 	r = calloc(1, sizeof(EsqReq));
 	if (r == NULL)
 		return MHD_NO;
@@ -204,10 +207,55 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	esq_log_set_request_id(conn, r);
 	esq_conn_headers_in(conn);
 
-	esq_framing_first_call(conn, version, r, &early);
+	esq_framing_first_call(conn, method, version, r, &early);
 	if (early.status != 0)
 		return answer_now(conn, method, url, r, early.status, early.code, early.message);
 	return MHD_YES;
+}
+
+/*
+ * The answer to a connection whose first bytes were refused before
+ * libmicrohttpd read any (http_conn.c, gate_first_bytes), written on the
+ * socket itself: nothing else has been sent on it.  Then the socket is shut
+ * for writing, so that the answer libmicrohttpd makes of the same bytes
+ * (the one esqase replaces) cannot reach the client, and the access
+ * handler refuses anything more on it (c->refused).
+ */
+void
+esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
+							const char *method, const char *path)
+{
+	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
+	int64		start_us = esq_now_us();
+	EsqHttpResponse resp;
+	char		request_id[ESQ_REQUEST_ID_MAX + 1];
+	char		date[64];
+	time_t		now = time(NULL);
+	struct tm	tm;
+	StringInfoData buf;
+	ssize_t		sent;
+
+	memset(&resp, 0, sizeof(resp));
+	esq_error_response(&resp, early->status, early->code, early->message, NULL);
+	esq_log_new_request_id(request_id);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+					 "Content-Type: application/json; charset=utf-8\r\n"
+					 "Cache-Control: no-store\r\n" ESQ_HEADER_REQUEST_ID ": %s\r\n"
+					 "Content-Length: %zu\r\n\r\n",
+					 resp.status, MHD_get_reason_phrase_for((unsigned int) resp.status),
+					 date, request_id, resp.body_len);
+	appendBinaryStringInfo(&buf, resp.body, (int) resp.body_len);
+	sent = send(c->fd, buf.data, buf.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(c->fd, SHUT_WR);
+	c->refused = true;
+	esq_stats_record(-1, method, resp.status, esq_now_us() - start_us);
+	esq_log_line(c, method, path, NULL, request_id, start_us, resp.status,
+				 sent > 0 ? resp.body_len : 0);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(esq_request_context);
 }
 
 /* One call of libmicrohttpd's access handler, its arguments and result. */
@@ -246,7 +294,10 @@ access_call(void *arg)
 		*a->upload_data_size = 0;
 	}
 	else
+	{
+		esq_conn_request_in(a->conn);
 		a->ret = answer(a->conn, a->url, a->method, r);
+	}
 }
 
 /* The body of a 500 after an ERROR: a constant, no allocation needed. */
@@ -333,6 +384,8 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	EsqReq	   *r = *con_cls;
 
+	/* before r goes: whether the request started, and its body's bytes */
+	esq_conn_request_done(conn, r != NULL, r ? r->received : 0);
 	if (r)
 	{
 		esq_durable_release(r->held);
@@ -340,7 +393,6 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(r);
 		*con_cls = NULL;
 	}
-	esq_conn_request_done(conn);
 }
 
 /* Starts one daemon on an inherited listening socket. */
@@ -358,7 +410,7 @@ start_daemon(const EsqListener *l)
 	{
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, esq_tls_cert_callback()};
-		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities};
+		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities()};
 		tls[2] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
 	}
 	d = MHD_start_daemon(flags, 0, esq_conn_accept_policy, NULL,
@@ -398,6 +450,8 @@ esq_http_start(void)
 		start_daemon(esq_http_listener(i));
 	starting = false;
 	esq_conn_sweep_start();
+	if (ndaemons > 0)
+		esq_conn_watch_start();
 	return ndaemons;
 }
 
@@ -409,6 +463,14 @@ esq_http_stop(void)
 	for (i = 0; i < ndaemons; i++)
 		MHD_stop_daemon(daemons[i]);
 	ndaemons = 0;
+	esq_conn_watch_stop();
+	esq_log_flush_summary(true);
+}
+
+int
+esq_http_watch_fd(void)
+{
+	return esq_conn_watch_fd();
 }
 
 const char *
@@ -463,6 +525,13 @@ esq_http_timeout_ms(void)
 	/* sweep the request deadlines once a second while there are connections */
 	if (esq_conn_any() && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
+	/* the summary of unauthenticated requests not logged one by one */
+	{
+		long		summary = esq_log_summary_wait_ms();
+
+		if (summary >= 0 && (timeout < 0 || summary < timeout))
+			timeout = summary;
+	}
 	return timeout;
 }
 
@@ -473,11 +542,14 @@ esq_http_run(void)
 
 	esq_conn_reset_closed();
 	resumed_in_run = false;
+	esq_conn_before_run();
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
 
 	/* one WAL flush for every answer held in this run, then they are sent */
 	resumed_in_run = esq_durable_run();
 
+	esq_conn_after_run();
 	esq_conn_sweep();
+	esq_log_flush_summary(false);
 }

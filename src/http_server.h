@@ -75,7 +75,14 @@ typedef struct EsqConn
 	bool		answered;		/* the current request's response is queued or held */
 	bool		held;			/* ... held for the WAL flush (http_durable.c) */
 	int			requests;		/* requests completed on this connection */
+	bool		complete;		/* the current request is all in (its answer may wait) */
 	bool		killed;
+	bool		gated;			/* this request's first bytes were looked at (or cannot be) */
+	bool		gate_off;		/* they cannot be any more (http_conn.c) */
+	uint64		wire_bytes;		/* bytes of the requests before, as libmicrohttpd read them */
+	bool		peer_closed;	/* the client closed or half-closed (FIN) */
+	bool		refused;		/* answered and closed before libmicrohttpd read it */
+	bool		tls;
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
 } EsqConn;
@@ -97,14 +104,31 @@ extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 							enum MHD_ConnectionNotificationCode toe);
 
 /*
- * A request's headers are in / its answer is held for the WAL flush (never
- * closed for a limit or deadline then) / its answer is queued (it has
- * esqase.http_request_timeout from now to be sent) / it is complete.
+ * A request's headers are in / the whole request is in / its answer is
+ * held for the WAL flush (never closed for a limit or deadline then) / its
+ * answer is queued (it has esqase.http_request_timeout from now to be
+ * sent) / it is over (answer sent or connection closed).
  */
 extern void esq_conn_headers_in(struct MHD_Connection *conn);
+extern void esq_conn_request_in(struct MHD_Connection *conn);
 extern void esq_conn_held(struct MHD_Connection *conn);
 extern void esq_conn_answered(struct MHD_Connection *conn);
-extern void esq_conn_request_done(struct MHD_Connection *conn);
+extern void esq_conn_request_done(struct MHD_Connection *conn, bool started,
+								  size_t body_bytes);
+/* Whether the connection was refused before libmicrohttpd read it. */
+extern bool esq_conn_refused(struct MHD_Connection *conn);
+
+/*
+ * The watch on the connections' sockets (an epoll fd the worker waits on
+ * too): a client's FIN, and the first bytes of a plain-HTTP connection
+ * before libmicrohttpd reads them.  Started with the daemons.
+ */
+extern void esq_conn_watch_start(void);
+extern void esq_conn_watch_stop(void);
+extern int	esq_conn_watch_fd(void);
+/* Before libmicrohttpd runs: the first bytes; after: connections the client left. */
+extern void esq_conn_before_run(void);
+extern void esq_conn_after_run(void);
 
 /* Whether any connection is open; whether one closed since the last reset. */
 extern bool esq_conn_any(void);
@@ -144,9 +168,27 @@ typedef struct EsqEarlyAnswer
 	char		message[192];
 } EsqEarlyAnswer;
 
+/*
+ * What the first bytes of a plain-HTTP connection say, before
+ * libmicrohttpd reads them: ESQ_FIRST_BYTES_CLOSE (they cannot start a
+ * request: a TLS ClientHello...), ESQ_FIRST_BYTES_ANSWER (early is the
+ * answer; method and path for its log line) or ESQ_FIRST_BYTES_PASS.
+ */
+typedef enum EsqFirstBytes
+{
+	ESQ_FIRST_BYTES_PASS,
+	ESQ_FIRST_BYTES_CLOSE,
+	ESQ_FIRST_BYTES_ANSWER
+} EsqFirstBytes;
+
+extern EsqFirstBytes esq_framing_first_bytes(const char *buf, size_t len,
+											 EsqEarlyAnswer *early,
+											 char *method, size_t method_size,
+											 char *path, size_t path_size);
+
 /* The framing checks of the first call (and the 413 to Expect: 100-continue). */
-extern void esq_framing_first_call(struct MHD_Connection *conn, const char *version,
-								   EsqReq *r, EsqEarlyAnswer *early);
+extern void esq_framing_first_call(struct MHD_Connection *conn, const char *method,
+								   const char *version, EsqReq *r, EsqEarlyAnswer *early);
 
 /* Appends a body chunk, or only counts it once the limit is passed. */
 extern bool esq_framing_append_body(EsqReq *r, const char *data, size_t size);
@@ -193,5 +235,25 @@ extern void esq_log_set_request_id(struct MHD_Connection *conn, EsqReq *r);
 /* The log line of one answered request. */
 extern void esq_log_request(struct MHD_Connection *conn, const char *method,
 							const char *url, EsqReq *r, int status, size_t bytes);
+/* The same for a request answered before libmicrohttpd read it. */
+extern void esq_log_line(const EsqConn *c, const char *method, const char *url,
+						 const char *authorization, const char *request_id,
+						 int64 start_us, int status, size_t bytes);
+/* A fresh random request id (2 * 16 hex digits and a NUL). */
+extern void esq_log_new_request_id(char *id);
+/* Once a second: the summary of the unauthenticated requests not logged one by one. */
+extern void esq_log_flush_summary(bool force);
+extern long esq_log_summary_wait_ms(void);
+
+/* ------------------------------------------------------------------------
+ * http_server.c: answers outside libmicrohttpd
+ * ------------------------------------------------------------------------
+ */
+/*
+ * Answers a connection libmicrohttpd has not read from yet with early, on
+ * the socket itself, then closes it for writing (c->refused).
+ */
+extern void esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
+										const char *method, const char *path);
 
 #endif							/* ESQ_HTTP_SERVER_H */
