@@ -535,6 +535,25 @@ esq_http_timeout_ms(void)
 	return timeout;
 }
 
+/*
+ * The front door's work around libmicrohttpd's run (the first bytes, the
+ * clients that left, the deadlines, the log's summaries), under esq_guard
+ * too: an ERROR there (out of memory) is logged and the worker goes on.
+ */
+static void
+before_run(void *arg)
+{
+	esq_conn_before_run();
+}
+
+static void
+after_run(void *arg)
+{
+	esq_conn_after_run();
+	esq_conn_sweep();
+	esq_log_flush_summary(false);
+}
+
 void
 esq_http_run(void)
 {
@@ -542,14 +561,12 @@ esq_http_run(void)
 
 	esq_conn_reset_closed();
 	resumed_in_run = false;
-	esq_conn_before_run();
+	(void) esq_guard(before_run, NULL);
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
 
 	/* one WAL flush for every answer held in this run, then they are sent */
 	resumed_in_run = esq_durable_run();
 
-	esq_conn_after_run();
-	esq_conn_sweep();
-	esq_log_flush_summary(false);
+	(void) esq_guard(after_run, NULL);
 }
