@@ -9,14 +9,19 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 # CI builds with WERROR=1: a warning fails the build.
 PG_CFLAGS += $(if $(WERROR),-Werror)
 
-# The install script of the version being developed is assembled from one
-# file per concern, in name order.  Released install scripts are frozen in
-# sql/ (what users really installed), with one upgrade script per release:
-# sql/esqase--A--B.sql.  See docs/operations.md, "Releases and upgrades".
-SQL_PARTS = $(sort $(wildcard sql/parts/*.sql))
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
-EXTRA_CLEAN = $(DATA_built) src/openapi_json.inc
+# Released scripts are frozen in sql/ (what users really installed):
+# sql/esqase--<release>.sql and one upgrade script per release step.  The
+# version in development is built into build/ by tools/build-sql.sh from
+# sql/migrations/ (schema, forward only) and sql/code/ (everything that can be
+# made again): its install script and its upgrade script from the last
+# release.  tools/release.sh freezes them.  docs/operations.md, "Releases and
+# upgrades".
+RELEASES = $(shell ls sql | sed -n 's/^$(EXTENSION)--\([0-9.]*\)\.sql$$/\1/p' | sort -V)
+LAST_RELEASE = $(lastword $(RELEASES))
+SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) tools/build-sql.sh esqase.control
+DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql build/$(EXTENSION)--$(LAST_RELEASE)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+EXTRA_CLEAN = build src/openapi_json.inc
 
 # pg_regress reads test/sql and test/expected; test/expected links to ../expected.
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
@@ -38,8 +43,13 @@ src/openapi_json.inc: docs/openapi.json tools/c_string.pl
 	perl tools/c_string.pl esq_openapi_json < $< > $@
 src/http_openapi.o: src/openapi_json.inc
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) esqase.control
-	cat $(SQL_PARTS) > $@
+build/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	@mkdir -p build
+	tools/build-sql.sh install $(EXTVERSION) > $@.tmp && mv $@.tmp $@
+
+build/$(EXTENSION)--$(LAST_RELEASE)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	@mkdir -p build
+	tools/build-sql.sh upgrade $(LAST_RELEASE) $(EXTVERSION) > $@.tmp && mv $@.tmp $@
 
 # TAP tests (real server, real HTTP) in test/t.
 prove-installcheck:

@@ -3,7 +3,7 @@
  *
  * The DROP guard.  DROP EXTENSION esqase deletes every table of schema
  * esqase, so every firm's data and the audit log, with no way back but a
- * backup.  An event trigger (sql/parts/95_guards.sql) calls
+ * backup.  An event trigger (sql/code/95_guards.sql) calls
  * esqase_guard_drop() before DROP EXTENSION, DROP SCHEMA and DROP OWNED;
  * it refuses a statement that would drop the extension while any firm
  * exists, unless esqase.allow_drop is on in the session.  Why an event

@@ -8,7 +8,7 @@
  * updatedAt is rounded to the second, so the version does not come from
  * the body: the SQL function that renders the record notes it in backend
  * memory (esqase.note_version, called by esqase.<record>_one,
- * sql/parts/36_records.sql) in the same snapshot as the body, and
+ * sql/code/36_records.sql) in the same snapshot as the body, and
  * http_sql.c reads it right after the call.  No parse of the body, no
  * second query.
  *

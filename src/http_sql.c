@@ -417,7 +417,7 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
  * or failing that its class (the first two characters), gives the status
  * and the stable "code" of the error body.  First match wins; anything not
  * listed is a bug: 500 "internal_error", logged, its message not shown.
- * The SQL side raises these codes through esqase.fail (sql/parts/10_core).
+ * The SQL side raises these codes through esqase.fail (sql/code/10_core).
  */
 typedef struct EsqErrorMap
 {

@@ -1,7 +1,7 @@
 /*
  * idempotency.c — Idempotency-Key on POST (issue 10): the C side.
  *
- * The rule lives in SQL (sql/parts/15_idempotency.sql): every create
+ * The rule lives in SQL (sql/code/15_idempotency.sql): every create
  * function takes an optional idempotency key, claims it in
  * esqase.idempotency_keys, and on a repeat returns the stored response.
  * Here are only the pieces SQL cannot do:

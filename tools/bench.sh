@@ -45,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
-    "$here/tools/install-deps.sh"
+    "$here/tools/install-deps.sh" --test
 fi
 if ! command -v wrk >/dev/null; then
     apt-get update -q

@@ -3,12 +3,20 @@
 # starts a private PostgreSQL cluster (as the postgres user) with the HTTP
 # worker, creates a demo firm, member and API key, and prints how to call it.
 #
-#   sudo tools/demo.sh            # start (or restart) the demo
-#   sudo tools/demo.sh stop       # stop it
+#   tools/demo.sh            # start (or restart) the demo
+#   tools/demo.sh psql       # psql into the demo database (as postgres)
+#   tools/demo.sh stop       # stop it
+#
+# From a root shell, or as a user with sudo: it runs itself with sudo when
+# it is not root, and leaves the demo key readable by that user.
 #
 # Settings (environment): ESQASE_DEMO_DIR (default /var/tmp/esqase-demo),
 # ESQASE_DEMO_PGPORT (default 5433), ESQASE_DEMO_HTTP_PORT (default 8080).
 set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "demo: run as root (or as a user with sudo)" >&2; exit 1; }
+    exec sudo "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${ESQASE_DEMO_DIR:-/var/tmp/esqase-demo}
 pgport=${ESQASE_DEMO_PGPORT:-5433}
@@ -16,10 +24,14 @@ httpport=${ESQASE_DEMO_HTTP_PORT:-8080}
 bindir=/usr/lib/postgresql/15/bin
 as_pg() { runuser -u postgres -- "$@"; }
 
-if [ "${1:-}" = stop ]; then
-    [ -d "$dir/data" ] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast stop || true
-    exit 0
-fi
+case "${1:-}" in
+    stop)
+        [ -d "$dir/data" ] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast stop || true
+        exit 0 ;;
+    psql)
+        shift
+        exec runuser -u postgres -- psql -h "$dir" -p "$pgport" -d esqase "$@" ;;
+esac
 
 "$here/tools/install-deps.sh"
 make -C "$here" -s
@@ -53,8 +65,9 @@ SELECT esqase_create_api_key(
     esqase.valid_scopes(), 'demo key');
 SQL
 )
+# Readable by whoever ran the demo (the sudo user, or root), no one else.
 echo "$token" > "$dir/api-key"
-chown postgres "$dir/api-key"
+chown "${SUDO_USER:-root}" "$dir/api-key"
 chmod 600 "$dir/api-key"
 
 # The workers start with the server, answer 503 until the database and the
@@ -72,7 +85,7 @@ fi
 cat <<MSG
 
 esqase is running.
-  PostgreSQL: sudo -u postgres psql -h $dir -p $pgport -d esqase
+  PostgreSQL: tools/demo.sh psql     (psql -h $dir -p $pgport -d esqase, as postgres)
   HTTP API:   http://localhost:$httpport/v1/...   (log: $dir/postgresql.log)
   Demo key (also in $dir/api-key):
     export ESQASE_API_KEY=$token
@@ -80,5 +93,5 @@ esqase is running.
 Try it:
   curl -s "http://localhost:$httpport/v1/contacts?limit=2&offset=0" -H "Authorization: Bearer $token"
 
-Stop it with: sudo tools/demo.sh stop
+Stop it with: tools/demo.sh stop
 MSG

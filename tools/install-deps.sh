@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs what esqase needs to build, run and test on Debian 12 (as root).
+# Installs what esqase needs on Debian 12 (as root):
+#   install-deps.sh          to build and run it (tools/demo.sh)
+#   install-deps.sh --test   and to test and benchmark it (tools/test.sh, tools/bench.sh)
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: run as root (or with sudo)" >&2
     exit 1
 fi
-packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check libmicrohttpd-dev
-          libjansson-dev libgnutls28-dev openssl wrk
-          libipc-run-perl curl python3 python3-requests python3-jsonschema)
-command -v node >/dev/null || packages+=(nodejs)
-command -v npm >/dev/null || packages+=(npm)
+testing=${1:-}
+packages=(make gcc postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev
+          libjansson-dev libgnutls28-dev openssl curl python3)
+if [ "$testing" = --test ]; then
+    packages+=(postgresql-15-plpgsql-check wrk libipc-run-perl python3-requests python3-jsonschema)
+    command -v node >/dev/null || packages+=(nodejs)
+    command -v npm >/dev/null || packages+=(npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -19,6 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[ "$testing" = --test ] || exit 0
 
 # The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
 # with its integrity hash in test/openapi/package-lock.json (1.34: runs on Debian 12's own Node.js 18).

@@ -20,6 +20,10 @@
 #   tools/test.sh bench          the benchmark smoke only
 # with no argument, all three (what CI runs).
 set -uo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "test.sh: run as root (or as a user with sudo)" >&2; exit 1; }
+    exec sudo --preserve-env=WERROR,REGRESS,ISOLATION,PROVE_TESTS "$0" "$@"
+fi
 suites=${*:-sql tap bench}
 wants() { [[ " $suites " == *" $1 "* ]]; }
 # Narrowing variables reach make on its command line (the Makefile's own
@@ -29,7 +33,7 @@ for v in REGRESS ISOLATION PROVE_TESTS; do
     [ -n "${!v+set}" ] && narrow+=("$v=${!v}")
 done
 here=$(cd "$(dirname "$0")/.." && pwd)
-"$here/tools/install-deps.sh" || exit 1
+"$here/tools/install-deps.sh" --test || exit 1
 
 work=$(mktemp -d /tmp/esqase-test.XXXXXX)
 cp -a "$here/." "$work/"

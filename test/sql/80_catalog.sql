@@ -209,7 +209,7 @@ SELECT t.relname, a.privilege_type
   FROM esq_tables t, aclexplode((SELECT relacl FROM pg_class WHERE oid = t.oid)) a
  WHERE a.grantee = 0 ORDER BY 1, 2;
 
--- Comments (sql/parts/97_comments.sql): every table, view and column of
+-- Comments (sql/code/97_comments.sql): every table, view and column of
 -- schema esqase has one.  Listed here: those without (none).
 CREATE TEMP VIEW esq_uncommented AS
 SELECT c.relname, NULL::name AS column_name
@@ -233,8 +233,11 @@ ALTER TABLE esqase.contacts ADD COLUMN uncommented_note text;
 SELECT relname, column_name AS without_comment FROM esq_uncommented ORDER BY 1, 2;
 ROLLBACK;
 
--- The extension: not relocatable, its version, its schema.
-SELECT e.extname, e.extrelocatable, e.extversion, e.extnamespace::regnamespace AS schema
+-- The extension: not relocatable, the control file's version, its schema.
+SELECT e.extname, e.extrelocatable,
+       e.extversion = (SELECT a.default_version FROM pg_available_extensions a
+                        WHERE a.name = e.extname) AS default_version,
+       e.extnamespace::regnamespace AS schema
   FROM pg_extension e WHERE e.extname = 'esqase';
 
 -- Reporting (test/sql/90_reporting.sql has the rest): the readers' table is

@@ -25,7 +25,7 @@ DECLARE
 BEGIN
     FOREACH list IN ARRAY ARRAY['contacts', 'practice_areas', 'matter_types', 'matters', 'leads', 'members'] LOOP
         EXECUTE format($f$
-CREATE FUNCTION esqase.%1$s_keys(firm uuid, r esqase.page_request) RETURNS esqase.page_key[]
+CREATE OR REPLACE FUNCTION esqase.%1$s_keys(firm uuid, r esqase.page_request) RETURNS esqase.page_key[]
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $b$
 BEGIN
     RETURN ARRAY(SELECT esqase.list_key(r, k.created_at, k.updated_at, k.name, k.rank, k.id, k.deleted_at)
@@ -41,7 +41,7 @@ END
 $b$
 $f$, list);
         EXECUTE format($f$
-CREATE FUNCTION esqase.%1$s_count(firm uuid, r esqase.page_request) RETURNS bigint
+CREATE OR REPLACE FUNCTION esqase.%1$s_count(firm uuid, r esqase.page_request) RETURNS bigint
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $b$
 BEGIN
     RETURN (SELECT count(*) FROM esqase.%1$s_matching(firm, r) k);

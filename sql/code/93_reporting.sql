@@ -13,17 +13,6 @@
 -- not pushed below that filter and shown the other rows.
 -------------------------------------------------------------------------------
 
--- Who reads which firm.  Not firm data but configuration, so not keyed like
--- the other tables: firm_id NULL is a reader of every firm.  The role is
--- kept by name, not OID, so that a dump restored into another cluster keeps
--- the grant for the role of that name (roles are restored by pg_dumpall -g).
-CREATE TABLE esqase.report_readers (
-    role_name     name NOT NULL,
-    firm_id       uuid REFERENCES esqase.firms (id),
-    private_leads boolean NOT NULL DEFAULT false,
-    granted_at    timestamptz NOT NULL DEFAULT now(),
-    UNIQUE NULLS NOT DISTINCT (role_name, firm_id)
-);
 -- Forced, with no policy and no grant: only the views' owner reads it.
 ALTER TABLE esqase.report_readers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE esqase.report_readers FORCE ROW LEVEL SECURITY;
@@ -35,7 +24,7 @@ COMMENT ON TABLE esqase.report_readers IS
 -- leads there.  pg_has_role(..., 'USAGE') makes a grant to a group role
 -- count for its members, the way the SELECT grant on the views does.  A
 -- reader row whose role was dropped matches nobody.
-CREATE VIEW esqase.report_scope WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase.report_scope WITH (security_barrier) AS
 SELECT f.id AS firm_id, pg_catalog.bool_or(r.private_leads) AS private_leads
   FROM esqase.report_readers r
   JOIN pg_catalog.pg_roles ro ON ro.rolname = r.role_name
@@ -45,20 +34,19 @@ SELECT f.id AS firm_id, pg_catalog.bool_or(r.private_leads) AS private_leads
 COMMENT ON VIEW esqase.report_scope IS
     'The firms the current role reads through esqase_report, with its private-leads option';
 
-CREATE SCHEMA esqase_report;
 COMMENT ON SCHEMA esqase_report IS
     'Read-only views for analysts: one firm or every firm, per esqase_grant_reader (docs/reporting.md)';
 
-CREATE VIEW esqase_report.firms WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.firms WITH (security_barrier) AS
 SELECT f.id, f.name, f.created_at, f.updated_at
   FROM esqase.firms f JOIN esqase.report_scope s ON s.firm_id = f.id;
 
-CREATE VIEW esqase_report.members WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.members WITH (security_barrier) AS
 SELECT m.firm_id, m.id, m.name, m.email, m.is_owner, m.permissions,
        m.created_at, m.updated_at, m.deleted_at
   FROM esqase.members m JOIN esqase.report_scope s ON s.firm_id = m.firm_id;
 
-CREATE VIEW esqase_report.contacts WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.contacts WITH (security_barrier) AS
 SELECT c.firm_id, c.id, c.type, c.status, c.name, c.prefix, c.first_name, c.middle_name,
        c.last_name, c.suffix, c.nickname, c.company_name, c.trade_name, c.company_type,
        c.emails, c.emails[1] AS primary_email, c.phones, c.hidden_by_lead AS private_lead_id,
@@ -66,39 +54,39 @@ SELECT c.firm_id, c.id, c.type, c.status, c.name, c.prefix, c.first_name, c.midd
   FROM esqase.contacts c JOIN esqase.report_scope s ON s.firm_id = c.firm_id
  WHERE c.hidden_by_lead IS NULL OR s.private_leads;
 
-CREATE VIEW esqase_report.practice_areas WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.practice_areas WITH (security_barrier) AS
 SELECT p.firm_id, p.id, p.name, p.status, p.created_at, p.updated_at, p.deleted_at
   FROM esqase.practice_areas p JOIN esqase.report_scope s ON s.firm_id = p.firm_id;
 
-CREATE VIEW esqase_report.practice_area_stages WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.practice_area_stages WITH (security_barrier) AS
 SELECT st.firm_id, st.id, st.practice_area_id, st.name, st.type, st."order" AS sort_order,
        st.created_at, st.updated_at
   FROM esqase.practice_area_stages st JOIN esqase.report_scope s ON s.firm_id = st.firm_id;
 
-CREATE VIEW esqase_report.matter_types WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.matter_types WITH (security_barrier) AS
 SELECT t.firm_id, t.id, t.practice_area_id, t.name, t.status, t.created_at, t.updated_at, t.deleted_at
   FROM esqase.matter_types t JOIN esqase.report_scope s ON s.firm_id = t.firm_id;
 
-CREATE VIEW esqase_report.matters WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.matters WITH (security_barrier) AS
 SELECT m.firm_id, m.id, m.public_id, m.title, m.description, m.status, m.open_date,
        m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id,
        m.created_at, m.updated_at, m.deleted_at
   FROM esqase.matters m JOIN esqase.report_scope s ON s.firm_id = m.firm_id;
 
-CREATE VIEW esqase_report.matter_clients WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.matter_clients WITH (security_barrier) AS
 SELECT mc.firm_id, mc.matter_id, mc.contact_id, mc.position, mc.is_primary,
        mc.is_bill_recipient, mc.created_at
   FROM esqase.matter_clients mc JOIN esqase.report_scope s ON s.firm_id = mc.firm_id;
 
-CREATE VIEW esqase_report.matter_team WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.matter_team WITH (security_barrier) AS
 SELECT mt.firm_id, mt.matter_id, mt.member_id, mt.position, mt.role, mt.allocation, mt.created_at
   FROM esqase.matter_team mt JOIN esqase.report_scope s ON s.firm_id = mt.firm_id;
 
-CREATE VIEW esqase_report.lead_stages WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.lead_stages WITH (security_barrier) AS
 SELECT ls.firm_id, ls.id, ls.name, ls."order" AS sort_order, ls.created_at, ls.updated_at
   FROM esqase.lead_stages ls JOIN esqase.report_scope s ON s.firm_id = ls.firm_id;
 
-CREATE VIEW esqase_report.leads WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.leads WITH (security_barrier) AS
 SELECT l.firm_id, l.id, l.public_id, l.status, l.value,
        pg_catalog.array_position(ARRAY['LOWEST', 'LOW', 'MEDIUM', 'HIGH', 'HIGHEST'], l.value) AS value_rank,
        l.is_private, l.contact_id, l.practice_area_id, l.stage_id,
@@ -106,7 +94,7 @@ SELECT l.firm_id, l.id, l.public_id, l.status, l.value,
   FROM esqase.leads l JOIN esqase.report_scope s ON s.firm_id = l.firm_id
  WHERE NOT l.is_private OR s.private_leads;
 
-CREATE VIEW esqase_report.lead_assignees WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.lead_assignees WITH (security_barrier) AS
 SELECT la.firm_id, la.lead_id, la.member_id, la.position, la.created_at
   FROM esqase.lead_assignees la JOIN esqase.report_scope s ON s.firm_id = la.firm_id
   JOIN esqase.leads l ON l.firm_id = la.firm_id AND l.id = la.lead_id
@@ -116,7 +104,7 @@ SELECT la.firm_id, la.lead_id, la.member_id, la.position, la.created_at
 -- assignees: those rows follow the record's present visibility.  API-key
 -- hashes are not logged (esqase.audit()); they are taken out here as well,
 -- so that a row written some other way cannot carry one to a reader.
-CREATE VIEW esqase_report.audit_log WITH (security_barrier) AS
+CREATE OR REPLACE VIEW esqase_report.audit_log WITH (security_barrier) AS
 SELECT a.firm_id, a.id, a.at, a.member_id, a.key_id, a.db_role, a.action, a.table_name,
        a.record_id, a.old_values - 'secret_hash' AS old_values,
        a.new_values - 'secret_hash' AS new_values
@@ -254,7 +242,7 @@ $$;
 -- view of it, and nothing in schema esqase; granting again changes the
 -- private-leads option.  Not SECURITY DEFINER: the two esqase_grant_reader
 -- functions below are, and call it.
-CREATE FUNCTION esqase.report_grant(role regrole, firm uuid, private_leads boolean)
+CREATE OR REPLACE FUNCTION esqase.report_grant(role regrole, firm uuid, private_leads boolean)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -282,19 +270,19 @@ $$;
 -- A role reads one firm's rows.  A reader is not a member: by default it
 -- sees what a member not assigned to the firm's private leads sees; with
 -- private_leads, those leads and their prospects too.
-CREATE FUNCTION esqase_grant_reader(role regrole, firm uuid, private_leads boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION esqase_grant_reader(role regrole, firm uuid, private_leads boolean DEFAULT false)
 RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 RETURN esqase.report_grant(role, firm, private_leads);
 
 -- A role reads every firm, private leads included: the DBA's own reading
 -- role (docs/decisions.md, "Reporting").
-CREATE FUNCTION esqase_grant_reader(role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION esqase_grant_reader(role regrole) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 RETURN esqase.report_grant(role, NULL, true);
 
 -- Takes every firm and every grant of esqase_report from the role.
-CREATE FUNCTION esqase_revoke_reader(role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION esqase_revoke_reader(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass;

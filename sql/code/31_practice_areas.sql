@@ -7,7 +7,7 @@
 
 -- Practice areas as the API renders them (with their stages and live
 -- matter types), for ids (n: the position in ids); see contact_docs.
-CREATE FUNCTION esqase.practice_area_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.practice_area_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', p.id, 'name', p.name, 'status', p.status,
@@ -28,7 +28,7 @@ $$;
 
 -- The practice areas that match a list request's filters (list_match's);
 -- see contacts_matching.
-CREATE FUNCTION esqase.practice_areas_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.practice_areas_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -38,7 +38,7 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, p.deleted_at, p.status, p.created_at, p.updated_at)
 $$;
 
-CREATE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');

@@ -8,38 +8,38 @@
 -- The API context lives in backend memory (src/context.c), not in a GUC, so
 -- that SQL users cannot forge it with set_config().  It lasts until the end
 -- of the transaction that called esqase_authenticate().
-CREATE FUNCTION esqase_authenticate(token text) RETURNS void
+CREATE OR REPLACE FUNCTION esqase_authenticate(token text) RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_authenticate' LANGUAGE C VOLATILE;
-CREATE FUNCTION esqase.context_firm() RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase.context_firm() RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_context_firm' LANGUAGE C STABLE PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_member() RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase.context_member() RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_context_member' LANGUAGE C STABLE PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_key() RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase.context_key() RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_context_key' LANGUAGE C STABLE PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_is_owner() RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.context_is_owner() RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_context_is_owner' LANGUAGE C STABLE PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_scopes() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.context_scopes() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_context_scopes' LANGUAGE C STABLE PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_permissions() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.context_permissions() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_context_permissions' LANGUAGE C STABLE PARALLEL RESTRICTED;
 -- Whether the context may use a scope (its key holds it; for practice-areas
 -- and matter-types, its member also holds the permission): the test the
 -- row-level security policies make per row, a bit test in C.
-CREATE FUNCTION esqase.context_may(scope text) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.context_may(scope text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_context_may' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 -- Whether a row's xmin is this transaction (or one of its subtransactions).
-CREATE FUNCTION esqase.written_here(x xid) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.written_here(x xid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
-CREATE FUNCTION esqase.context_role() RETURNS text
+CREATE OR REPLACE FUNCTION esqase.context_role() RETURNS text
     AS 'MODULE_PATHNAME', 'esqase_context_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
 -- The X-Request-Id of the HTTP request the transaction serves (set by the
 -- HTTP worker from C, not settable from SQL), for the audit log.
-CREATE FUNCTION esqase.context_request_id() RETURNS text
+CREATE OR REPLACE FUNCTION esqase.context_request_id() RETURNS text
     AS 'MODULE_PATHNAME', 'esqase_context_request_id' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Raises an API error.  The JSON name of the field at fault travels in the
 -- error's COLUMN field, where the HTTP layer and GET STACKED DIAGNOSTICS find it.
-CREATE FUNCTION esqase.fail(code text, message text, field text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION esqase.fail(code text, message text, field text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF field IS NULL THEN
@@ -52,7 +52,7 @@ $$;
 -- Checks a key's scope (and, for practice areas and matter types, the
 -- member's "Practice areas" permission); returns the context's firm.
 -- resource is spelled as in the URL: contacts, practice-areas, ...
-CREATE FUNCTION esqase.api_access(resource text, action text)
+CREATE OR REPLACE FUNCTION esqase.api_access(resource text, action text)
 RETURNS uuid LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.context_firm();
@@ -72,7 +72,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.not_found(what text, id uuid) RETURNS void
+CREATE OR REPLACE FUNCTION esqase.not_found(what text, id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF id IS NULL THEN
@@ -93,17 +93,17 @@ $$;
 -- or one with a sub-select, is re-planned on every call instead).  Each
 -- resource renders its records with one set-returning SQL function
 -- (esqase.<resource>_docs), which is inlined into the caller's query.
-CREATE FUNCTION esqase.ts(t timestamptz) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.ts(t timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 
 -- A reference to another record: {"id", "name"}, or null.
-CREATE FUNCTION esqase.ref(id uuid, name text) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.ref(id uuid, name text) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN id IS NOT NULL THEN json_build_object('id', id, 'name', name) END;
 
 -- The response of a single-record call: {"data": record}.
-CREATE FUNCTION esqase.one(record json) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.one(record json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object('data', record);
 
@@ -112,11 +112,11 @@ RETURN json_build_object('data', record);
 -- worker makes the ETag and Last-Modified of its response from it
 -- (src/http_etag.c).  The record's updatedAt is rendered to the second; the
 -- version is exact to the microsecond.  Harmless for SQL callers.
-CREATE FUNCTION esqase.note_version(version timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION esqase.note_version(version timestamptz) RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_note_version' LANGUAGE C VOLATILE STRICT;
 
 -- {"data": record}, noting version (the record's updated_at).
-CREATE FUNCTION esqase.one_version(record json, version timestamptz) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.one_version(record json, version timestamptz) RETURNS json
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM esqase.note_version(version);
@@ -128,7 +128,7 @@ $$;
 -- against the locked row's updated_at: a mismatch is 55000
 -- (object_not_in_prerequisite_state; HTTP 412 precondition_failed).
 -- NULL expects nothing.
-CREATE FUNCTION esqase.check_version(what text, id uuid, current timestamptz, expected timestamptz)
+CREATE OR REPLACE FUNCTION esqase.check_version(what text, id uuid, current timestamptz, expected timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF expected IS NOT NULL AND expected IS DISTINCT FROM current THEN
@@ -139,7 +139,7 @@ END
 $$;
 
 -- Whether s is written as a UUID (the one spelling ids have in the API).
-CREATE FUNCTION esqase.is_uuid(s text) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.is_uuid(s text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
@@ -149,7 +149,7 @@ RETURN s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 -------------------------------------------------------------------------------
 
 -- Rejects a non-object body, fields not in allowed, and fields in immutable.
-CREATE FUNCTION esqase.check_body(body jsonb, allowed text[], immutable text[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION esqase.check_body(body jsonb, allowed text[], immutable text[] DEFAULT '{}')
 RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     k text;
@@ -169,7 +169,7 @@ $$;
 
 -- The value of a field as text, NULL when absent or null.  Strings only;
 -- required fields must be present, non-null and not blank.
-CREATE FUNCTION esqase.body_text(body jsonb, field text, required boolean DEFAULT false,
+CREATE OR REPLACE FUNCTION esqase.body_text(body jsonb, field text, required boolean DEFAULT false,
                                  max_length integer DEFAULT 1000)
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -194,7 +194,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.body_uuid(body jsonb, field text, required boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION esqase.body_uuid(body jsonb, field text, required boolean DEFAULT false)
 RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text := esqase.body_text(body, field, required);
@@ -208,7 +208,7 @@ $$;
 
 -- Dates are YYYY-MM-DD and nothing else: 2026-7-1, 07/01/2026 and
 -- 2026-02-30 are all rejected.
-CREATE FUNCTION esqase.body_date(body jsonb, field text, required boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION esqase.body_date(body jsonb, field text, required boolean DEFAULT false)
 RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text := esqase.body_text(body, field, required);
@@ -231,7 +231,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.body_enum(body jsonb, field text, allowed text[], required boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION esqase.body_enum(body jsonb, field text, allowed text[], required boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text := esqase.body_text(body, field, required);
@@ -243,7 +243,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.body_bool(body jsonb, field text)
+CREATE OR REPLACE FUNCTION esqase.body_bool(body jsonb, field text)
 RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v jsonb := body -> field;
@@ -260,7 +260,7 @@ $$;
 
 -- A list of strings (NULL when absent; null means the empty list).
 -- item_check: NULL, 'uuid' or 'email'; duplicates are rejected for uuids.
-CREATE FUNCTION esqase.body_list(body jsonb, field text, item_check text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION esqase.body_list(body jsonb, field text, item_check text DEFAULT NULL,
                                  max_items integer DEFAULT 100)
 RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -305,7 +305,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.check_email(email text, field text)
+CREATE OR REPLACE FUNCTION esqase.check_email(email text, field text)
 RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' OR length(email) > 254 THEN
@@ -322,7 +322,7 @@ $$;
 -- (NULL for a resource without a list).  The one home of the list: the
 -- lists reject any other name (esqase.list_request), and the OpenAPI
 -- document is checked against it.
-CREATE FUNCTION esqase.list_parameters(resource text) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.list_parameters(resource text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN resource IN ('contacts', 'practice-areas', 'matter-types', 'matters', 'leads', 'members')
             THEN ARRAY['limit', 'offset', 'cursor', 'order', 'status', 'createdSince', 'updatedSince']
@@ -336,7 +336,7 @@ RETURN CASE WHEN resource IN ('contacts', 'practice-areas', 'matter-types', 'mat
        END;
 
 -- The values the status filter of a list takes (a record's status field).
-CREATE FUNCTION esqase.list_statuses(resource text) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.list_statuses(resource text) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE resource
            WHEN 'matters' THEN '{ACTIVE,DRAFT,ARCHIVE}'::text[]
@@ -349,7 +349,7 @@ RETURN CASE resource
 -- combining marks dropped), so that "Émile" and "emile" are one word.
 -- IMMUTABLE, for the stored search documents; in a database whose encoding
 -- is not UTF-8 it only folds case.
-CREATE FUNCTION esqase.fold(t text) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.fold(t text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8'
             THEN lower(regexp_replace(normalize(t, NFD), '[\u0300-\u036f]', '', 'g'))
@@ -357,13 +357,13 @@ RETURN CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8'
        END;
 
 -- The search document of some text: its words, folded.
-CREATE FUNCTION esqase.search_document(t text) RETURNS tsvector
+CREATE OR REPLACE FUNCTION esqase.search_document(t text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN to_tsvector('simple'::regconfig, esqase.fold(t));
 
 -- The query of the q parameter: every word of q, folded, as a prefix, all
 -- required ("ann smi" finds Ann Smith).  NULL when q has no word.
-CREATE FUNCTION esqase.search_query(q text) RETURNS tsquery
+CREATE OR REPLACE FUNCTION esqase.search_query(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(array_to_string(ARRAY(
            SELECT '''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*'
@@ -372,7 +372,7 @@ RETURN nullif(array_to_string(ARRAY(
 -- A cursor names the last record of a page: the list, the filters and
 -- order it belongs to (their fingerprint, page_request.filter), and that
 -- record's page_key, as a base64url-encoded JSON array.  Opaque to clients.
-CREATE FUNCTION esqase.cursor_encode(list text, filter text, k esqase.page_key) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.cursor_encode(list text, filter text, k esqase.page_key) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN translate(encode(convert_to(json_build_array(
                      list, filter, to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -381,7 +381,7 @@ RETURN translate(encode(convert_to(json_build_array(
 
 -- The page_key a cursor of list with filter names; a 400 on cursor if it
 -- is not one, or was made for other filters or another order.
-CREATE FUNCTION esqase.cursor_decode(list text, filter text, cursor text) RETURNS esqase.page_key
+CREATE OR REPLACE FUNCTION esqase.cursor_decode(list text, filter text, cursor text) RETURNS esqase.page_key
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     a jsonb;
@@ -412,7 +412,7 @@ $$;
 
 -- A query parameter that is a timestamp: ISO 8601 with a time zone
 -- (2026-07-01T09:30:00Z, 2026-07-01T11:30:00.5+02:00), nothing else.
-CREATE FUNCTION esqase.param_timestamp(name text, s text) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION esqase.param_timestamp(name text, s text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t timestamptz;
@@ -433,7 +433,7 @@ END
 $$;
 
 -- A query parameter that takes one of a few words.
-CREATE FUNCTION esqase.param_enum(name text, s text, allowed text[]) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.param_enum(name text, s text, allowed text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF s IS NULL OR NOT s = ANY (allowed) THEN
@@ -457,7 +457,7 @@ $$;
 -- Checks params against esqase.list_parameters(resource) and returns the
 -- request: limit defaults to 50 and is clamped to 200; offset defaults to
 -- 0; after is the key the page starts after, when a cursor says.
-CREATE FUNCTION esqase.list_request(params jsonb, resource text) RETURNS esqase.page_request
+CREATE OR REPLACE FUNCTION esqase.list_request(params jsonb, resource text) RETURNS esqase.page_request
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     list text := replace(resource, '-', '_');
@@ -547,7 +547,7 @@ $$;
 
 -- Whether a list request filters the records (an order alone does not):
 -- an unfiltered list's total is the maintained one.
-CREATE FUNCTION esqase.list_filtered(r esqase.page_request) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.list_filtered(r esqase.page_request) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN num_nonnulls(r.q, r.status, r.type, r.area, r.stage, r.client, r.created_since, r.updated_since) > 0;
 
@@ -561,7 +561,7 @@ RETURN num_nonnulls(r.q, r.status, r.type, r.area, r.stage, r.client, r.created_
 --   sort_*: the ORDER BY, one expression per order and direction, all NULL
 --     (and so dropped by the planner) but the one asked for.
 --   list_rank: the relevance to q, under the relevance order only.
-CREATE FUNCTION esqase.list_match(r esqase.page_request, deleted timestamptz, status text,
+CREATE OR REPLACE FUNCTION esqase.list_match(r esqase.page_request, deleted timestamptz, status text,
                                   created timestamptz, updated timestamptz)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (deleted IS NULL OR r.updated_since IS NOT NULL)
@@ -569,14 +569,14 @@ RETURN (deleted IS NULL OR r.updated_since IS NOT NULL)
    AND (r.created_since IS NULL OR created >= r.created_since)
    AND (r.updated_since IS NULL OR updated >= r.updated_since);
 
-CREATE FUNCTION esqase.list_key(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+CREATE OR REPLACE FUNCTION esqase.list_key(r esqase.page_request, created timestamptz, updated timestamptz, name text,
                                 rank real, id uuid, deleted timestamptz)
 RETURNS esqase.page_key LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ROW(CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END, id,
            CASE WHEN r.ord = 'name' THEN name END, CASE WHEN r.ord = 'relevance' THEN rank END,
            deleted)::esqase.page_key;
 
-CREATE FUNCTION esqase.list_after(r esqase.page_request, created timestamptz, updated timestamptz, name text,
+CREATE OR REPLACE FUNCTION esqase.list_after(r esqase.page_request, created timestamptz, updated timestamptz, name text,
                                   rank real, id uuid)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
@@ -590,30 +590,30 @@ RETURN CASE
            ELSE (updated, id) > ((r.after).at, (r.after).id)
        END;
 
-CREATE FUNCTION esqase.sort_at(r esqase.page_request, descending boolean, created timestamptz,
+CREATE OR REPLACE FUNCTION esqase.sort_at(r esqase.page_request, descending boolean, created timestamptz,
                                updated timestamptz)
 RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.descending = descending
             THEN CASE r.ord WHEN 'createdAt' THEN created WHEN 'updatedAt' THEN updated END END;
 
-CREATE FUNCTION esqase.sort_name(r esqase.page_request, descending boolean, name text)
+CREATE OR REPLACE FUNCTION esqase.sort_name(r esqase.page_request, descending boolean, name text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.descending = descending AND r.ord = 'name' THEN name END;
 
-CREATE FUNCTION esqase.sort_rank(r esqase.page_request, rank real)
+CREATE OR REPLACE FUNCTION esqase.sort_rank(r esqase.page_request, rank real)
 RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.ord = 'relevance' THEN rank END;
 
-CREATE FUNCTION esqase.sort_id(r esqase.page_request, descending boolean, id uuid)
+CREATE OR REPLACE FUNCTION esqase.sort_id(r esqase.page_request, descending boolean, id uuid)
 RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.descending = descending THEN id END;
 
-CREATE FUNCTION esqase.list_rank(r esqase.page_request, search tsvector)
+CREATE OR REPLACE FUNCTION esqase.list_rank(r esqase.page_request, search tsvector)
 RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.ord = 'relevance' THEN ts_rank(search, r.tsq) END;
 
 -- A query parameter that names a record (e.g. practiceAreaId).
-CREATE FUNCTION esqase.param_uuid(params jsonb, name text, required boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION esqase.param_uuid(params jsonb, name text, required boolean DEFAULT false)
 RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s text := params ->> name;
@@ -633,7 +633,7 @@ $$;
 
 -- The ids of the page's records: the first lim of keys (the page query
 -- asks for one more, to learn whether a next page exists).
-CREATE FUNCTION esqase.page_ids(keys esqase.page_key[], lim integer) RETURNS uuid[]
+CREATE OR REPLACE FUNCTION esqase.page_ids(keys esqase.page_key[], lim integer) RETURNS uuid[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     RETURN ARRAY(SELECT k.id FROM unnest(keys[1:lim]) k);
@@ -644,7 +644,7 @@ $$;
 -- (updatedSince given) with "deletedAt" last, null unless the record is
 -- deleted; elsewhere as rendered.  The field is appended to the text, so
 -- the renderer's field order stays.
-CREATE FUNCTION esqase.list_doc(r esqase.page_request, k esqase.page_key, doc json) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.list_doc(r esqase.page_request, k esqase.page_key, doc json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN r.updated_since IS NULL THEN doc
             ELSE (left(doc::text, -1) || ', "deletedAt" : '
@@ -654,7 +654,7 @@ RETURN CASE WHEN r.updated_since IS NULL THEN doc
 -- A list response: {"data": [...], "pagination": {"limit", "offset",
 -- "total", "nextCursor"}}.  offset is null on a page asked for by cursor;
 -- nextCursor is null on the last page.
-CREATE FUNCTION esqase.list_json(list text, page esqase.page_request, keys esqase.page_key[], data json,
+CREATE OR REPLACE FUNCTION esqase.list_json(list text, page esqase.page_request, keys esqase.page_key[], data json,
                                  total bigint)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -671,8 +671,8 @@ $$;
 
 -- The exact number of live records of a firm's list (contacts, matters,
 -- practice_areas, leads_public, leads_private), from the counts the
--- triggers keep (00_schema.sql, record_counts).
-CREATE FUNCTION esqase.record_total(firm uuid, list text) RETURNS bigint
+-- triggers keep (sql/migrations/0.2.0.sql, record_counts).
+CREATE OR REPLACE FUNCTION esqase.record_total(firm uuid, list text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT coalesce(sum(c.n), 0) FROM esqase.record_counts c
@@ -681,13 +681,13 @@ END
 $$;
 
 -- camelCase JSON name -> snake_case column name.
-CREATE FUNCTION esqase.snake(name text) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.snake(name text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN lower(regexp_replace(name, '([A-Z])', '_\1', 'g'));
 
 -- The optional text fields of body that are present, checked, keyed by
 -- column name: feed it to jsonb_populate_record(row, patch) to apply a PATCH.
-CREATE FUNCTION esqase.text_patch(body jsonb, fields text[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION esqase.text_patch(body jsonb, fields text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     f text;

@@ -17,7 +17,7 @@
 -- create that rolls back gives its number back, so numbers have no gaps.
 -- Creators insert with ON CONFLICT (firm_id, public_id) DO NOTHING and take
 -- the next number when one is already used by a row inserted by hand.
-CREATE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
@@ -33,7 +33,7 @@ $$;
 -- Checks that every id in ids is an active member of the firm, or is in
 -- keep (already on the record: a member deleted since may stay, but not be
 -- added).  A miss is a 422 on field.
-CREATE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
 RETURNS void LANGUAGE plpgsql STABLE AS $$
 DECLARE
     missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
@@ -49,7 +49,7 @@ END
 $$;
 
 -- Whether body sets field (a uuid reference) to something other than current.
-CREATE FUNCTION esqase.body_ref_changed(body jsonb, field text, current uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.body_ref_changed(body jsonb, field text, current uuid) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     RETURN body ? field AND esqase.body_uuid(body, field) IS DISTINCT FROM current;
@@ -60,20 +60,20 @@ $$;
 -- Matters
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase.matter_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.matter_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['practiceAreaId', 'openDate', 'practiceAreaStageColumnId', 'title', 'description',
              'closeDate', 'solDate', 'status', 'clientContactIds', 'team', 'matterTypeId'];
 
 -- Fields of the response that a PATCH cannot set (the error names them).
-CREATE FUNCTION esqase.matter_readonly_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.matter_readonly_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['id', 'publicId', 'createdAt', 'updatedAt', 'practiceArea', 'stage', 'matterType',
              'clients'];
 
 -- Matters as the API renders them (references by id and name, clients
 -- and team in order), for ids (n: the position in ids); see contact_docs.
-CREATE FUNCTION esqase.matter_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.matter_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', m.id, 'publicId', m.public_id, 'title', m.title, 'description', m.description,
@@ -108,7 +108,7 @@ $$;
 
 -- A stage of the practice area, checked (a miss is a 422 on field); a NULL
 -- stage_id gives the area's first stage.
-CREATE FUNCTION esqase.practice_area_stage(firm uuid, area_id uuid, stage_id uuid, field text)
+CREATE OR REPLACE FUNCTION esqase.practice_area_stage(firm uuid, area_id uuid, stage_id uuid, field text)
 RETURNS uuid LANGUAGE plpgsql STABLE AS $$
 DECLARE
     s uuid;
@@ -136,7 +136,7 @@ $$;
 -- keep (already a client: a contact deleted since may stay, but cannot be
 -- added).  Naming a client needs matters:write, not contacts:read
 -- (esqase.contact_usable).
-CREATE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION esqase.matter_clients_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
 RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
     ids uuid[] := esqase.body_list(body, 'clientContactIds', 'uuid')::uuid[];
@@ -158,7 +158,7 @@ $$;
 -- twice; role an optional string; allocation an optional percentage 0-100
 -- with at most two decimals, the team's total at most 100.  Returns the rows
 -- to store as [{member_id, role, allocation}], in order.
-CREATE FUNCTION esqase.matter_team_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION esqase.matter_team_from(firm uuid, body jsonb, keep uuid[] DEFAULT '{}')
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v jsonb := body -> 'team';
@@ -232,7 +232,7 @@ $$;
 -- Replaces the matter's clients when the list differs (returns whether it
 -- did): the old rows are deleted (audited), the new list inserted.  The first
 -- client is the primary client and the bill recipient.
-CREATE FUNCTION esqase.matter_set_clients(m esqase.matters, ids uuid[]) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.matter_set_clients(m esqase.matters, ids uuid[]) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
     IF ids IS NULL OR ids = ARRAY(SELECT contact_id FROM esqase.matter_clients
@@ -249,7 +249,7 @@ END
 $$;
 
 -- The same for the team (rows as matter_team_from returns them).
-CREATE FUNCTION esqase.matter_set_team(m esqase.matters, team jsonb) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.matter_set_team(m esqase.matters, team jsonb) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
     IF team IS NULL OR team =
@@ -271,7 +271,7 @@ $$;
 -- the stored one) and checks the result.  Only the fields present change.
 -- References are checked when they change: a matter may stay in a practice
 -- area or keep a matter type deleted since, but cannot move to one.
-CREATE FUNCTION esqase.matter_apply(m esqase.matters, body jsonb, creating boolean)
+CREATE OR REPLACE FUNCTION esqase.matter_apply(m esqase.matters, body jsonb, creating boolean)
 RETURNS esqase.matters LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := m.firm_id;
@@ -338,7 +338,7 @@ $$;
 -- The ids of the firm's matters that match q: by their own search
 -- document (matter_search) or one of their clients' (contact_search).  See
 -- contacts_found: SECURITY DEFINER so that the search indexes serve it.
-CREATE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
+CREATE OR REPLACE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
@@ -357,7 +357,7 @@ $$;
 -- practiceAreaId, stageId, clientContactId, and list_match's; see
 -- contacts_matching.  The sub-selects are uncorrelated: each runs once per
 -- query, and its ids are then looked up by primary key.
-CREATE FUNCTION esqase.matters_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.matters_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -373,7 +373,7 @@ LANGUAGE sql STABLE AS $$
                                   WHERE mc.firm_id = firm AND mc.contact_id = r.client)))
 $$;
 
-CREATE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
@@ -408,7 +408,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matters_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION esqase.matters_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -10,9 +10,11 @@
 -- ENABLE ALWAYS: it fires under session_replication_role = replica too.
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase.guard_drop() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION esqase.guard_drop() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'esqase_guard_drop' LANGUAGE C;
 
+-- An event trigger has no CREATE OR REPLACE: made again on every upgrade.
+DROP EVENT TRIGGER IF EXISTS esqase_guard_drop;
 CREATE EVENT TRIGGER esqase_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION esqase.guard_drop();

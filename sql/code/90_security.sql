@@ -38,10 +38,10 @@ BEGIN
         -- the audit log already records, so they are not audited themselves.
         IF t NOT IN ('public_id_counters', 'record_counts') THEN
             -- last_used_at alone is bookkeeping too: it is not an audited change.
-            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
                            t || '_updated_at',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
-            EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
                            t || '_audit',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
         END IF;
@@ -69,6 +69,21 @@ REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;
 -- and the audit trigger records each delete.  The API role may delete from
 -- these three link tables only; every other table keeps soft deletes.
 GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees TO esqase_api;
+
+-- Policies are code, like functions: every policy on esqase's tables is
+-- dropped here and the ones below created again, so an install and an
+-- upgrade end with exactly the policies this file creates (no migration
+-- drops a policy a release no longer has).  One transaction: no moment
+-- without them.
+DO $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT policyname, tablename FROM pg_catalog.pg_policies WHERE schemaname = 'esqase' LOOP
+        EXECUTE format('DROP POLICY %I ON esqase.%I', p.policyname, p.tablename);
+    END LOOP;
+END
+$$;
 
 -- Row-level security enforces the API's own rules, per table and command,
 -- so that a member's SQL under the API role can do what its key can do over

@@ -1,9 +1,11 @@
--- esqase install script, assembled by the Makefile from sql/parts/*.sql in name order.
--- complain if script is sourced in psql, rather than via CREATE EXTENSION
-\echo Use "CREATE EXTENSION esqase" to load this file. \quit
-
 -------------------------------------------------------------------------------
--- 00 Schema: tables of schema esqase.
+-- The baseline: schemas, tables, types and indexes as released in 0.2.0.
+-- Frozen: a later change to a table is a migration of its own
+-- (sql/migrations/<from>--<to>.sql), run by both the install script and the
+-- upgrade script, so each change is written once.  Functions, views,
+-- policies, triggers, grants and comments are not here but in sql/code/,
+-- which both scripts run after the migrations (docs/operations.md,
+-- "Releases and upgrades").
 --
 -- Every table carries firm_id (firms itself: its key id, the firm), and
 -- every primary key, unique constraint and foreign key includes it.  Two reasons: referential-integrity checks bypass
@@ -367,3 +369,19 @@ COMMENT ON COLUMN esqase.idempotency_keys.request_hash IS 'SHA-256 of the reques
 COMMENT ON COLUMN esqase.idempotency_keys.response IS 'the create''s response, returned again on a replay (NULL only inside the creating transaction)';
 COMMENT ON COLUMN esqase.idempotency_keys.record_id IS 'the id of the record created';
 COMMENT ON COLUMN esqase.idempotency_keys.created_at IS 'when the key was first used; the row counts as absent 24 hours later';
+
+-- Reporting (sql/code/93_reporting.sql, docs/reporting.md).
+-- Who reads which firm.  Not firm data but configuration, so not keyed like
+-- the other tables: firm_id NULL is a reader of every firm.  The role is
+-- kept by name, not OID, so that a dump restored into another cluster keeps
+-- the grant for the role of that name (roles are restored by pg_dumpall -g).
+CREATE TABLE esqase.report_readers (
+    role_name     name NOT NULL,
+    firm_id       uuid REFERENCES esqase.firms (id),
+    private_leads boolean NOT NULL DEFAULT false,
+    granted_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE NULLS NOT DISTINCT (role_name, firm_id)
+);
+
+-- The analysts' views (sql/code/93_reporting.sql).
+CREATE SCHEMA esqase_report;

@@ -7,7 +7,7 @@
 -- listed, with status INACTIVE, because matters and leads may still name it.
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase.member_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.member_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', m.id, 'name', m.name, 'email', m.email, 'isOwner', m.is_owner,
@@ -20,7 +20,7 @@ $$;
 
 -- The members that match a list request's filters (status ACTIVE or
 -- INACTIVE, list_match's); a deactivated member is listed, not deleted.
-CREATE FUNCTION esqase.members_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.members_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -32,7 +32,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- member_one: 36_records.sql.
-CREATE FUNCTION esqase.members_get(id uuid) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.members_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('members', 'read');

@@ -5,7 +5,7 @@
 -- a DBA grants them to whoever administers firms.
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION esqase_create_firm(name text) RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase_create_firm(name text) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     firm uuid;
@@ -18,7 +18,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase_create_member(firm_id uuid, name text, email text,
+CREATE OR REPLACE FUNCTION esqase_create_member(firm_id uuid, name text, email text,
                                      is_owner boolean DEFAULT false,
                                      permissions text[] DEFAULT '{}')
 RETURNS uuid
@@ -52,12 +52,12 @@ $$;
 
 -- The one list of scopes is C's (src/context.c), which also turns a key's
 -- scopes into the bits the row-level security policies test.
-CREATE FUNCTION esqase.valid_scopes() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
     AS 'MODULE_PATHNAME', 'esqase_valid_scopes' LANGUAGE C STABLE PARALLEL SAFE;
 
 -- Returns the token once: esq_<12 hex prefix>_<64 hex secret>.  Only its
 -- SHA-256 is stored; the prefix is stored to find the row.
-CREATE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
                                       expires_at timestamptz DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -90,7 +90,7 @@ $$;
 
 -- Revoking a key that is already revoked changes nothing (its revoked_at,
 -- updated_at and audit trail stay as they were).
-CREATE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
+CREATE OR REPLACE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k esqase.api_keys;
@@ -117,7 +117,7 @@ $$;
 -- last_used_at is refreshed at most once a minute, never waiting on a lock,
 -- so concurrent requests with one key do not queue behind each other, and
 -- not at all in a read-only transaction.
-CREATE FUNCTION esqase.key_lookup(token text,
+CREATE OR REPLACE FUNCTION esqase.key_lookup(token text,
     OUT firm_id uuid, OUT member_id uuid, OUT key_id uuid, OUT is_owner boolean,
     OUT scopes text[], OUT permissions text[])
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

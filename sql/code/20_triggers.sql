@@ -13,7 +13,7 @@
 -- duplicate them (and the restore fails on their unique keys).  The test is
 -- on the statement being run, in C (src/restore.c), never on the query's
 -- text: only a top-level COPY tbl FROM, with no API context, qualifies.
-CREATE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_restoring' LANGUAGE C STABLE STRICT;
 
 -- updated_at is a row's version (the ETag of its API record, and the
@@ -21,7 +21,7 @@ CREATE FUNCTION esqase.restoring(tbl regclass) RETURNS boolean
 -- update, by at least a microsecond, even twice in one transaction (now()
 -- stays the same there) or under a clock set back.  The API functions skip
 -- updates that would change nothing, so those keep their version.
-CREATE FUNCTION esqase.touch_updated_at() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := greatest(now(), OLD.updated_at + interval '1 microsecond');
@@ -37,7 +37,7 @@ $$;
 -- API's word for it; its new_values show the row as it stays.  A hard
 -- DELETE (link rows only) has no new_values.  A firm's own row (firms,
 -- keyed id) is logged under its id as firm and record.
-CREATE FUNCTION esqase.audit() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.audit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_values jsonb;
@@ -73,7 +73,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.audit_log_is_append_only() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.audit_log_is_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'esqase.audit_log is append-only: % is not allowed', TG_OP
@@ -82,7 +82,7 @@ END
 $$;
 
 -- A new practice area starts with To do, In progress and Done.
-CREATE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
@@ -97,7 +97,7 @@ END
 $$;
 
 -- A new firm gets its lead pipeline and its public-id counters.
-CREATE FUNCTION esqase.seed_firm() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.seed_firm() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
@@ -123,7 +123,7 @@ $$;
 -- the same slot (the second would wait on the first's insert).  Only when
 -- all 16 slots exist and are held (16 concurrent writers in one firm) does
 -- a writer wait, on its own slot.
-CREATE FUNCTION esqase.count_add(firm uuid, counted text, delta bigint) RETURNS void
+CREATE OR REPLACE FUNCTION esqase.count_add(firm uuid, counted text, delta bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     chosen int;
@@ -150,24 +150,24 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.lead_list(is_private boolean) RETURNS text
+CREATE OR REPLACE FUNCTION esqase.lead_list(is_private boolean) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN is_private THEN 'leads_private' ELSE 'leads_public' END;
 
 -- The lists of esqase.record_counts a row counts in: none once it is
 -- soft-deleted; a contact that is a private lead's hidden prospect also in
 -- contacts_private; a lead in leads_public or leads_private.
-CREATE FUNCTION esqase.counted_in(r esqase.contacts) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.counted_in(r esqase.contacts) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.deleted_at IS NOT NULL THEN '{}'::text[]
             WHEN r.hidden_by_lead IS NULL THEN '{contacts}' ELSE '{contacts,contacts_private}' END;
-CREATE FUNCTION esqase.counted_in(r esqase.matters) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.counted_in(r esqase.matters) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.deleted_at IS NULL THEN '{matters}'::text[] ELSE '{}' END;
-CREATE FUNCTION esqase.counted_in(r esqase.practice_areas) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.counted_in(r esqase.practice_areas) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.deleted_at IS NULL THEN '{practice_areas}'::text[] ELSE '{}' END;
-CREATE FUNCTION esqase.counted_in(r esqase.leads) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.counted_in(r esqase.leads) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.deleted_at IS NULL THEN ARRAY[esqase.lead_list(r.is_private)] ELSE '{}' END;
 
@@ -237,7 +237,7 @@ $do$;
 -- trade name, emails (also split at the @, so "example" finds
 -- ann@example.com) and phones (also as bare digits); a matter's public id,
 -- title and description.  Folded: case and accents do not count.
-CREATE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
+CREATE OR REPLACE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN esqase.search_document(concat_ws(' ', c.name, c.nickname, c.trade_name,
                                         array_to_string(c.emails, ' '),
@@ -245,7 +245,7 @@ RETURN esqase.search_document(concat_ws(' ', c.name, c.nickname, c.trade_name,
                                         array_to_string(c.phones, ' '),
                                         regexp_replace(array_to_string(c.phones, ' '), '[^0-9 ]', '', 'g')));
 
-CREATE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
+CREATE OR REPLACE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN esqase.search_document(concat_ws(' ', m.public_id, m.title, m.description));
 
@@ -253,7 +253,7 @@ RETURN esqase.search_document(concat_ws(' ', m.public_id, m.title, m.description
 -- contact is hidden (hidden_by_lead) only when it is created; afterwards the
 -- mark can only be cleared (esqase.publish_*_contact), so no one can hide an
 -- existing contact from the rest of the firm.
-CREATE FUNCTION esqase.contact_derive() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.contact_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.hidden_by_lead IS DISTINCT FROM OLD.hidden_by_lead
@@ -275,7 +275,7 @@ $$;
 -- made public (AFTER UPDATE OF is_private on leads).  SECURITY DEFINER: the
 -- member acting may hold matters:write or leads:write, not contacts:write;
 -- the policies have already checked that they see the contact or the lead.
-CREATE FUNCTION esqase.publish_client_contact() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.publish_client_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
@@ -287,7 +287,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.publish_lead_contact() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.publish_lead_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
@@ -299,7 +299,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.matter_derive() RETURNS trigger
+CREATE OR REPLACE FUNCTION esqase.matter_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.search := esqase.matter_search(NEW);
@@ -307,17 +307,17 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER practice_areas_seed_stages AFTER INSERT ON esqase.practice_areas
+CREATE OR REPLACE TRIGGER practice_areas_seed_stages AFTER INSERT ON esqase.practice_areas
     FOR EACH ROW EXECUTE FUNCTION esqase.seed_practice_area_stages();
-CREATE TRIGGER firms_seed AFTER INSERT ON esqase.firms
+CREATE OR REPLACE TRIGGER firms_seed AFTER INSERT ON esqase.firms
     FOR EACH ROW EXECUTE FUNCTION esqase.seed_firm();
-CREATE TRIGGER contacts_derive BEFORE INSERT OR UPDATE ON esqase.contacts
+CREATE OR REPLACE TRIGGER contacts_derive BEFORE INSERT OR UPDATE ON esqase.contacts
     FOR EACH ROW EXECUTE FUNCTION esqase.contact_derive();
-CREATE TRIGGER matters_derive BEFORE INSERT OR UPDATE ON esqase.matters
+CREATE OR REPLACE TRIGGER matters_derive BEFORE INSERT OR UPDATE ON esqase.matters
     FOR EACH ROW EXECUTE FUNCTION esqase.matter_derive();
-CREATE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
+CREATE OR REPLACE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_clients
     FOR EACH ROW EXECUTE FUNCTION esqase.publish_client_contact();
-CREATE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
+CREATE OR REPLACE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
     FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_lead_contact();
 -- The count triggers (<table>_count_insert, _update, _delete, _truncate):
 -- one per event, since a trigger with transition tables serves one event.
@@ -332,15 +332,15 @@ BEGIN
                 ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'],
                 ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows'],
                 ['truncate', 'TRUNCATE', '']] LOOP
-            EXECUTE format('CREATE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
                            t || '_count_' || e[1], e[2], t, e[3], 'count_' || t);
         END LOOP;
     END LOOP;
 END
 $$;
-CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON esqase.audit_log
+CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON esqase.audit_log
     FOR EACH ROW EXECUTE FUNCTION esqase.audit_log_is_append_only();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON esqase.audit_log
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON esqase.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_log_is_append_only();
 -- ALWAYS: session_replication_role = replica skips ordinary triggers, and
 -- must not open the log to UPDATE, DELETE or TRUNCATE.

@@ -6,7 +6,7 @@
 -------------------------------------------------------------------------------
 
 -- Matter types as the API renders them, for ids; see contact_docs.
-CREATE FUNCTION esqase.matter_type_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.matter_type_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', mt.id, 'practiceAreaId', mt.practice_area_id, 'name', mt.name, 'status', mt.status,
@@ -17,7 +17,7 @@ $$;
 
 -- The matter types of the request's practice area (practiceAreaId, required)
 -- that match its filters; see contacts_matching.
-CREATE FUNCTION esqase.matter_types_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.matter_types_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -27,7 +27,7 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, mt.deleted_at, mt.status, mt.created_at, mt.updated_at)
 $$;
 
-CREATE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');

@@ -17,7 +17,7 @@
 -- The leads the API context's member is assigned to.  SECURITY DEFINER:
 -- the lead_assignees policy asks the leads policy, which asks this; read
 -- under that policy it would recurse.  plpgsql keeps its plan.
-CREATE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
+CREATE OR REPLACE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
@@ -29,7 +29,7 @@ $$;
 -- its first assignees are written before anyone can see a new private lead
 -- (the lead_assignees policy, 90_security.sql).  SECURITY DEFINER, since the
 -- new private lead is not yet visible to its creator.
-CREATE FUNCTION esqase.lead_new_here(firm uuid, lead uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.lead_new_here(firm uuid, lead uuid) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN firm = esqase.context_firm()
@@ -40,7 +40,7 @@ $$;
 
 -- Whether the API context may see a lead.  Without a context nothing is
 -- visible (the policies also require the context's firm).
-CREATE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN NOT private
@@ -51,25 +51,25 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.lead_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.lead_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['practiceAreaId', 'leadStageColumnId', 'value', 'isPrivate', 'assigneeIds'];
 
 -- Create also takes the contact's fields: type, its name fields, email, phone.
-CREATE FUNCTION esqase.lead_contact_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.lead_contact_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['type', 'email', 'phone'] || esqase.contact_person_fields() || esqase.contact_company_fields();
 
 -- Fields a PATCH cannot set (the error names them): the response's own, and
 -- the contact's, which belong to the contact (PATCH /v1/contacts/{id}).
-CREATE FUNCTION esqase.lead_readonly_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.lead_readonly_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['id', 'publicId', 'status', 'contact', 'practiceArea', 'assignees', 'createdAt',
              'updatedAt'] || esqase.lead_contact_fields();
 
 -- Leads as the API renders them, for ids (n: the position in ids); see
 -- contact_docs.
-CREATE FUNCTION esqase.lead_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.lead_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', l.id, 'publicId', l.public_id, 'status', l.status, 'value', l.value,
@@ -91,7 +91,7 @@ $$;
 
 -- A lead stage of the firm, checked (a 422 on leadStageColumnId); NULL
 -- gives the first stage of the pipeline.
-CREATE FUNCTION esqase.lead_stage(firm uuid, stage_id uuid) RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase.lead_stage(firm uuid, stage_id uuid) RETURNS uuid
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     s uuid;
@@ -115,7 +115,7 @@ $$;
 -- Applies the lead's own fields of body to l (a new lead with firm_id set,
 -- or the stored one) and checks them.  References are checked when they
 -- change (a lead may stay in a practice area deleted since).
-CREATE FUNCTION esqase.lead_apply(l esqase.leads, body jsonb, creating boolean)
+CREATE OR REPLACE FUNCTION esqase.lead_apply(l esqase.leads, body jsonb, creating boolean)
 RETURNS esqase.leads LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF esqase.body_ref_changed(body, 'practiceAreaId', l.practice_area_id) THEN
@@ -149,7 +149,7 @@ $$;
 -- And the rule that keeps the RLS policy satisfiable: a member who is not
 -- an owner cannot leave a private lead unassigned to themself (they could no
 -- longer see it).
-CREATE FUNCTION esqase.lead_assignees_from(l esqase.leads, body jsonb, current uuid[],
+CREATE OR REPLACE FUNCTION esqase.lead_assignees_from(l esqase.leads, body jsonb, current uuid[],
                                            fallback uuid[] DEFAULT NULL)
 RETURNS uuid[] LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -172,7 +172,7 @@ $$;
 -- add_assignees inserts the new list's members and fixes positions;
 -- prune_assignees then deletes (audited) those no longer listed.
 -- add_assignees returns whether it changed anything.
-CREATE FUNCTION esqase.lead_add_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.lead_add_assignees(l esqase.leads, ids uuid[]) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
@@ -189,7 +189,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS void
+CREATE OR REPLACE FUNCTION esqase.lead_prune_assignees(l esqase.leads, ids uuid[]) RETURNS void
 LANGUAGE sql AS $$
     DELETE FROM esqase.lead_assignees
      WHERE ids IS NOT NULL AND firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
@@ -198,7 +198,7 @@ $$;
 -- The total of the leads the context sees: the public ones, and the
 -- private ones it may see (all of them for an owner; for a member, those
 -- assigned to it, counted by the index on lead_assignees).
-CREATE FUNCTION esqase.leads_total(firm uuid) RETURNS bigint
+CREATE OR REPLACE FUNCTION esqase.leads_total(firm uuid) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF coalesce(esqase.context_is_owner(), false) THEN
@@ -216,7 +216,7 @@ $$;
 -- practiceAreaId, stageId, and list_match's; see contacts_matching.  The
 -- contact is a LEFT JOIN on its key, which the planner drops when neither q
 -- nor the name order asks for it.
-CREATE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -233,7 +233,7 @@ $$;
 
 -- Everything is checked before anything is written: an invalid lead leaves
 -- no contact behind and uses up no public id.
-CREATE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
@@ -297,7 +297,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.leads_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION esqase.leads_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

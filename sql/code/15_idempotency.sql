@@ -2,7 +2,7 @@
 -------------------------------------------------------------------------------
 -- 15 Idempotency keys (issue 10): a create called with an idempotency key
 -- (over HTTP, a POST's Idempotency-Key header) keeps its response in
--- esqase.idempotency_keys (00_schema.sql); the same key again, from the
+-- esqase.idempotency_keys (sql/migrations/0.2.0.sql); the same key again, from the
 -- same API key within 24 hours, returns that response instead of creating
 -- again.  Every <resource>_create is built around two calls:
 --
@@ -25,12 +25,12 @@
 
 -- Marks the current request's response as a replay; the HTTP worker reads
 -- the mark (src/idempotency.c) to send Idempotent-Replayed: true.
-CREATE FUNCTION esqase.idempotency_note_replay() RETURNS void
+CREATE OR REPLACE FUNCTION esqase.idempotency_note_replay() RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_idempotency_note_replay' LANGUAGE C VOLATILE;
 
 -- An idempotency key is 1 to 255 printable ASCII characters (space
 -- included), not starting or ending with a space (HTTP trims them).
-CREATE FUNCTION esqase.idempotency_check(idem text) RETURNS void
+CREATE OR REPLACE FUNCTION esqase.idempotency_check(idem text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF idem !~ '^[!-~]([ -~]{0,253}[!-~])?$' THEN
@@ -47,7 +47,7 @@ $$;
 -- key order and spacing do not count); else 23I01 (HTTP 422
 -- idempotency_key_reused).  An expired row is taken over, so the key
 -- starts a new 24 hours.
-CREATE FUNCTION esqase.idempotency_begin(firm uuid, res text, body jsonb, idem text) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.idempotency_begin(firm uuid, res text, body jsonb, idem text) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     caller uuid := esqase.context_key();
@@ -85,7 +85,7 @@ $$;
 
 -- Stores response under the key claimed by idempotency_begin (nothing
 -- without a key); returns response.
-CREATE FUNCTION esqase.idempotency_end(firm uuid, idem text, response json) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.idempotency_end(firm uuid, idem text, response json) RETURNS json
 LANGUAGE plpgsql AS $$
 BEGIN
     IF idem IS NOT NULL THEN
@@ -104,7 +104,7 @@ $$;
 -- a row a request holds (taking over the expired key) is left for the next
 -- sweep, so the sweep never waits for a request and holds its own row locks
 -- for one short batch.  For DBAs (and the worker, a superuser) only.
-CREATE FUNCTION esqase.idempotency_sweep(batch integer DEFAULT 1000) RETURNS bigint
+CREATE OR REPLACE FUNCTION esqase.idempotency_sweep(batch integer DEFAULT 1000) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;

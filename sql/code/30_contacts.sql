@@ -18,7 +18,7 @@
 -- is not deleted.  SECURITY DEFINER: a key with matters:write may name a
 -- client it cannot read (contacts:read); only the firm of the context is
 -- asked, so it reveals nothing of other firms.
-CREATE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
+CREATE OR REPLACE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN firm = esqase.context_firm()
@@ -30,22 +30,22 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contact_person_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.contact_person_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['prefix', 'firstName', 'middleName', 'lastName', 'suffix', 'nickname'];
 
-CREATE FUNCTION esqase.contact_company_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.contact_company_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['companyName', 'tradeName', 'companyType'];
 
-CREATE FUNCTION esqase.contact_fields() RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase.contact_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['type', 'emails', 'phones'] || esqase.contact_person_fields() || esqase.contact_company_fields();
 
 -- Contacts as the API renders them, fields in the API page's order, for
 -- ids (n: the position in ids).  Set-based and inlined into the caller's
 -- cached plan: a GET renders one, a list page up to 200 in one query.
-CREATE FUNCTION esqase.contact_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
+CREATE OR REPLACE FUNCTION esqase.contact_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
         'id', c.id, 'type', c.type, 'status', c.status, 'name', c.name,
@@ -60,7 +60,7 @@ $$;
 
 -- Applies the contact fields of body to c (whose type is set) and checks the
 -- result: name fields must match the type, and the type's name is required.
-CREATE FUNCTION esqase.contact_apply(c esqase.contacts, body jsonb) RETURNS esqase.contacts
+CREATE OR REPLACE FUNCTION esqase.contact_apply(c esqase.contacts, body jsonb) RETURNS esqase.contacts
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     own_fields text[];
@@ -99,7 +99,7 @@ $$;
 -- Returns the new contact's id.  No RETURNING: it would check the new row
 -- against the SELECT policy, which a lead's prospect (created by a key with
 -- leads:write alone) passes only once its lead exists.
-CREATE FUNCTION esqase.contact_insert(firm uuid, c esqase.contacts) RETURNS uuid
+CREATE OR REPLACE FUNCTION esqase.contact_insert(firm uuid, c esqase.contacts) RETURNS uuid
 LANGUAGE plpgsql AS $$
 BEGIN
     c.id := gen_random_uuid();
@@ -118,7 +118,7 @@ $$;
 -- those of the leads it is assigned to, counted by contacts_hidden_idx
 -- (= ANY of an array: an IN (SELECT ...) here is planned as a hash join
 -- over a scan of the firm's contacts).
-CREATE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
+CREATE OR REPLACE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF coalesce(esqase.context_is_owner(), false) THEN
@@ -137,7 +137,7 @@ $$;
 -- leakproof, may not use the search index, and every match would be a scan
 -- of the firm's contacts.  Only the firm of the context is asked.  A custom
 -- plan per call: a generic one cannot tell a rare word from a common one.
-CREATE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
+CREATE OR REPLACE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
@@ -149,7 +149,7 @@ $$;
 -- The contacts the context sees that match a list request's filters: q
 -- (the search document, contact_search), type, and list_match's.  Inlined
 -- into contacts_keys and contacts_count (39_lists.sql).
-CREATE FUNCTION esqase.contacts_matching(firm uuid, r esqase.page_request)
+CREATE OR REPLACE FUNCTION esqase.contacts_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -165,7 +165,7 @@ $$;
 
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
 -- 92_public_api.sql); esqase.contacts_list is made in 39_lists.sql.
-CREATE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
@@ -182,7 +182,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION esqase.contacts_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION esqase.contacts_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,0 +1,6 @@
+-------------------------------------------------------------------------------
+-- Migration 0.2.0 -> 0.3.0: schema and data changes only, forward only.
+-- Functions, views, policies, triggers, grants and comments belong in
+-- sql/code/ (made again by every install and upgrade); a function, view or
+-- trigger this release no longer has is dropped here.
+-------------------------------------------------------------------------------
