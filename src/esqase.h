@@ -24,6 +24,7 @@
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  *   restore.c      whether a trigger fires for a restore's COPY
  *   nojit.c        API statements never JIT-compile (planner and executor hooks)
+ *   counters.c     totals and public-id counters written once per transaction
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -45,6 +46,9 @@ extern void esq_context_set_request_id(const char *id);
 
 /* nojit.c: installs the hooks that keep API statements from JIT-compiling. */
 extern void esq_nojit_init(void);
+
+/* counters.c: registers the callbacks that write the counters at commit. */
+extern void esq_counters_init(void);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings

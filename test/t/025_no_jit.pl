@@ -1,4 +1,4 @@
-# 020_no_jit.pl — no API statement ever JIT-compiles (issue 16), whatever
+# 025_no_jit.pl — no API statement ever JIT-compiles (issue 16), whatever
 # the server's settings.  The cluster is set to JIT everything it plans
 # (jit_above_cost = 0, inlining and optimisation too); pg_stat_statements,
 # tracking nested statements, counts the functions each statement
