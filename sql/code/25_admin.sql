@@ -5,8 +5,12 @@
 -- a DBA grants them to whoever administers firms.
 -------------------------------------------------------------------------------
 
+-- Each runs with jit = off (a setting of the function, not of the server):
+-- no statement of the API JIT-compiles, whatever the server's settings
+-- (src/api_plans.c covers the API functions without a per-call setting;
+-- these are called rarely, by DBAs, outside any API context).
 CREATE OR REPLACE FUNCTION esqase_create_firm(name text) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     firm uuid;
 BEGIN
@@ -22,7 +26,7 @@ CREATE OR REPLACE FUNCTION esqase_create_member(firm_id uuid, name text, email t
                                      is_owner boolean DEFAULT false,
                                      permissions text[] DEFAULT '{}')
 RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     member uuid;
     p text;
@@ -60,7 +64,7 @@ CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
 CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
                                       expires_at timestamptz DEFAULT NULL)
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     m esqase.members;
     s text;
@@ -91,7 +95,7 @@ $$;
 -- Revoking a key that is already revoked changes nothing (its revoked_at,
 -- updated_at and audit trail stay as they were).
 CREATE OR REPLACE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     k esqase.api_keys;
 BEGIN

@@ -41,9 +41,14 @@ BEGIN
             EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
                            t || '_updated_at',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
+            -- INSERTs are audited per statement (esqase.audit_insert), updates
+            -- and deletes per row.
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
                            t || '_audit',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON esqase.%I REFERENCING NEW TABLE AS new_rows '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_insert()',
+                           t || '_audit_insert', t);
         END IF;
         IF t <> 'api_keys' THEN
             EXECUTE format('GRANT SELECT ON esqase.%I TO esqase_api', t);
