@@ -4,3 +4,9 @@
 -- sql/code/ (made again by every install and upgrade); a function, view or
 -- trigger this release no longer has is dropped here.
 -------------------------------------------------------------------------------
+
+-- A create's checked body, before anything is written (issue 16): what
+-- esqase.matter_new and esqase.lead_new return, shared by one create and
+-- the bulk creates (sql/code/38_create_many.sql).
+CREATE TYPE esqase.new_matter AS (m esqase.matters, clients uuid[], team jsonb);
+CREATE TYPE esqase.new_lead AS (c esqase.contacts, l esqase.leads, assignees uuid[]);
