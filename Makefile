@@ -35,8 +35,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every C file includes the one header (PGXS tracks no header dependencies).
-$(OBJS): src/esqase.h
+# Every C file includes the one header, the HTTP front door's files also
+# their own (PGXS tracks no header dependencies).
+$(OBJS): src/esqase.h src/http_server.h
 
 # GET /v1/openapi.json serves docs/openapi.json, compiled in as a C string.
 src/openapi_json.inc: docs/openapi.json tools/c_string.pl

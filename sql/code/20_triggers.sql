@@ -48,10 +48,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'previous_secret_hash' - 'search';
     END IF;
     IF TG_OP <> 'INSERT' THEN
-        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'previous_secret_hash' - 'search';
     END IF;
     IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
        AND new_values ->> 'deleted_at' IS NOT NULL THEN
@@ -287,6 +287,17 @@ $do$;
 -- trade name, emails (also split at the @, so "example" finds
 -- ann@example.com) and phones (also as bare digits); a matter's public id,
 -- title and description.  Folded: case and accents do not count.
+-- Phones are found by their digits, whatever the punctuation: each phone's
+-- digits and every tail of them of 4 digits or more ("+1-555-0100" gives
+-- 15550100, 5550100, ..., 0100), so that q=5550100, q=555-0100 and
+-- q=+1 555 0100 all find it (esqase.search_query reads such a q as digits).
+CREATE OR REPLACE FUNCTION esqase.phone_keys(phones text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT string_agg(substr(d.digits, i), ' ')
+          FROM unnest(phones) p,
+               LATERAL regexp_replace(p, '[^0-9]', '', 'g') d(digits),
+               LATERAL generate_series(1, length(d.digits) - 3) i);
+
 -- Written over the fields, not the row: the derive triggers call them with
 -- NEW's fields (passing NEW whole costs a row conversion per call, as much
 -- as the document itself; measured in issue 16).
@@ -297,7 +308,7 @@ RETURN esqase.search_document(concat_ws(' ', name, nickname, trade_name,
                                         array_to_string(emails, ' '),
                                         translate(array_to_string(emails, ' '), '@', ' '),
                                         array_to_string(phones, ' '),
-                                        regexp_replace(array_to_string(phones, ' '), '[^0-9 ]', '', 'g')));
+                                        esqase.phone_keys(phones)));
 
 CREATE OR REPLACE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
