@@ -148,7 +148,7 @@ BEGIN
         ['http_stats', NULL, 'HTTP requests answered, per route, method and status, by all workers since the server started or esqase.http_stats_reset() (docs/http-api.md)'],
         ['http_stats', 'route', 'The route: /v1/contacts, /v1/contacts/{id}, ..., or other'],
         ['http_stats', 'method', 'The HTTP method'],
-        ['http_stats', 'status', 'The HTTP status answered (NULL: one not in the list esqase uses)'],
+        ['http_stats', 'status', 'The HTTP status answered (NULL: one missing from the list of statuses esqase answers, a bug)'],
         ['http_stats', 'requests', 'How many requests'],
         ['http_latency', NULL, 'Latency histogram of HTTP requests, cumulative as in Prometheus, since the server started or esqase.http_stats_reset() (docs/http-api.md)'],
         ['http_latency', 'route', 'The route: /v1/contacts, /v1/contacts/{id}, ..., or other'],
