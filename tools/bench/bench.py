@@ -921,6 +921,8 @@ function response(status, headers, body)
 end
 """ % nthreads if SMOKE else ""))
             r = wrk("/v1/%s/{id}" % res, tok, c, t, lua)
+            # requests wrk left in flight may still be deleting: let them end
+            time.sleep(1.0)
             # wrk may have had requests in flight when the time ran out: take
             # the count from the table, and skip past the furthest stripe used
             used, nxt = deleted_count()
