@@ -158,7 +158,12 @@ for my $res (qw(leads matters matter_types practice_areas contacts))
 {
 	as_key(qq{SELECT esqase_${res}_delete('$sql_item{$res}') \\g /dev/null});
 }
-sql(qq{SELECT esqase_revoke_api_key('$k2')});
+sql(qq{SELECT esqase_set_api_key_scopes('$k2', '{contacts:read}')});
+sql(qq{SELECT esqase_add_api_key_scopes('$k2', '{contacts:write}')});
+sql(qq{SELECT esqase_remove_api_key_scopes('$k2', '{contacts:write}')});
+sql(qq{SELECT esqase_set_api_key_expiry('$k2', now() + interval '1 day')});
+my $k3 = sql(qq{SELECT esqase_rotate_api_key('$k2', interval '1 minute')});
+sql(qq{SELECT esqase_revoke_api_key('$k3')});
 
 my @missing = split /\n/, $node->safe_psql('postgres', q{
 	SELECT DISTINCT proname FROM pg_proc WHERE proname LIKE 'esqase\_%' ORDER BY 1});
