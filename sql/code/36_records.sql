@@ -33,7 +33,7 @@ DECLARE
 BEGIN
     FOREACH r SLICE 1 IN ARRAY ARRAY[
             ['contact', 'contacts', 'contact',
-             'r.hidden_by_lead IS NULL OR esqase.context_is_owner() OR r.hidden_by_lead IN (SELECT esqase.assigned_leads())',
+             'r.hidden_by_lead IS NULL OR esqase.context_is_owner() OR esqase.context_assigned(r.hidden_by_lead)',
              'status = ''ARCHIVED'', deleted_at = now()'],
             ['practice_area', 'practice_areas', 'practice area', 'true',
              'status = ''ARCHIVED'', deleted_at = now()'],

@@ -12,6 +12,8 @@
 --   esqase_practice_areas_{list,create,get,update,delete}
 --   esqase_matter_types_{list,create,get,update,delete}
 --   esqase_members_{list,get}                 (members are read-only)
+--   esqase_{contacts,matters,leads,practice_areas,matter_types}_create_many
+--                                             (38_create_many.sql)
 --
 -- Every create takes an optional idempotency key (15_idempotency.sql):
 -- esqase_<resource>_create(body jsonb, idempotency_key text DEFAULT NULL);
@@ -33,7 +35,8 @@ BEGIN
                 ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
                  'id, body, expected_updated_at', 'VOLATILE'],
                 ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at',
-                 'VOLATILE']] LOOP
+                 'VOLATILE'],
+                ['create_many', 'bodies jsonb', 'bodies', 'VOLATILE']] LOOP
             CONTINUE WHEN r = 'members' AND a[1] NOT IN ('list', 'get');
             EXECUTE format('CREATE OR REPLACE FUNCTION %I(%s) RETURNS jsonb LANGUAGE sql %s RETURN esqase.%I(%s)::jsonb',
                            'esqase_' || r || '_' || a[1], a[2], a[4], r || '_' || a[1], a[3]);
