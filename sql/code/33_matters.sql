@@ -217,7 +217,7 @@ BEGIN
             total := total + alloc;
         END IF;
         result := result || jsonb_build_array(jsonb_build_object(
-            'member_id', member, 'role', nullif(btrim(item ->> 'role'), ''), 'allocation', alloc));
+            'member_id', member, 'role', esqase.nfc(nullif(btrim(item ->> 'role'), '')), 'allocation', alloc));
         i := i + 1;
     END LOOP;
     IF total > 100 THEN
