@@ -28,6 +28,7 @@
  *   context.c      the API context of a transaction (esqase_authenticate)
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  *   restore.c      whether a trigger fires for a restore's COPY
+ *   secrets.c      API keys kept out of the server log; esqase.api_key
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -45,6 +46,9 @@ extern bool esqase_context_valid(void);
 #define ESQ_CONTEXT_REQUEST_ID_MAX 128
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
+
+/* secrets.c: the esqase.api_key setting and the log hook that redacts keys. */
+extern void esq_secrets_init(void);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings

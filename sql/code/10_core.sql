@@ -10,6 +10,11 @@
 -- of the transaction that called esqase_authenticate().
 CREATE OR REPLACE FUNCTION esqase_authenticate(token text) RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_authenticate' LANGUAGE C VOLATILE;
+-- The same with the key of the session setting esqase.api_key, set in the
+-- connection's options: a form whose statement carries no secret, for the
+-- server log, pg_stat_activity and a client's history (src/secrets.c).
+CREATE OR REPLACE FUNCTION esqase_authenticate() RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_authenticate_setting' LANGUAGE C VOLATILE;
 CREATE OR REPLACE FUNCTION esqase.context_firm() RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_context_firm' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE OR REPLACE FUNCTION esqase.context_member() RETURNS uuid
