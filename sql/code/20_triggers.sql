@@ -81,9 +81,10 @@ BEGIN
 END
 $$;
 
--- A new practice area starts with To do, In progress and Done.
+-- A new practice area starts with To do, In progress and Done.  SECURITY
+-- DEFINER: no API call changes stages, so the API role may not write them.
 CREATE OR REPLACE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
