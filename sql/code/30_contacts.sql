@@ -165,18 +165,30 @@ BEGIN
 END
 $$;
 
--- The relevance to q of the contacts the leads list ranks by (order
--- relevance): {contact id: rank} for the matches contacts_found returns.
--- The list reads a lead's contact through esqase.contact_refs, which shows
--- no search document (it holds the emails and phones), so the rank comes
--- from here, once per query.
-CREATE OR REPLACE FUNCTION esqase.contacts_ranked(firm uuid, q tsquery) RETURNS jsonb
+-- The relevance to q of the contacts of the leads the context sees, which
+-- the leads list ranks by (order relevance): {contact id: rank}, for a key
+-- that may list leads (leads:read).  The list reads a lead's contact through
+-- esqase.contact_refs, which shows no search document (it holds the emails
+-- and phones), so the rank comes from here, once per query.  SECURITY
+-- DEFINER, like contacts_found.
+CREATE OR REPLACE FUNCTION esqase.lead_contacts_ranked(firm uuid, q tsquery) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT esqase.context_may('leads:read') THEN
+        RETURN '{}'::jsonb;
+    END IF;
+    -- the matches first (the search index), then whether a visible lead has
+    -- each (by leads_contact_idx)
     RETURN (SELECT coalesce(jsonb_object_agg(c.id, ts_rank(c.search, q)), '{}'::jsonb)
               FROM esqase.contacts c
-             WHERE c.firm_id = firm AND c.id = ANY (esqase.contacts_found(firm, q)));
+             WHERE c.firm_id = firm AND c.search @@ q
+               AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                    OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+               AND EXISTS (SELECT FROM esqase.leads l
+                            WHERE l.firm_id = c.firm_id AND l.contact_id = c.id
+                              AND (NOT l.is_private OR esqase.context_is_owner()
+                                   OR l.id IN (SELECT esqase.assigned_leads()))));
 END
 $$;
 

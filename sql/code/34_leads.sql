@@ -225,7 +225,7 @@ $$;
 
 -- The leads the context sees that match a list request's filters: q and
 -- order=name go by the lead's contact (contacts_found, its name; under the
--- relevance order its rank, contacts_ranked), practiceAreaId, stageId, and
+-- relevance order its rank, lead_contacts_ranked), practiceAreaId, stageId, and
 -- list_match's; see contacts_matching.  The contact is a LEFT JOIN on its
 -- key to esqase.contact_refs, which the planner drops when the name order
 -- does not ask for it.
@@ -233,12 +233,14 @@ CREATE OR REPLACE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_reques
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT l.created_at, l.updated_at, c.name,
-           CASE WHEN r.ord = 'relevance'
-                THEN ((SELECT esqase.contacts_ranked(firm, r.tsq)) ->> l.contact_id::text)::real END,
-           l.id, l.deleted_at
+    SELECT l.created_at, l.updated_at, c.name, (rk.ranks ->> l.contact_id::text)::real, l.id, l.deleted_at
       FROM esqase.leads l
       LEFT JOIN esqase.contact_refs c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+      -- the ranks, once per query (OFFSET 0: a relation of its own, so that
+      -- the rank is a plain expression the list's parts fold); NULL but
+      -- under the relevance order
+      CROSS JOIN (SELECT CASE WHEN r.ord = 'relevance' THEN esqase.lead_contacts_ranked(firm, r.tsq) END AS ranks
+                  OFFSET 0) rk
      WHERE l.firm_id = firm
        AND esqase.list_match(r, l.deleted_at, l.status, l.created_at, l.updated_at)
        AND (r.q IS NULL OR l.contact_id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))

@@ -382,8 +382,8 @@ INSERT INTO t.mx_definer VALUES
     ('esqase.contacts_found(uuid,tsquery)', $$cardinality(esqase.contacts_found({mx_f}, 'client:*')) > 0$$, '{contacts.list}'),
     ('esqase.contacts_found(uuid,tsquery)', $$cardinality(esqase.contacts_found({mx_f}, 'prospect:*')) > 0$$,
      '{contacts.list,leads.list}'),
-    ('esqase.contacts_ranked(uuid,tsquery)', $$esqase.contacts_ranked({mx_f}, 'prospect:*') <> '{}'$$,
-     '{contacts.list,leads.list}'),
+    ('esqase.lead_contacts_ranked(uuid,tsquery)', $$esqase.lead_contacts_ranked({mx_f}, 'prospect:*') <> '{}'$$,
+     '{leads.list}'),
     ('esqase.matters_found(uuid,tsquery)', $$cardinality(esqase.matters_found({mx_f}, 'client:*')) > 0$$, '{matters.list}'),
     -- what a create or update checks of the records its body names
     ('esqase.contact_usable(uuid,uuid,boolean)', 'esqase.contact_usable({mx_f}, {mx_f_free}, true)', '{matters.create}'),
