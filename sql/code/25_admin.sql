@@ -241,7 +241,7 @@ SELECT k.firm_id, k.id, k.member_id, m.name AS member_name, k.name, k.prefix, k.
 -- An unknown, revoked or expired key and a key whose member was removed
 -- get the same answer: whoever holds a token that no longer works learns
 -- nothing more from it (not even that it was once a key; F17 of the 0.2.0
--- probe).  Which it was is in esqase.api_keys, for the DBA.
+-- probe).  Which it was is in esqase.api_key_list (status), for the DBA.
 -- last_used_at is refreshed at most once a minute, never waiting on a lock,
 -- so concurrent requests with one key do not queue behind each other, and
 -- not at all in a read-only transaction.
