@@ -42,6 +42,21 @@ BEGIN
 END
 $$;
 
+-- Whether the contact is the contact of a lead the API context sees (with
+-- leads scopes).  Not SECURITY DEFINER: it reads leads under their own
+-- policies, which ask the leads scopes and whether the lead is visible.  The
+-- contacts_refs policy calls it per row, and only for a key that cannot
+-- read contacts itself nor see the contact as a matter's client: as a
+-- sub-select of the policy, the leads' scan and its own policies' sub-selects
+-- were set up by every statement that read esqase.contact_refs, whatever the
+-- key.
+CREATE OR REPLACE FUNCTION esqase.lead_contact_shown(firm uuid, contact uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.contact_id = contact);
+END
+$$;
+
 CREATE OR REPLACE VIEW esqase.contact_refs AS
 SELECT c.firm_id, c.id, c.name FROM esqase.contacts c;
 

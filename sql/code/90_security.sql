@@ -114,10 +114,10 @@ GRANT INSERT (firm_id, lead_id, member_id, position), UPDATE (position), DELETE
    ON esqase.lead_assignees TO esqase_api;
 
 -- The owner of the reference views (28_references.sql) reads their tables,
--- and the two its contacts policy asks (a matter's clients, the leads).
+-- and matter_clients, which its contacts policy asks.
 GRANT USAGE ON SCHEMA esqase TO esqase_refs;
 GRANT SELECT ON esqase.contacts, esqase.practice_areas, esqase.practice_area_stages, esqase.matter_types,
-                esqase.members, esqase.matter_clients, esqase.leads
+                esqase.members, esqase.matter_clients
    TO esqase_refs;
 
 -- The audit log grows through the audit trigger's INSERT only.
@@ -223,11 +223,11 @@ BEGIN
                      'contacts:write', contact_visible || ' AND deleted_at IS NULL',
                      -- a lead's prospect is created with leads:write
                      'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')', archived,
-                     contact_visible || ' AND ((' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
+                     -- (a matter's client; a visible lead's contact: esqase.lead_contact_shown)
+                     contact_visible || ' AND (' || contacts_read
+                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
                      || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
-                     || ' OR (' || leads_read || ' AND EXISTS (SELECT FROM esqase.leads l'
-                     || ' WHERE l.firm_id = contacts.firm_id AND l.contact_id = contacts.id'
-                     || ' AND (NOT l.is_private OR esqase.context_is_owner() OR l.id IN (SELECT esqase.assigned_leads())))))'],
+                     || ' OR (' || leads_read || ' AND esqase.lead_contact_shown(firm_id, id)))'],
         ['practice_areas', areas_read, 'practice-areas:write', 'deleted_at IS NULL', NULL, archived,
                            matters_read || ' OR ' || leads_read],
         ['practice_area_stages', areas_read, NULL, NULL, NULL, NULL, matters_read],
