@@ -37,8 +37,9 @@
  *
  * The pre-commit writes run as the extension's owner (as the SECURITY
  * DEFINER count triggers did) with search_path = pg_catalog, pg_temp.
- * esqase.count_defer and esqase.count_cancel are therefore not callable by
- * PUBLIC; esqase.public_id_next and esqase.count_pending are.  A public id
+ * esqase.count_defer, esqase.count_cancel and esqase.public_id_next are
+ * therefore not callable by PUBLIC (public ids are handed out by
+ * esqase.next_public_id); esqase.count_pending is.  A public id
  * row is written at commit only after this transaction's own upsert passed
  * the caller's privileges and policies.
  */
@@ -296,7 +297,8 @@ esqase_count_cancel(PG_FUNCTION_ARGS)
  *
  * The firm's next number of kind (M for matters, L for leads).  The first
  * of the transaction locks and advances the counter row in SQL, as the
- * caller; the next ones are counted here and written at commit.
+ * caller (esqase.next_public_id, SECURITY DEFINER, the only one granted
+ * it); the next ones are counted here and written at commit.
  */
 PG_FUNCTION_INFO_V1(esqase_public_id_next);
 Datum

@@ -334,6 +334,7 @@ _PG_init(void)
 	esqase_context_init();
 	esq_nojit_init();
 	esq_counters_init();
+	esq_secrets_init();
 	esq_define_session_gucs();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -30,6 +30,7 @@
  *   restore.c      whether a trigger fires for a restore's COPY
  *   nojit.c        API statements never JIT-compile (planner and executor hooks)
  *   counters.c     totals and public-id counters written once per transaction
+ *   secrets.c      API keys kept out of the server log; esqase.api_key
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -55,6 +56,8 @@ extern void esq_nojit_init(void);
 
 /* counters.c: registers the callbacks that write the counters at commit. */
 extern void esq_counters_init(void);
+/* secrets.c: the esqase.api_key setting and the log hook that redacts keys. */
+extern void esq_secrets_init(void);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings

@@ -521,6 +521,51 @@ static const EsqErrorMap error_map[] = {
 	{ERRCODE_OPERATOR_INTERVENTION, true, 503, "service_unavailable", NULL},
 };
 
+/*
+ * Whether esqase wrote the error's message: esqase.fail and every other
+ * RAISE of its PL/pgSQL, and the key checks of esqase_authenticate (C).
+ * Any other error comes from PostgreSQL itself ("integer out of range", "new
+ * row violates row-level security policy for table ..."): its text is not
+ * the API's, names tables and constraints, and is not shown (F17 of the
+ * 0.2.0 probe).
+ */
+static bool
+message_is_ours(const ErrorData *edata)
+{
+	return (edata->funcname != NULL && strcmp(edata->funcname, "exec_stmt_raise") == 0) ||
+		edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+}
+
+/* The API's message for a 4xx whose SQL error was PostgreSQL's own. */
+static char *
+own_message(int status, int code)
+{
+	const char *what;
+
+	switch (status)
+	{
+		case 400:
+			what = "the request is malformed";
+			break;
+		case 403:
+			what = "the API key may not do this";
+			break;
+		case 404:
+			what = "not found";
+			break;
+		case 409:
+			what = "the request conflicts with a record that exists";
+			break;
+		case 412:
+			what = "the record is not in the state the request expects";
+			break;
+		default:
+			what = "the request holds a value the database cannot store";
+			break;
+	}
+	return psprintf("%s (SQLSTATE %s)", what, unpack_sql_state(code));
+}
+
 /* Maps an error of the call (raised while running it) to the answer. */
 static void
 map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult *res)
@@ -571,6 +616,15 @@ map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult
 		/* the field at fault is the client's to fix: 4xx only */
 		if (m && m->status < 500)
 			res->field = edata->column_name;
+		if (m && m->status < 500 && !m->message && !message_is_ours(edata))
+		{
+			res->message = own_message(m->status, code);
+			res->field = NULL;	/* a column's SQL name, if any: not a JSON field */
+			ereport(esq_http_log_level,
+					(errmsg("esqase: %s answered %d for a database error: %s", call->activity, res->status,
+							edata->message ? edata->message : "(no message)"),
+					 errdetail("SQLSTATE %s", unpack_sql_state(code))));
+		}
 	}
 
 	if (res->status >= 500)

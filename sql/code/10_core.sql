@@ -10,6 +10,11 @@
 -- of the transaction that called esqase_authenticate().
 CREATE OR REPLACE FUNCTION esqase_authenticate(token text) RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_authenticate' LANGUAGE C VOLATILE;
+-- The same with the key of the session setting esqase.api_key, set in the
+-- connection's options: a form whose statement carries no secret, for the
+-- server log, pg_stat_activity and a client's history (src/secrets.c).
+CREATE OR REPLACE FUNCTION esqase_authenticate() RETURNS void
+    AS 'MODULE_PATHNAME', 'esqase_authenticate_setting' LANGUAGE C VOLATILE;
 CREATE OR REPLACE FUNCTION esqase.context_firm() RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_context_firm' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE OR REPLACE FUNCTION esqase.context_member() RETURNS uuid
@@ -167,13 +172,25 @@ BEGIN
 END
 $$;
 
--- The value of a field as text, NULL when absent or null.  Strings only;
--- required fields must be present, non-null and not blank.
+-- Text as the API stores it: in Unicode normalization form NFC, so that
+-- "Café" is one string however the client composed its "é" (F17 of the
+-- 0.2.0 probe: the decomposed form was stored as sent).  Only in a UTF-8
+-- database (normalize() needs it); text already in NFC is returned as is.
+CREATE OR REPLACE FUNCTION esqase.nfc(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN t IS NULL OR pg_catalog.getdatabaseencoding() <> 'UTF8' THEN t
+            WHEN t IS NFC NORMALIZED THEN t
+            ELSE normalize(t, NFC)
+       END;
+
+-- The value of a field as text (in NFC), NULL when absent or null.  Strings
+-- only; required fields must be present, non-null and not blank.
 CREATE OR REPLACE FUNCTION esqase.body_text(body jsonb, field text, required boolean DEFAULT false,
                                  max_length integer DEFAULT 1000)
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v jsonb := body -> field;
+    s text;
 BEGIN
     IF v IS NULL OR v = 'null' THEN
         IF required THEN
@@ -184,13 +201,14 @@ BEGIN
     IF jsonb_typeof(v) <> 'string' THEN
         PERFORM esqase.fail('23514', format('%s must be a string', field), field);
     END IF;
-    IF required AND btrim(v #>> '{}') = '' THEN
+    s := esqase.nfc(v #>> '{}');
+    IF required AND btrim(s) = '' THEN
         PERFORM esqase.fail('23514', format('%s must not be blank', field), field);
     END IF;
-    IF length(v #>> '{}') > max_length THEN
+    IF length(s) > max_length THEN
         PERFORM esqase.fail('23514', format('%s is longer than %s characters', field, max_length), field);
     END IF;
-    RETURN v #>> '{}';
+    RETURN s;
 END
 $$;
 
@@ -258,7 +276,7 @@ BEGIN
 END
 $$;
 
--- A list of strings (NULL when absent; null means the empty list).
+-- A list of strings (in NFC; NULL when absent; null means the empty list).
 -- item_check: NULL, 'uuid' or 'email'; duplicates are rejected for uuids.
 CREATE OR REPLACE FUNCTION esqase.body_list(body jsonb, field text, item_check text DEFAULT NULL,
                                  max_items integer DEFAULT 100)
@@ -285,7 +303,7 @@ BEGIN
         IF jsonb_typeof(item) <> 'string' OR btrim(item #>> '{}') = '' THEN
             PERFORM esqase.fail('23514', format('%s must hold only non-blank strings', field), field);
         END IF;
-        s := item #>> '{}';
+        s := esqase.nfc(item #>> '{}');
         IF item_check = 'uuid' THEN
             IF NOT esqase.is_uuid(s) THEN
                 PERFORM esqase.fail('23514', format('%s must hold only UUIDs', field), field);

@@ -46,9 +46,16 @@ $$;
 -- checking that it was for the same resource and the same body (as jsonb:
 -- key order and spacing do not count); else 23I01 (HTTP 422
 -- idempotency_key_reused).  An expired row is taken over, so the key
--- starts a new 24 hours.
+-- starts a new 24 hours; so is a row left without a response (a claim
+-- committed by SQL that never called idempotency_end), which no create
+-- over HTTP leaves behind.
+--
+-- SECURITY DEFINER, like idempotency_end: the API role reads its own rows
+-- but does not write the table (an edited response would be replayed as
+-- the create's answer: F17 of the 0.2.0 probe).  Both act for the key of
+-- the context, in its firm, for a resource it may create.
 CREATE OR REPLACE FUNCTION esqase.idempotency_begin(firm uuid, res text, body jsonb, idem text) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     caller uuid := esqase.context_key();
     hash bytea;
@@ -57,6 +64,9 @@ BEGIN
     IF idem IS NULL THEN
         RETURN NULL;
     END IF;
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT coalesce(esqase.context_may(res || ':write'), false) THEN
+        PERFORM esqase.fail('42501', format('the API key lacks the scope %s:write', res));
+    END IF;
     PERFORM esqase.idempotency_check(idem);
     hash := sha256(convert_to(coalesce(body, 'null')::text, 'UTF8'));
     INSERT INTO esqase.idempotency_keys AS i (firm_id, key_id, idempotency_key, resource, request_hash)
@@ -64,7 +74,8 @@ BEGIN
     ON CONFLICT (firm_id, key_id, idempotency_key) DO UPDATE
        SET resource = excluded.resource, request_hash = excluded.request_hash,
            response = NULL, record_id = NULL, created_at = excluded.created_at
-     WHERE i.created_at <= now() - interval '24 hours';
+     WHERE i.created_at <= now() - interval '24 hours'
+        OR (i.response IS NULL AND NOT esqase.written_here(i.xmin));
     IF FOUND THEN
         RETURN NULL;
     END IF;
@@ -78,22 +89,53 @@ BEGIN
                                    '(another body or another resource); use a new key', idem),
                             'Idempotency-Key');
     END IF;
+    IF stored.response IS NULL THEN
+        RETURN NULL;    -- this transaction's own claim, not stored yet
+    END IF;
     PERFORM esqase.idempotency_note_replay();
     RETURN stored.response;
 END
 $$;
 
 -- Stores response under the key claimed by idempotency_begin (nothing
--- without a key); returns response.
+-- without a key); returns response.  Only once per claim, in the
+-- transaction that claimed it, and only the response of a record of the
+-- claimed resource that this transaction created (its data.id); else 55000
+-- (the create's own calls never meet this).
 CREATE OR REPLACE FUNCTION esqase.idempotency_end(firm uuid, idem text, response json) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    res text;
+    created uuid;
+    made_here boolean;
 BEGIN
-    IF idem IS NOT NULL THEN
-        UPDATE esqase.idempotency_keys i
-           SET response = idempotency_end.response,
-               record_id = (idempotency_end.response -> 'data' ->> 'id')::uuid
-         WHERE i.firm_id = firm AND i.key_id = esqase.context_key() AND i.idempotency_key = idem;
+    IF idem IS NULL THEN
+        RETURN response;
     END IF;
+    SELECT i.resource INTO res FROM esqase.idempotency_keys i
+     WHERE i.firm_id = firm AND firm = esqase.context_firm() AND i.key_id = esqase.context_key()
+       AND i.idempotency_key = idem AND i.response IS NULL AND esqase.written_here(i.xmin);
+    IF FOUND AND esqase.is_uuid(response -> 'data' ->> 'id') THEN
+        created := (response -> 'data' ->> 'id')::uuid;
+        made_here := CASE res
+            WHEN 'contacts' THEN EXISTS (SELECT FROM esqase.contacts t
+                                          WHERE t.firm_id = firm AND t.id = created AND esqase.written_here(t.xmin))
+            WHEN 'practice-areas' THEN EXISTS (SELECT FROM esqase.practice_areas t
+                                          WHERE t.firm_id = firm AND t.id = created AND esqase.written_here(t.xmin))
+            WHEN 'matter-types' THEN EXISTS (SELECT FROM esqase.matter_types t
+                                          WHERE t.firm_id = firm AND t.id = created AND esqase.written_here(t.xmin))
+            WHEN 'matters' THEN EXISTS (SELECT FROM esqase.matters t
+                                          WHERE t.firm_id = firm AND t.id = created AND esqase.written_here(t.xmin))
+            WHEN 'leads' THEN EXISTS (SELECT FROM esqase.leads t
+                                          WHERE t.firm_id = firm AND t.id = created AND esqase.written_here(t.xmin))
+        END;
+    END IF;
+    IF NOT coalesce(made_here, false) THEN
+        PERFORM esqase.fail('55000', format('Idempotency-Key %s: no create of this transaction to store', idem),
+                            'Idempotency-Key');
+    END IF;
+    UPDATE esqase.idempotency_keys i SET response = idempotency_end.response, record_id = created
+     WHERE i.firm_id = firm AND i.key_id = esqase.context_key() AND i.idempotency_key = idem;
     RETURN response;
 END
 $$;

@@ -110,9 +110,10 @@ $$;
 -- trigger over the new rows: an INSERT of many practice areas (a bulk
 -- create, an import) seeds their stages in one statement; the area's audit
 -- row (practice_areas_audit_insert) comes before its stages' (triggers of
--- one event fire in name order).
+-- one event fire in name order).  SECURITY DEFINER: no API call changes
+-- stages, so the API role may not write them.
 CREATE OR REPLACE FUNCTION esqase.seed_practice_area_stages() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;

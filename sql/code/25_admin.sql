@@ -242,6 +242,10 @@ SELECT k.firm_id, k.id, k.member_id, m.name AS member_name, k.name, k.prefix, k.
 
 -- Called by esqase_authenticate() (C).  Anyone may call it, but it only
 -- answers to a valid token, so it reveals nothing the token holder lacks.
+-- An unknown, revoked or expired key and a key whose member was removed
+-- get the same answer: whoever holds a token that no longer works learns
+-- nothing more from it (not even that it was once a key; F17 of the 0.2.0
+-- probe).  Which it was is in esqase.api_key_list (status), for the DBA.
 -- last_used_at is refreshed at most once a minute, never waiting on a lock,
 -- so concurrent requests with one key do not queue behind each other, and
 -- not at all in a read-only transaction.
@@ -260,18 +264,14 @@ BEGIN
        AND (a.secret_hash = esqase.token_hash(token)
             OR (a.previous_secret_hash = esqase.token_hash(token)
                 AND a.previous_valid_until > now()));
-    IF NOT FOUND THEN
+    IF NOT FOUND OR k.revoked_at IS NOT NULL OR k.expires_at <= now() THEN
         PERFORM esqase.fail('28000', 'invalid API key');
-    ELSIF k.revoked_at IS NOT NULL THEN
-        PERFORM esqase.fail('28000', 'the API key has been revoked');
-    ELSIF k.expires_at <= now() THEN
-        PERFORM esqase.fail('28000', 'the API key has expired');
     END IF;
     SELECT m.is_owner, m.permissions INTO is_owner, permissions
       FROM esqase.members m
      WHERE m.firm_id = k.firm_id AND m.id = k.member_id AND m.deleted_at IS NULL;
     IF NOT FOUND THEN
-        PERFORM esqase.fail('28000', 'the API key''s member no longer exists');
+        PERFORM esqase.fail('28000', 'invalid API key');
     END IF;
     -- Not in a read-only transaction (nor on a hot standby): a read-only
     -- request still authenticates, it just does not refresh last_used_at.

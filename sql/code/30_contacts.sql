@@ -16,17 +16,18 @@
 -- Whether the context may use the contact of its firm as a matter client:
 -- it exists, is not a prospect hidden from the context, and (with live)
 -- is not deleted.  SECURITY DEFINER: a key with matters:write may name a
--- client it cannot read (contacts:read); only the firm of the context is
--- asked, so it reveals nothing of other firms.
+-- client it cannot read (contacts:read).  It answers the key that may name
+-- clients (matters:write) about the firm of the context only, what a 422
+-- on clientContactIds would tell it; anyone else gets false.
 CREATE OR REPLACE FUNCTION esqase.contact_usable(firm uuid, contact uuid, live boolean) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN firm = esqase.context_firm()
-       AND EXISTS (SELECT FROM esqase.contacts c
-                    WHERE c.firm_id = firm AND c.id = contact
-                      AND (NOT live OR c.deleted_at IS NULL)
-                      AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                           OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())));
+    RETURN coalesce(firm = esqase.context_firm() AND esqase.context_may('matters:write')
+                    AND EXISTS (SELECT FROM esqase.contacts c
+                                 WHERE c.firm_id = firm AND c.id = contact
+                                   AND (NOT live OR c.deleted_at IS NULL)
+                                   AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                                        OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))), false);
 END
 $$;
 
@@ -144,18 +145,63 @@ BEGIN
 END
 $$;
 
--- The ids of the firm's contacts whose search document matches q (all of
--- them, visible or not: the caller's query applies the visibility rules).
--- SECURITY DEFINER: under row-level security the match operator @@, not
--- leakproof, may not use the search index, and every match would be a scan
--- of the firm's contacts.  Only the firm of the context is asked.  A custom
--- plan per call: a generic one cannot tell a rare word from a common one.
+-- The ids of the firm's contacts whose search document matches q, of
+-- those the context may list (the lists' own rules still apply after it):
+-- with contacts:read every contact it sees; with leads:read only, the
+-- contacts of the leads it sees (the leads list searches them); else none.
+-- A hidden prospect is found only by those who see its lead.  SECURITY
+-- DEFINER: under row-level security the match operator @@, not leakproof,
+-- may not use the search index, and every match would be a scan of the
+-- firm's contacts; so it applies the rules itself, as a list does (F3 of
+-- the 0.2.0 probe: it answered any key of the firm, whatever its scopes,
+-- hidden prospects included).  A custom plan per call: a generic one
+-- cannot tell a rare word from a common one.
 CREATE OR REPLACE FUNCTION esqase.contacts_found(firm uuid, q tsquery) RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    by_contacts boolean := esqase.context_may('contacts:read');
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm()
+       OR NOT (by_contacts OR esqase.context_may('leads:read')) THEN
+        RETURN '{}'::uuid[];
+    END IF;
     RETURN ARRAY(SELECT c.id FROM esqase.contacts c
-                  WHERE firm = esqase.context_firm() AND c.firm_id = firm AND c.search @@ q);
+                  WHERE c.firm_id = firm AND c.search @@ q
+                    AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                         OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+                    AND (by_contacts
+                         OR EXISTS (SELECT FROM esqase.leads l
+                                     WHERE l.firm_id = c.firm_id AND l.contact_id = c.id
+                                       AND (NOT l.is_private OR esqase.context_is_owner()
+                                            OR l.id IN (SELECT esqase.assigned_leads())))));
+END
+$$;
+
+-- The relevance to q of the contacts of the leads the context sees, which
+-- the leads list ranks by (order relevance): {contact id: rank}, for a key
+-- that may list leads (leads:read).  The list reads a lead's contact through
+-- esqase.contact_refs, which shows no search document (it holds the emails
+-- and phones), so the rank comes from here, once per query.  SECURITY
+-- DEFINER, like contacts_found.
+CREATE OR REPLACE FUNCTION esqase.lead_contacts_ranked(firm uuid, q tsquery) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT esqase.context_may('leads:read') THEN
+        RETURN '{}'::jsonb;
+    END IF;
+    -- the matches first (the search index), then whether a visible lead has
+    -- each (by leads_contact_idx)
+    RETURN (SELECT coalesce(jsonb_object_agg(c.id, ts_rank(c.search, q)), '{}'::jsonb)
+              FROM esqase.contacts c
+             WHERE c.firm_id = firm AND c.search @@ q
+               AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
+                    OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+               AND EXISTS (SELECT FROM esqase.leads l
+                            WHERE l.firm_id = c.firm_id AND l.contact_id = c.id
+                              AND (NOT l.is_private OR esqase.context_is_owner()
+                                   OR l.id IN (SELECT esqase.assigned_leads()))));
 END
 $$;
 

@@ -5,8 +5,30 @@
 -- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
+-- Whether area is a live practice area of the context's firm: one that a
+-- matter, a lead or a matter type may name (else a 422; the matter types
+-- list answers 404).  SECURITY DEFINER: the keys that name practice areas
+-- without practice-areas scopes (matters:write, leads:write,
+-- matter-types:*) read them through esqase.practice_area_refs (id and name)
+-- or not at all; this answers them that, and only that.  Other keys get
+-- false.
+CREATE OR REPLACE FUNCTION esqase.practice_area_live(firm uuid, area uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coalesce(firm = esqase.context_firm()
+                    AND (esqase.context_may('matters:write') OR esqase.context_may('leads:write')
+                         OR esqase.context_may('matter-types:read') OR esqase.context_may('matter-types:write')
+                         OR esqase.context_may('practice-areas:read') OR esqase.context_may('practice-areas:write'))
+                    AND EXISTS (SELECT FROM esqase.practice_areas p
+                                 WHERE p.firm_id = firm AND p.id = area AND p.deleted_at IS NULL), false);
+END
+$$;
+
 -- Practice areas as the API renders them (with their stages and live
--- matter types), for ids (n: the position in ids); see contact_docs.
+-- matter types), for ids (n: the position in ids); see contact_docs.  The
+-- matter types are references ({id, name}): read through
+-- esqase.matter_type_refs (28_references.sql), which a key with
+-- practice-areas scopes may read without matter-types scopes.
 CREATE OR REPLACE FUNCTION esqase.practice_area_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
@@ -22,8 +44,8 @@ LANGUAGE sql STABLE AS $$
            WHERE s.firm_id = p.firm_id AND s.practice_area_id = p.id) st
       CROSS JOIN LATERAL (
           SELECT json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.created_at, t.id) AS items
-            FROM esqase.matter_types t
-           WHERE t.firm_id = p.firm_id AND t.practice_area_id = p.id AND t.deleted_at IS NULL) mt
+            FROM esqase.matter_type_refs t
+           WHERE t.firm_id = p.firm_id AND t.practice_area_id = p.id AND t.live) mt
 $$;
 
 -- The practice areas that match a list request's filters (list_match's);

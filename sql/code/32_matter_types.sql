@@ -5,6 +5,21 @@
 -- Read, rename (the update), delete: generated in 36_records.sql.
 -------------------------------------------------------------------------------
 
+-- The practice area of a live matter type of the context's firm (NULL:
+-- none), which a matter may take if it is the matter's own (else a 422).
+-- SECURITY DEFINER, for matters:write (see practice_area_live); other keys
+-- without matter-types scopes get NULL.
+CREATE OR REPLACE FUNCTION esqase.matter_type_area(firm uuid, matter_type uuid) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT t.practice_area_id FROM esqase.matter_types t
+             WHERE firm = esqase.context_firm()
+               AND (esqase.context_may('matters:write') OR esqase.context_may('matter-types:read')
+                    OR esqase.context_may('matter-types:write'))
+               AND t.firm_id = firm AND t.id = matter_type AND t.deleted_at IS NULL);
+END
+$$;
+
 -- Matter types as the API renders them, for ids; see contact_docs.
 CREATE OR REPLACE FUNCTION esqase.matter_type_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
@@ -34,8 +49,10 @@ CREATE OR REPLACE FUNCTION esqase.matter_type_new(firm uuid, body jsonb, OUT are
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM esqase.check_body(body, '{practiceAreaId,name}');
-    area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
-                                       'practiceAreaId')).id;
+    area := esqase.body_uuid(body, 'practiceAreaId', true);
+    IF NOT esqase.practice_area_live(firm, area) THEN
+        PERFORM esqase.fail('23514', format('practiceAreaId: practice area %s not found', area), 'practiceAreaId');
+    END IF;
     name := btrim(esqase.body_text(body, 'name', true, 200));
 END
 $$;

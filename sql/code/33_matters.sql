@@ -18,37 +18,57 @@
 -- Creators insert with ON CONFLICT (firm_id, public_id) DO NOTHING and take
 -- the next number when one is already used by a row inserted by hand.
 -- esqase.public_id_next (src/counters.c) advances the counter row in SQL
--- for a transaction's first number of the firm and kind (locking it, under
--- the caller's privileges and policies), counts the next ones in backend
--- memory, and writes the last one at commit: one row change per
--- transaction, not one per record (a row updated n times in a transaction
--- costs O(n^2)).
+-- for a transaction's first number of the firm and kind (locking it), counts
+-- the next ones in backend memory, and writes the last one at commit: one
+-- row change per transaction, not one per record (a row updated n times in
+-- a transaction costs O(n^2)).  Only esqase.next_public_id calls it.
 CREATE OR REPLACE FUNCTION esqase.public_id_next(firm uuid, kind text) RETURNS integer
     AS 'MODULE_PATHNAME', 'esqase_public_id_next' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION esqase.public_id_next(uuid, text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION esqase.public_id(id_kind text, n integer) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
 
+-- SECURITY DEFINER: the counters are not writable by the API role (a
+-- counter set by hand to its largest value would stop every create of the
+-- firm, unaudited: F6 of the 0.2.0 probe); it hands out the next number of
+-- the context's own firm, to a key that may create the kind (M: matters,
+-- L: leads), one at a time, as a create does.
 CREATE OR REPLACE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm()
+       OR NOT coalesce(esqase.context_may(CASE id_kind WHEN 'M' THEN 'matters:write'
+                                                       WHEN 'L' THEN 'leads:write' END), false) THEN
+        PERFORM esqase.fail('42501', format('the API key may not number %s records',
+                                            CASE id_kind WHEN 'M' THEN 'matter' ELSE 'lead' END));
+    END IF;
     RETURN esqase.public_id(id_kind, esqase.public_id_next(firm, id_kind));
 END
 $$;
 
 -- Checks that every id in ids is an active member of the firm, or is in
 -- keep (already on the record: a member deleted since may stay, but not be
--- added).  A miss is a 422 on field.
+-- added).  A miss is a 422 on field.  SECURITY DEFINER: a key that may name
+-- a matter's team or a lead's assignees (matters:write, leads:write) reads
+-- members through esqase.member_refs, which shows their names, not
+-- whether they are active; this answers that, and only that, for the firm
+-- of the context (what the 422 tells).
 CREATE OR REPLACE FUNCTION esqase.check_members(firm uuid, ids uuid[], field text, keep uuid[] DEFAULT '{}')
-RETURNS void LANGUAGE plpgsql STABLE AS $$
+RETURNS void LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    missing uuid := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
-                      WHERE NOT u.i = ANY (coalesce(keep, '{}'))
-                        AND NOT EXISTS (SELECT FROM esqase.members r
-                                         WHERE r.firm_id = firm AND r.id = u.i AND r.deleted_at IS NULL)
-                      ORDER BY u.n LIMIT 1);
+    missing uuid;
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm()
+       OR NOT (esqase.context_may('matters:write') OR esqase.context_may('leads:write')) THEN
+        PERFORM esqase.fail('42501', 'the API key may not name members');
+    END IF;
+    missing := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
+                 WHERE NOT u.i = ANY (coalesce(keep, '{}'))
+                   AND NOT EXISTS (SELECT FROM esqase.members r
+                                    WHERE r.firm_id = firm AND r.id = u.i AND r.deleted_at IS NULL)
+                 ORDER BY u.n LIMIT 1);
     IF missing IS NOT NULL THEN
         PERFORM esqase.fail('23514', format('%s: member %s not found in this firm', field, missing), field);
     END IF;
@@ -80,6 +100,8 @@ RETURN ARRAY['id', 'publicId', 'createdAt', 'updatedAt', 'practiceArea', 'stage'
 
 -- Matters as the API renders them (references by id and name, clients
 -- and team in order), for ids (n: the position in ids); see contact_docs.
+-- The references are read through the views of 28_references.sql, which
+-- show a key with matters scopes only what a matter shows of them.
 CREATE OR REPLACE FUNCTION esqase.matter_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
@@ -96,30 +118,36 @@ LANGUAGE sql STABLE AS $$
         'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
       JOIN esqase.matters m ON m.firm_id = firm AND m.id = u.id
-      LEFT JOIN esqase.practice_areas p ON p.firm_id = m.firm_id AND p.id = m.practice_area_id
-      LEFT JOIN esqase.practice_area_stages s ON s.firm_id = m.firm_id AND s.id = m.stage_id
-      LEFT JOIN esqase.matter_types mt ON mt.firm_id = m.firm_id AND mt.id = m.matter_type_id
+      LEFT JOIN esqase.practice_area_refs p ON p.firm_id = m.firm_id AND p.id = m.practice_area_id
+      LEFT JOIN esqase.practice_area_stage_refs s ON s.firm_id = m.firm_id AND s.id = m.stage_id
+      LEFT JOIN esqase.matter_type_refs mt ON mt.firm_id = m.firm_id AND mt.id = m.matter_type_id
       CROSS JOIN LATERAL (
           SELECT json_agg(esqase.ref(c.id, c.name) ORDER BY mc.position) AS items
             FROM esqase.matter_clients mc
-            JOIN esqase.contacts c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
+            JOIN esqase.contact_refs c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
            WHERE mc.firm_id = m.firm_id AND mc.matter_id = m.id) cl
       CROSS JOIN LATERAL (
           SELECT json_agg(json_build_object('member', esqase.ref(mb.id, mb.name), 'role', t.role,
                                             'allocation', trim_scale(t.allocation))
                           ORDER BY t.position) AS items
             FROM esqase.matter_team t
-            JOIN esqase.members mb ON mb.firm_id = t.firm_id AND mb.id = t.member_id
+            JOIN esqase.member_refs mb ON mb.firm_id = t.firm_id AND mb.id = t.member_id
            WHERE t.firm_id = m.firm_id AND t.matter_id = m.id) tm
 $$;
 
 -- A stage of the practice area, checked (a miss is a 422 on field); a NULL
--- stage_id gives the area's first stage.
+-- stage_id gives the area's first stage.  SECURITY DEFINER: a key with
+-- matters:write sees stages through esqase.practice_area_stage_refs (id and
+-- name); this answers which stage a matter may take, as a create or update
+-- of a matter does, for the firm of the context.
 CREATE OR REPLACE FUNCTION esqase.practice_area_stage(firm uuid, area_id uuid, stage_id uuid, field text)
-RETURNS uuid LANGUAGE plpgsql STABLE AS $$
+RETURNS uuid LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s uuid;
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT esqase.context_may('matters:write') THEN
+        PERFORM esqase.fail('42501', 'the API key may not set a matter''s stage');
+    END IF;
     IF stage_id IS NULL THEN
         SELECT id INTO s FROM esqase.practice_area_stages
          WHERE firm_id = firm AND practice_area_id = area_id ORDER BY "order" LIMIT 1;
@@ -224,7 +252,7 @@ BEGIN
             total := total + alloc;
         END IF;
         result := result || jsonb_build_array(jsonb_build_object(
-            'member_id', member, 'role', nullif(btrim(item ->> 'role'), ''), 'allocation', alloc));
+            'member_id', member, 'role', esqase.nfc(nullif(btrim(item ->> 'role'), '')), 'allocation', alloc));
         i := i + 1;
     END LOOP;
     IF total > 100 THEN
@@ -286,8 +314,11 @@ DECLARE
     f text;
 BEGIN
     IF area_changed THEN
-        m.practice_area_id := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
-                                                         'practiceAreaId')).id;
+        m.practice_area_id := esqase.body_uuid(body, 'practiceAreaId', true);
+        IF NOT esqase.practice_area_live(firm, m.practice_area_id) THEN
+            PERFORM esqase.fail('23514', format('practiceAreaId: practice area %s not found', m.practice_area_id),
+                                'practiceAreaId');
+        END IF;
     END IF;
     -- The stage: the one sent, of the matter's (new) practice area; else the
     -- first stage of a new practice area.
@@ -304,9 +335,12 @@ BEGIN
     IF body ? 'matterTypeId' THEN
         IF area_changed OR esqase.body_ref_changed(body, 'matterTypeId', m.matter_type_id) THEN
             m.matter_type_id := esqase.body_uuid(body, 'matterTypeId');
+            IF m.matter_type_id IS NOT NULL AND esqase.matter_type_area(firm, m.matter_type_id) IS NULL THEN
+                PERFORM esqase.fail('23514', format('matterTypeId: matter type %s not found', m.matter_type_id),
+                                    'matterTypeId');
+            END IF;
             IF m.matter_type_id IS NOT NULL
-               AND (esqase.matter_type_find(firm, m.matter_type_id, 'matterTypeId')).practice_area_id
-                   <> m.practice_area_id THEN
+               AND esqase.matter_type_area(firm, m.matter_type_id) <> m.practice_area_id THEN
                 PERFORM esqase.fail('23514', format('matterTypeId: matter type %s belongs to another practice area',
                                                     m.matter_type_id), 'matterTypeId');
             END IF;
@@ -343,13 +377,15 @@ END
 $$;
 
 -- The ids of the firm's matters that match q: by their own search
--- document (matter_search) or one of their clients' (contact_search).  See
--- contacts_found: SECURITY DEFINER so that the search indexes serve it.
+-- document (matter_search) or one of their clients' (contact_search), as
+-- the matters list searches them; for a key that may list matters
+-- (matters:read), else none.  See contacts_found: SECURITY DEFINER so that
+-- the search indexes serve it.
 CREATE OR REPLACE FUNCTION esqase.matters_found(firm uuid, q tsquery) RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
-    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT esqase.context_may('matters:read') THEN
         RETURN '{}'::uuid[];
     END IF;
     RETURN ARRAY(SELECT m.id FROM esqase.matters m WHERE m.firm_id = firm AND m.search @@ q

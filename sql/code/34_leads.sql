@@ -16,12 +16,22 @@
 
 -- The leads the API context's member is assigned to.  SECURITY DEFINER:
 -- the lead_assignees policy asks the leads policy, which asks this; read
--- under that policy it would recurse.  plpgsql keeps its plan.
+-- under that policy it would recurse.  plpgsql keeps its plan.  A key
+-- without leads scopes asks it only about hidden prospects (a contact's
+-- hidden_by_lead, which it reads with contacts scopes): it is told only of
+-- the leads that hide a contact, not of the others its member works on.
 CREATE OR REPLACE FUNCTION esqase.assigned_leads() RETURNS SETOF uuid
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
-                  WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member();
+    IF esqase.context_may('leads:read') OR esqase.context_may('leads:write') THEN
+        RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
+                      WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member();
+    ELSE
+        RETURN QUERY SELECT a.lead_id FROM esqase.lead_assignees a
+                      WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member()
+                        AND EXISTS (SELECT FROM esqase.contacts c
+                                     WHERE c.firm_id = a.firm_id AND c.hidden_by_lead = a.lead_id);
+    END IF;
 END
 $$;
 
@@ -68,7 +78,8 @@ RETURN ARRAY['id', 'publicId', 'status', 'contact', 'practiceArea', 'assignees',
              'updatedAt'] || esqase.lead_contact_fields();
 
 -- Leads as the API renders them, for ids (n: the position in ids); see
--- contact_docs.
+-- contact_docs.  The references (contact, practice area, assignees) are
+-- read through the views of 28_references.sql.
 CREATE OR REPLACE FUNCTION esqase.lead_docs(firm uuid, ids uuid[]) RETURNS TABLE (n bigint, doc json)
 LANGUAGE sql STABLE AS $$
     SELECT u.n, json_build_object(
@@ -80,12 +91,12 @@ LANGUAGE sql STABLE AS $$
         'createdAt', esqase.ts(l.created_at), 'updatedAt', esqase.ts(l.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
       JOIN esqase.leads l ON l.firm_id = firm AND l.id = u.id
-      LEFT JOIN esqase.contacts c ON c.firm_id = l.firm_id AND c.id = l.contact_id
-      LEFT JOIN esqase.practice_areas p ON p.firm_id = l.firm_id AND p.id = l.practice_area_id
+      LEFT JOIN esqase.contact_refs c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+      LEFT JOIN esqase.practice_area_refs p ON p.firm_id = l.firm_id AND p.id = l.practice_area_id
       CROSS JOIN LATERAL (
           SELECT json_agg(esqase.ref(m.id, m.name) ORDER BY la.position) AS items
             FROM esqase.lead_assignees la
-            JOIN esqase.members m ON m.firm_id = la.firm_id AND m.id = la.member_id
+            JOIN esqase.member_refs m ON m.firm_id = la.firm_id AND m.id = la.member_id
            WHERE la.firm_id = l.firm_id AND la.lead_id = l.id) a
 $$;
 
@@ -120,8 +131,9 @@ RETURNS esqase.leads LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF esqase.body_ref_changed(body, 'practiceAreaId', l.practice_area_id) THEN
         l.practice_area_id := esqase.body_uuid(body, 'practiceAreaId');
-        IF l.practice_area_id IS NOT NULL THEN
-            PERFORM esqase.practice_area_find(l.firm_id, l.practice_area_id, 'practiceAreaId');
+        IF l.practice_area_id IS NOT NULL AND NOT esqase.practice_area_live(l.firm_id, l.practice_area_id) THEN
+            PERFORM esqase.fail('23514', format('practiceAreaId: practice area %s not found', l.practice_area_id),
+                                'practiceAreaId');
         END IF;
     END IF;
     IF creating OR body ? 'leadStageColumnId' THEN
@@ -212,17 +224,23 @@ END
 $$;
 
 -- The leads the context sees that match a list request's filters: q and
--- order=name go by the lead's contact (contacts_found, its name),
--- practiceAreaId, stageId, and list_match's; see contacts_matching.  The
--- contact is a LEFT JOIN on its key, which the planner drops when neither q
--- nor the name order asks for it.
+-- order=name go by the lead's contact (contacts_found, its name; under the
+-- relevance order its rank, lead_contacts_ranked), practiceAreaId, stageId, and
+-- list_match's; see contacts_matching.  The contact is a LEFT JOIN on its
+-- key to esqase.contact_refs, which the planner drops when the name order
+-- does not ask for it.
 CREATE OR REPLACE FUNCTION esqase.leads_matching(firm uuid, r esqase.page_request)
 RETURNS TABLE (created_at timestamptz, updated_at timestamptz, name text, rank real, id uuid,
                deleted_at timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT l.created_at, l.updated_at, c.name, esqase.list_rank(r, c.search), l.id, l.deleted_at
+    SELECT l.created_at, l.updated_at, c.name, (rk.ranks ->> l.contact_id::text)::real, l.id, l.deleted_at
       FROM esqase.leads l
-      LEFT JOIN esqase.contacts c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+      LEFT JOIN esqase.contact_refs c ON c.firm_id = l.firm_id AND c.id = l.contact_id
+      -- the ranks, once per query (OFFSET 0: a relation of its own, so that
+      -- the rank is a plain expression the list's parts fold); NULL but
+      -- under the relevance order
+      CROSS JOIN (SELECT CASE WHEN r.ord = 'relevance' THEN esqase.lead_contacts_ranked(firm, r.tsq) END AS ranks
+                  OFFSET 0) rk
      WHERE l.firm_id = firm
        AND esqase.list_match(r, l.deleted_at, l.status, l.created_at, l.updated_at)
        AND (r.q IS NULL OR l.contact_id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))

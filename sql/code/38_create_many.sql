@@ -248,14 +248,14 @@ $$;
 
 -- Which of numbers a lead of the firm already has (inserted by hand).
 -- SECURITY DEFINER: a private lead holding one is not visible to the
--- caller; only the firm of the context is asked, and only whether the
--- numbers are taken.
+-- caller; only the firm of the context is asked, only by a key that may
+-- create leads (leads:write), and only whether the numbers are taken.
 CREATE OR REPLACE FUNCTION esqase.lead_public_ids_taken(firm uuid, numbers text[]) RETURNS text[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN ARRAY(SELECT l.public_id FROM esqase.leads l
-                  WHERE firm = esqase.context_firm() AND l.firm_id = firm
-                    AND l.public_id = ANY (numbers));
+                  WHERE firm = esqase.context_firm() AND esqase.context_may('leads:write')
+                    AND l.firm_id = firm AND l.public_id = ANY (numbers));
 END
 $$;
 

@@ -78,8 +78,7 @@ BEGIN
              'practice_area_docs', 'esqase.record_total(firm, ''practice_areas'')', ''],
             ['matter_types', 'matter-types', 't.practice_area_id = page.area AND t.deleted_at IS NULL',
              'matter_type_docs', 'esqase.matter_types_count(firm, page)',
-             'IF NOT EXISTS (SELECT FROM esqase.practice_areas
-                    WHERE firm_id = firm AND id = page.area AND deleted_at IS NULL) THEN
+             'IF NOT esqase.practice_area_live(firm, page.area) THEN
         PERFORM esqase.fail(''P0002'', format(''practice area %s not found'', page.area), ''practiceAreaId'');
     END IF;'],
             ['matters', 'matters', 't.deleted_at IS NULL',

@@ -19,11 +19,6 @@ GRANT USAGE ON SCHEMA esqase TO esqase_api;
 DO $$
 DECLARE
     t text;
-    -- Tables written through the API (the others are read, or written only
-    -- by SECURITY DEFINER administration functions).
-    api_writes text[] := ARRAY['contacts', 'practice_areas', 'practice_area_stages',
-                               'matter_types', 'matters', 'matter_clients', 'matter_team',
-                               'leads', 'lead_assignees', 'public_id_counters'];
 BEGIN
     FOREACH t IN ARRAY ARRAY['firms', 'members', 'api_keys', 'contacts', 'practice_areas',
                              'practice_area_stages', 'matter_types', 'public_id_counters',
@@ -50,15 +45,87 @@ BEGIN
                            'FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_insert()',
                            t || '_audit_insert', t);
         END IF;
-        IF t <> 'api_keys' THEN
-            EXECUTE format('GRANT SELECT ON esqase.%I TO esqase_api', t);
-        END IF;
-        IF t = ANY (api_writes) THEN
-            EXECUTE format('GRANT INSERT, UPDATE ON esqase.%I TO esqase_api', t);
-        END IF;
     END LOOP;
 END
 $$;
+
+-- The API role's privileges, exactly: what the API functions read and
+-- write as the key, and nothing more, so that a member's own SQL under the
+-- API role can do what its key can do over HTTP (docs/sql-api.md,
+-- "Row-level security").  Whatever esqase_api and esqase_refs held on
+-- schema esqase's tables and views is revoked first (a table's REVOKE takes
+-- its column privileges too), so that an upgraded database ends with these
+-- grants and no older one, as a fresh install does.
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p', 'v') LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM esqase_api, esqase_refs', t);
+    END LOOP;
+END
+$$;
+
+-- Reading: a table's own rows, all columns, under its policy (below): the
+-- scopes of its own resource.  Not firms (the API shows nothing of the
+-- firm), api_keys or audit_log.  A record's references to other records
+-- ({id, name}) are read through the views of 28_references.sql.
+GRANT SELECT ON esqase.members, esqase.contacts, esqase.practice_areas, esqase.practice_area_stages,
+                esqase.matter_types, esqase.public_id_counters, esqase.matters, esqase.matter_clients,
+                esqase.matter_team, esqase.lead_stages, esqase.leads, esqase.lead_assignees,
+                esqase.record_counts, esqase.idempotency_keys,
+                esqase.contact_refs, esqase.practice_area_refs, esqase.practice_area_stage_refs,
+                esqase.matter_type_refs, esqase.member_refs
+   TO esqase_api;
+
+-- Writing: the columns the API writes, per table and command.  An INSERT
+-- gives the columns a create sets (ids, timestamps, deleted_at and the
+-- derived name and search come from defaults and triggers; contacts and
+-- leads are given their id so that a lead and its prospect can name each
+-- other); an UPDATE the fields a PATCH may change, and deleted_at and
+-- status for the API's soft DELETE (the policies say which values).
+-- Practice area stages are seeded by a trigger and changed by no API call;
+-- public-id counters and idempotency keys are written only by their
+-- SECURITY DEFINER functions (esqase.next_public_id,
+-- esqase.idempotency_begin / _end); the audit log and record counts only
+-- by triggers.
+GRANT INSERT (firm_id, id, type, prefix, first_name, middle_name, last_name, suffix, nickname,
+              company_name, trade_name, company_type, emails, phones, name, hidden_by_lead),
+      UPDATE (prefix, first_name, middle_name, last_name, suffix, nickname, company_name, trade_name,
+              company_type, emails, phones, status, deleted_at)
+   ON esqase.contacts TO esqase_api;
+-- (id: a bulk create, esqase_<resource>_create_many, names its records'
+-- ids before it writes them, to keep them in the order sent)
+GRANT INSERT (firm_id, id, name), UPDATE (name, status, deleted_at) ON esqase.practice_areas TO esqase_api;
+GRANT INSERT (firm_id, id, practice_area_id, name), UPDATE (name, status, deleted_at)
+   ON esqase.matter_types TO esqase_api;
+GRANT INSERT (firm_id, id, public_id, title, description, status, open_date, close_date, sol_date,
+              practice_area_id, stage_id, matter_type_id),
+      UPDATE (title, description, status, open_date, close_date, sol_date, practice_area_id, stage_id,
+              matter_type_id, deleted_at)
+   ON esqase.matters TO esqase_api;
+GRANT INSERT (firm_id, id, public_id, value, is_private, contact_id, practice_area_id, stage_id),
+      UPDATE (value, is_private, practice_area_id, stage_id, deleted_at)
+   ON esqase.leads TO esqase_api;
+-- Matters and leads replace their client, team and assignee lists on update
+-- (the way a contact's emails are replaced): the rows that go are deleted,
+-- and the audit trigger records each delete.  The API role may delete from
+-- these three link tables only; every other table keeps soft deletes.  An
+-- assignee's position changes in place (a reordered list).
+GRANT INSERT (firm_id, matter_id, contact_id, position, is_bill_recipient), DELETE
+   ON esqase.matter_clients TO esqase_api;
+GRANT INSERT (firm_id, matter_id, member_id, position, role, allocation), DELETE
+   ON esqase.matter_team TO esqase_api;
+GRANT INSERT (firm_id, lead_id, member_id, position), UPDATE (position), DELETE
+   ON esqase.lead_assignees TO esqase_api;
+
+-- The owner of the reference views (28_references.sql) reads their tables,
+-- and matter_clients, which its contacts policy asks.
+GRANT USAGE ON SCHEMA esqase TO esqase_refs;
+GRANT SELECT ON esqase.contacts, esqase.practice_areas, esqase.practice_area_stages, esqase.matter_types,
+                esqase.members, esqase.matter_clients
+   TO esqase_refs;
 
 -- The audit log grows through the audit trigger's INSERT only.
 SELECT pg_catalog.pg_extension_config_dump('esqase.audit_log_id_seq', '');
@@ -74,12 +141,6 @@ REVOKE EXECUTE ON FUNCTION esqase_remove_api_key_scopes(text, text[]) FROM PUBLI
 REVOKE EXECUTE ON FUNCTION esqase_set_api_key_expiry(text, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_rotate_api_key(text, interval) FROM PUBLIC;
 REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
-
--- Matters and leads replace their client, team and assignee lists on update
--- (the way a contact's emails are replaced): the rows that go are deleted,
--- and the audit trigger records each delete.  The API role may delete from
--- these three link tables only; every other table keeps soft deletes.
-GRANT DELETE ON esqase.matter_clients, esqase.matter_team, esqase.lead_assignees TO esqase_api;
 
 -- Policies are code, like functions: every policy on esqase's tables is
 -- dropped here and the ones below created again, so an install and an
@@ -103,58 +164,65 @@ $$;
 -- context; then:
 --  * the key's scopes, through esqase.context_may() (a bit test in C; for
 --    practice-areas and matter-types it includes the member's Practice areas
---    permission).  A table is readable with the scopes whose API responses
---    show its rows: a practice area's name shows in matters and leads, a
---    contact's in the matters it is a client of and in its lead.  Writes need
---    the write scope of the resource the table belongs to (stages follow
---    practice areas, counters and link tables their owning resource).
+--    permission).  A table is readable, all its columns, with the scopes of
+--    its own resource (read or write: the answer to a PATCH shows the
+--    record written); the records that show it as a reference ({id, name})
+--    read it through its view of 28_references.sql, whose owner esqase_refs
+--    has the policies "<table>_refs" below: a contact that is a client of a
+--    matter (matters scopes) or the contact of a visible lead (leads
+--    scopes), the practice areas and members (matters and leads scopes),
+--    the stages (matters scopes), the matter types (matters and
+--    practice-areas scopes).  Writes need the write scope of the resource
+--    the table belongs to (link tables and counters their owning
+--    resource's).
 --  * private leads, and the prospects they created (contacts.hidden_by_lead),
 --    are visible to the firm's owners and the lead's assignees only
 --    (esqase.context_assigned, asked only of a private lead or a hidden
---    prospect, and only for a member who is no owner).
+--    prospect, and only for a member who is no owner).  A lead a member may see but not
+--    made private stays so: a new row must be visible to its writer (F2 of
+--    the 0.2.0 probe: a lead made private by a member who is not among its
+--    assignees, which the API refuses with 422).
 --  * lead_assignees rows are visible and writable only where their lead is
 --    (a per-row probe of the lead by primary key), or while the lead is new
 --    in this very transaction (its first assignees).
---  * the per-row probes of another table (is the contact a client, a
---    prospect; is the lead shown) are calls of the small functions below,
---    not EXISTS sub-selects: a sub-select in a policy is a SubPlan that
---    every query on the table sets up, whether a row ever needs it or not
---    (the common case is a key whose own scope decides first).  As
---    sub-selects, they made a GET of a contact as the API role 0.64 of the
---    superuser's rate; as calls, 0.91 (issue 16).
--- deleted_at is not in the policies (a soft delete's new row must pass
--- them); the functions filter deleted rows.  The functions also check all
--- of this themselves, with the API's error messages: the policies are the
--- backstop.  api_keys and audit_log have no policy: the API role has no
--- privilege on them, and with row-level security forced, no policy means
--- no row for anyone but a superuser.
--- Whether the contact is a client of a matter, a lead's prospect (the
--- contacts policy), whether the lead is shown (the lead_assignees policy):
--- read under the caller's policies, as the sub-selects they replace.
--- PL/pgSQL: the plan is kept between calls.
-CREATE OR REPLACE FUNCTION esqase.contact_is_client(firm uuid, contact uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $f$
-BEGIN
-    RETURN EXISTS (SELECT FROM esqase.matter_clients mc WHERE mc.firm_id = firm AND mc.contact_id = contact);
-END
-$f$;
-CREATE OR REPLACE FUNCTION esqase.contact_is_prospect(firm uuid, contact uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $f$
-BEGIN
-    RETURN EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.contact_id = contact);
-END
-$f$;
--- Whether the context's member is assigned to the lead.  SECURITY DEFINER
--- for the reason esqase.assigned_leads is (the lead_assignees policy asks
--- the leads policy, which asks this).
+--  * a deleted record (deleted_at set) is not updated again: no undelete,
+--    no change to a record the API answers 404 for.  A soft delete sets
+--    deleted_at to now() and the status the API's DELETE sets (contacts,
+--    practice areas and matter types ARCHIVED, matters ARCHIVE); a live
+--    contact, practice area or matter type is ACTIVE.  deleted_at is not in
+--    the SELECT policies (a soft delete's new row must pass them); the
+--    functions filter deleted rows.
+--  * the per-row probes of another table (is the lead shown, is the member
+--    assigned) are calls of the small functions below, not EXISTS
+--    sub-selects: a sub-select in a policy is a SubPlan that every query on
+--    the table sets up, whether a row ever needs it or not (as sub-selects
+--    they made a GET of a contact as the API role 0.64 of the superuser's
+--    rate; as calls, 0.91: issue 16).
+-- The column privileges above say which columns a write may change.  The
+-- functions also check all of this themselves, with the API's error
+-- messages: the policies are the backstop.  api_keys and audit_log have no
+-- policy: the API role has no privilege on them, and with row-level
+-- security forced, no policy means no row for anyone but a superuser.
+
+-- Whether the context's member is assigned to the lead: the per-row form of
+-- esqase.assigned_leads, with its rule (with leads scopes, any lead; else
+-- only a lead that hides a prospect).  SECURITY DEFINER for the reason
+-- esqase.assigned_leads is (the lead_assignees policy asks the leads
+-- policy, which asks this).
 CREATE OR REPLACE FUNCTION esqase.context_assigned(lead uuid) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     RETURN EXISTS (SELECT FROM esqase.lead_assignees a
                     WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member()
-                      AND a.lead_id = lead);
+                      AND a.lead_id = lead
+                      AND (esqase.context_may('leads:read') OR esqase.context_may('leads:write')
+                           OR EXISTS (SELECT FROM esqase.contacts c
+                                       WHERE c.firm_id = a.firm_id AND c.hidden_by_lead = a.lead_id)));
 END
 $f$;
+-- Whether the lead is shown (the lead_assignees policy): read under the
+-- caller's policies, as the sub-select it replaces.  PL/pgSQL: the plan
+-- is kept between calls.
 CREATE OR REPLACE FUNCTION esqase.lead_shown(firm uuid, lead uuid) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $f$
 BEGIN
@@ -170,59 +238,72 @@ DECLARE
     lead_visible text := '(NOT is_private OR esqase.context_is_owner() OR esqase.context_assigned(id))';
     assignee_visible text := '(esqase.context_is_owner() OR esqase.lead_shown(firm_id, lead_id) '
                              'OR esqase.lead_new_here(firm_id, lead_id))';
+    -- a new row of a table with soft deletes: live, or deleted by this
+    -- transaction with the status a delete sets
+    archived text := '((deleted_at IS NULL AND status = ''ACTIVE'') '
+                     'OR (deleted_at = now() AND status = ''ARCHIVED''))';
     contacts_read text := '(esqase.context_may(''contacts:read'') OR esqase.context_may(''contacts:write''))';
     matters_read text := '(esqase.context_may(''matters:read'') OR esqase.context_may(''matters:write''))';
     leads_read text := '(esqase.context_may(''leads:read'') OR esqase.context_may(''leads:write''))';
     areas_read text := '(esqase.context_may(''practice-areas:read'') OR esqase.context_may(''practice-areas:write''))';
     types_read text := '(esqase.context_may(''matter-types:read'') OR esqase.context_may(''matter-types:write''))';
 BEGIN
-    -- table, SELECT, write scope (NULL: not written through the API), the
-    -- row rule updates and deletes also need, extra check on new rows
+    -- 1 table, 2 SELECT, 3 write scope (NULL: not written by the API role),
+    -- 4 the row rule updates and deletes also need, 5 the check of a new row
+    -- (NULL: the write scope), 6 the check of an updated row, 7 what the
+    -- reference views' owner sees (NULL: the table has no reference view)
     FOREACH r SLICE 1 IN ARRAY ARRAY[
-        ['firms', 'true', NULL, NULL, NULL],
-        ['members', matters_read || ' OR ' || leads_read || ' OR esqase.context_may(''members:read'')', NULL, NULL, NULL],
-        ['contacts', contact_visible || ' AND (' || contacts_read
-                     || ' OR (' || matters_read || ' AND esqase.contact_is_client(firm_id, id))'
-                     || ' OR (' || leads_read || ' AND esqase.contact_is_prospect(firm_id, id)))',
+        ['firms', 'true', NULL, NULL, NULL, NULL, NULL],
+        ['members', 'esqase.context_may(''members:read'')', NULL, NULL, NULL, NULL,
+                    matters_read || ' OR ' || leads_read],
+        ['contacts', contact_visible || ' AND ' || contacts_read,
+                     'contacts:write', contact_visible || ' AND deleted_at IS NULL',
                      -- a lead's prospect is created with leads:write
-                     'contacts:write', contact_visible, 'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')'],
-        ['practice_areas', areas_read || ' OR ' || types_read || ' OR ' || matters_read || ' OR ' || leads_read,
-                           'practice-areas:write', NULL, NULL],
-        ['practice_area_stages', areas_read || ' OR ' || matters_read, 'practice-areas:write', NULL, NULL],
-        ['matter_types', types_read || ' OR ' || areas_read || ' OR ' || matters_read, 'matter-types:write', NULL, NULL],
-        ['public_id_counters', NULL, NULL, NULL, NULL],
-        ['matters', matters_read, 'matters:write', NULL, NULL],
+                     'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')', archived,
+                     -- (a matter's client; a visible lead's contact: esqase.lead_contact_shown)
+                     contact_visible || ' AND (' || contacts_read
+                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
+                     || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
+                     || ' OR (' || leads_read || ' AND esqase.lead_contact_shown(firm_id, id)))'],
+        ['practice_areas', areas_read, 'practice-areas:write', 'deleted_at IS NULL', NULL, archived,
+                           matters_read || ' OR ' || leads_read],
+        ['practice_area_stages', areas_read, NULL, NULL, NULL, NULL, matters_read],
+        -- (a practice area shows its live matter types; a matter shows its
+        -- own, even one deleted since)
+        ['matter_types', types_read, 'matter-types:write', 'deleted_at IS NULL', NULL, archived,
+                         '(' || areas_read || ' AND deleted_at IS NULL) OR ' || matters_read],
+        ['public_id_counters', '(kind = ''M'' AND esqase.context_may(''matters:write'')) '
+                               'OR (kind = ''L'' AND esqase.context_may(''leads:write''))', NULL, NULL, NULL, NULL, NULL],
+        ['matters', matters_read, 'matters:write', 'deleted_at IS NULL', NULL,
+                    '(deleted_at IS NULL OR (deleted_at = now() AND status = ''ARCHIVE''))', NULL],
         ['matter_clients', matters_read, 'matters:write', NULL,
-                           'esqase.context_may(''matters:write'') AND esqase.contact_usable(firm_id, contact_id, false)'],
-        ['matter_team', matters_read, 'matters:write', NULL, NULL],
-        ['lead_stages', leads_read, NULL, NULL, NULL],
-        ['leads', leads_read || ' AND ' || lead_visible, 'leads:write', lead_visible, NULL],
+                           'esqase.context_may(''matters:write'') AND esqase.contact_usable(firm_id, contact_id, false)',
+                           NULL, NULL],
+        ['matter_team', matters_read, 'matters:write', NULL, NULL, NULL, NULL],
+        ['lead_stages', leads_read, NULL, NULL, NULL, NULL, NULL],
+        ['leads', leads_read || ' AND ' || lead_visible, 'leads:write', lead_visible || ' AND deleted_at IS NULL', NULL,
+                  lead_visible || ' AND (deleted_at IS NULL OR deleted_at = now())', NULL],
         ['lead_assignees', leads_read || ' AND ' || assignee_visible, 'leads:write', assignee_visible,
-                           'esqase.context_may(''leads:write'') AND ' || assignee_visible],
+                           'esqase.context_may(''leads:write'') AND ' || assignee_visible, assignee_visible, NULL],
         ['record_counts', 'esqase.context_may(CASE list WHEN ''matters'' THEN ''matters:read'' '
                           'WHEN ''practice_areas'' THEN ''practice-areas:read'' '
                           'WHEN ''leads_public'' THEN ''leads:read'' WHEN ''leads_private'' THEN ''leads:read'' '
-                          'ELSE ''contacts:read'' END)', NULL, NULL, NULL]] LOOP
-        IF r[1] = 'public_id_counters' THEN
-            -- the M counter follows matters, the L counter leads
-            r[2] := '(kind = ''M'' AND esqase.context_may(''matters:write'')) '
-                    'OR (kind = ''L'' AND esqase.context_may(''leads:write''))';
-            r[3] := '';
-        END IF;
+                          'ELSE ''contacts:read'' END)', NULL, NULL, NULL, NULL, NULL]] LOOP
         -- (the firm's own row is keyed id: firms has no firm_id)
         EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (%I = esqase.context_firm() AND (%s))',
                        r[1] || '_select', r[1], CASE r[1] WHEN 'firms' THEN 'id' ELSE 'firm_id' END, r[2]);
-        CONTINUE WHEN r[3] IS NULL;
-        IF r[3] = '' THEN
-            r[3] := r[2];       -- the counter rule is its own write scope
-        ELSE
-            r[3] := format('esqase.context_may(%L)', r[3]);
+        IF r[7] IS NOT NULL THEN
+            EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT TO esqase_refs '
+                           'USING (firm_id = esqase.context_firm() AND (%s))',
+                           r[1] || '_refs', r[1], r[7]);
         END IF;
+        CONTINUE WHEN r[3] IS NULL;
+        r[3] := format('esqase.context_may(%L)', r[3]);
         EXECUTE format('CREATE POLICY %I ON esqase.%I FOR INSERT WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
                        r[1] || '_insert', r[1], coalesce(r[5], r[3]));
         EXECUTE format('CREATE POLICY %I ON esqase.%I FOR UPDATE USING (firm_id = esqase.context_firm() AND (%s)%s) '
-                       'WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
-                       r[1] || '_update', r[1], r[3], ' AND ' || r[4], coalesce(r[5], r[3]));
+                       'WITH CHECK (firm_id = esqase.context_firm() AND (%s)%s)',
+                       r[1] || '_update', r[1], r[3], ' AND ' || r[4], r[3], ' AND ' || r[6]);
         EXECUTE format('CREATE POLICY %I ON esqase.%I FOR DELETE USING (firm_id = esqase.context_firm() AND (%s)%s)',
                        r[1] || '_delete', r[1], r[3], ' AND ' || r[4]);
     END LOOP;
@@ -231,21 +312,15 @@ $$;
 
 -- Idempotency keys (15_idempotency.sql): bookkeeping of the creates, not
 -- audited (a replay writes no audit row; the record a create makes is
--- audited as always).  A key sees and writes only its own rows, for the
--- resources it may create; nobody deletes through the API (the sweep runs
--- as the HTTP worker's superuser).
+-- audited as always).  A key sees its own rows only, for the resources it
+-- may create: a replay shows it what it stored.  It writes them only
+-- through esqase.idempotency_begin and _end (SECURITY DEFINER), which store
+-- the response of a record the transaction created and nothing else;
+-- nobody deletes through the API (the sweep runs as the HTTP worker's
+-- superuser).
 ALTER TABLE esqase.idempotency_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE esqase.idempotency_keys FORCE ROW LEVEL SECURITY;
 SELECT pg_catalog.pg_extension_config_dump('esqase.idempotency_keys', '');
-GRANT SELECT, INSERT, UPDATE ON esqase.idempotency_keys TO esqase_api;
 CREATE POLICY idempotency_keys_select ON esqase.idempotency_keys FOR SELECT
     USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
            AND esqase.context_may(resource || ':write'));
-CREATE POLICY idempotency_keys_insert ON esqase.idempotency_keys FOR INSERT
-    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
-                AND esqase.context_may(resource || ':write'));
-CREATE POLICY idempotency_keys_update ON esqase.idempotency_keys FOR UPDATE
-    USING (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
-           AND esqase.context_may(resource || ':write'))
-    WITH CHECK (firm_id = esqase.context_firm() AND key_id = esqase.context_key()
-                AND esqase.context_may(resource || ':write'));

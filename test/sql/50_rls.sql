@@ -67,12 +67,12 @@ SET ROLE esqase_api;
 SELECT (t.api('b', format($$esqase_matter_types_list('{"practiceAreaId": "%s"}')$$, t.id('rls_b_area'))) #>> '{pagination,total}')::int AS b_types_total,
        t.api('b', format('esqase_practice_areas_get(%L)', t.id('rls_b_area'))) #> '{data,matterTypes}' -> 0 ->> 'name' AS b_area_types;
 
--- Through the tables, as the API role.
+-- Through the tables (and the reference views), as the API role.
 -- Without any context no row of any table is visible.
 SELECT c.relname AS table_name,
        (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM esqase.%I', c.relname), false, true, '')))[1]::text::int AS rows_visible
   FROM pg_class c
- WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'v')
    AND has_table_privilege(c.oid, 'SELECT')
  ORDER BY 1;
 -- With B's context: only B's rows, in every table.
@@ -83,12 +83,12 @@ SELECT c.relname AS table_name,
                                                    c.relname, CASE c.relname WHEN 'firms' THEN 'id' ELSE 'firm_id' END,
                                                    t.id('firm_b')), false, true, '')))[1]::text::int AS rows_of_other_firms
   FROM pg_class c
- WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'v')
    AND has_table_privilege(c.oid, 'SELECT')
  ORDER BY 1;
 SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_b_contact')) AS own_contact,
        (SELECT count(*) FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_b_area')) AS own_stages,
-       (SELECT count(*) FROM esqase.firms) AS firms_visible,
+       (SELECT count(*) FROM esqase.contact_refs WHERE id = t.id('rls_b_contact')) AS own_contact_ref,
        (SELECT count(*) FROM esqase.lead_stages) AS own_lead_stages;
 -- Asking for A's rows by id finds nothing.
 SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_a_contact')) AS a_contact,
@@ -96,18 +96,26 @@ SELECT (SELECT count(*) FROM esqase.contacts WHERE id = t.id('rls_a_contact')) A
        (SELECT count(*) FROM esqase.practice_area_stages WHERE practice_area_id = t.id('rls_a_area')) AS a_stages,
        (SELECT count(*) FROM esqase.matter_types WHERE id = t.id('rls_a_type')) AS a_type,
        (SELECT count(*) FROM esqase.members WHERE firm_id = t.id('firm_a')) AS a_members,
-       (SELECT count(*) FROM esqase.firms WHERE id = t.id('firm_a')) AS a_firm;
+       (SELECT count(*) FROM esqase.contact_refs WHERE id = t.id('rls_a_contact')) AS a_contact_ref,
+       (SELECT count(*) FROM esqase.member_refs WHERE firm_id = t.id('firm_a')) AS a_member_refs;
 -- UPDATE of A's rows affects none.
 WITH c1 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE firm_id = t.id('firm_a') RETURNING 1),
      c2 AS (UPDATE esqase.contacts SET nickname = 'hijacked' WHERE id = t.id('rls_a_contact') RETURNING 1),
      p AS (UPDATE esqase.practice_areas SET name = 'hijacked' WHERE id = t.id('rls_a_area') RETURNING 1),
-     m AS (UPDATE esqase.matter_types SET name = 'hijacked' WHERE id = t.id('rls_a_type') RETURNING 1),
-     s AS (UPDATE esqase.practice_area_stages SET name = 'hijacked' WHERE practice_area_id = t.id('rls_a_area') RETURNING 1)
+     m AS (UPDATE esqase.matter_types SET name = 'hijacked' WHERE id = t.id('rls_a_type') RETURNING 1)
 SELECT (SELECT count(*) FROM c1) AS contacts_by_firm, (SELECT count(*) FROM c2) AS contact_by_id,
-       (SELECT count(*) FROM p) AS practice_area, (SELECT count(*) FROM m) AS matter_type,
-       (SELECT count(*) FROM s) AS stages;
+       (SELECT count(*) FROM p) AS practice_area, (SELECT count(*) FROM m) AS matter_type;
 -- DELETE is not granted to the API role at all.
 DELETE FROM esqase.contacts WHERE id = t.id('rls_a_contact');
+ROLLBACK;
+-- Nor is writing stages (no API call changes them) or the firms.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+UPDATE esqase.practice_area_stages SET name = 'hijacked' WHERE practice_area_id = t.id('rls_a_area');
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
+UPDATE esqase.firms SET name = 'hijacked';
 ROLLBACK;
 
 -- Writing a row of firm A under B's context fails the policy's check ...
@@ -119,7 +127,8 @@ BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
 INSERT INTO esqase.practice_areas (firm_id, name) VALUES (t.id('firm_a'), 'Planted');
 ROLLBACK;
--- ... as does moving one of B's own rows into firm A.
+-- ... and moving one of B's own rows into firm A is refused (firm_id is
+-- not among the columns the API role may update).
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
 UPDATE esqase.contacts SET firm_id = t.id('firm_a') WHERE id = t.id('rls_b_contact');
@@ -131,11 +140,6 @@ INSERT INTO esqase.contacts (firm_id, type, first_name, name) VALUES (t.id('firm
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
 INSERT INTO esqase.matter_types (firm_id, practice_area_id, name) VALUES (t.id('firm_b'), t.id('rls_a_area'), 'Planted');
-ROLLBACK;
-BEGIN;
-SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'b';
-INSERT INTO esqase.practice_area_stages (firm_id, practice_area_id, name, type, "order")
-VALUES (t.id('firm_b'), t.id('rls_a_area'), 'Planted', 'TODO', 9);
 ROLLBACK;
 -- The supported path for B's own rows still works under RLS.
 BEGIN;
@@ -222,11 +226,10 @@ WITH mc AS (DELETE FROM esqase.matter_clients WHERE matter_id = t.id('rls_a_matt
      mt AS (DELETE FROM esqase.matter_team WHERE matter_id = t.id('rls_a_matter') RETURNING 1),
      la AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('rls_a_lead') RETURNING 1),
      m AS (UPDATE esqase.matters SET title = 'hijacked' WHERE id = t.id('rls_a_matter') RETURNING 1),
-     l AS (UPDATE esqase.leads SET value = 'HIGH' WHERE id = t.id('rls_a_lead') RETURNING 1),
-     pc AS (UPDATE esqase.public_id_counters SET last_value = 0 WHERE firm_id = t.id('firm_a') RETURNING 1)
+     l AS (UPDATE esqase.leads SET value = 'HIGH' WHERE id = t.id('rls_a_lead') RETURNING 1)
 SELECT (SELECT count(*) FROM mc) AS matter_clients_deleted, (SELECT count(*) FROM mt) AS matter_team_deleted,
        (SELECT count(*) FROM la) AS lead_assignees_deleted, (SELECT count(*) FROM m) AS matters_updated,
-       (SELECT count(*) FROM l) AS leads_updated, (SELECT count(*) FROM pc) AS counters_updated;
+       (SELECT count(*) FROM l) AS leads_updated;
 ROLLBACK;
 RESET ROLE;
 SELECT (SELECT count(*) FROM esqase.matter_clients WHERE matter_id = t.id('rls_a_matter')) AS a_matter_clients,

@@ -96,16 +96,19 @@ SELECT count(*) AS policies,
                           AND p.polwithcheck IS NOT NULL) AS check_without_firm,
        count(*) FILTER (WHERE p.polcmd = '*') AS for_all_commands
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid;
--- One policy per command granted to the API role, none for a command it lacks.
+-- The policies of every role, by command, and the API role's privileges
+-- (on the table or on some of its columns): a policy for each command it
+-- holds; the delete policies of tables it may not delete from are unused.
 SELECT c.relname,
        string_agg(p.polcmd::text, '' ORDER BY p.polcmd) AS policy_commands,
        concat_ws('', CASE WHEN has_table_privilege('esqase_api', c.oid, 'DELETE') THEN 'd' END,
                      CASE WHEN has_table_privilege('esqase_api', c.oid, 'SELECT') THEN 'r' END,
-                     CASE WHEN has_table_privilege('esqase_api', c.oid, 'INSERT') THEN 'a' END,
-                     CASE WHEN has_table_privilege('esqase_api', c.oid, 'UPDATE') THEN 'w' END) AS api_privileges
-  FROM pg_class c JOIN esq_tables t ON t.oid = c.oid LEFT JOIN pg_policy p ON p.polrelid = c.oid
+                     CASE WHEN has_any_column_privilege('esqase_api', c.oid, 'INSERT') THEN 'a' END,
+                     CASE WHEN has_any_column_privilege('esqase_api', c.oid, 'UPDATE') THEN 'w' END) AS api_privileges
+  FROM pg_class c JOIN esq_tables t ON t.oid = c.oid LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polroles = '{0}'
  GROUP BY c.oid, c.relname ORDER BY 1;
--- Policies apply to every role (none is limited to a role that the API role is not).
+-- Policies apply to every role, except those of esqase_refs, the owner of
+-- the reference views (28_references.sql), which the API role is not.
 SELECT c.relname, p.polname, p.polroles::regrole[] AS roles
   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN esq_tables t ON t.oid = c.oid
  WHERE p.polroles <> '{0}' OR NOT p.polpermissive
@@ -206,6 +209,35 @@ SELECT t.relname,
                       CASE WHEN has_table_privilege('esqase_api', t.oid, 'TRIGGER') THEN 'TRIGGER' END) AS privileges
   FROM esq_tables t ORDER BY 1;
 SELECT count(*) AS api_role_truncate_grants FROM esq_tables t WHERE has_table_privilege('esqase_api', t.oid, 'TRUNCATE');
+-- Writes are granted by column: the columns an INSERT may set and an UPDATE
+-- may change are those the API writes (90_security.sql); never firm_id on
+-- update, nor created_at, updated_at or the derived search anywhere.
+SELECT t.relname,
+       string_agg(a.attname, ',' ORDER BY a.attnum)
+           FILTER (WHERE has_column_privilege('esqase_api', t.oid, a.attnum, 'INSERT')) AS insert_columns,
+       string_agg(a.attname, ',' ORDER BY a.attnum)
+           FILTER (WHERE has_column_privilege('esqase_api', t.oid, a.attnum, 'UPDATE')) AS update_columns
+  FROM esq_tables t JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+ GROUP BY t.relname
+HAVING count(*) FILTER (WHERE has_column_privilege('esqase_api', t.oid, a.attnum, 'INSERT, UPDATE')) > 0
+ ORDER BY 1;
+-- The reference views (28_references.sql): owned by esqase_refs, which may
+-- only read, the API role may read them; esqase_refs is no superuser, has
+-- no BYPASSRLS (the tables' policies apply to it) and cannot log in.
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
+       has_table_privilege('esqase_api', c.oid, 'SELECT') AS api_reads,
+       has_table_privilege('esqase_api', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS api_writes,
+       c.reloptions AS options
+  FROM pg_class c WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'v' AND c.relname LIKE '%\_refs'
+ ORDER BY 1;
+SELECT rolsuper, rolbypassrls, rolcanlogin, rolinherit FROM pg_roles WHERE rolname = 'esqase_refs';
+SELECT c.relname AS esqase_refs_reads FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+   AND has_table_privilege('esqase_refs', c.oid, 'SELECT')
+ ORDER BY 1;
+SELECT count(*) AS esqase_refs_writes FROM pg_class c
+ WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+   AND has_table_privilege('esqase_refs', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE');
 -- Nor can it create objects in the extension's schemas.
 SELECT has_schema_privilege('esqase_api', 'esqase', 'CREATE') AS create_in_esqase,
        has_schema_privilege('esqase_api', 'public', 'CREATE') AS create_in_public,

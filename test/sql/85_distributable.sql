@@ -89,6 +89,23 @@ SELECT s.relname, 'a sequence that is not an identity column''s'
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = s.oid AND d.classid = 'pg_class'::regclass
                                              AND d.deptype = 'i');
 
+-- docs/scaling.md's plan names every table: the tables of its block of
+-- create_distributed_table calls, and those its table makes reference
+-- tables, are the tables of schema esqase, no more, no fewer (listed here:
+-- a table missing from the plan, or a plan for a table that is gone).
+\set scaling `cat docs/scaling.md`
+SELECT coalesce(c.relname, d.relname) AS relname, c.relname IS NOT NULL AS in_catalog, d.relname IS NOT NULL AS in_plan
+  FROM (SELECT relname::text FROM pg_class WHERE relnamespace = 'esqase'::regnamespace AND relkind IN ('r', 'p')) c
+  FULL JOIN (SELECT DISTINCT m[1] AS relname
+               FROM regexp_matches(substring(:'scaling' from 'SELECT create_distributed_table.*?```'),
+                                   'esqase\.([a-z_]+)', 'g') m
+             UNION
+             SELECT m[1] FROM regexp_matches(:'scaling', '\n\| `([a-z_]+)` \| reference table \|', 'g') m) d
+    ON d.relname = c.relname
+ WHERE c.relname IS NULL OR d.relname IS NULL;
+SELECT count(DISTINCT m[1]) AS tables_in_the_plan
+  FROM regexp_matches(substring(:'scaling' from 'SELECT create_distributed_table.*?```'), 'esqase\.([a-z_]+)', 'g') m;
+
 -- Problems with no plan: none.
 SELECT p.relname, p.problem
   FROM esq_distribution_problems p

@@ -9,11 +9,15 @@
 #
 # A cell of SQL is allowed when its statement on the route's table touches
 # a row of that firm without error (every SQL write is rolled back):
-#   list    SELECT count(*) FROM <table> WHERE firm_id = <firm>
-#   get     ... AND id = <the firm's record>
+#   list    SELECT count(*) of the firm's ids the key reads: in the table,
+#           in its reference view (esqase.contact_refs, ...: what records
+#           that refer to it show), or as another table's reference to it (a
+#           matter type's practice_area_id)
+#   get     ... the record's id among them
 #   create  INSERT of a row of that firm
-#   update  UPDATE <table> SET updated_at = updated_at WHERE ... id = <record>
-#   delete  UPDATE <table> SET deleted_at = now() WHERE ... id = <record>
+#   update  UPDATE <table> SET <a field PATCH sets> = itself WHERE ... id = <record>
+#   delete  UPDATE <table> SET deleted_at = now() (and the status a DELETE
+#           sets) WHERE ... id = <record>
 # A cell of HTTP is allowed when the API shows or changes that row:
 #   list/get  the record's id (list: the id of any row of that table and
 #             firm) appears in a 2xx answer of any route to the key, since a
@@ -31,6 +35,15 @@
 # Another firm's records are asked for by id; a create in another firm has
 # no HTTP form (the key decides the firm), so that cell of HTTP is refused.
 # Every answer must be 2xx, 403 or 404; any other status is reported too.
+#
+# Then columns (issue 17, item 4): for each route's record in the key's firm
+# and each column whose field its API representation has (first_name:
+# firstName, ...), the key reads the column in SQL (through the table or a
+# reference view) exactly when some HTTP answer to it shows that field of
+# that record (a matter shows its clients' id and name, not their emails).
+# And the SECURITY DEFINER finders: esqase.contacts_found and
+# esqase.matters_found return, for each key, the ids the HTTP lists with q
+# show it (contacts?q=, the contacts of leads?q=, matters?q=).
 use strict;
 use warnings;
 use JSON::PP;
@@ -90,20 +103,30 @@ for my $f (qw(c d))
 	my $lead = made($f, '/v1/leads',
 		{ type => 'COMPANY', companyName => 'Prospect', practiceAreaId => $area,
 		  assigneeIds => [ $owner{$f} ] })->{id};
+	# a private lead of the owner's: its prospect is found by the owner only
+	made($f, '/v1/leads', { type => 'PERSON', firstName => 'Hidden', lastName => 'Prospect',
+		isPrivate => JSON::PP::true, assigneeIds => [ $owner{$f} ] });
 	$rec{$f} = { contacts => $contact, 'practice-areas' => $area, 'matter-types' => $type,
 		matters => $matter, leads => $lead, members => $owner{$f} };
 }
 
 # The routes: their table, the body of a create and of an update.
+# The routes: their table, the body of a create and of an update, the
+# column that update sets, what a DELETE sets, and where else the key may
+# read a record's id in SQL (besides the table): its reference view, and
+# the columns of other tables that name it.
 my %route = (
-	contacts => [ 'contacts', { type => 'PERSON', firstName => 'New' }, { nickname => 'Nick' } ],
-	'practice-areas' => [ 'practice_areas', { name => 'New area' }, { name => 'Matrix law' } ],
+	contacts => [ 'contacts', { type => 'PERSON', firstName => 'New' }, { nickname => 'Nick' }, 'nickname',
+		"status = 'ARCHIVED', deleted_at = now()", [ 'contact_refs.id' ] ],
+	'practice-areas' => [ 'practice_areas', { name => 'New area' }, { name => 'Matrix law' }, 'name',
+		"status = 'ARCHIVED', deleted_at = now()", [ 'practice_area_refs.id', 'matter_types.practice_area_id' ] ],
 	'matter-types' => [ 'matter_types', { practiceAreaId => $rec{c}{'practice-areas'}, name => 'New type' },
-		{ name => 'T' } ],
+		{ name => 'T' }, 'name', "status = 'ARCHIVED', deleted_at = now()", [ 'matter_type_refs.id' ] ],
 	matters => [ 'matters', { practiceAreaId => $rec{c}{'practice-areas'}, openDate => '2026-01-03' },
-		{ title => 'Renamed' } ],
-	leads => [ 'leads', { type => 'PERSON', firstName => 'New prospect' }, { value => 'HIGH' } ],
-	members => [ 'members', undef, undef ],    # read-only over the API
+		{ title => 'Renamed' }, 'title', "status = 'ARCHIVE', deleted_at = now()", [] ],
+	leads => [ 'leads', { type => 'PERSON', firstName => 'New prospect' }, { value => 'HIGH' }, 'value',
+		'deleted_at = now()', [] ],
+	members => [ 'members', undef, undef, undef, undef, [ 'member_refs.id' ] ],    # read-only over the API
 );
 my @routes = sort keys %route;
 sub actions { return $_[0] eq 'members' ? qw(list get) : qw(list get create update delete); }
@@ -170,16 +193,19 @@ for my $i (0 .. $#cells)
 	my $t = $route{ $c->{route} }[0];
 	my $fi = $firm{ $c->{firm} };
 	my $id = target($c);
+	my $ids = join ' UNION ALL ', "SELECT firm_id, id FROM esqase.$t",
+	  map { my ($rel, $col) = split /\./; "SELECT firm_id, $col FROM esqase.$rel" } @{ $route{ $c->{route} }[5] };
+	my ($set, $del) = @{ $route{ $c->{route} } }[ 3, 4 ];
 	my $stmt = {
-		list => "SELECT count(*) FROM esqase.$t WHERE firm_id = '$fi'",
-		get => "SELECT count(*) FROM esqase.$t WHERE firm_id = '$fi' AND id = '$id'",
+		list => "SELECT count(*) FROM ($ids) x (firm_id, id) WHERE firm_id = '$fi'",
+		get => "SELECT count(*) FROM ($ids) x (firm_id, id) WHERE firm_id = '$fi' AND id = '$id'",
 		create => $ins{ $c->{firm} }{$t},
-		update => "UPDATE esqase.$t SET updated_at = updated_at WHERE firm_id = '$fi' AND id = '$id'",
-		delete => "UPDATE esqase.$t SET deleted_at = now() WHERE firm_id = '$fi' AND id = '$id'",
+		update => defined $set && "UPDATE esqase.$t SET $set = $set WHERE firm_id = '$fi' AND id = '$id'",
+		delete => defined $del && "UPDATE esqase.$t SET $del WHERE firm_id = '$fi' AND id = '$id'",
 	}->{ $c->{action} };
 	push @rows, "($i, " . lit($key{ $c->{key} }) . ', ' . lit($stmt) . ')';
 }
-my $sql_out = sql(q{
+my $allowed_fn = q{
 CREATE FUNCTION pg_temp.allowed(token text, stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
@@ -202,6 +228,8 @@ BEGIN
     END;
 END
 $$;
+};
+my $sql_out = sql($allowed_fn . q{
 CREATE TEMP TABLE cells (i int, token text, stmt text);
 GRANT SELECT ON cells TO esqase_api;
 } . 'INSERT INTO cells VALUES ' . join(",\n", @rows) . q{;
@@ -216,11 +244,62 @@ for (split /\n/, $sql_out)
 }
 is(scalar(grep { defined $_->{sql} } @cells), scalar(@cells), 'every cell ran in SQL');
 
+# The finders, as each key (firm C), for the words the HTTP lists will be
+# asked for below: ids, sorted, comma-separated.
+my @queries = qw(client prospect hidden untitled);
+my %found;    # key => q => fn => { id => 1 }
+{
+	my @calls;
+	for my $k (@keys)
+	{
+		for my $q (@queries)
+		{
+			push @calls, "(" . lit($k) . ", " . lit($key{$k}) . ", '$q', '$_')" for qw(contacts matters);
+		}
+	}
+	my $out = sql(q{
+CREATE FUNCTION pg_temp.found(token text, q text, fn text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    ids uuid[];
+BEGIN
+    BEGIN
+        PERFORM esqase_authenticate(token);
+        EXECUTE format('SELECT esqase.%I_found(esqase.context_firm(), esqase.search_query($1))', fn) INTO ids USING q;
+        RAISE EXCEPTION 'rollback:%', array_to_string(ARRAY(SELECT unnest(ids) ORDER BY 1), ',');
+    EXCEPTION WHEN OTHERS THEN
+        RETURN CASE WHEN SQLERRM LIKE 'rollback:%' THEN substr(SQLERRM, 10) ELSE 'error: ' || SQLERRM END;
+    END;
+END
+$$;
+CREATE TEMP TABLE calls (k text, token text, q text, fn text);
+GRANT SELECT ON calls TO esqase_api;
+} . 'INSERT INTO calls VALUES ' . join(",\n", @calls) . q{;
+SET ROLE esqase_api;
+SELECT k || '|' || q || '|' || fn || '|' || pg_temp.found(token, q, fn) FROM calls;
+RESET ROLE;});
+	for (split /\n/, $out)
+	{
+		my ($k, $q, $fn, $ids) = split /\|/, $_, 4;
+		$found{$k}{$q}{$fn} = { map { ($_ => 1) } grep { length } split /,/, $ids };
+	}
+}
+
 # --- Real HTTP. -----------------------------------------------------------
 # Reads first (so that no write of this file changes what they show), then
 # updates, creates and deletes.
-my (%seen_ids, @unexpected);
+my (%seen_ids, %seen_fields, @unexpected);
 my $uuid = qr/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+# Every object with an id in a JSON answer: the fields it shows of that record.
+sub walk
+{
+	my ($j, $into) = @_;
+	if (ref $j eq 'HASH')
+	{
+		if (defined $j->{id} && !ref $j->{id}) { $into->{ $j->{id} }{$_} = 1 for keys %$j; }
+		walk($_, $into) for values %$j;
+	}
+	elsif (ref $j eq 'ARRAY') { walk($_, $into) for @$j; }
+}
 sub request
 {
 	my ($c, $method, $path, $body) = @_;
@@ -231,8 +310,28 @@ sub request
 	if ($r->{status} == 200 || $r->{status} == 201)
 	{
 		$seen_ids{ $c->{key} }{ $c->{firm} }{$_} = 1 for $r->{content} =~ /($uuid)/g;
+		walk($r->{json}, $seen_fields{ $c->{key} }{ $c->{firm} } //= {});
 	}
-	return $r->{status};
+	return $r;
+}
+# The finders against the lists with q (before any write): the ids each
+# list shows the key (contacts: the contacts list and the leads' contacts).
+my %listed;    # key => q => 'contacts' | 'matters' => { id => 1 }
+for my $k (@keys)
+{
+	for my $q (@queries)
+	{
+		for my $list (qw(contacts leads matters))
+		{
+			my $r = request({ key => $k, firm => 'c' }, 'GET', "/v1/$list?limit=200&q=$q");
+			next unless $r->{status} == 200;
+			for my $d (@{ $r->{json}{data} })
+			{
+				if ($list eq 'leads') { $listed{$k}{$q}{contacts}{ $d->{contact}{id} } = 1; }
+				else { $listed{$k}{$q}{$list}{ $d->{id} } = 1; }
+			}
+		}
+	}
 }
 for my $c (grep { $_->{action} eq 'list' } @cells)
 {
@@ -291,6 +390,93 @@ is(scalar(@disagree), 0, 'direct SQL and HTTP agree in every cell of the matrix'
 	sprintf('%-22s %-15s %-6s firm %s: SQL %s (%s), HTTP %s (status %s)', @$_{qw(key route action firm)},
 		$_->{sql} ? 'allowed' : 'refused', $_->{sql_why}, $_->{http} ? 'allowed' : 'refused', $_->{status})
   } @disagree);
+
+# --- The finders: what the lists with q show, no more, no less. ----------
+my @finder_diffs;
+for my $k (@keys)
+{
+	for my $q (@queries)
+	{
+		for my $fn (qw(contacts matters))
+		{
+			my $sql = join ',', sort keys %{ $found{$k}{$q}{$fn} // {} };
+			my $http = join ',', sort keys %{ $listed{$k}{$q}{$fn} // {} };
+			push @finder_diffs, "$k q=$q esqase.${fn}_found: SQL {$sql}, HTTP lists {$http}" if $sql ne $http;
+		}
+	}
+}
+is(scalar(@finder_diffs), 0, 'the SECURITY DEFINER finders return, for every key, the ids its lists with q show')
+  or diag(join "\n", @finder_diffs[ 0 .. ($#finder_diffs < 20 ? $#finder_diffs : 19) ]);
+ok(scalar(keys %{ $found{owner}{hidden}{contacts} }) == 1 && !grep({ %{ $found{$_}{hidden}{contacts} } } grep { $_ ne 'owner' } @keys),
+	"a private lead's prospect is found by the owner only");
+
+# --- Columns read (issue 17, item 4). --------------------------------------
+# For each route's record in firm C, the columns whose field its own
+# representation has (as the owner reads it): each key reads the column in
+# SQL, through the table or the reference view, exactly when an HTTP answer
+# to the key showed that field of that record.  One exception, documented:
+# esqase.matter_type_refs also shows a matter type's practice_area_id and
+# created_at (a practice area lists its live matter types, oldest first; a
+# matter's type must be of its practice area) to the keys that see the type
+# as a reference.
+my (%camel_of, @col_cells);
+for my $r (@routes)
+{
+	my $t = $route{$r}[0];
+	my $rec = $rec{c}{$r};
+	my $full = api_raw($node, 'GET', "/v1/$r/$rec", token => $owner_key{c})->{json}{data};
+	my ($view) = map { (split /\./)[0] } grep { /_refs\./ } @{ $route{$r}[5] };
+	my %in_view = $view ? map { ($_ => 1) } split /\n/,
+	  sql("SELECT attname FROM pg_attribute WHERE attrelid = 'esqase.$view'::regclass AND attnum > 0") : ();
+	for my $col (split /\n/, sql("SELECT attname FROM pg_attribute WHERE attrelid = 'esqase.$t'::regclass "
+		  . "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"))
+	{
+		(my $field = $col) =~ s/_(\w)/\U$1/g;
+		next unless exists $full->{$field};
+		my $stmt = "SELECT count(*) FROM (SELECT $col FROM esqase.$t WHERE id = '$rec'"
+		  . ($in_view{$col} ? " UNION ALL SELECT $col FROM esqase.$view WHERE id = '$rec'" : '') . ') x';
+		for my $k (@keys)
+		{
+			push @col_cells, { key => $k, route => $r, table => $t, col => $col, field => $field, rec => $rec,
+				stmt => $stmt };
+		}
+	}
+}
+{
+	my @rows = map { "($_, " . lit($key{ $col_cells[$_]{key} }) . ', ' . lit($col_cells[$_]{stmt}) . ')' } 0 .. $#col_cells;
+	my $out = sql($allowed_fn . 'CREATE TEMP TABLE cols (i int, token text, stmt text); GRANT SELECT ON cols TO esqase_api; '
+		  . 'INSERT INTO cols VALUES ' . join(",\n", @rows) . q{;
+SET ROLE esqase_api;
+SELECT i || '|' || pg_temp.allowed(token, stmt) FROM cols ORDER BY i;
+RESET ROLE;});
+	for (split /\n/, $out)
+	{
+		my ($i, $why) = split /\|/, $_, 2;
+		$col_cells[$i]{sql} = $why eq 'yes' ? 1 : 0;
+	}
+}
+my (@col_disagree, @col_excepted);
+for my $c (@col_cells)
+{
+	my $shown = $seen_fields{ $c->{key} }{c}{ $c->{rec} } // {};
+	$c->{http} = $shown->{ $c->{field} } ? 1 : 0;
+	next if $c->{sql} == $c->{http};
+	if ($c->{table} eq 'matter_types' && $c->{col} =~ /^(practice_area_id|created_at)$/ && $c->{sql}
+		&& $shown->{name})
+	{
+		push @col_excepted, "$c->{key} $c->{table}.$c->{col}";
+		next;
+	}
+	push @col_disagree, sprintf('%-22s %s.%s (%s): SQL %s, HTTP %s', $c->{key}, $c->{table}, $c->{col}, $c->{field},
+		$c->{sql} ? 'reads' : 'does not read', $c->{http} ? 'shows' : 'does not show');
+}
+is(scalar(grep { defined $_->{sql} } @col_cells), scalar(@col_cells), 'every column cell ran in SQL');
+is(scalar(@col_disagree), 0, 'every column a key reads in SQL is one HTTP shows it, and the other way round')
+  or diag(join "\n", @col_disagree[ 0 .. ($#col_disagree < 30 ? $#col_disagree : 29) ]);
+ok(!grep({ $_->{key} =~ /^matters:/ && $_->{table} eq 'contacts' && $_->{col} =~ /^(emails|phones)$/ && $_->{sql} }
+		@col_cells), "matters keys read no client's emails or phones");
+note sprintf('%d column cells, %d read; %d by the documented matter_type_refs exception', scalar(@col_cells),
+	scalar(grep { $_->{sql} } @col_cells), scalar(@col_excepted));
 
 # The matrix means something: the other firm is refused everywhere, the
 # owner's key is allowed every own-firm cell, and each scope is allowed

@@ -1,0 +1,108 @@
+
+-------------------------------------------------------------------------------
+-- 28 References: what a record shows of the records it refers to.  A matter
+-- shows its practice area, stage, matter type, clients and team members, a
+-- lead its contact, practice area and assignees, a practice area its matter
+-- types, each as {"id", "name"} and nothing more.  A key that may read a
+-- matter but not contacts must therefore see, in SQL too, a client's id and
+-- name and not its emails or phones (issue 17, item 4).
+--
+-- Row-level security has no column rule, so a table is readable, all its
+-- columns, only with the scopes of its own resource (90_security.sql); the
+-- records that refer to it read it through one of these views, which show
+-- the referring records' columns only.  The renderers (matter_docs,
+-- lead_docs, practice_area_docs) and the leads list read the views; so may
+-- a member's own SQL.
+--
+-- A view reads its table with the privileges and under the policies of its
+-- owner, esqase_refs: a role that logs in nowhere, holds SELECT on these
+-- tables and nothing else, and has policies of its own (90_security.sql,
+-- "<table>_refs") that let it see the rows the referring scopes reach: a
+-- contact that is a matter's client (matters:read or :write) or a visible
+-- lead's contact (leads:read or :write), never a hidden prospect; the
+-- practice areas, stages, matter types and members of the firm for the
+-- scopes whose records name them.  The policies of the API role apply to
+-- esqase_refs too (they are for every role), so a key also sees through a
+-- view what it may read in the table itself.
+--
+-- The views have no WHERE clause of their own: every row rule is a policy,
+-- and policies run before any condition of the query that is not
+-- leakproof, so they need no security_barrier.  Without one they are
+-- merged into the query that reads them: a renderer's join to a view is
+-- the same index scan as a join to its table.
+-------------------------------------------------------------------------------
+
+-- Roles belong to the whole cluster: made only if missing, and kept after
+-- DROP EXTENSION (as esqase_api is).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'esqase_refs') THEN
+        CREATE ROLE esqase_refs NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+    END IF;
+END
+$$;
+
+-- Whether the contact is the contact of a lead the API context sees (with
+-- leads scopes).  Not SECURITY DEFINER: it reads leads under their own
+-- policies, which ask the leads scopes and whether the lead is visible.  The
+-- contacts_refs policy calls it per row, and only for a key that cannot
+-- read contacts itself nor see the contact as a matter's client: as a
+-- sub-select of the policy, the leads' scan and its own policies' sub-selects
+-- were set up by every statement that read esqase.contact_refs, whatever the
+-- key.
+CREATE OR REPLACE FUNCTION esqase.lead_contact_shown(firm uuid, contact uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.contact_id = contact);
+END
+$$;
+
+CREATE OR REPLACE VIEW esqase.contact_refs AS
+SELECT c.firm_id, c.id, c.name FROM esqase.contacts c;
+
+CREATE OR REPLACE VIEW esqase.practice_area_refs AS
+SELECT p.firm_id, p.id, p.name FROM esqase.practice_areas p;
+
+CREATE OR REPLACE VIEW esqase.practice_area_stage_refs AS
+SELECT s.firm_id, s.id, s.name FROM esqase.practice_area_stages s;
+
+-- A practice area shows its live matter types, oldest first: their area,
+-- whether they are live and when they were made (the order) come with them.
+CREATE OR REPLACE VIEW esqase.matter_type_refs AS
+SELECT t.firm_id, t.id, t.practice_area_id, t.name, t.deleted_at IS NULL AS live, t.created_at
+  FROM esqase.matter_types t;
+
+CREATE OR REPLACE VIEW esqase.member_refs AS
+SELECT m.firm_id, m.id, m.name FROM esqase.members m;
+
+ALTER VIEW esqase.contact_refs OWNER TO esqase_refs;
+ALTER VIEW esqase.practice_area_refs OWNER TO esqase_refs;
+ALTER VIEW esqase.practice_area_stage_refs OWNER TO esqase_refs;
+ALTER VIEW esqase.matter_type_refs OWNER TO esqase_refs;
+ALTER VIEW esqase.member_refs OWNER TO esqase_refs;
+
+COMMENT ON VIEW esqase.contact_refs IS
+    'Contacts as matters (clients) and leads (their contact) show them: id and name, for the keys that read those records';
+COMMENT ON VIEW esqase.practice_area_refs IS
+    'Practice areas as matters and leads show them: id and name';
+COMMENT ON VIEW esqase.practice_area_stage_refs IS
+    'Practice area stages as matters show them: id and name';
+COMMENT ON VIEW esqase.matter_type_refs IS
+    'Matter types as matters and practice areas show them: id and name, with their practice area, whether they are live and their order';
+COMMENT ON VIEW esqase.member_refs IS
+    'Members as matters (team) and leads (assignees) show them: id and name';
+DO $$
+DECLARE
+    v text;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['contact_refs', 'practice_area_refs', 'practice_area_stage_refs',
+                             'matter_type_refs', 'member_refs'] LOOP
+        EXECUTE format('COMMENT ON COLUMN esqase.%I.firm_id IS %L', v, 'The firm the row belongs to (firms.id)');
+        EXECUTE format('COMMENT ON COLUMN esqase.%I.id IS %L', v, 'The record''s id (the API''s id)');
+        EXECUTE format('COMMENT ON COLUMN esqase.%I.name IS %L', v, 'Its name, as the records that refer to it show it (API: name)');
+    END LOOP;
+END
+$$;
+COMMENT ON COLUMN esqase.matter_type_refs.practice_area_id IS 'The practice area (practice_areas.id)';
+COMMENT ON COLUMN esqase.matter_type_refs.live IS 'Not deleted: a practice area shows its live matter types only';
+COMMENT ON COLUMN esqase.matter_type_refs.created_at IS 'When it was made: a practice area lists its matter types oldest first';
