@@ -18,7 +18,8 @@ PG_CFLAGS += $(if $(WERROR),-Werror)
 # upgrades".
 RELEASES = $(shell ls sql | sed -n 's/^$(EXTENSION)--\([0-9.]*\)\.sql$$/\1/p' | sort -V)
 LAST_RELEASE = $(lastword $(RELEASES))
-SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) tools/build-sql.sh esqase.control
+SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) sql/registry.pl \
+	tools/build-sql.sh tools/generate.pl esqase.control
 DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql build/$(EXTENSION)--$(LAST_RELEASE)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = build src/openapi_json.inc
