@@ -8,6 +8,8 @@ SHLIB_LINK = -lmicrohttpd -ljansson -lgnutls
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 # CI builds with WERROR=1: a warning fails the build.
 PG_CFLAGS += $(if $(WERROR),-Werror)
+# build/esq_registry.h is generated (tools/generate.pl, from sql/registry.pl).
+PG_CPPFLAGS = -Ibuild
 
 # Released scripts are frozen in sql/ (what users really installed):
 # sql/esqase--<release>.sql and one upgrade script per release step.  The
@@ -36,8 +38,15 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every C file includes the one header (PGXS tracks no header dependencies).
-$(OBJS): src/esqase.h
+# Every C file includes the one header, which includes the registry's
+# (PGXS tracks no header dependencies).
+$(OBJS) $(OBJS:.o=.bc): src/esqase.h build/esq_registry.h
+
+# The resources as C needs them (routes, read-only, scopes), from the
+# registry the SQL is generated from (tools/generate.pl).
+build/esq_registry.h: sql/registry.pl tools/generate.pl
+	@mkdir -p build
+	perl tools/generate.pl header > $@.tmp && mv $@.tmp $@
 
 # GET /v1/openapi.json serves docs/openapi.json, compiled in as a C string.
 src/openapi_json.inc: docs/openapi.json tools/c_string.pl

@@ -5,8 +5,10 @@
 # resource but for what this file says: plain text, into the built scripts,
 # where a line "-- @generate <section>" of sql/code/ asks for it
 # (tools/build-sql.sh); and each {{visible <resource> <alias>}} in sql/code/
-# as the resource's visibility rule.  Change it, run make, and read the
-# result in build/esqase--<version>.sql.
+# as the resource's visibility rule.  The C side reads it too, through the
+# header build/esq_registry.h: the routes, which are read-only, the scopes
+# and their permission.  Change it, run make, and read the result in
+# build/esqase--<version>.sql and build/esq_registry.h.
 #
 # resources: one per API resource, in the order of the routes, whose index
 # is in the metrics and whose scopes are the bits of src/context.c.
@@ -18,6 +20,9 @@
 #            in the resource's file), <record>_one, <record>_find; in
 #            messages with "_" as a space ("practice area <id> not found")
 #   read_only     GET only: list and get, no write scope (members)
+#   permission    what the key's member must also hold (or be an owner) to
+#                 use the resource's scopes: the "Practice areas"
+#                 permission (src/context.c, through build/esq_registry.h)
 #   visible  who may see a row, for a query over many rows, as an SQL
 #            condition in which {row}. stands for the row's table or alias
 #            (nothing in a policy).  Its sub-select runs once per query (a
@@ -65,11 +70,13 @@ resources => [
       statuses => [qw(PENDING WON LOST)],
       list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },
     { name => 'practice_areas', path => 'practice-areas', record => 'practice_area',
+      permission => 'practice_areas',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
       list => { total => q{esqase.record_total(firm, 'practice_areas')} },
       rename => [qw(stages matterTypes status)] },
     { name => 'matter_types', path => 'matter-types', record => 'matter_type',
+      permission => 'practice_areas',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
       list => { total => 'esqase.matter_types_count(firm, page)', params => [qw(practiceAreaId)],

@@ -51,7 +51,10 @@ $$;
 
 -- Checks a key's scope (and, for practice areas and matter types, the
 -- member's "Practice areas" permission); returns the context's firm.
--- resource is spelled as in the URL: contacts, practice-areas, ...
+-- resource is spelled as in the URL: contacts, practice-areas, ...  Which
+-- scopes need the permission is C's to say (esqase.context_may, from
+-- sql/registry.pl): a scope the key holds that the context may not use
+-- lacks it.
 CREATE OR REPLACE FUNCTION esqase.api_access(resource text, action text)
 RETURNS uuid LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -63,9 +66,7 @@ BEGIN
     IF NOT (resource || ':' || action) = ANY (esqase.context_scopes()) THEN
         PERFORM esqase.fail('42501', format('the API key lacks the scope %s:%s', resource, action));
     END IF;
-    IF resource IN ('practice-areas', 'matter-types')
-       AND NOT esqase.context_is_owner()
-       AND NOT 'practice_areas' = ANY (esqase.context_permissions()) THEN
+    IF NOT esqase.context_may(resource || ':' || action) THEN
         PERFORM esqase.fail('42501', 'the key''s member lacks the Practice areas permission');
     END IF;
     RETURN firm;
