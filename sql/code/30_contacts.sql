@@ -6,11 +6,14 @@
 --
 -- A private lead's prospect (contacts.hidden_by_lead set) is visible only to
 -- those who see the lead: the firm's owners and the lead's assignees.  The
--- rule is written as the expression
+-- rule is written once, as the contacts' visible in sql/registry.pl,
 --     hidden_by_lead IS NULL OR esqase.context_is_owner()
 --         OR hidden_by_lead IN (SELECT esqase.assigned_leads())
--- in the list, the find, and the contacts policy (90_security.sql); its
--- sub-select runs once per query (a hashed SubPlan), like the leads rule.
+-- and the build writes it, as the text above, into every query that needs
+-- it: where a query below names it (in braces: visible contacts c), the
+-- find and the list (36_records.sql, 39_lists.sql) and the contacts policy
+-- (90_security.sql).  Its sub-select runs once per query (a hashed
+-- SubPlan), like the leads rule.
 -------------------------------------------------------------------------------
 
 -- Whether the context may use the contact of its firm as a matter client:
@@ -25,8 +28,7 @@ BEGIN
        AND EXISTS (SELECT FROM esqase.contacts c
                     WHERE c.firm_id = firm AND c.id = contact
                       AND (NOT live OR c.deleted_at IS NULL)
-                      AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                           OR c.hidden_by_lead IN (SELECT esqase.assigned_leads())));
+                      AND {{visible contacts c}});
 END
 $$;
 
@@ -113,9 +115,10 @@ BEGIN
 END
 $$;
 
--- The total of the contacts the context sees: every live contact for an
--- owner; for a member, less the hidden prospects (contacts_private), plus
--- those of the leads it is assigned to, counted by contacts_hidden_idx
+-- The total of the contacts the context sees (the visible rule, counted):
+-- every live contact for an owner; for a member, less the hidden prospects
+-- (contacts_private), plus those of the leads it is assigned to, counted by
+-- contacts_hidden_idx
 -- (= ANY of an array: an IN (SELECT ...) here is planned as a hash join
 -- over a scan of the firm's contacts).
 CREATE OR REPLACE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
@@ -159,8 +162,7 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, c.deleted_at, c.status, c.created_at, c.updated_at)
        AND (r.q IS NULL OR c.id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
        AND (r.type IS NULL OR c.type = r.type)
-       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+       AND {{visible contacts c}}
 $$;
 
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
