@@ -48,10 +48,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_values := to_jsonb(NEW) - 'secret_hash' - 'search';
+        new_values := to_jsonb(NEW) - 'secret_hash' - 'previous_secret_hash' - 'search';
     END IF;
     IF TG_OP <> 'INSERT' THEN
-        old_values := to_jsonb(OLD) - 'secret_hash' - 'search';
+        old_values := to_jsonb(OLD) - 'secret_hash' - 'previous_secret_hash' - 'search';
     END IF;
     IF TG_OP = 'UPDATE' AND old_values ->> 'deleted_at' IS NULL
        AND new_values ->> 'deleted_at' IS NOT NULL THEN

@@ -57,20 +57,13 @@ CREATE OR REPLACE FUNCTION esqase.valid_scopes() RETURNS text[]
 
 -- Returns the token once: esq_<12 hex prefix>_<64 hex secret>.  Only its
 -- SHA-256 is stored; the prefix is stored to find the row.
-CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
-                                      expires_at timestamptz DEFAULT NULL)
-RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- A key's scopes as stored: each one known, no duplicates, sorted; at
+-- least one.
+CREATE OR REPLACE FUNCTION esqase.checked_scopes(scopes text[]) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    m esqase.members;
     s text;
-    prefix text := substr(replace(gen_random_uuid()::text, '-', ''), 1, 12);
-    token text;
 BEGIN
-    SELECT * INTO m FROM esqase.members WHERE id = member_id AND deleted_at IS NULL;
-    IF NOT FOUND THEN
-        PERFORM esqase.fail('23503', format('member %s does not exist', member_id), 'member_id');
-    END IF;
     IF scopes IS NULL OR cardinality(scopes) = 0 THEN
         PERFORM esqase.fail('23514', 'a key needs at least one scope', 'scopes');
     END IF;
@@ -80,11 +73,76 @@ BEGIN
                                 array_to_string(esqase.valid_scopes(), ', ')), 'scopes');
         END IF;
     END LOOP;
-    token := 'esq_' || prefix || '_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    RETURN ARRAY(SELECT DISTINCT unnest(scopes) ORDER BY 1);
+END
+$$;
+
+-- A new token, esq_<prefix>_<secret>: 12 and 64 hex digits.
+-- (No SET clause on these two: they are inlined into their callers, whose
+-- search_path is pg_catalog.)
+CREATE OR REPLACE FUNCTION esqase.new_token(prefix text) RETURNS text
+LANGUAGE sql VOLATILE
+RETURN 'esq_' || prefix || '_' || pg_catalog.replace(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', '');
+
+CREATE OR REPLACE FUNCTION esqase.token_hash(token text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT
+RETURN pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8'));
+
+CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
+                                      expires_at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m esqase.members;
+    prefix text := substr(replace(gen_random_uuid()::text, '-', ''), 1, 12);
+    token text := esqase.new_token(prefix);
+BEGIN
+    SELECT * INTO m FROM esqase.members WHERE id = member_id AND deleted_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('23503', format('member %s does not exist', member_id), 'member_id');
+    END IF;
     INSERT INTO esqase.api_keys (firm_id, member_id, name, prefix, secret_hash, scopes, expires_at)
-    VALUES (m.firm_id, m.id, name, prefix, sha256(convert_to(token, 'UTF8')),
-            ARRAY(SELECT DISTINCT unnest(scopes) ORDER BY 1), expires_at);
+    VALUES (m.firm_id, m.id, name, prefix, esqase.token_hash(token),
+            esqase.checked_scopes(scopes), expires_at);
     RETURN token;
+END
+$$;
+
+-- The key a DBA names by id or by its token (the current secret, or the one
+-- a rotation replaced while it is still valid), locked for a change.
+-- Revoked keys are found too (revoking twice is harmless); changing one
+-- is refused by esqase.live_key_for_update.
+CREATE OR REPLACE FUNCTION esqase.key_for_update(token_or_id text) RETURNS esqase.api_keys
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys;
+BEGIN
+    IF esqase.is_uuid(token_or_id) THEN
+        SELECT * INTO k FROM esqase.api_keys WHERE id = token_or_id::uuid FOR UPDATE;
+    ELSE
+        SELECT * INTO k FROM esqase.api_keys a
+         WHERE a.prefix = substr(token_or_id, 5, 12)
+           AND (a.secret_hash = esqase.token_hash(token_or_id)
+                OR (a.previous_secret_hash = esqase.token_hash(token_or_id)
+                    AND a.previous_valid_until > now()))
+           FOR UPDATE;
+    END IF;
+    IF NOT FOUND THEN
+        PERFORM esqase.fail('P0002', 'no such API key', 'token_or_id');
+    END IF;
+    RETURN k;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.live_key_for_update(token_or_id text) RETURNS esqase.api_keys
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys := esqase.key_for_update(token_or_id);
+BEGIN
+    IF k.revoked_at IS NOT NULL THEN
+        PERFORM esqase.fail('55000', 'the API key has been revoked; create a new one', 'token_or_id');
+    END IF;
+    RETURN k;
 END
 $$;
 
@@ -93,24 +151,90 @@ $$;
 CREATE OR REPLACE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k esqase.api_keys;
+    k esqase.api_keys := esqase.key_for_update(token_or_id);
 BEGIN
-    IF esqase.is_uuid(token_or_id) THEN
-        SELECT * INTO k FROM esqase.api_keys WHERE id = token_or_id::uuid FOR UPDATE;
-    ELSE
-        SELECT * INTO k FROM esqase.api_keys
-         WHERE prefix = substr(token_or_id, 5, 12)
-           AND secret_hash = sha256(convert_to(token_or_id, 'UTF8'))
-           FOR UPDATE;
-    END IF;
-    IF NOT FOUND THEN
-        PERFORM esqase.fail('P0002', 'no such API key', 'token_or_id');
-    END IF;
     IF k.revoked_at IS NULL THEN
         UPDATE esqase.api_keys SET revoked_at = now() WHERE firm_id = k.firm_id AND id = k.id;
     END IF;
 END
 $$;
+
+-- Key management (docs/sql-api.md, "API keys"): a key's scopes and expiry
+-- change in place, so integrations keep their token; every change is
+-- audited (the audit trigger of api_keys) and applies from the key's next
+-- request, since every request looks the key up.
+CREATE OR REPLACE FUNCTION esqase_set_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+BEGIN
+    UPDATE esqase.api_keys a SET scopes = esqase.checked_scopes(esqase_set_api_key_scopes.scopes)
+     WHERE a.firm_id = k.firm_id AND a.id = k.id
+    RETURNING a.scopes INTO esqase_set_api_key_scopes.scopes;
+    RETURN scopes;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase_add_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN esqase_set_api_key_scopes(token_or_id,
+           (SELECT k.scopes FROM esqase.api_keys k
+             WHERE k.id = (esqase.live_key_for_update(token_or_id)).id)
+           || esqase_add_api_key_scopes.scopes);
+
+CREATE OR REPLACE FUNCTION esqase_remove_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN esqase_set_api_key_scopes(token_or_id,
+           ARRAY(SELECT s FROM esqase.api_keys k, unnest(k.scopes) s
+                  WHERE k.id = (esqase.live_key_for_update(token_or_id)).id
+                    AND NOT s = ANY (esqase_remove_api_key_scopes.scopes)));
+
+-- NULL: the key never expires.  A time in the past stops it at once.
+CREATE OR REPLACE FUNCTION esqase_set_api_key_expiry(token_or_id text, expires_at timestamptz) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+BEGIN
+    UPDATE esqase.api_keys a SET expires_at = esqase_set_api_key_expiry.expires_at
+     WHERE a.firm_id = k.firm_id AND a.id = k.id;
+END
+$$;
+
+-- A new secret for the key (same id, prefix, scopes, member); returns the
+-- new token.  The secret it replaces keeps working for `overlap`, so
+-- clients can move to the new token without an outage; one rotation
+-- replaces the overlap of the one before (only one old secret is kept).
+CREATE OR REPLACE FUNCTION esqase_rotate_api_key(token_or_id text, overlap interval DEFAULT '1 day')
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+    token text := esqase.new_token(k.prefix);
+BEGIN
+    IF overlap IS NULL OR overlap < interval '0' OR overlap > interval '30 days' THEN
+        PERFORM esqase.fail('22023', 'overlap must be between 0 and 30 days', 'overlap');
+    END IF;
+    UPDATE esqase.api_keys a
+       SET secret_hash = esqase.token_hash(token),
+           previous_secret_hash = CASE WHEN overlap > interval '0' THEN k.secret_hash END,
+           previous_valid_until = CASE WHEN overlap > interval '0' THEN now() + overlap END,
+           rotated_at = now()
+     WHERE a.firm_id = k.firm_id AND a.id = k.id;
+    RETURN token;
+END
+$$;
+
+-- Keys without their hashes, for DBAs (no grant: a superuser reads it, or
+-- whom a superuser grants it to).
+CREATE OR REPLACE VIEW esqase.api_key_list AS
+SELECT k.firm_id, k.id, k.member_id, m.name AS member_name, k.name, k.prefix, k.scopes,
+       CASE WHEN k.revoked_at IS NOT NULL THEN 'REVOKED'
+            WHEN k.expires_at <= now() THEN 'EXPIRED'
+            ELSE 'ACTIVE' END AS status,
+       k.created_at, k.updated_at, k.last_used_at, k.expires_at, k.revoked_at,
+       k.rotated_at, k.previous_valid_until
+  FROM esqase.api_keys k
+  JOIN esqase.members m ON m.firm_id = k.firm_id AND m.id = k.member_id;
 
 -- Called by esqase_authenticate() (C).  Anyone may call it, but it only
 -- answers to a valid token, so it reveals nothing the token holder lacks.
@@ -127,8 +251,11 @@ BEGIN
     SELECT a.* INTO k FROM esqase.api_keys a
      -- The prefix only finds the row; the hash proves the whole token.
      -- (substr, not a regular expression: this runs on every request.)
+     -- A rotated key's old secret works until previous_valid_until.
      WHERE a.prefix = substr(token, 5, 12)
-       AND a.secret_hash = sha256(convert_to(token, 'UTF8'));
+       AND (a.secret_hash = esqase.token_hash(token)
+            OR (a.previous_secret_hash = esqase.token_hash(token)
+                AND a.previous_valid_until > now()));
     IF NOT FOUND THEN
         PERFORM esqase.fail('28000', 'invalid API key');
     ELSIF k.revoked_at IS NOT NULL THEN

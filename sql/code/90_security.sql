@@ -40,10 +40,10 @@ BEGIN
             -- last_used_at alone is bookkeeping too: it is not an audited change.
             EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
                            t || '_updated_at',
-                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
+                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
             EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
                            t || '_audit',
-                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id' ELSE '' END, t);
+                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
         END IF;
         IF t <> 'api_keys' THEN
             EXECUTE format('GRANT SELECT ON esqase.%I TO esqase_api', t);
@@ -63,6 +63,12 @@ REVOKE EXECUTE ON FUNCTION esqase_create_firm(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_create_member(uuid, text, text, boolean, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_create_api_key(uuid, text[], text, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_revoke_api_key(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_set_api_key_scopes(text, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_add_api_key_scopes(text, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_remove_api_key_scopes(text, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_set_api_key_expiry(text, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase_rotate_api_key(text, interval) FROM PUBLIC;
+REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
 
 -- Matters and leads replace their client, team and assignee lists on update
 -- (the way a contact's emails are replaced): the rows that go are deleted,

@@ -335,6 +335,17 @@ for my $old (@releases)
 	is($node->safe_psql($db, sprintf($audit_sql, $audit_max)), $audit_before,
 		'the audit log keeps its pre-upgrade rows unchanged');
 
+	# Keys made before a release lack the scopes it adds (members:read came
+	# with 0.2.0): the documented upgrade step adds them in place.
+	api($node, 'GET', '/v1/members', 403, token => $key,
+		name => 'after the update: a key made with every scope it had lacks members:read');
+	$node->safe_psql($db, q{SELECT esqase_add_api_key_scopes(id::text, '{members:read}')
+	                          FROM esqase.api_key_list WHERE status = 'ACTIVE'});
+	api($node, 'GET', '/v1/members', 200, token => $key,
+		name => 'after the update: the same token, members:read added, reads /v1/members');
+	api($node, 'GET', '/v1/contacts', 401, token => $revoked,
+		name => 'after the update: the revoked key stays revoked');
+
 	# Writes work, and are audited; the public-id counters carry on.
 	my %T = (token => $key);
 	my $r = api($node, 'POST', '/v1/contacts', 201, %T,
