@@ -18,7 +18,9 @@
 #                    text.
 # The install script runs the baseline and every migration up to <version>,
 # then the code; the upgrade script runs the one migration <from>--<version>,
-# then the same code.  So an upgrade is a difference, never a journal, and
+# then the same code.  A data change that needs the new code (a search
+# document computed by the new function, say) goes in <from>--<to>.post.sql,
+# run after the code.  So an upgrade is a difference, never a journal, and
 # each change is written once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,7 @@ chain() {
     local at=$1
     while [ "$at" != "$target" ]; do
         local next
-        next=$(cd sql/migrations && ls -- "$at"--*.sql 2>/dev/null | head -1)
+        next=$(cd sql/migrations && ls -- "$at"--*.sql 2>/dev/null | grep -v '\.post\.sql$' | head -1)
         if [ -z "$next" ]; then
             echo "build-sql.sh: no migration from $at towards $target in sql/migrations" >&2
             exit 1
@@ -69,3 +71,7 @@ else
 fi
 for f in $migrations; do emit "$f"; done
 for f in sql/code/*.sql; do emit "$f"; done
+for f in $migrations; do
+    post=${f%.sql}.post.sql
+    if [ -f "$post" ]; then emit "$post"; fi
+done

@@ -343,13 +343,25 @@ CREATE OR REPLACE FUNCTION esqase.search_document(t text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN to_tsvector('simple'::regconfig, esqase.fold(t));
 
--- The query of the q parameter: every word of q, folded, as a prefix, all
--- required ("ann smi" finds Ann Smith).  NULL when q has no word.
-CREATE OR REPLACE FUNCTION esqase.search_query(q text) RETURNS tsquery
+-- The words of q, folded, each a required prefix ("ann smi" finds Ann
+-- Smith).  NULL when q has no word.
+CREATE OR REPLACE FUNCTION esqase.search_words(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(array_to_string(ARRAY(
            SELECT '''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*'
              FROM unnest(esqase.search_document(q)) w), ' & '), '')::tsquery;
+
+-- The query of the q parameter: its words (esqase.search_words); a q that
+-- looks like a phone number (digits with + - ( ) . or spaces, 4 digits or
+-- more) may also match its digits as one prefix, which esqase.phone_keys
+-- indexes ("555-0100" finds +1-555-0100).
+CREATE OR REPLACE FUNCTION esqase.search_query(q text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN q ~ '^[0-9+().\s-]+$' AND length(regexp_replace(q, '[^0-9]', '', 'g')) >= 4
+            THEN (regexp_replace(q, '[^0-9]', '', 'g') || ':*')::tsquery
+                 || coalesce(esqase.search_words(q), ''::tsquery)
+            ELSE esqase.search_words(q)
+       END;
 
 -- A cursor names the last record of a page: the list, the filters and
 -- order it belongs to (their fingerprint, page_request.filter), and that

@@ -237,13 +237,24 @@ $do$;
 -- trade name, emails (also split at the @, so "example" finds
 -- ann@example.com) and phones (also as bare digits); a matter's public id,
 -- title and description.  Folded: case and accents do not count.
+-- Phones are found by their digits, whatever the punctuation: each phone's
+-- digits and every tail of them of 4 digits or more ("+1-555-0100" gives
+-- 15550100, 5550100, ..., 0100), so that q=5550100, q=555-0100 and
+-- q=+1 555 0100 all find it (esqase.search_query reads such a q as digits).
+CREATE OR REPLACE FUNCTION esqase.phone_keys(phones text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT string_agg(substr(d.digits, i), ' ')
+          FROM unnest(phones) p,
+               LATERAL regexp_replace(p, '[^0-9]', '', 'g') d(digits),
+               LATERAL generate_series(1, length(d.digits) - 3) i);
+
 CREATE OR REPLACE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN esqase.search_document(concat_ws(' ', c.name, c.nickname, c.trade_name,
                                         array_to_string(c.emails, ' '),
                                         translate(array_to_string(c.emails, ' '), '@', ' '),
                                         array_to_string(c.phones, ' '),
-                                        regexp_replace(array_to_string(c.phones, ' '), '[^0-9 ]', '', 'g')));
+                                        esqase.phone_keys(c.phones)));
 
 CREATE OR REPLACE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

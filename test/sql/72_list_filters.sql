@@ -131,3 +131,9 @@ SELECT fn, left(p, 45) AS params, t.err('lf', format('%s(%L)', fn, p)) AS error 
     ('esqase_members_list', '{"q": "ann"}'), ('esqase_practice_areas_list', '{"type": "PERSON"}'),
     ('esqase_leads_list', '{"clientContactId": "00000000-0000-0000-0000-000000000000"}'),
     ('esqase_contacts_list', '{"cursor": "WyJtYXR0ZXJzIl0"}')) v(fn, p);
+
+-- Phones by their digits, whatever the punctuation, on either side.
+SELECT t.api('lf', $$esqase_contacts_create('{"type": "COMPANY", "companyName": "Dialtone", "phones": ["+1-555-0199", "(212) 555.0142"]}')$$) #>> '{data,name}' AS created;
+SELECT q, pg_temp.names('lf', 'esqase_contacts_list', format('{"q": %s}', to_json(q))) AS found FROM (VALUES
+    ('5550199'), ('555-0199'), ('+1 555 0199'), ('15550199'), ('0199'), ('2125550142'), ('(212) 555-0142'),
+    ('555.0142'), ('555-0100'), ('555-9999'), ('019')) v(q);

@@ -335,6 +335,12 @@ for my $old (@releases)
 	is($node->safe_psql($db, sprintf($audit_sql, $audit_max)), $audit_before,
 		'the audit log keeps its pre-upgrade rows unchanged');
 
+	# Data the new code computes (the .post migration): phones found by digits.
+	my $found = api($node, 'GET', '/v1/contacts?q=555-0100', 200, token => $key,
+		name => 'after the update: search a phone written before it, by other punctuation');
+	is_deeply([ map { $_->{id} } @{ $found->{json}{data} // [] } ], [$jane],
+		'after the update: q=555-0100 finds the contact whose phone is +1-555-0100');
+
 	# Keys made before a release lack the scopes it adds (members:read came
 	# with 0.2.0): the documented upgrade step adds them in place.
 	api($node, 'GET', '/v1/members', 403, token => $key,
