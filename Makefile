@@ -38,9 +38,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every C file includes the one header, which includes the registry's
-# (PGXS tracks no header dependencies).
-$(OBJS) $(OBJS:.o=.bc): src/esqase.h build/esq_registry.h
+# Every C file includes the one header, which includes the registry's, the
+# HTTP front door's files also their own (PGXS tracks no header
+# dependencies).
+$(OBJS) $(OBJS:.o=.bc): src/esqase.h src/http_server.h build/esq_registry.h
 
 # The resources as C needs them (routes, read-only, scopes), from the
 # registry the SQL is generated from (tools/generate.pl).

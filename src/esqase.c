@@ -50,6 +50,7 @@ char	   *esq_http_cors_origins = NULL;
 char	   *esq_http_metrics_path = NULL;
 char	   *esq_http_tls_cert_file = NULL;
 char	   *esq_http_tls_key_file = NULL;
+char	   *esq_http_tls_priorities = NULL;
 int			esq_http_rate_limit = 0;
 int			esq_http_rate_limit_window = 60;
 bool		esq_allow_drop = false;
@@ -194,6 +195,12 @@ esq_define_http_gucs(void)
 							   "PEM private key of esqase.http_tls_cert_file (empty: in the certificate file).",
 							   NULL, &esq_http_tls_key_file, "",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_tls_priorities",
+							   "GnuTLS priority string of the HTTPS API: the TLS versions and cipher suites "
+							   "it offers (the default is Mozilla's \"intermediate\"). A change restarts "
+							   "the HTTP workers.",
+							   NULL, &esq_http_tls_priorities, ESQ_TLS_PRIORITIES_DEFAULT,
+							   PGC_SIGHUP, 0, esq_tls_check_priorities, NULL, NULL);
 	DefineCustomStringVariable("esqase.http_metrics_path",
 							   "Path on which the HTTP API serves its metrics in the Prometheus text format, "
 							   "without a key (e.g. '/metrics'); empty: not served.",

@@ -5,8 +5,11 @@
  *
  *   esqase.c       module init: settings (GUCs), shared memory, worker registration
  *   http_worker.c  the background worker: signals, database connection, event loop
- *   http_server.c  libmicrohttpd glue: the listening socket, connections,
- *                  framing, bodies, request log (no SPI)
+ *   http_listen.c  the listening sockets, opened once by the postmaster
+ *   http_server.c  libmicrohttpd glue (no SPI): daemons, access handler, answers;
+ *                  with its rooms (http_server.h) http_conn.c (admission,
+ *                  connection limits, deadlines), http_framing.c (framing,
+ *                  body, query arguments) and http_log.c (request id, log line)
  *   http_tls.c     HTTPS certificate and key (GnuTLS), reloadable
  *   http_stats.c   request metrics in shared memory, SQL views, Prometheus
  *   http_response.c the answer: request memory context, error body, extra headers
@@ -32,6 +35,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
+#include "utils/guc.h"
 
 /*
  * The resources (routes, read-only, scopes): build/esq_registry.h, which
@@ -81,6 +85,7 @@ extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
 extern char *esq_http_tls_key_file;
+extern char *esq_http_tls_priorities;
 extern int	esq_http_rate_limit;
 extern int	esq_http_rate_limit_window;
 extern bool esq_allow_drop;
@@ -140,7 +145,7 @@ extern EsqShared *esq_shared;
 extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
 
 /* ------------------------------------------------------------------------
- * http_server.c: libmicrohttpd daemons of this worker
+ * http_listen.c: the listening sockets
  * ------------------------------------------------------------------------
  */
 /*
@@ -149,12 +154,19 @@ extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
  */
 extern void esq_http_listen(void);
 extern int	esq_http_nlisteners(void);
+
+/* ------------------------------------------------------------------------
+ * http_server.c: libmicrohttpd daemons of this worker
+ * ------------------------------------------------------------------------
+ */
 /* In a worker: one daemon per inherited socket; returns how many started. */
 extern int	esq_http_start(void);
 extern void esq_http_stop(void);
 extern int	esq_http_ndaemons(void);
 extern const char *esq_http_bound_addresses(void);
 extern int	esq_http_daemon_fd(int i);
+/* The epoll fd of the connections' watch (http_conn.c), or -1. */
+extern int	esq_http_watch_fd(void);
 /* Milliseconds until libmicrohttpd needs to run again, -1 if no deadline. */
 extern long esq_http_timeout_ms(void);
 /* Lets libmicrohttpd process whatever is ready, then enforces deadlines. */
@@ -169,7 +181,18 @@ extern bool esq_tls_enabled(void);
 /* (Re)loads the certificate and key; false after a WARNING if they fail. */
 extern bool esq_tls_load(void);
 extern void *esq_tls_cert_callback(void);
-extern const char *const esq_tls_priorities;
+
+/*
+ * esqase.http_tls_priorities' default: Mozilla's "intermediate" (TLS 1.2
+ * and 1.3; in 1.2 ECDHE or DHE with AES-GCM or ChaCha20-Poly1305 only).
+ */
+#define ESQ_TLS_PRIORITIES_DEFAULT \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-CIPHER-ALL:+AES-128-GCM:" \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+/* Its check hook; the string for daemons now starting; whether it changed since. */
+extern bool esq_tls_check_priorities(char **newval, void **extra, GucSource source);
+extern const char *esq_tls_priorities(void);
+extern bool esq_tls_priorities_changed(void);
 
 /* ------------------------------------------------------------------------
  * http_routes.c: the route table and dispatch
@@ -286,11 +309,15 @@ extern void esq_rate_shmem_request(void);
 extern void esq_rate_shmem_init(void);
 
 /*
- * Charges a request to the key of token (by its prefix), before any SQL.
- * True: go on.  False: over budget, resp is the 429.  With
- * esqase.http_rate_limit on, resp gets the RateLimit-* headers either way.
+ * Charges a request to the key of token (by its prefix), before any SQL,
+ * if the key has a slot.  True: go on.  False: over budget, resp is the
+ * 429.  With esqase.http_rate_limit on, resp gets the RateLimit-* headers
+ * either way.  *admit: no slot was charged; once the key has authenticated
+ * (the answer is not a 401), esq_rate_limit_admit gives it one and charges
+ * the request (made-up tokens never take a slot).
  */
-extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp);
+extern bool esq_rate_limit(const char *token, EsqHttpResponse *resp, bool *admit);
+extern void esq_rate_limit_admit(const char *token, EsqHttpResponse *resp);
 
 /* ------------------------------------------------------------------------
  * http_json.c: jansson checks (no palloc, no ereport)

@@ -12,17 +12,24 @@
  * ("esq_<12 hex>_<secret>"), the same bytes esqase.key_lookup uses to find
  * its row.  The charge runs before any SQL, so whether the token is valid
  * is not known yet: a request with an invalid token is charged to the
- * prefix it names, and its 401 counts.  That cannot drain another key's
- * budget without knowing that key's prefix (only in the token and in the
- * server log), and a flood of made-up prefixes only fills this table.
+ * prefix it names if that prefix has a slot, and its 401 counts.  That
+ * cannot drain another key's budget without knowing that key's prefix
+ * (only in the token and in the server log).
+ *
+ * Only a key that authenticated gets a slot (esq_rate_limit_admit, after
+ * the SQL call of a request its slot did not charge yet): made-up prefixes
+ * never take one.  Before, eight made-up tokens whose prefixes hashed into
+ * a key's set evicted its slot and gave the key a fresh window, so a client
+ * could lift its own limit at will.
  *
  * The table: ESQ_RL_SETS sets of ESQ_RL_WAYS slots in shared memory (a
  * set-associative cache, hashed on the prefix), each set guarded by one of
- * ESQ_RL_LOCKS LWLocks.  A key uses one slot of its set; a new key takes a
- * free slot of the set, or one whose window has ended, or else evicts the
- * slot charged least recently, whose key then starts a fresh window when
- * it returns (the table errs towards letting requests through, never
- * towards refusing them).  Under the lock: a few comparisons, no
+ * ESQ_RL_LOCKS LWLocks.  A key uses one slot of its set; a new key (one
+ * that authenticated) takes a free slot of the set, or one whose window
+ * has ended, or else evicts the slot charged least recently, whose key
+ * then starts a fresh window when it returns: more than eight keys of the
+ * server in use at once in one of 1024 sets (the table errs towards
+ * letting requests through, never towards refusing them).  Under the lock: a few comparisons, no
  * allocation, nothing that can throw.
  */
 #include "postgres.h"
@@ -105,71 +112,63 @@ add_headers(EsqHttpResponse *resp, int limit, int window_s, int count,
 	esq_response_add_header(resp, "RateLimit-Policy", buf);
 }
 
-/*
- * Charges one request to the key of token.  Returns true if it may go on;
- * false if the key is over its budget, with resp made the 429.  With the
- * limit on, either way resp gets the RateLimit-* headers.  Does nothing
- * (true) when esqase.http_rate_limit is 0.
- */
-bool
-esq_rate_limit(const char *token, EsqHttpResponse *resp)
+/* The table's set of a token's prefix; its prefix and length. */
+static uint32
+prefix_set(const char *token, const char **prefix, size_t *len)
 {
-	int			limit = esq_http_rate_limit;
-	int			window_s = esq_http_rate_limit_window;
-	int64		window_us = (int64) window_s * USECS_PER_SEC;
-	const char *prefix;
-	size_t		len;
-	uint32		set;
-	LWLock	   *lock;
-	EsqRateSlot *slots;
-	EsqRateSlot *slot = NULL;
-	TimestampTz now;
-	TimestampTz start;
-	int			count;
-	bool		refused = false;
-	int			reset_s;
-	int			i;
+	size_t		tlen = strlen(token);
 
-	if (limit <= 0 || rate_table == NULL || token == NULL)
-		return true;
+	*prefix = tlen > 4 ? token + 4 : "";
+	*len = Min(strlen(*prefix), ESQ_RL_PREFIX_LEN);
+	return hash_bytes((const unsigned char *) *prefix, (int) *len) % ESQ_RL_SETS;
+}
 
-	len = strlen(token);
-	prefix = len > 4 ? token + 4 : "";
-	len = Min(strlen(prefix), ESQ_RL_PREFIX_LEN);
-	set = hash_bytes((const unsigned char *) prefix, (int) len) % ESQ_RL_SETS;
-	slots = rate_table->slots[set];
-	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
-
-	now = GetCurrentTimestamp();
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	for (i = 0; i < ESQ_RL_WAYS; i++)
-	{
+/* The slot of prefix in its set, or NULL. */
+static EsqRateSlot *
+find_slot(EsqRateSlot *slots, const char *prefix, size_t len)
+{
+	for (int i = 0; i < ESQ_RL_WAYS; i++)
 		if (slots[i].window_start != 0 && slots[i].len == len &&
 			memcmp(slots[i].prefix, prefix, len) == 0)
+			return &slots[i];
+	return NULL;
+}
+
+/* A slot for a key that authenticated: free, else its window over, else the stalest. */
+static EsqRateSlot *
+claim_slot(EsqRateSlot *slots, const char *prefix, size_t len, TimestampTz now,
+		   int64 window_us)
+{
+	EsqRateSlot *slot = NULL;
+
+	for (int i = 0; i < ESQ_RL_WAYS; i++)
+	{
+		EsqRateSlot *s = &slots[i];
+
+		if (s->window_start == 0 || now - s->window_start >= window_us)
 		{
-			slot = &slots[i];
+			slot = s;
 			break;
 		}
+		if (slot == NULL || s->last_charged < slot->last_charged)
+			slot = s;
 	}
-	if (slot == NULL)
-	{
-		/* a free slot, else one whose window has ended, else the stalest */
-		for (i = 0; i < ESQ_RL_WAYS; i++)
-		{
-			EsqRateSlot *s = &slots[i];
+	slot->window_start = 0;
+	slot->len = (uint8) len;
+	memcpy(slot->prefix, prefix, len);
+	return slot;
+}
 
-			if (s->window_start == 0 || now - s->window_start >= window_us)
-			{
-				slot = s;
-				break;
-			}
-			if (slot == NULL || s->last_charged < slot->last_charged)
-				slot = s;
-		}
-		slot->window_start = 0;
-		slot->len = (uint8) len;
-		memcpy(slot->prefix, prefix, len);
-	}
+/*
+ * Charges one request to slot (under its set's lock): true if within the
+ * budget; the window's start and count after the charge.
+ */
+static bool
+charge(EsqRateSlot *slot, TimestampTz now, int64 window_us, int limit,
+	   TimestampTz *start, int *count)
+{
+	bool		ok = true;
+
 	/* a new window: none yet, the last one ended, or the clock went back */
 	if (slot->window_start == 0 || now < slot->window_start ||
 		now - slot->window_start >= window_us)
@@ -180,11 +179,55 @@ esq_rate_limit(const char *token, EsqHttpResponse *resp)
 	if (slot->count < limit)
 		slot->count++;
 	else
-		refused = true;
+		ok = false;
 	slot->last_charged = now;
-	start = slot->window_start;
-	count = slot->count;
+	*start = slot->window_start;
+	*count = slot->count;
+	return ok;
+}
+
+/*
+ * Charges one request to the key of token, if the key has a slot.  Returns
+ * true if it may go on; false if the key is over its budget, with resp
+ * made the 429.  With the limit on and a slot charged, resp gets the
+ * RateLimit-* headers either way; *admit tells that no slot was charged
+ * (esq_rate_limit_admit then charges one once the key has authenticated).
+ * Does nothing (true) when esqase.http_rate_limit is 0.
+ */
+bool
+esq_rate_limit(const char *token, EsqHttpResponse *resp, bool *admit)
+{
+	int			limit = esq_http_rate_limit;
+	int			window_s = esq_http_rate_limit_window;
+	int64		window_us = (int64) window_s * USECS_PER_SEC;
+	const char *prefix;
+	size_t		len;
+	uint32		set;
+	LWLock	   *lock;
+	EsqRateSlot *slot;
+	TimestampTz now;
+	TimestampTz start = 0;
+	int			count = 0;
+	bool		refused = false;
+	int			reset_s;
+
+	*admit = false;
+	if (limit <= 0 || rate_table == NULL || token == NULL)
+		return true;
+
+	set = prefix_set(token, &prefix, &len);
+	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
+	now = GetCurrentTimestamp();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	slot = find_slot(rate_table->slots[set], prefix, len);
+	if (slot)
+		refused = !charge(slot, now, window_us, limit, &start, &count);
 	LWLockRelease(lock);
+	if (slot == NULL)
+	{
+		*admit = true;
+		return true;
+	}
 
 	/* whole seconds until the window ends, rounded up: at least 1 */
 	reset_s = (int) ((start + window_us - now + USECS_PER_SEC - 1) / USECS_PER_SEC);
@@ -197,4 +240,42 @@ esq_rate_limit(const char *token, EsqHttpResponse *resp)
 						   NULL);
 	add_headers(resp, limit, window_s, count, reset_s, refused);
 	return !refused;
+}
+
+/*
+ * After the SQL of a request that esq_rate_limit let through without a
+ * slot: its key authenticated (the answer is not a 401), so it gets a slot
+ * and this request is charged to it, with the RateLimit-* headers.  Its
+ * answer stands even if the slot was full already (another worker's
+ * requests of the same key came first).
+ */
+void
+esq_rate_limit_admit(const char *token, EsqHttpResponse *resp)
+{
+	int			limit = esq_http_rate_limit;
+	int			window_s = esq_http_rate_limit_window;
+	int64		window_us = (int64) window_s * USECS_PER_SEC;
+	const char *prefix;
+	size_t		len;
+	uint32		set;
+	LWLock	   *lock;
+	EsqRateSlot *slot;
+	TimestampTz now;
+	TimestampTz start;
+	int			count;
+	int			reset_s;
+
+	if (limit <= 0 || rate_table == NULL || token == NULL)
+		return;
+	set = prefix_set(token, &prefix, &len);
+	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
+	now = GetCurrentTimestamp();
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	slot = find_slot(rate_table->slots[set], prefix, len);
+	if (slot == NULL)
+		slot = claim_slot(rate_table->slots[set], prefix, len, now, window_us);
+	(void) charge(slot, now, window_us, limit, &start, &count);
+	LWLockRelease(lock);
+	reset_s = (int) ((start + window_us - now + USECS_PER_SEC - 1) / USECS_PER_SEC);
+	add_headers(resp, limit, window_s, count, Max(reset_s, 1), false);
 }

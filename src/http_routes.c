@@ -152,6 +152,7 @@ typedef struct Dispatch
 	EsqAction	action;
 	EsqSqlCall	call;			/* what SQL is asked, built by the steps */
 	const char *if_match_error; /* a malformed If-Match: its 400 (http_etag.c) */
+	bool		rate_admit;		/* no rate-limit slot charged yet (http_ratelimit.c) */
 } Dispatch;
 
 /*
@@ -285,7 +286,19 @@ step_token(Dispatch *d)
 static bool
 step_rate_limit(Dispatch *d)
 {
-	return esq_rate_limit(d->call.token, d->resp);
+	return esq_rate_limit(d->call.token, d->resp, &d->rate_admit);
+}
+
+/*
+ * A request whose key had no slot in the rate-limit table yet: once the
+ * key has authenticated, it gets one, charged with this request.  A 401
+ * (no such key) and a 503 (no database: nothing was checked) get none.
+ */
+static void
+step_rate_limit_admit(Dispatch *d)
+{
+	if (d->rate_admit && d->resp->status != 401 && d->resp->status != 503)
+		esq_rate_limit_admit(d->call.token, d->resp);
 }
 
 /*
@@ -448,4 +461,5 @@ esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp)
 		step_idempotency_key(&d) &&
 		step_if_match(&d))
 		step_sql(&d);
+	step_rate_limit_admit(&d);
 }

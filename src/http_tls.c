@@ -11,12 +11,20 @@
  * them (a handshake spans several runs of the event loop).  A reload whose
  * files do not load keeps the credentials in use, with a WARNING.
  *
- * Only TLS 1.2 and 1.3 are offered (esq_tls_priorities).
+ * What is offered is esqase.http_tls_priorities, a GnuTLS priority string.
+ * Its default (ESQ_TLS_PRIORITIES_DEFAULT) is Mozilla's "intermediate"
+ * configuration: TLS 1.2 and 1.3 only, and in TLS 1.2 only suites with
+ * forward secrecy (ECDHE or DHE key exchange, never static RSA) and AEAD
+ * ciphers (AES-GCM, ChaCha20-Poly1305; no CBC, no SHA-1 MAC).  A string is
+ * checked when set (GnuTLS must accept it); the daemons take it when they
+ * start, so a reload that changes it restarts the HTTP workers.
  */
 #include "postgres.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+
+#include "utils/guc.h"
 
 #include "esqase.h"
 
@@ -32,8 +40,8 @@ typedef struct EsqTlsCreds
 static EsqTlsCreds *current = NULL;
 static EsqTlsCreds *retired = NULL;
 
-const char *const esq_tls_priorities =
-"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE";
+/* esqase.http_tls_priorities as the daemons of this worker took it */
+static char *priorities_in_use = NULL;
 
 static void
 free_creds(EsqTlsCreds *c)
@@ -146,6 +154,52 @@ esq_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
 	*pcert_length = current->nchain;
 	*pkey = current->key;
 	return 0;
+}
+
+/* The GUC check hook of esqase.http_tls_priorities: GnuTLS must accept it. */
+bool
+esq_tls_check_priorities(char **newval, void **extra, GucSource source)
+{
+	gnutls_priority_t prio;
+	const char *err = NULL;
+	int			rc;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("It must not be empty (the default is \"%s\").",
+							ESQ_TLS_PRIORITIES_DEFAULT);
+		return false;
+	}
+	rc = gnutls_priority_init(&prio, *newval, &err);
+	if (rc < 0)
+	{
+		GUC_check_errdetail("GnuTLS does not accept it: %s%s%s.", gnutls_strerror(rc),
+							err ? " at " : "", err ? err : "");
+		return false;
+	}
+	gnutls_priority_deinit(prio);
+	return true;
+}
+
+/* The priority string for the daemons now starting (remembered). */
+const char *
+esq_tls_priorities(void)
+{
+	if (priorities_in_use == NULL ||
+		strcmp(priorities_in_use, esq_http_tls_priorities) != 0)
+	{
+		free(priorities_in_use);
+		priorities_in_use = strdup(esq_http_tls_priorities);
+	}
+	return priorities_in_use ? priorities_in_use : ESQ_TLS_PRIORITIES_DEFAULT;
+}
+
+/* Whether esqase.http_tls_priorities differs from the daemons'. */
+bool
+esq_tls_priorities_changed(void)
+{
+	return priorities_in_use != NULL &&
+		strcmp(priorities_in_use, esq_http_tls_priorities) != 0;
 }
 
 /* For MHD_OPTION_HTTPS_CERT_CALLBACK (keeps GnuTLS types out of esqase.h). */

@@ -8,8 +8,9 @@
  * thread.  SIGTERM (die) closes the daemons and ends the worker; SIGHUP
  * reloads the settings (esqase.http_max_body, timeouts and the role apply
  * to the next request or connection; the HTTPS certificate and key are
- * reread; turning HTTPS on or off restarts the worker).  The listening
- * sockets come from the postmaster (http_server.c): a worker that finds
+ * reread; turning HTTPS on or off, or changing esqase.http_tls_priorities,
+ * restarts the worker).  The listening
+ * sockets come from the postmaster (http_listen.c): a worker that finds
  * none (the port was in use) exits 0 and is not restarted.  A cancel (SIGINT) that arrives
  * between requests is ignored; during a request it ends that request
  * with 504.
@@ -172,16 +173,21 @@ start_http(int idx)
 	return tls;
 }
 
-/* What the loop waits on: the latch, postmaster death, each daemon's epoll fd. */
+/*
+ * What the loop waits on: the latch, postmaster death, each daemon's epoll
+ * fd and the epoll fd that watches the connections (http_conn.c).
+ */
 static WaitEventSet *
 make_wait_set(void)
 {
-	WaitEventSet *wes = CreateWaitEventSet(TopMemoryContext, 2 + esq_http_ndaemons());
+	WaitEventSet *wes = CreateWaitEventSet(TopMemoryContext, 3 + esq_http_ndaemons());
 
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < esq_http_ndaemons(); i++)
 		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_daemon_fd(i), NULL, NULL);
+	if (esq_http_watch_fd() >= 0)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, esq_http_watch_fd(), NULL, NULL);
 	return wes;
 }
 
@@ -204,6 +210,14 @@ handle_signals(bool tls)
 		ereport(LOG,
 				(errmsg("esqase: HTTPS turned %s; restarting the HTTP worker",
 						tls ? "off" : "on")));
+		esq_http_stop();
+		proc_exit(1);
+	}
+	if (tls && esq_tls_priorities_changed())
+	{
+		/* and take their TLS versions and suites when they start */
+		ereport(LOG,
+				(errmsg("esqase: esqase.http_tls_priorities changed; restarting the HTTP worker")));
 		esq_http_stop();
 		proc_exit(1);
 	}

@@ -1,7 +1,9 @@
 # 007_http_front_door.pl — the listening socket and what reaches it: one
 # listener owned by the server (no port sharing), a port already in use,
-# the workers accepting from one queue, framing by the RFC, and connection
-# floods (bounded in count and time, loopback only).
+# the workers accepting from one queue, framing by the RFC (one answer per
+# request, obs-fold and ':' lines, Host, Content-Length libmicrohttpd cannot
+# read, bytes that cannot start a request), clients that leave mid-request,
+# and connection floods (bounded in count and time, loopback only).
 use strict;
 use warnings;
 
@@ -174,11 +176,43 @@ is( $node->safe_psql('postgres',
 		  "POST /v1/contacts HTTP/1.0\r\n${AUTH}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 		'two Content-Length values' =>
 		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+		# RFC 9112 5.2: obs-fold is refused before any framing decision;
+		# libmicrohttpd 0.9.75 dropped the folded Transfer-Encoding and framed
+		# the body by Content-Length, running the rest as a second request
+		'Transfer-Encoding folded onto a continuation line, with Content-Length' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+		  . "Transfer-Encoding:\r\n chunked\r\nContent-Length: " . length($inner) . "\r\n\r\n$inner"
+		  . "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+		  . "Content-Length: " . length($inner) . "\r\n\r\n$inner",
+		'Transfer-Encoding folded, value split' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Transfer-Encoding: chu\r\n nked\r\n"
+		  . "Content-Length: 4\r\n\r\n5e\r\n$smuggled",
+		'a folded line in an ordinary header' =>
+		  "GET /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}X-Note: a\r\n\tb\r\n\r\n$smuggled",
+		# a line starting with ':' ended the header section: one request became two
+		'a header line starting with a colon' =>
+		  "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\n$AUTH: a\r\n$smuggled",
+		'a bare CR inside a header value' =>
+		  "GET /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}X-Note: a\rContent-Length: 5\r\n\r\n",
+		# RFC 9112 3.2: exactly one Host in HTTP/1.1
+		'HTTP/1.1 without Host' => "GET /v1/contacts HTTP/1.1\r\n${AUTH}\r\n$smuggled",
+		'two Host headers' => "GET /v1/contacts HTTP/1.1\r\nHost: a\r\nHost: b\r\n${AUTH}\r\n$smuggled",
+		# libmicrohttpd answers a Content-Length it cannot read itself, with
+		# its status line and headers twice: one JSON answer instead
+		'Content-Length: 12abc' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+		  . "Content-Length: 12abc\r\n\r\n{}",
+		'Content-Length: 5, 5' =>
+		  "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 5, 5\r\n\r\n{}",
+		'Content-Length: +5' => "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: +5\r\n\r\n{}",
 	);
 	for my $what (sort keys %cases)
 	{
 		my ($resp, $dt) = raw($cases{$what}, timeout => 10);
 		like($resp, qr{^HTTP/1\.1 400 }, "$what -> 400");
+		# (a second answer follows a body without a line end: not anchored)
+		my @lines = $resp =~ m{HTTP/1\.[01] \d{3} }g;
+		is(scalar @lines, 1, "$what: one answer (one status line)");
 		like($resp, qr{\r\nConnection: close\r\n}i, "$what: Connection: close");
 		like($resp, qr{"code":"bad_request"}, "$what: JSON error body");
 		cmp_ok($dt, '<', 2, sprintf("$what: closed at once (%.2fs)", $dt));
@@ -187,10 +221,93 @@ is( $node->safe_psql('postgres',
 	is( $node->safe_psql('postgres',
 			"SELECT count(*) FROM esqase.contacts WHERE company_name = 'Smuggled'"),
 		'0', 'the embedded request was never run');
-	my ($resp) = raw("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+
+	# a Content-Length past 64 bits: libmicrohttpd's 413, twice; one JSON 413 now
+	my ($resp) = raw("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: "
+		  . ('9' x 30) . "\r\n\r\n{}");
+	like($resp, qr{^HTTP/1\.1 413 }, 'Content-Length over 64 bits -> 413');
+	is(scalar(() = $resp =~ m{HTTP/1\.[01] \d{3} }g), 1, 'one answer');
+	like($resp, qr{"code":"payload_too_large"}, 'a JSON error body');
+
+	# the same on a kept-alive connection, after a request and its answer
+	my $ka = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+	  or die "connect: $!";
+	my $one = sub {
+		my ($bytes) = @_;
+		syswrite($ka, $bytes);
+		my ($got, $buf) = ('');
+		my $t0 = time;
+		while (time - $t0 < 5)
+		{
+			my $rin = '';
+			vec($rin, fileno($ka), 1) = 1;
+			next unless select(my $rout = $rin, undef, undef, 0.2) > 0;
+			last unless sysread($ka, $buf, 65536);
+			$got .= $buf;
+			last if $got =~ /\r\nContent-Length: (\d+)\r\n.*?\r\n\r\n/s
+			  && length($got) >= $+[0] + $1;
+		}
+		return $got;
+	};
+	like($one->("GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\n$AUTH\r\n"), qr{^HTTP/1\.1 200 },
+		'kept alive: a first request answered');
+	$resp = $one->("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 12abc\r\n\r\n{}");
+	select(undef, undef, undef, 0.3);
+	sysread($ka, my $more, 65536);
+	$resp .= $more // '';
+	like($resp, qr{^HTTP/1\.1 400 }, 'kept alive: then Content-Length: 12abc -> 400');
+	is(scalar(() = $resp =~ m{HTTP/1\.[01] \d{3} }g), 1, 'kept alive: one answer');
+	like($resp, qr{"code":"bad_request"}, 'kept alive: a JSON error body');
+	close $ka;
+
+	# HTTP/1.0 needs no Host; a Host-less HTTP/1.1 request is refused above
+	($resp) = raw("GET /v1/contacts HTTP/1.0\r\n$AUTH\r\n");
+	like($resp, qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host -> 200');
+	($resp) = raw("POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
 		  . "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
 		  . "2b\r\n{\"type\":\"COMPANY\",\"companyName\":\"Chunked\"}\r\n0\r\n\r\n");
 	like($resp, qr{^HTTP/1\.1 201 }, 'a plain chunked body (any case) is still read');
+}
+
+# ---------------------------------------------------------------------------
+# Bytes that cannot start a request, and clients that leave mid-request,
+# are closed at once (the header and body timeouts are 2 s here)
+# ---------------------------------------------------------------------------
+{
+	# the start of a TLS 1.2 ClientHello on the plain-HTTP port: no line end
+	# in it, so libmicrohttpd waited for the header timeout
+	my $hello = pack('H*', '16030100f4010000f00303') . ("\0" x 64);
+	my ($resp, $dt) = raw($hello, timeout => 10);
+	is($resp, '', 'a TLS ClientHello on the plain port gets no answer');
+	cmp_ok($dt, '<', 1, sprintf('and is closed at once (%.2fs)', $dt));
+	($resp, $dt) = raw("\x01\x02GET / HTTP/1.1\r\n", timeout => 10);
+	cmp_ok($dt, '<', 1, sprintf('so is any first byte that cannot start a method (%.2fs)', $dt));
+	($resp, $dt) = raw("\r\nGET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+		  . "Connection: close\r\n\r\n", timeout => 10);
+	like($resp, qr{^HTTP/1\.1 200 }, 'an empty line before the request line is still fine');
+
+	# libmicrohttpd 0.9.75 missed a FIN that came with the last bytes it read
+	my $post = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+	  . "Content-Type: application/json\r\n";
+	my %left = (
+		'half a body, then FIN' => "${post}Content-Length: 100\r\n\r\n{\"type\":",
+		'half a chunked body, then FIN' => "${post}Transfer-Encoding: chunked\r\n\r\n5\r\n{\"typ",
+		'half the headers, then FIN' => "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nX-A: b",
+	);
+	for my $what (sort keys %left)
+	{
+		($resp, $dt) = raw($left{$what}, half_close => 1, timeout => 10);
+		is($resp, '', "$what: no answer");
+		cmp_ok($dt, '<', 1, sprintf("$what: closed at once (%.2fs)", $dt));
+	}
+	# a whole request, then FIN: answered, and every pipelined one behind it
+	my $body = '{"type":"COMPANY","companyName":"Half Closed"}';
+	($resp, $dt) = raw("${post}Content-Length: " . length($body) . "\r\n\r\n$body"
+		  . "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n",
+		half_close => 1, timeout => 10);
+	is(join(' ', $resp =~ m{HTTP/1\.1 (\d{3}) }g), '201 200',
+		'a whole request then FIN: answered, and the one pipelined behind it');
+	cmp_ok($dt, '<', 1, sprintf('then closed at once (%.2fs)', $dt));
 }
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 # 008_http_request_log.pl — one log line per request (never a token or a
-# body), 5xx at WARNING, esqase.http_log_level, and X-Request-Id on every
-# response.
+# body), 5xx at WARNING, esqase.http_log_level, 401s summarised, and
+# X-Request-Id on every response.
 use strict;
 use warnings;
 
@@ -129,6 +129,44 @@ like($log, qr{esqase: request GET /nowhere 404 .* key=- client=127\.0\.0\.1 }, '
 	close $s;
 	@l = log_lines('forge-1');
 	like($l[0], qr{request GET /v1/x%0A2026-01-01%20LOG:%20forged 404 }, 'control characters are escaped');
+}
+
+# ---------------------------------------------------------------------------
+# Unauthenticated requests (401) are not logged one by one: a flood of them
+# costs the client nothing and wrote 106 MB of log in a probe.  The first
+# of each 10 s interval is, then one summary line with the count.
+# ---------------------------------------------------------------------------
+{
+	my $before = length slurp_file($node->logfile);
+	my $n = 0;
+	for my $c (1 .. 4)
+	{
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
+		print $s ("GET /v1/contacts HTTP/1.1\r\nHost: x\r\n\r\n" x 499)
+		  . "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		local $/;
+		my $resp = <$s>;
+		$n += () = $resp =~ m{HTTP/1\.1 401 }g;
+		close $s;
+	}
+	is($n, 2000, 'a flood of 2000 requests without a key: 401 each');
+	my $count = sub {
+		my $log = substr(slurp_file($node->logfile), $before);
+		my @summaries = $log =~ m{esqase: (\d+) more unauthenticated requests \(401\) in \d+ s not logged one by one, the last from client=127\.0\.0\.1}g;
+		my $sum = 0;
+		$sum += $_ for @summaries;
+		return (scalar(() = $log =~ m{esqase: request GET /v1/contacts 401 }g), scalar @summaries, $sum);
+	};
+	my ($lines, $nsum, $sum) = $count->();
+	cmp_ok($lines, '<=', 4, "a bounded number of request lines for them ($lines)");
+	my $deadline = time + 30;
+	while ($lines + $sum < 2000 && time < $deadline)
+	{
+		sleep 1;
+		($lines, $nsum, $sum) = $count->();
+	}
+	is($lines + $sum, 2000, "within the interval, summary lines count the rest ($nsum summaries of $sum)");
+	cmp_ok($nsum, '<=', 4, 'at most one summary per worker and interval');
 }
 
 # ---------------------------------------------------------------------------

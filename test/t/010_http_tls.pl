@@ -1,5 +1,6 @@
 # 010_http_tls.pl — HTTPS in process: a certificate the test makes with
-# openssl, curl against it, TLS 1.2+ only, reload on SIGHUP (a renewed
+# openssl, curl against it, TLS 1.2+ only with forward secrecy and AEAD
+# suites (esqase.http_tls_priorities), reload on SIGHUP (a renewed
 # certificate is served, a broken one keeps the old), HTTPS turned off.
 use strict;
 use warnings;
@@ -18,10 +19,11 @@ my $dir = PostgreSQL::Test::Utils::tempdir;
 
 sub make_cert
 {
-	my ($cn) = @_;
+	my ($cn, $rsa) = @_;
 	my ($out, $err);
+	my @key = $rsa ? ('-newkey', 'rsa:2048') : ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256');
 	my $ok = run [
-		'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+		'openssl', 'req', '-x509', @key,
 		'-nodes', '-days', '2', '-subj', "/CN=$cn",
 		'-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
 		'-keyout', "$dir/new.key", '-out', "$dir/new.crt"
@@ -81,10 +83,10 @@ like(curl('--cacert', "$dir/server.crt", '--tlsv1.3', $url), qr/^200/, 'TLS 1.3 
 # reports is (NONE) if the handshake failed
 sub s_client_cipher
 {
-	my ($version) = @_;
+	my ($version, $suites) = @_;
 	my ($out, $err, $in) = ('', '', '');
 	run [ 'openssl', 's_client', '-connect', "127.0.0.1:$port", $version,
-		'-cipher', 'DEFAULT:@SECLEVEL=0' ],
+		'-cipher', ($suites // 'DEFAULT') . ':@SECLEVEL=0' ],
 	  '<', \$in, '>', \$out, '2>', \$err, timeout(30);
 	my ($cipher) = $out =~ /Cipher is (\S+)/;
 	return $cipher // '?';
@@ -92,6 +94,18 @@ sub s_client_cipher
 isnt(s_client_cipher('-tls1_2'), '(NONE)', 'openssl s_client: TLS 1.2 handshake succeeds');
 is(s_client_cipher('-tls1_1'), '(NONE)', 'TLS 1.1 is refused');
 is(s_client_cipher('-tls1'), '(NONE)', 'TLS 1.0 is refused');
+# esqase.http_tls_priorities' default, Mozilla "intermediate": TLS 1.2 with
+# forward secrecy and AEAD only (an ECDSA certificate here; RSA below)
+is(s_client_cipher('-tls1_2', 'ECDHE-ECDSA-AES128-SHA'), '(NONE)', 'TLS 1.2: CBC with SHA-1 is refused');
+is(s_client_cipher('-tls1_2', 'ECDHE-ECDSA-AES256-SHA384'), '(NONE)', 'TLS 1.2: CBC with SHA-384 is refused');
+is(s_client_cipher('-tls1_2', 'ECDHE-ECDSA-AES128-GCM-SHA256'), 'ECDHE-ECDSA-AES128-GCM-SHA256',
+	'TLS 1.2: ECDHE with AES-GCM is accepted');
+is(s_client_cipher('-tls1_2', 'ECDHE-ECDSA-CHACHA20-POLY1305'), 'ECDHE-ECDSA-CHACHA20-POLY1305',
+	'TLS 1.2: ECDHE with ChaCha20-Poly1305 is accepted');
+is($node->safe_psql('postgres', 'SHOW esqase.http_tls_priorities'),
+	'NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:'
+	  . '+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE',
+	'the default priority string');
 {
 	my ($out, $err) = ('', '');
 	run [ 'curl', '-s', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}',
@@ -129,6 +143,43 @@ $node->reload;
 ok( $node->wait_for_log(qr/WARNING:  esqase: could not load the HTTPS certificate or key/),
 	'a broken certificate is a WARNING');
 like(curl('--cacert', "$dir/good.crt", $url), qr/^200 0/, 'and the previous certificate is still served');
+
+# ---------------------------------------------------------------------------
+# An RSA certificate: no static-RSA key exchange (no forward secrecy) by
+# default; esqase.http_tls_priorities changes what is offered
+# ---------------------------------------------------------------------------
+make_cert('esqase-rsa', 1);
+$node->reload;
+for (1 .. 50)
+{
+	last if served_subject() eq 'esqase-rsa';
+	usleep(200_000);
+}
+is(served_subject(), 'esqase-rsa', 'an RSA certificate is served after a reload');
+is(s_client_cipher('-tls1_2', 'AES128-SHA'), '(NONE)', 'TLS 1.2: static RSA with CBC is refused');
+is(s_client_cipher('-tls1_2', 'AES128-GCM-SHA256'), '(NONE)', 'TLS 1.2: static RSA with AES-GCM is refused');
+is(s_client_cipher('-tls1_2', 'ECDHE-RSA-AES128-SHA'), '(NONE)', 'TLS 1.2: ECDHE-RSA with CBC is refused');
+is(s_client_cipher('-tls1_2', 'ECDHE-RSA-AES256-GCM-SHA384'), 'ECDHE-RSA-AES256-GCM-SHA384',
+	'TLS 1.2: ECDHE-RSA with AES-GCM is accepted');
+{
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"ALTER SYSTEM SET esqase.http_tls_priorities = 'NORMAL:+NO-SUCH-THING'");
+	isnt($ret, 0, 'a priority string GnuTLS does not accept is refused');
+	like($err, qr/GnuTLS does not accept it/, 'with a message saying so');
+}
+$node->append_conf('postgresql.conf',
+	"esqase.http_tls_priorities = 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2'\n");
+$node->reload;
+ok($node->wait_for_log(qr/esqase\.http_tls_priorities changed; restarting the HTTP worker/),
+	'a new priority string restarts the workers');
+my $legacy = '(NONE)';
+for (1 .. 50)
+{
+	$legacy = s_client_cipher('-tls1_2', 'AES128-SHA');
+	last if $legacy ne '(NONE)';
+	usleep(200_000);
+}
+is($legacy, 'AES128-SHA', 'and what it offers is what the setting says (static RSA again)');
 
 # HTTPS turned off by a reload: the workers restart speaking plain HTTP
 $node->append_conf('postgresql.conf', "esqase.http_tls_cert_file = ''\n");

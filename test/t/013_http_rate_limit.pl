@@ -1,7 +1,8 @@
 # 013_http_rate_limit.pl — request budgets per API key (esqase.http_rate_limit,
 # esqase.http_rate_limit_window): off by default; RateLimit-* headers; 429
 # rate_limited with Retry-After; per key; one budget across the workers;
-# a new window after the old one ends; reloadable; what is not charged.
+# a new window after the old one ends; reloadable; what is not charged;
+# made-up tokens cannot evict a key's slot.
 use strict;
 use warnings;
 
@@ -120,15 +121,18 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM esqase.contacts WHERE comp
 $r = api($node, 'POST', '/v1/contacts', 201, token => $tb, body => { type => 'COMPANY', companyName => 'B Co' });
 is($r->{headers}{'ratelimit-remaining'}, '4', 'key B: its own budget (a 201 carries the headers too)');
 
-# An invalid token is charged to the prefix it names; the 401 counts
+# An invalid token is charged to the prefix it names once that key has
+# authenticated (has a slot); the 401 counts.  Before that it is not charged.
 my ($cprefix) = $tc =~ /^esq_([0-9a-f]+)_/;
 my $bogus = "esq_${cprefix}_" . ('0' x 64);
 $r = api($node, 'GET', '/v1/contacts', 401, token => $bogus);
-is($r->{headers}{'ratelimit-remaining'}, '4', 'an invalid token with key C\'s prefix is charged to it');
+ok(!exists $r->{headers}{'ratelimit-limit'}, 'a prefix that never authenticated is not charged');
 $r = api($node, 'GET', '/v1/contacts', 200, token => $tc);
-is($r->{headers}{'ratelimit-remaining'}, '3', 'key C: the 401 counted');
+is($r->{headers}{'ratelimit-remaining'}, '4', 'key C\'s first request is charged once it authenticated');
+$r = api($node, 'GET', '/v1/contacts', 401, token => $bogus);
+is($r->{headers}{'ratelimit-remaining'}, '3', 'an invalid token with key C\'s prefix is charged to it');
 $r = api($node, 'GET', '/v1/contacts/not-a-uuid', 400, token => $tc);
-is($r->{headers}{'ratelimit-remaining'}, '2', 'a 400 counts and carries the headers');
+is($r->{headers}{'ratelimit-remaining'}, '2', 'key C: the 401 counted; a 400 counts and carries the headers');
 
 # Not charged, no headers: no key, OPTIONS, the metrics path
 $r = api($node, 'GET', '/v1/contacts', 401);
@@ -143,6 +147,40 @@ like($r->{content}, qr/^esqase_http_requests_total\{route="\/v1\/contacts",metho
 	'the 429s are in the metrics');
 $r = api($node, 'GET', '/v1/contacts', 200, token => $tc);
 is($r->{headers}{'ratelimit-remaining'}, '1', 'key C: OPTIONS and metrics were not charged');
+
+# ---------------------------------------------------------------------------
+# Made-up tokens whose prefixes hash into a key's set of slots cannot evict
+# the key's slot and so give it a fresh window (they evicted it before: a
+# client could lift its own limit with eight made-up tokens)
+# ---------------------------------------------------------------------------
+{
+	my ($gprefix) = $tg =~ /^esq_([0-9a-f]+)_/;
+	for my $i (1 .. 5)
+	{
+		$r = api_raw($node, 'GET', '/v1/contacts', token => $tg);
+	}
+	$r = api($node, 'GET', '/v1/contacts', 429, token => $tg, name => 'key G over its budget');
+	# prefixes in key G's set: the table hashes the 12 characters after esq_
+	# with hash_bytes, which is what hashtext() computes
+	my @same = split /,/, $node->safe_psql('postgres', qq{
+		SELECT string_agg(p, ',') FROM (
+		  SELECT substr(md5(random()::text || i), 1, 12) AS p FROM generate_series(1, 100000) i) s
+		WHERE (hashtext(p)::bigint & 4294967295) % 1024 = (hashtext('$gprefix')::bigint & 4294967295) % 1024
+		  AND p <> '$gprefix'});
+	cmp_ok(scalar @same, '>=', 16, scalar(@same) . ' made-up prefixes in key G\'s set');
+	my $unauth = 0;
+	for my $p (@same[0 .. 15])
+	{
+		$unauth++ if api_raw($node, 'GET', '/v1/members', token => "esq_${p}_" . ('0' x 64))->{status} == 401;
+	}
+	is($unauth, 16, '16 made-up tokens in key G\'s set: 401');
+	my %after;
+	for (1 .. 5)
+	{
+		$after{ api_raw($node, 'GET', '/v1/contacts', token => $tg)->{status} }++;
+	}
+	is_deeply(\%after, { 429 => 5 }, 'key G is still over its budget: its window was not reset');
+}
 
 # ---------------------------------------------------------------------------
 # Reload: 3 per 2 s.  Key A's 60 s window is over under a 2 s window.

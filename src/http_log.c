@@ -1,0 +1,240 @@
+/*
+ * http_log.c — the request id of each request and its log line.
+ *
+ * One log line per answered request (method, path without the query
+ * string, status, duration, response bytes, key prefix, client address,
+ * request id), never the token or a body; 5xx at WARNING, the rest at
+ * esqase.http_log_level.
+ *
+ * Except unauthenticated requests (401): a flood of them costs the client
+ * nothing and would fill the disk (a probe wrote 479,000 such lines, 106
+ * MB, in minutes).  Each worker logs the first 401 of every
+ * ESQ_LOG_UNAUTH_INTERVAL_MS in full, counts the others, and logs one
+ * summary line with the count when the interval is over: at most two lines
+ * per interval and worker, however many requests.  The metrics
+ * (esqase_http_requests_total) still count every one.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include "miscadmin.h"
+
+#include "http_server.h"
+
+#define ESQ_LOG_UNAUTH_INTERVAL_MS 10000
+
+/* The 401s of the current interval that were not logged one by one. */
+static int64 unauth_since = 0;	/* ms: the interval's first 401, 0: none */
+static uint64 unauth_unlogged = 0;
+static char unauth_last_client[INET6_ADDRSTRLEN] = "-";
+
+/*
+ * The X-Request-Id of a request: the client's if it is sane (1 to 128
+ * characters, letters, digits and "-._:/+=@"), so that a proxy's or a
+ * client's id follows the request; otherwise a new random one.
+ */
+void
+esq_log_set_request_id(struct MHD_Connection *conn, EsqReq *r)
+{
+	const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													ESQ_HEADER_REQUEST_ID);
+
+	if (given)
+	{
+		size_t		len = strlen(given);
+		const char *p;
+
+		for (p = given; *p; p++)
+			if (!isalnum((unsigned char) *p) && strchr("-._:/+=@", *p) == NULL)
+				break;
+		if (*p == '\0' && len > 0 && len <= ESQ_REQUEST_ID_MAX)
+		{
+			memcpy(r->request_id, given, len + 1);
+			return;
+		}
+	}
+	esq_log_new_request_id(r->request_id);
+}
+
+void
+esq_log_new_request_id(char *id)
+{
+	uint8		rnd[16];
+	int			i;
+
+	if (!pg_strong_random(rnd, sizeof(rnd)))
+	{
+		/* no entropy source: still unique enough to find a log line */
+		uint64		t = (uint64) esq_now_us() ^ ((uint64) MyProcPid << 40);
+
+		memcpy(rnd, &t, sizeof(t));
+		memcpy(rnd + 8, &id, sizeof(void *) <= 8 ? sizeof(void *) : 8);
+	}
+	for (i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+}
+
+/*
+ * text for the log: at most max bytes, with control characters, non-ASCII
+ * bytes and '%' as %HH, so a path cannot forge or break a log line.
+ */
+static void
+append_log_safe(StringInfo buf, const char *s, int max)
+{
+	int			n = 0;
+
+	for (; *s && n < max; s++, n++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c < 0x21 || c >= 0x7f || c == '%')
+			appendStringInfo(buf, "%%%02X", c);
+		else
+			appendStringInfoChar(buf, (char) c);
+	}
+	if (*s)
+		appendStringInfoString(buf, "...");
+}
+
+/*
+ * The key prefix of "Bearer esq_<prefix>_<secret>": what names a key in
+ * esqase.api_keys without revealing it.  "-" if there is none.
+ */
+static void
+append_key_prefix(StringInfo buf, const char *authorization)
+{
+	const char *p;
+	int			n = 0;
+
+	if (authorization == NULL || pg_strncasecmp(authorization, "Bearer ", 7) != 0)
+	{
+		appendStringInfoChar(buf, '-');
+		return;
+	}
+	p = authorization + 7;
+	while (*p == ' ')
+		p++;
+	if (strncmp(p, "esq_", 4) != 0)
+	{
+		appendStringInfoChar(buf, '-');
+		return;
+	}
+	for (p += 4; p[n] && p[n] != '_' && isalnum((unsigned char) p[n]) && n < 16; n++)
+		;
+	if (n == 0 || p[n] != '_')
+		appendStringInfoChar(buf, '-');
+	else
+		appendBinaryStringInfo(buf, p, n);
+}
+
+/* The client address of c, or "-". */
+static void
+client_address(const EsqConn *c, char *client, size_t size)
+{
+	strlcpy(client, "-", size);
+	if (c && c->peer.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *) &c->peer)->sin_addr,
+				  client, size);
+	else if (c && c->peer.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) &c->peer)->sin6_addr,
+				  client, size);
+}
+
+/*
+ * The summary of the 401s not logged one by one, once their interval is
+ * over (or now, if force).
+ */
+void
+esq_log_flush_summary(bool force)
+{
+	int			level = esq_http_log_level;
+
+	if (unauth_since == 0 ||
+		(!force && esq_now_ms() - unauth_since < ESQ_LOG_UNAUTH_INTERVAL_MS))
+		return;
+	if (unauth_unlogged > 0 && message_level_is_interesting(level))
+		ereport(level,
+				(errmsg("esqase: %llu more unauthenticated requests (401) in %d s not logged one by one, the last from client=%s",
+						(unsigned long long) unauth_unlogged,
+						(int) ((esq_now_ms() - unauth_since + 999) / 1000), unauth_last_client),
+				 errhidestmt(true), errhidecontext(true)));
+	unauth_since = 0;
+	unauth_unlogged = 0;
+}
+
+/* Milliseconds until a summary is due, -1 if none is pending. */
+long
+esq_log_summary_wait_ms(void)
+{
+	int64		left;
+
+	if (unauth_since == 0 || unauth_unlogged == 0)
+		return -1;
+	left = unauth_since + ESQ_LOG_UNAUTH_INTERVAL_MS - esq_now_ms();
+	return left < 0 ? 0 : (long) left;
+}
+
+/* Whether a 401 is counted for the summary instead of logged. */
+static bool
+unauth_counted(const char *client)
+{
+	int64		now = esq_now_ms();
+
+	if (unauth_since != 0 && now - unauth_since >= ESQ_LOG_UNAUTH_INTERVAL_MS)
+		esq_log_flush_summary(true);
+	if (unauth_since == 0)
+	{
+		unauth_since = now;
+		return false;
+	}
+	unauth_unlogged++;
+	strlcpy(unauth_last_client, client, sizeof(unauth_last_client));
+	return true;
+}
+
+/*
+ * One log line per request: method, path (without the query string),
+ * status, duration, response bytes, key prefix, client address, request
+ * id.  Never the token or a body.  5xx at WARNING, the rest at
+ * esqase.http_log_level; 401s are summarised (see above).
+ */
+void
+esq_log_line(const EsqConn *c, const char *method, const char *url,
+			 const char *authorization, const char *request_id,
+			 int64 start_us, int status, size_t bytes)
+{
+	int			level = status >= 500 ? WARNING : esq_http_log_level;
+	StringInfoData buf;
+	char		client[INET6_ADDRSTRLEN];
+
+	if (level < WARNING && !message_level_is_interesting(level))
+		return;
+	client_address(c, client, sizeof(client));
+	if (status == 401 && unauth_counted(client))
+		return;
+	initStringInfo(&buf);
+	append_log_safe(&buf, method, 32);
+	appendStringInfoChar(&buf, ' ');
+	append_log_safe(&buf, url, 256);
+	appendStringInfo(&buf, " %d %.3f ms %zu bytes key=", status,
+					 (double) (esq_now_us() - start_us) / 1000.0, bytes);
+	append_key_prefix(&buf, authorization);
+	appendStringInfo(&buf, " client=%s request_id=%s", client, request_id);
+	ereport(level,
+			(errmsg("esqase: request %s", buf.data),
+			 errhidestmt(true), errhidecontext(true)));
+	pfree(buf.data);
+}
+
+void
+esq_log_request(struct MHD_Connection *conn, const char *method, const char *url,
+				EsqReq *r, int status, size_t bytes)
+{
+	esq_log_line(esq_conn_state(conn), method, url,
+				 MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+											 MHD_HTTP_HEADER_AUTHORIZATION),
+				 r->request_id, r->start_us, status, bytes);
+}
