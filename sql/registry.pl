@@ -313,7 +313,7 @@ tables => [
       columns => [
           route => "The route: /v1/contacts, /v1/contacts/{id}, ..., or other",
           method => "The HTTP method",
-          status => "The HTTP status answered (NULL: one not in the list esqase uses)",
+          status => "The HTTP status answered (NULL: one missing from the list of statuses esqase answers, a bug)",
           requests => "How many requests",
       ] },
     { table => 'http_latency', view => 1,

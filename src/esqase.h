@@ -113,7 +113,17 @@ extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
  */
 #define ESQ_STAT_ROUTES (2 * ESQ_NROUTES + 1)
 #define ESQ_STAT_METHODS 7
-#define ESQ_STAT_STATUSES 17
+/*
+ * Every status esqase itself answers, each with its own metrics label: the
+ * one list (http_stats.c counts by it; a status outside it is "other" and
+ * logged once per worker, so a new answer that misses the list shows).
+ * libmicrohttpd's own answers to malformed requests (docs/http-api.md,
+ * "Errors") never reach esqase and are not counted.
+ */
+#define ESQ_HTTP_STATUS_LIST \
+	200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, \
+	500, 503, 504
+#define ESQ_STAT_STATUSES (19)		/* the list, and "other" */
 #define ESQ_STAT_BUCKETS 12
 
 typedef struct EsqStats
@@ -340,6 +350,7 @@ extern bool esq_json_check_body(const char *buf, size_t len,
  */
 extern char *esq_json_params(const EsqQueryArg *args, int nargs,
 							 char *errbuf, size_t errlen, const char **bad_key);
+extern size_t esq_json_compact(const char *json, char *out);
 
 /* ------------------------------------------------------------------------
  * http_sql.c: SQL calls (no HTTP)

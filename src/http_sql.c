@@ -404,7 +404,9 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	if (json == NULL)
 		elog(ERROR, "esqase: esqase_%s_%s returned NULL",
 			 esq_routes[call->route].sqlname, action_names[call->action]);
-	res->json = MemoryContextStrdup(esq_request_context, json);
+	/* compact: PostgreSQL lays json out with spaces and newlines */
+	res->json = MemoryContextAlloc(esq_request_context, strlen(json) + 1);
+	esq_json_compact(json, res->json);
 	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
 	res->has_version = esq_etag_noted_version(&res->version);
 	res->status = call->action == ESQ_CREATE ? 201 :

@@ -376,5 +376,25 @@ for (1 .. 4)
 ok(!$node->log_contains('terminated by signal'), 'no worker crashed');
 
 no_500();
+# Bodies are compact JSON, success and error alike: no space or newline
+# outside a string (PostgreSQL's json is laid out with both).
+{
+	my %K = (token => $token);
+	my $made = api($node, 'POST', '/v1/contacts', 201, %K,
+		body => { type => 'PERSON', firstName => 'Compact  Spaces', emails => ['a@b.test', 'c@d.test'] });
+	my @bodies = ($made->{content},
+		api($node, 'GET', "/v1/contacts/$made->{json}{data}{id}", 200, %K)->{content},
+		api($node, 'GET', '/v1/contacts?limit=3', 200, %K)->{content},
+		api($node, 'POST', '/v1/contacts', 422, %K, body => { type => 'ROBOT' })->{content});
+	for my $b (@bodies)
+	{
+		(my $outside = $b) =~ s/"(?:[^"\\]|\\.)*"/""/g;
+		unlike($outside, qr/\s/, 'compact JSON: ' . substr($b, 0, 40));
+	}
+	like($bodies[1], qr/"Compact  Spaces"/, 'spaces inside strings are kept');
+	is_deeply(JSON::PP->new->decode($bodies[1])->{data}{emails}, ['a@b.test', 'c@d.test'],
+		'and the body is whole JSON');
+}
+
 $node->stop;
 done_testing();

@@ -73,5 +73,69 @@ $node->safe_psql('postgres', 'SELECT esqase.http_stats_reset()');
 $r = api_raw($node, 'GET', '/metrics');
 unlike($r->{content}, qr/esqase_http_requests_total\{/, 'reset: no counters left');
 
+# ---------------------------------------------------------------------------
+# Every status esqase answers is counted under its own label, none as
+# "other" (NULL in esqase.http_stats).  A stand-in esqase.contacts_get
+# raises the SQLSTATEs behind the statuses no ordinary request provokes.
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
+INSERT INTO esqase_test_states VALUES
+  ('00000000-0000-4000-8000-000000000409', '23505'),
+  ('00000000-0000-4000-8000-000000000500', 'XX000'),
+  ('00000000-0000-4000-8000-000000000503', '53400'),
+  ('00000000-0000-4000-8000-000000000504', '57014');
+GRANT SELECT ON esqase_test_states TO esqase_api;
+ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS $$
+DECLARE s text;
+BEGIN
+  SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
+  IF s IS NULL THEN RETURN esqase.contacts_get_real(id); END IF;
+  RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s;
+END $$;
+});
+$node->safe_psql('postgres', 'SELECT esqase.http_stats_reset()');
+my ($reader) = make_key($node, scopes => ["contacts:read"]);
+my %sent;
+my $send = sub {
+	my ($status, $method, $path, %o) = @_;
+	my $r = api($node, $method, $path, $status, %o, name => "metrics: $method $path -> $status");
+	$sent{$status}++;
+	return $r;
+};
+my $c = $send->(201, 'POST', '/v1/contacts', %T, body => { type => 'PERSON', firstName => 'Mia' })->{json}{data}{id};
+my $got = $send->(200, 'GET', "/v1/contacts/$c", %T);
+$send->(304, 'GET', "/v1/contacts/$c", %T, headers => { 'If-None-Match' => $got->{headers}{etag} });
+$send->(412, 'PATCH', "/v1/contacts/$c", %T, headers => { 'If-Match' => '"0-0"' }, body => { nickname => 'M' });
+$send->(422, 'PATCH', "/v1/contacts/$c", %T, body => { type => 'COMPANY' });
+$send->(204, 'DELETE', "/v1/contacts/$c", %T);
+$send->(400, 'GET', '/v1/contacts/not-an-id', %T);
+$send->(401, 'GET', '/v1/contacts');
+$send->(403, 'POST', '/v1/contacts', token => $reader, body => { type => 'PERSON', firstName => 'No' });
+$send->(404, 'GET', '/v1/nowhere', %T);
+$send->(405, 'PUT', '/v1/contacts', %T, body => {});
+$send->(413, 'POST', '/v1/contacts', %T, body => '{"n": "' . ('x' x (2 * 1024 * 1024)) . '"}');
+$send->(415, 'POST', '/v1/contacts', %T, body => '{}', headers => { 'Content-Type' => 'text/plain' });
+$send->($_, 'GET', "/v1/contacts/00000000-0000-4000-8000-000000000$_", %T) for 409, 500, 503, 504;
+$node->append_conf('postgresql.conf', "esqase.http_rate_limit = 1\n");
+$node->reload;
+wait_for_status($node, 'GET', '/v1/contacts', 429, %T);
+$sent{429}++;
+$node->append_conf('postgresql.conf', "esqase.http_rate_limit = 0\n");
+$node->reload;
+
+my @list = sort { $a <=> $b } keys %sent;
+is(join(' ', @list), '200 201 204 304 400 401 403 404 405 409 412 413 415 422 429 500 503 504',
+	'every status esqase answers was sent');
+is($node->safe_psql('postgres', 'SELECT string_agg(DISTINCT status::text, \' \' ORDER BY status::text) '
+		. 'FROM esqase.http_stats WHERE status IS NOT NULL'),
+	join(' ', sort @list), 'each is counted under its own status');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM esqase.http_stats WHERE status IS NULL'),
+	'0', 'none is counted as "other"');
+$r = api_raw($node, 'GET', '/metrics');
+like($r->{content}, qr/status="$_"/, "Prometheus has a label for $_") for @list;
+unlike($r->{content}, qr/status="other"/, 'and none for "other"');
+
 $node->stop;
 done_testing();
