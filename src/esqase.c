@@ -86,6 +86,8 @@ esq_shmem_startup(void)
 	{
 		memset(esq_shared, 0, sizeof(EsqShared));
 		esq_stats_init(&esq_shared->stats);
+		pg_atomic_init_u64(&esq_shared->async_commit_lsn, 0);
+		pg_atomic_init_u32(&esq_shared->async_committing, 0);
 	}
 	esq_rate_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
@@ -126,6 +128,15 @@ static const struct config_enum_entry log_level_options[] = {
 	{"info", INFO, false},
 	{"notice", NOTICE, false},
 	{"log", LOG, false},
+	{NULL, 0, false}
+};
+
+/* Points of esqase.debug_fail_in_callback (for tests only). */
+static const struct config_enum_entry debug_fail_options[] = {
+	{"off", ESQ_DEBUG_FAIL_OFF, false},
+	{"answer", ESQ_DEBUG_FAIL_ANSWER, false},
+	{"log", ESQ_DEBUG_FAIL_LOG, false},
+	{"flush", ESQ_DEBUG_FAIL_FLUSH, false},
 	{NULL, 0, false}
 };
 
@@ -233,6 +244,12 @@ esq_define_http_gucs(void)
 							"How often the first HTTP worker deletes idempotency keys older than 24 hours.",
 							NULL, &esq_idempotency_sweep_interval, 300, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomEnumVariable("esqase.debug_fail_in_callback",
+							 "For tests only: raises an ERROR at this point of the HTTP workers' "
+							 "libmicrohttpd callbacks (answer, log, flush), to check that it "
+							 "becomes a 500 and the worker goes on.",
+							 NULL, &esq_debug_fail_in_callback, ESQ_DEBUG_FAIL_OFF, debug_fail_options,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.http_connection_memory",
 							"Memory for one connection's request line, headers and response headers.",
 							NULL, &esq_http_connection_memory, 64 * 1024, 8 * 1024, 16 * 1024 * 1024,
@@ -241,10 +258,10 @@ esq_define_http_gucs(void)
 
 /*
  * The number of HTTP workers to start.  A worker serves one request at a
- * time and, for a write, waits for its commit to reach disk; with about
- * two per CPU one worker's fsync overlaps another's work, which is what
- * lets writes keep up with as many backends sharing WAL flushes
- * (docs/benchmarks.md).  Each worker takes a max_worker_processes slot;
+ * time, and between rounds of requests runs the WAL flush its held answers
+ * wait for (http_durable.c); with about two per CPU one worker's flush
+ * overlaps another's work, which is what lets writes keep up with as many
+ * backends sharing WAL flushes (docs/benchmarks.md).  Each worker takes a max_worker_processes slot;
  * the automatic count leaves at least half of them to parallel query and
  * other extensions.
  */

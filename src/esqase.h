@@ -18,6 +18,8 @@
  *   http_openapi.c GET /v1/openapi.json, docs/openapi.json compiled in
  *   http_json.c    jansson: body checks, query-string -> params object
  *   http_sql.c     SQL calls: transaction, role switch, kept plans, error mapping
+ *   http_durable.c when an answer may go out: commit mode, commit LSN,
+ *                  synchronous standbys, answers held for the WAL flush
  *   idempotency.c  Idempotency-Key: the replay mark, the header check, the sweep
  *   http_etag.c    ETag, Last-Modified, If-None-Match (304), If-Match (412)
  *
@@ -139,6 +141,9 @@ typedef struct EsqShared
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
 	EsqStats	stats;
+	/* http_durable.c: commits made with synchronous_commit = off */
+	pg_atomic_uint64 async_commit_lsn;	/* the highest one's end */
+	pg_atomic_uint32 async_committing;	/* how many are under way */
 } EsqShared;
 
 extern void esq_stats_init(EsqStats *st);
@@ -277,11 +282,15 @@ typedef struct EsqHttpResponse
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */
+	bool		no_answer;		/* send nothing, close the connection (http_durable.c) */
 	int			nheaders;
 	EsqHeader	headers[ESQ_MAX_EXTRA_HEADERS];	/* esq_response_add_header */
 } EsqHttpResponse;
 
-/* Answers one complete request (never throws, except out of memory). */
+/*
+ * Answers one complete request; SQL errors become statuses.  Called under
+ * esq_guard, which makes any other ERROR (out of memory) a 500.
+ */
 extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
 
 /*
@@ -306,6 +315,26 @@ extern void esq_options_response(EsqHttpResponse *resp, const EsqHttpRequest *re
 								 const char *allow);
 extern void esq_method_not_allowed(EsqHttpResponse *resp, const char *method,
 								   const char *allow);
+/*
+ * Runs fn(arg) so that an ERROR in it does not escape: it is logged, the
+ * error state flushed, any transaction aborted and the request memory
+ * context reset; returns false then.  Every PostgreSQL call made from a
+ * libmicrohttpd callback runs under it, so nothing longjmps through
+ * libmicrohttpd's frames.
+ */
+extern bool esq_guard(void (*fn) (void *arg), void *arg);
+
+/*
+ * esqase.debug_fail_in_callback (for tests only): raises an ERROR at the
+ * named point of a libmicrohttpd callback, to prove esq_guard.
+ */
+#define ESQ_DEBUG_FAIL_OFF 0
+#define ESQ_DEBUG_FAIL_ANSWER 1		/* after the dispatch, before the answer is queued */
+#define ESQ_DEBUG_FAIL_LOG 2		/* in the request log line, after it is queued */
+#define ESQ_DEBUG_FAIL_FLUSH 3		/* in the round's WAL flush for held answers */
+extern int	esq_debug_fail_in_callback;
+extern void esq_debug_fail(int point);
+
 /* Adds a header to the answer (value copied); sent with every status. */
 extern void esq_response_add_header(EsqHttpResponse *resp, const char *name,
 									const char *value);
@@ -379,7 +408,8 @@ typedef struct EsqSqlResult
 	const char *code;			/* error: stable error code */
 	char	   *message;		/* error: message */
 	char	   *field;			/* error: JSON field at fault, or NULL */
-	uint64		commit_lsn;		/* a commit not yet known durable, or 0 */
+	uint64		answer_lsn;		/* send only once WAL is flushed this far (0: now) */
+	bool		no_answer;		/* send nothing: shutting down, commit unconfirmed */
 	bool		replayed;		/* create: the stored response of an earlier
 								 * request with the same Idempotency-Key */
 	/* success: the version (updated_at) of the one record returned */
@@ -389,10 +419,6 @@ typedef struct EsqSqlResult
 
 /* Called once connected to esqase.database. */
 extern void esq_sql_init(void);
-
-/* Whether WAL is flushed up to lsn; flushing it (one fsync for many commits). */
-extern bool esq_sql_durable(uint64 lsn);
-extern void esq_sql_make_durable(uint64 lsn);
 
 /* Called when the worker runs without a database; every call is a 503. */
 extern void esq_sql_set_no_database(void);
@@ -405,6 +431,28 @@ extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
  * if they pass, else the error (401, 403, 503); never throws.
  */
 extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+
+/* ------------------------------------------------------------------------
+ * http_durable.c: when an answer may go out (durability)
+ * ------------------------------------------------------------------------
+ */
+typedef enum EsqDurableVerdict
+{
+	ESQ_DURABLE_ANSWER,			/* answer, once WAL is flushed to answer_lsn */
+	ESQ_DURABLE_NOT_REPLICATED, /* 503 not_replicated: standbys did not confirm */
+	ESQ_DURABLE_NO_ANSWER		/* shutting down during the wait: send nothing */
+} EsqDurableVerdict;
+
+/*
+ * Around the commit of a request's transaction (http_sql.c): begin just
+ * after StartTransactionCommand, before_commit just before
+ * CommitTransactionCommand (the statement timeout already disarmed),
+ * after_commit just after it; abort on every error path.
+ */
+extern void esq_durable_begin(bool write);
+extern void esq_durable_before_commit(bool replayed);
+extern EsqDurableVerdict esq_durable_after_commit(bool replayed, uint64 *answer_lsn);
+extern void esq_durable_abort(void);
 
 /* ------------------------------------------------------------------------
  * idempotency.c: Idempotency-Key on POST (the rule is in 15_idempotency.sql)

@@ -7,6 +7,8 @@
  *     holding its share; when a worker's last slot is taken it closes the
  *     connection that waited longest without a request in progress
  *     (make_room), so idle and unfinished connections cannot hold the slots;
+ *     a connection whose answer is queued or held for the WAL flush
+ *     (http_durable.c) is never the one closed;
  *   - esqase.http_max_connections_per_ip from one client address other than
  *     127.0.0.1/::1 (esq_conn_accept_policy), each worker enforcing its share;
  *   - idle connections: esqase.http_idle_timeout (libmicrohttpd's timer,
@@ -17,7 +19,10 @@
  *     esqase.http_header_timeout, a body within esqase.http_body_timeout of
  *     its headers, and each request within esqase.http_request_timeout of
  *     the connection's start or the end of its previous request (a client
- *     trickling one byte at a time cannot hold a connection);
+ *     trickling one byte at a time cannot hold a connection), its answer
+ *     within esqase.http_request_timeout of being queued.  An answer held
+ *     for the WAL flush is under no deadline: it is sent after the round's
+ *     flush;
  *   - clients that leave: a FIN (close or half-close) in the middle of a
  *     request closes the connection at once (esq_conn_after_run).
  *     libmicrohttpd 0.9.75 with epoll stops reading a socket after a short
@@ -177,6 +182,7 @@ make_room(EsqConn *newest)
 		if (c->killed)
 			continue;
 		live++;
+		/* an answered request (queued, or held for the WAL flush) is never closed */
 		if (c == newest || c->answered)
 			continue;
 		if (c->headers_at == 0)
@@ -290,6 +296,7 @@ esq_conn_headers_in(struct MHD_Connection *conn)
 		return;
 	c->headers_at = esq_now_ms();
 	c->answered = false;
+	c->held = false;
 	if (!c->gated)
 	{
 		/* libmicrohttpd read it before the gate saw it */
@@ -322,13 +329,40 @@ esq_conn_refused(struct MHD_Connection *conn)
 	return c && c->refused;
 }
 
+/*
+ * The answer is held until the WAL is flushed (http_durable.c): the
+ * request is complete and answered, only not sent yet.  Neither make_room
+ * nor a deadline closes the connection then; a write it answers is
+ * committed, and closing would tell its client nothing true.
+ */
+void
+esq_conn_held(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+	{
+		c->answered = true;
+		c->held = true;
+	}
+}
+
+/*
+ * The answer is queued: sending it gets a deadline window of its own, so
+ * that a request whose SQL took long is not closed before its answer goes
+ * out (a client that does not read it is still closed in time).
+ */
 void
 esq_conn_answered(struct MHD_Connection *conn)
 {
 	EsqConn    *c = esq_conn_state(conn);
 
 	if (c)
+	{
 		c->answered = true;
+		c->held = false;
+		c->window_start = esq_now_ms();
+	}
 }
 
 /*
@@ -345,6 +379,7 @@ esq_conn_request_done(struct MHD_Connection *conn, bool started, size_t body_byt
 	c->window_start = esq_now_ms();
 	c->headers_at = 0;
 	c->answered = false;
+	c->held = false;
 	c->complete = false;
 	c->requests++;
 	c->wire_bytes += body_bytes;
@@ -395,6 +430,8 @@ esq_conn_sweep(void)
 	last_sweep = now;
 	for (c = conns; c; c = c->next)
 	{
+		if (c->held)
+			continue;			/* an answer waiting for the WAL flush */
 		if (now - c->window_start > request_limit)
 			esq_conn_kill(c);
 		/* a new connection's first request line and headers */

@@ -210,6 +210,7 @@ esq_log_line(const EsqConn *c, const char *method, const char *url,
 	StringInfoData buf;
 	char		client[INET6_ADDRSTRLEN];
 
+	esq_debug_fail(ESQ_DEBUG_FAIL_LOG);
 	if (level < WARNING && !message_level_is_interesting(level))
 		return;
 	client_address(c, client, sizeof(client));

@@ -2,14 +2,18 @@
  * http_response.c — the answer to one HTTP request, as the HTTP glue sends
  * it: the request's memory context, the error body every 4xx and 5xx
  * carries, and the extra response headers the API steps add (ETag,
- * RateLimit-*, ...).  Used by http_server.c (answers before any routing:
+ * RateLimit-*, ...); and esq_guard, which keeps an ERROR raised while a
+ * request is handled from leaving libmicrohttpd's callbacks by longjmp.  Used by http_server.c (answers before any routing:
  * framing, Expect) and by http_routes.c (everything after); it knows
  * nothing of routes or SQL.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 
 #include "esqase.h"
 
@@ -114,4 +118,57 @@ esq_method_not_allowed(EsqHttpResponse *resp, const char *method, const char *al
 					   psprintf("method %s is not allowed here; allowed: %s", method, allow),
 					   NULL);
 	resp->allow = allow;
+}
+
+int			esq_debug_fail_in_callback = ESQ_DEBUG_FAIL_OFF;
+
+void
+esq_debug_fail(int point)
+{
+	if (esq_debug_fail_in_callback == point)
+		elog(ERROR, "esqase: error injected by esqase.debug_fail_in_callback (a setting for tests)");
+}
+
+/*
+ * The one wrapper between libmicrohttpd and PostgreSQL.  libmicrohttpd
+ * calls the access handler (and its logger) from its own frames: an ERROR
+ * raised below them (palloc, StringInfo, ereport, XLogFlush, ...) must not
+ * longjmp through them to the worker's top level, which would leave
+ * libmicrohttpd's state half-updated and end the worker with every
+ * connection.  SQL has its own PG_TRY (http_sql.c), which turns SQL errors
+ * into answers; this catches what is left, logs it (at its own level,
+ * ERROR), and cleans up as PostgreSQL's error recovery does.
+ */
+bool
+esq_guard(void (*fn) (void *arg), void *arg)
+{
+	static int	depth = 0;		/* a guard inside a guard (libmicrohttpd's logger) */
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	depth++;
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		/* the request's state belongs to the outermost guard, still running it */
+		if (depth == 1)
+		{
+			AbortOutOfAnyTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			if (esq_request_context)
+				MemoryContextReset(esq_request_context);
+		}
+		RESUME_INTERRUPTS();
+		ok = false;
+	}
+	PG_END_TRY();
+	depth--;
+	return ok;
 }

@@ -27,8 +27,8 @@
  *
  * Then http_sql.c runs the call in one transaction; its result or error
  * becomes the response.  Called from the libmicrohttpd access handler on
- * the worker's main thread; nothing here throws except on out-of-memory
- * (which ends the worker, see http_worker.c).
+ * the worker's main thread, under esq_guard (http_response.c): an ERROR
+ * raised here (out of memory) becomes a 500 for the request.
  */
 #include "postgres.h"
 
@@ -417,15 +417,15 @@ step_sql(Dispatch *d)
 	else
 	{
 		resp->status = res.status;
-		resp->durable_lsn = res.commit_lsn;
 		if (res.status != 204)
 		{
 			resp->body = res.json;
 			resp->body_len = strlen(res.json);
 		}
-		if (res.status == 201 && res.record_id)
-			resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	}
+	/* when it may be sent (http_durable.c) */
+	resp->durable_lsn = res.answer_lsn;
+	resp->no_answer = res.no_answer;
 	if (res.status == 201 && res.record_id)
 		resp->location = psprintf("/v1/%s/%s", esq_routes[d->route].path, res.record_id);
 	esq_idempotency_response(&res, resp);

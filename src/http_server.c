@@ -12,6 +12,13 @@
  * The other rooms of the front door (http_server.h): the connections, their
  * limits and deadlines (http_conn.c); a request's framing, body and
  * arguments (http_framing.c); the request id and log line (http_log.c).
+ * When an answer may be sent, and the answers held until the WAL is
+ * flushed, are http_durable.c's.
+ *
+ * libmicrohttpd calls the access handler and the logger from its own
+ * frames: both run under esq_guard (http_response.c), so an ERROR raised
+ * below them becomes a 500 for that request (answer_internal_error), never
+ * a longjmp through libmicrohttpd.
  *
  * The response is queued on a later call of the access handler than the
  * first one (once the whole request is in), which keeps HTTP keep-alive
@@ -27,22 +34,18 @@
 
 #include "http_server.h"
 
-/*
- * Connections suspended until the WAL is flushed past their commits
- * (http_sql.c, "Commits without holding the worker"): esq_http_run flushes
- * once for all of them after libmicrohttpd's run, then resumes them, and
- * libmicrohttpd calls the access handler again to send each answer.
- */
-static struct MHD_Connection **waiting = NULL;
-static int	nwaiting = 0;
-static int	waiting_cap = 0;
-static uint64 waiting_lsn = 0;
-static bool resumed_in_run = false;
-
+static bool resumed_in_run = false;	/* held answers resumed (http_durable.c) */
 static struct MHD_Daemon *daemons[ESQ_MAX_DAEMONS];
 static int	ndaemons = 0;
 static bool starting = false;
 static char bound[256];			/* the addresses listened on, for the log */
+
+static void
+log_mhd_message(void *arg)
+{
+	ereport(starting ? LOG : DEBUG1,
+			(errmsg("esqase: libmicrohttpd: %s", (const char *) arg)));
+}
 
 /* libmicrohttpd's log messages: LOG while starting, DEBUG1 afterwards. */
 static void
@@ -55,8 +58,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	ereport(starting ? LOG : DEBUG1,
-			(errmsg("esqase: libmicrohttpd: %s", buf)));
+	(void) esq_guard(log_mhd_message, buf);
 }
 
 /* Queues resp on conn (the body is copied, so the caller may free it) and logs it. */
@@ -108,94 +110,12 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, resp->status, r);
 	MHD_destroy_response(r);
+	req->queued = true;
 	esq_conn_answered(conn);
 	if (!resp->content_type)	/* not the metrics themselves */
 		esq_stats_record(resp->stat_route, method, resp->status, esq_now_us() - req->start_us);
 	esq_log_request(conn, method, url, req, resp->status, resp->body ? resp->body_len : 0);
 	return ret;
-}
-
-/* A malloc'd copy of s (NULL stays NULL); sets *ok to false if out of memory. */
-static char *
-copy_or_null(const char *s, size_t len, bool *ok)
-{
-	char	   *c;
-
-	if (s == NULL)
-		return NULL;
-	c = malloc(len + 1);
-	if (c == NULL)
-	{
-		*ok = false;
-		return NULL;
-	}
-	memcpy(c, s, len);
-	c[len] = '\0';
-	return c;
-}
-
-static void
-free_deferred(EsqReq *r)
-{
-	if (r->deferred == NULL)
-		return;
-	free(r->deferred->body);
-	free(r->deferred->location);
-	free((char *) r->deferred->cors_origin);
-	for (int i = 0; i < r->deferred->nheaders; i++)
-		free(r->deferred->headers[i].value);
-	free(r->deferred);
-	r->deferred = NULL;
-}
-
-/*
- * Keeps the answer (outside the request memory context, which is reset
- * now) and suspends the connection until its commit is durable.  False if
- * it could not: the caller then flushes and answers at once.
- */
-static bool
-defer_response(struct MHD_Connection *conn, EsqReq *r, const EsqHttpResponse *resp)
-{
-	bool		ok = true;
-	EsqHttpResponse *d;
-
-	if (nwaiting == waiting_cap)
-	{
-		int			cap = waiting_cap ? 2 * waiting_cap : 16;
-		struct MHD_Connection **w = realloc(waiting, cap * sizeof(*w));
-
-		if (w == NULL)
-			return false;
-		waiting = w;
-		waiting_cap = cap;
-	}
-	d = malloc(sizeof(*d));
-	if (d == NULL)
-		return false;
-	*d = *resp;
-	d->body = copy_or_null(resp->body, resp->body_len, &ok);
-	d->location = copy_or_null(resp->location, resp->location ? strlen(resp->location) : 0, &ok);
-	d->cors_origin = copy_or_null(resp->cors_origin,
-								  resp->cors_origin ? strlen(resp->cors_origin) : 0, &ok);
-	/* free_deferred frees the values counted in d->nheaders: copies only */
-	d->nheaders = 0;
-	for (int i = 0; i < resp->nheaders && ok; i++)
-	{
-		d->headers[i].value = copy_or_null(resp->headers[i].value,
-										   strlen(resp->headers[i].value), &ok);
-		if (ok)
-			d->nheaders++;
-	}
-	r->deferred = d;
-	if (!ok)
-	{
-		free_deferred(r);
-		return false;
-	}
-	MHD_suspend_connection(conn);
-	waiting[nwaiting++] = conn;
-	waiting_lsn = Max(waiting_lsn, resp->durable_lsn);
-	return true;
 }
 
 /* The whole request is in: dispatch it and queue the answer. */
@@ -225,13 +145,16 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 	req.body_too_large = r->too_large;
 
 	esq_dispatch(&req, &resp);
-	if (resp.durable_lsn != 0 && !esq_sql_durable(resp.durable_lsn) &&
-		defer_response(conn, r, &resp))
+	esq_debug_fail(ESQ_DEBUG_FAIL_ANSWER);
+	if (resp.no_answer)
+		ret = MHD_NO;			/* shutting down during its commit's wait: close, say nothing */
+	else if (esq_durable_may_answer(&resp))
+		ret = queue_response(conn, method, url, r, &resp, false);
+	else if ((r->held = esq_durable_hold(conn, &resp)) != NULL)
 		ret = MHD_YES;
 	else
 	{
-		if (resp.durable_lsn != 0)
-			esq_sql_make_durable(resp.durable_lsn);
+		esq_durable_flush_now(&resp);
 		ret = queue_response(conn, method, url, r, &resp, false);
 	}
 
@@ -335,32 +258,123 @@ esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
 	MemoryContextReset(esq_request_context);
 }
 
+/* One call of libmicrohttpd's access handler, its arguments and result. */
+typedef struct AccessCall
+{
+	struct MHD_Connection *conn;
+	const char *url;
+	const char *method;
+	const char *version;
+	const char *upload_data;
+	size_t	   *upload_data_size;
+	void	  **con_cls;
+	enum MHD_Result ret;
+} AccessCall;
+
+static void
+access_call(void *arg)
+{
+	AccessCall *a = arg;
+	EsqReq	   *r = *a->con_cls;
+
+	if (r == NULL)
+		a->ret = first_call(a->conn, a->url, a->method, a->version, a->con_cls);
+	else if (r->held)
+	{
+		/* resumed: WAL is flushed past what the answer needs */
+		a->ret = queue_response(a->conn, a->method, a->url, r,
+								esq_durable_held_answer(r->held), false);
+		esq_durable_release(r->held);
+		r->held = NULL;
+	}
+	else if (*a->upload_data_size > 0)
+	{
+		a->ret = esq_framing_append_body(r, a->upload_data, *a->upload_data_size) ?
+			MHD_YES : MHD_NO;
+		*a->upload_data_size = 0;
+	}
+	else
+	{
+		esq_conn_request_in(a->conn);
+		a->ret = answer(a->conn, a->url, a->method, r);
+	}
+}
+
+/* The body of a 500 after an ERROR: a constant, no allocation needed. */
+static const char internal_error_body[] =
+"{\"error\":{\"status\":500,\"code\":\"internal_error\","
+"\"message\":\"internal error (see the server log)\",\"field\":null}}";
+
+/* The log line of a request that an ERROR ended (run under esq_guard). */
+typedef struct FailedRequest
+{
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	EsqReq	   *r;
+} FailedRequest;
+
+static void
+log_failed_request(void *arg)
+{
+	FailedRequest *f = arg;
+
+	esq_log_request(f->conn, f->method, f->url, f->r, 500, sizeof(internal_error_body) - 1);
+}
+
+/*
+ * What a request gets when an ERROR ended its handling (logged by
+ * esq_guard): a 500 built without PostgreSQL's memory or ereport, then the
+ * connection closes, as its state may be half-updated.  Nothing if its
+ * answer was already queued.
+ */
+static enum MHD_Result
+answer_internal_error(struct MHD_Connection *conn, const char *method, const char *url,
+					  EsqReq *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r && r->queued)
+		return MHD_YES;
+	resp = MHD_create_response_from_buffer(sizeof(internal_error_body) - 1,
+										   (void *) internal_error_body,
+										   MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (r)
+		MHD_add_response_header(resp, ESQ_HEADER_REQUEST_ID, r->request_id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, 500, resp);
+	MHD_destroy_response(resp);
+	esq_conn_answered(conn);
+	if (r)
+	{
+		FailedRequest f = {conn, method, url, r};
+
+		r->queued = true;
+		esq_stats_record(-1, method, 500, esq_now_us() - r->start_us);
+		(void) esq_guard(log_failed_request, &f);
+	}
+	return ret;
+}
+
+/*
+ * libmicrohttpd's access handler: everything under esq_guard, so an ERROR
+ * becomes a 500 for this request and the worker goes on.
+ */
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version, const char *upload_data,
 			   size_t *upload_data_size, void **con_cls)
 {
-	EsqReq	   *r = *con_cls;
+	AccessCall	a = {conn, url, method, version, upload_data, upload_data_size, con_cls, MHD_NO};
 
-	if (r == NULL)
-		return first_call(conn, url, method, version, con_cls);
-	if (r->deferred)
-	{
-		/* resumed: the commit is durable now */
-		enum MHD_Result ret = queue_response(conn, method, url, r, r->deferred, false);
-
-		free_deferred(r);
-		return ret;
-	}
-	if (*upload_data_size > 0)
-	{
-		if (!esq_framing_append_body(r, upload_data, *upload_data_size))
-			return MHD_NO;
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	esq_conn_request_in(conn);
-	return answer(conn, url, method, r);
+	if (esq_guard(access_call, &a))
+		return a.ret;
+	return answer_internal_error(conn, method, url, *con_cls);
 }
 
 /* Frees the request state; restarts the connection's deadline window. */
@@ -374,7 +388,7 @@ request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	esq_conn_request_done(conn, r != NULL, r ? r->received : 0);
 	if (r)
 	{
-		free_deferred(r);
+		esq_durable_release(r->held);
 		free(r->body);
 		free(r);
 		*con_cls = NULL;
@@ -521,6 +535,25 @@ esq_http_timeout_ms(void)
 	return timeout;
 }
 
+/*
+ * The front door's work around libmicrohttpd's run (the first bytes, the
+ * clients that left, the deadlines, the log's summaries), under esq_guard
+ * too: an ERROR there (out of memory) is logged and the worker goes on.
+ */
+static void
+before_run(void *arg)
+{
+	esq_conn_before_run();
+}
+
+static void
+after_run(void *arg)
+{
+	esq_conn_after_run();
+	esq_conn_sweep();
+	esq_log_flush_summary(false);
+}
+
 void
 esq_http_run(void)
 {
@@ -528,22 +561,12 @@ esq_http_run(void)
 
 	esq_conn_reset_closed();
 	resumed_in_run = false;
-	esq_conn_before_run();
+	(void) esq_guard(before_run, NULL);
 	for (i = 0; i < ndaemons; i++)
 		MHD_run(daemons[i]);
 
-	/* one WAL flush for every answer that waits for its commit */
-	if (nwaiting > 0)
-	{
-		esq_sql_make_durable(waiting_lsn);
-		for (i = 0; i < nwaiting; i++)
-			MHD_resume_connection(waiting[i]);
-		nwaiting = 0;
-		waiting_lsn = 0;
-		resumed_in_run = true;
-	}
+	/* one WAL flush for every answer held in this run, then they are sent */
+	resumed_in_run = esq_durable_run();
 
-	esq_conn_after_run();
-	esq_conn_sweep();
-	esq_log_flush_summary(false);
+	(void) esq_guard(after_run, NULL);
 }

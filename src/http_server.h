@@ -72,7 +72,8 @@ typedef struct EsqConn
 	int			fd;
 	int64		window_start;	/* ms: connection start or end of last request */
 	int64		headers_at;		/* ms: headers of the current request in; 0: none */
-	bool		answered;		/* the current request's response is queued */
+	bool		answered;		/* the current request's response is queued or held */
+	bool		held;			/* ... held for the WAL flush (http_durable.c) */
 	int			requests;		/* requests completed on this connection */
 	bool		complete;		/* the current request is all in (its answer may wait) */
 	bool		killed;
@@ -104,10 +105,13 @@ extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 
 /*
  * A request's headers are in / the whole request is in / its answer is
- * queued / it is over (answer sent or connection closed).
+ * held for the WAL flush (never closed for a limit or deadline then) / its
+ * answer is queued (it has esqase.http_request_timeout from now to be
+ * sent) / it is over (answer sent or connection closed).
  */
 extern void esq_conn_headers_in(struct MHD_Connection *conn);
 extern void esq_conn_request_in(struct MHD_Connection *conn);
+extern void esq_conn_held(struct MHD_Connection *conn);
 extern void esq_conn_answered(struct MHD_Connection *conn);
 extern void esq_conn_request_done(struct MHD_Connection *conn, bool started,
 								  size_t body_bytes);
@@ -149,7 +153,8 @@ typedef struct EsqReq
 	bool		too_large;
 	int64		start_us;		/* headers in */
 	char		request_id[ESQ_REQUEST_ID_MAX + 1];
-	EsqHttpResponse *deferred;	/* an answer waiting for its commit to be durable */
+	bool		queued;			/* its answer is queued (esq_guard: no 500 then) */
+	struct EsqHeld *held;		/* its answer, held for the WAL flush (http_durable.c) */
 } EsqReq;
 
 /*
@@ -193,6 +198,32 @@ extern void esq_framing_args(struct MHD_Connection *conn, EsqQueryArg **args, in
 
 /* MHD_OPTION_UNESCAPE_CALLBACK: %HH decoding that leaves %00 alone. */
 extern size_t esq_framing_unescape(void *cls, struct MHD_Connection *conn, char *s);
+
+/* ------------------------------------------------------------------------
+ * http_durable.c: answers held for the WAL flush
+ * ------------------------------------------------------------------------
+ */
+typedef struct EsqHeld EsqHeld;
+
+/* Whether resp may be sent now: no LSN to wait for, or WAL flushed past it. */
+extern bool esq_durable_may_answer(const EsqHttpResponse *resp);
+
+/*
+ * Keeps a copy of resp and suspends conn until the round's flush; NULL if
+ * out of memory (then esq_durable_flush_now, and answer at once).
+ */
+extern EsqHeld *esq_durable_hold(struct MHD_Connection *conn, const EsqHttpResponse *resp);
+extern void esq_durable_flush_now(const EsqHttpResponse *resp);
+
+/* Once resumed: the answer to queue (a 500 if the flush failed); then release it. */
+extern const EsqHttpResponse *esq_durable_held_answer(EsqHeld *h);
+extern void esq_durable_release(EsqHeld *h);
+
+/*
+ * After each run of the daemons: one XLogFlush for every answer held in it,
+ * then their connections resumed.  True if any was.
+ */
+extern bool esq_durable_run(void);
 
 /* ------------------------------------------------------------------------
  * http_log.c: request id and request log

@@ -8,7 +8,11 @@
  *   switch to esqase.http_role (SECURITY_LOCAL_USERID_CHANGE)
  *   SELECT esqase_authenticate($token)
  *   SELECT r::text, ... FROM esqase.<resource>_<action>(...) r
- *   restore the user -> SPI_finish -> commit
+ *   restore the user -> SPI_finish -> statement timeout disarmed -> commit
+ *
+ * in steps (sql_begin, sql_run, sql_end; sql_fail on error).  Around the
+ * commit http_durable.c decides the commit mode and when the answer may go
+ * out (answer_lsn), or that it must be 503 not_replicated or none at all.
  *
  * Why the role switch: the worker connects as the bootstrap superuser (a
  * background worker cannot log in as the NOLOGIN esqase_api role), and a
@@ -49,7 +53,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "replication/syncrep.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -125,11 +128,20 @@ set_error(EsqSqlResult *res, int status, const char *code, const char *message)
 	res->field = NULL;
 	res->json = NULL;
 	res->record_id = NULL;
+	res->replayed = false;
+	res->has_version = false;
 }
 
 #define set_unavailable(res, message) set_error(res, 503, "service_unavailable", message)
 /* a write on a read-only node (a hot standby, or a read-only transaction) */
 #define set_read_only(res, message) set_error(res, 503, "read_only", message)
+
+/* a write committed here that the synchronous standbys did not confirm in time */
+#define ESQ_NOT_REPLICATED_MESSAGE \
+	"the write was committed on this server, but the synchronous standbys " \
+	"(synchronous_standby_names) did not confirm it before the request's deadline: " \
+	"it may or may not be kept if this server fails. Repeat the request to find out " \
+	"(a POST with the same Idempotency-Key is safe to repeat)"
 
 #define ESQ_STANDBY_MESSAGE \
 	"this server is a read-only standby: it serves GET requests only; " \
@@ -515,36 +527,149 @@ map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult
 }
 
 /*
- * Commits without holding the worker.  A worker serves one request at a
- * time, so waiting for its own commit's WAL flush (about a disk sync) idles
- * it while other clients wait; many backends would share that flush.  So
- * when the commit would only wait for the local flush (synchronous_commit
- * on or local, no synchronous standbys), the request's transaction commits
- * with synchronous_commit = off, and the response is held back until the
- * WAL is flushed past the commit (http_server.c): one flush then covers
- * every commit made meanwhile, by this worker and the others.  A 2xx to a
- * write is still sent only once the write is durable; what changes is that
- * another request may read the write before it is (as with
- * synchronous_commit = off, docs/decisions.md).  With synchronous standbys
- * or synchronous_commit = off configured, commits behave as configured.
+ * The state of one call that its error path needs: static, as one call runs
+ * at a time, so that it is intact after the longjmp to PG_CATCH.
  */
+static struct
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		switched;		/* running as esqase.http_role */
+	bool		preparing;		/* preparing the plans (not running them) */
+}			cur;
+
+/* Answers without SQL when no SQL can run: no database, a write on a standby. */
 static bool
-defer_flush(void)
+refused_before_sql(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 {
-	return synchronous_commit >= SYNCHRONOUS_COMMIT_LOCAL_FLUSH &&
-		(SyncRepStandbyNames == NULL || SyncRepStandbyNames[0] == '\0');
+	if (no_database)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg),
+				 "database \"%s\" (esqase.database) does not exist; create it and CREATE EXTENSION esqase in it",
+				 esq_database);
+		set_unavailable(res, msg);
+		return true;
+	}
+	if (!access_only && call->action != ESQ_LIST && call->action != ESQ_GET &&
+		RecoveryInProgress())
+	{
+		set_read_only(res, ESQ_STANDBY_MESSAGE);
+		return true;
+	}
+	return false;
 }
 
-bool
-esq_sql_durable(uint64 lsn)
+/* Starts the call's transaction: commit mode, statement timeout, snapshot, SPI. */
+static void
+sql_begin(const EsqSqlCall *call, bool access_only)
 {
-	return (XLogRecPtr) lsn <= GetFlushRecPtr(NULL);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	esq_durable_begin(!access_only && call->action != ESQ_LIST && call->action != ESQ_GET);
+	if (esq_http_statement_timeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "esqase: SPI_connect failed");
+	pgstat_report_activity(STATE_RUNNING, call->activity);
+	esq_context_set_request_id(call->request_id);
 }
 
-void
-esq_sql_make_durable(uint64 lsn)
+/*
+ * The call itself, inside SPI: the plans prepared (before switching: that
+ * needs no privilege), then as esqase.http_role the key, and the resource
+ * function or (access_only) the key and scope check only.
+ */
+static void
+sql_run(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 {
-	XLogFlush((XLogRecPtr) lsn);
+	Oid			roleid = check_ready(res);
+	Datum		token;
+
+	if (!OidIsValid(roleid))
+		return;
+	cur.preparing = true;
+	get_auth_plan();
+	if (access_only)
+		get_access_plan();
+	else
+		get_plan(call->route, call->action);
+	cur.preparing = false;
+
+	token = text_arg(call->token ? call->token : "");
+	SetUserIdAndSecContext(roleid, cur.save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cur.switched = true;
+	if (SPI_execute_plan(get_auth_plan(), &token, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "esqase: esqase_authenticate failed");
+	if (access_only)
+		run_access_check(call, res);
+	else
+		run_call(call, res);
+	SetUserIdAndSecContext(cur.save_userid, cur.save_sec);
+	cur.switched = false;
+}
+
+/*
+ * Commits, and asks http_durable.c when the answer may go out.  The
+ * statement timeout is disarmed first, as PostgreSQL's finish_xact_command
+ * does: a timeout during the commit would end a wait for synchronous
+ * standbys (http_durable.c).
+ */
+static void
+sql_end(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	EsqDurableVerdict verdict;
+
+	SPI_finish();
+	PopActiveSnapshot();
+	if (esq_http_statement_timeout > 0)
+	{
+		disable_timeout(STATEMENT_TIMEOUT, true);
+		/* it fired as the SQL ended: cancel now (504), not during the commit */
+		if (get_timeout_indicator(STATEMENT_TIMEOUT, false))
+			CHECK_FOR_INTERRUPTS();
+	}
+	esq_durable_before_commit(res->replayed);
+	CommitTransactionCommand();
+	verdict = esq_durable_after_commit(res->replayed, &res->answer_lsn);
+	if (verdict == ESQ_DURABLE_NOT_REPLICATED)
+		set_error(res, 503, "not_replicated", ESQ_NOT_REPLICATED_MESSAGE);
+	else if (verdict == ESQ_DURABLE_NO_ANSWER)
+	{
+		set_error(res, 503, "not_replicated", ESQ_NOT_REPLICATED_MESSAGE);
+		res->no_answer = true;
+	}
+	if (verdict != ESQ_DURABLE_ANSWER)
+		ereport(WARNING,
+				(errmsg("esqase: %s: the commit was not confirmed by the synchronous standbys; %s",
+						call->activity,
+						res->no_answer ? "shutting down, no answer sent" : "answered 503"),
+				 errdetail("It is committed on this server and may not be on the standbys.")));
+}
+
+/* The call failed: its error becomes the answer; the transaction is rolled back. */
+static void
+sql_fail(const EsqSqlCall *call, EsqSqlResult *res)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	if (cur.switched)
+		SetUserIdAndSecContext(cur.save_userid, cur.save_sec);
+	cur.switched = false;
+	MemoryContextSwitchTo(esq_request_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	esq_durable_abort();
+	QueryCancelPending = false;
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(esq_request_context);
+	RESUME_INTERRUPTS();
+	map_error(call, edata, cur.preparing, res);
+	cur.preparing = false;
 }
 
 /*
@@ -554,108 +679,22 @@ esq_sql_make_durable(uint64 lsn)
 static void
 sql_call(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 {
-	Oid			save_userid;
-	int			save_sec;
-	volatile bool switched = false;
-	volatile bool defer = false;
-	volatile bool preparing = false;
-	XLogRecPtr	last_commit = XactLastCommitEnd;
-
 	memset(res, 0, sizeof(*res));
-	if (no_database)
-	{
-		char		msg[256];
-
-		snprintf(msg, sizeof(msg),
-				 "database \"%s\" (esqase.database) does not exist; create it and CREATE EXTENSION esqase in it",
-				 esq_database);
-		set_unavailable(res, msg);
+	if (refused_before_sql(call, access_only, res))
 		return;
-	}
-	if (!access_only && call->action != ESQ_LIST && call->action != ESQ_GET &&
-		RecoveryInProgress())
-	{
-		set_read_only(res, ESQ_STANDBY_MESSAGE);
-		return;
-	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
+	GetUserIdAndSecContext(&cur.save_userid, &cur.save_sec);
+	cur.switched = false;
+	cur.preparing = false;
 	PG_TRY();
 	{
-		Oid			roleid;
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		defer = defer_flush();
-		if (defer)
-			(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
-									 GUC_ACTION_LOCAL, true, 0, false);
-		if (esq_http_statement_timeout > 0)
-			enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "esqase: SPI_connect failed");
-		pgstat_report_activity(STATE_RUNNING, call->activity);
-		esq_context_set_request_id(call->request_id);
-
-		roleid = check_ready(res);
-		if (OidIsValid(roleid))
-		{
-			Datum		token = text_arg(call->token ? call->token : "");
-
-			/* prepare before switching: preparing needs no privilege */
-			preparing = true;
-			get_auth_plan();
-			if (access_only)
-				get_access_plan();
-			else
-				get_plan(call->route, call->action);
-			preparing = false;
-
-			SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-			switched = true;
-			if (SPI_execute_plan(get_auth_plan(), &token, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "esqase: esqase_authenticate failed");
-			if (access_only)
-				run_access_check(call, res);
-			else
-				run_call(call, res);
-			SetUserIdAndSecContext(save_userid, save_sec);
-			switched = false;
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		/* a transaction that wrote left a commit record */
-		if (defer && XactLastCommitEnd != last_commit)
-			res->commit_lsn = (uint64) XactLastCommitEnd;
-
-		/*
-		 * A replay answers with another transaction's write, which may have
-		 * committed without waiting for its flush: wait for WAL as far as
-		 * it is written now, which covers that commit.
-		 */
-		if (res->replayed)
-			res->commit_lsn = Max(res->commit_lsn, (uint64) GetXLogInsertRecPtr());
-		if (esq_http_statement_timeout > 0)
-			disable_timeout(STATEMENT_TIMEOUT, false);
+		sql_begin(call, access_only);
+		sql_run(call, access_only, res);
+		sql_end(call, res);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		HOLD_INTERRUPTS();
-		if (switched)
-			SetUserIdAndSecContext(save_userid, save_sec);
-		MemoryContextSwitchTo(esq_request_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		QueryCancelPending = false;
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(esq_request_context);
-		RESUME_INTERRUPTS();
-		map_error(call, edata, preparing, res);
+		sql_fail(call, res);
 	}
 	PG_END_TRY();
 

@@ -27,9 +27,11 @@
  * The first worker also sweeps expired idempotency keys between requests
  * (idempotency.c): the loop's timeout includes the next sweep's.
  *
- * Any ERROR that escapes (only out-of-memory can) reaches the background
- * worker's top-level handler, which logs it and exits with 1: the worker
- * is restarted, the cluster is not.
+ * An ERROR raised while libmicrohttpd calls the worker is caught at that
+ * boundary (esq_guard, http_response.c): the request gets a 500 and the
+ * worker goes on.  One raised in the loop itself (out of memory) reaches
+ * the background worker's top-level handler, which logs it and exits with
+ * 1: the worker is restarted, the cluster is not.
  */
 #include "postgres.h"
 

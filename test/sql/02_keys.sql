@@ -3,7 +3,10 @@
 -- and the DBA's view shows keys without their hashes.  A change applies to
 -- the key's next authentication.
 \set VERBOSITY terse
-INSERT INTO t.keys VALUES ('k', esqase_create_api_key(t.id('a_clerk'), '{contacts:read}', 'managed'));
+-- (a firm of its own: the contacts made here show in no other file's lists)
+INSERT INTO t.ids VALUES ('keys_firm', esqase_create_firm('Keys & Co'));
+INSERT INTO t.ids VALUES ('keys_clerk', esqase_create_member(t.id('keys_firm'), 'Cleo Keys', 'cleo@keys.test'));
+INSERT INTO t.keys VALUES ('k', esqase_create_api_key(t.id('keys_clerk'), '{contacts:read}', 'managed'));
 SELECT max(id) AS mark FROM esqase.audit_log \gset
 
 -- Scopes: a read-only key cannot write until write is added; removed again, it cannot.

@@ -11,10 +11,13 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(esq_node api api_raw wait_for_status make_key
-  all_scopes statuses_seen no_500 json_decode_ok key_order);
+  all_scopes statuses_seen no_500 json_decode_ok key_order
+  raw_conn raw_request raw_response);
 
 my %seen;    # status => count, over every request of the test file
 
@@ -161,6 +164,79 @@ sub key_order
 		}
 	}
 	return \@keys;
+}
+
+# A raw connection to the HTTP API (keep-alive, one request at a time).
+sub raw_conn
+{
+	my ($node) = @_;
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $node->{esq_http_port},
+		Timeout => 10) or die "connect: $!";
+	$sock->autoflush(1);
+	return $sock;
+}
+
+# The text of one HTTP/1.1 request: %o token, body (a ref is encoded to JSON), headers.
+sub raw_request
+{
+	my ($method, $path, %o) = @_;
+	my $req = "$method $path HTTP/1.1\r\nHost: x\r\n";
+	$req .= "Authorization: Bearer $o{token}\r\n" if defined $o{token};
+	$req .= "$_: $o{headers}{$_}\r\n" for sort keys %{ $o{headers} // {} };
+	if (defined $o{body})
+	{
+		my $b = ref $o{body} ? encode_json($o{body}) : $o{body};
+		$req .= "Content-Type: application/json\r\nContent-Length: " . length($b) . "\r\n\r\n$b";
+	}
+	else
+	{
+		$req .= "\r\n";
+	}
+	return $req;
+}
+
+# Reads one response from a raw connection within $timeout seconds:
+# { status, head, content, json }; { closed => 1, bytes } if the server
+# closed the connection before a whole response; undef if none came in time.
+sub raw_response
+{
+	my ($sock, $timeout) = @_;
+	my $buf = ${*$sock}{esq_buf} // '';
+	my $deadline = time + $timeout;
+	my $sel = IO::Select->new($sock);
+	for (;;)
+	{
+		my $hend = index($buf, "\r\n\r\n");
+		if ($hend >= 0)
+		{
+			my $head = substr($buf, 0, $hend + 4);
+			my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+			$len //= 0;
+			if (length($buf) >= $hend + 4 + $len)
+			{
+				my ($status) = $head =~ m{^HTTP/1\.[01] (\d+)};
+				my $content = substr($buf, $hend + 4, $len);
+				${*$sock}{esq_buf} = substr($buf, $hend + 4 + $len);
+				$seen{$status}++;
+				return {
+					status => $status,
+					head => $head,
+					content => $content,
+					json => (length $content ? eval { decode_json($content) } : undef),
+				};
+			}
+		}
+		my $left = $deadline - time;
+		if ($left <= 0 || !$sel->can_read($left))
+		{
+			${*$sock}{esq_buf} = $buf;
+			return undef;
+		}
+		my $n = sysread($sock, $buf, 65536, length $buf);
+		return { closed => 1, bytes => $buf } unless $n;
+	}
 }
 
 sub statuses_seen { return {%seen}; }
