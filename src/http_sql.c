@@ -71,7 +71,31 @@ static SPIPlanPtr plans[ESQ_NROUTES][ESQ_NACTIONS];
 static Oid	plans_ext_oid = InvalidOid;
 static TransactionId plans_ext_xmin = InvalidTransactionId;
 static char ext_schema[NAMEDATALEN * 2 + 3];
-static bool json_api = false;	/* esqase.<resource>_<action> exist (0.2.0+) */
+/*
+ * What the library may call in each SQL version it serves: between the
+ * server's restart onto a new library and ALTER EXTENSION UPDATE, the SQL
+ * is a release older.  One row per release whose SQL API changed; the
+ * newest row at or below the installed version applies.  A header the
+ * installed SQL cannot honour is refused (503), never ignored.
+ */
+typedef struct EsqSqlApi
+{
+	const char *since;			/* the first release with this API */
+	bool		json_api;		/* esqase.<resource>_<action> (else the public jsonb wrappers) */
+	bool		idempotency;	/* creates take an Idempotency-Key */
+	bool		versions;		/* updates and deletes take the version If-Match expects */
+} EsqSqlApi;
+
+static const EsqSqlApi sql_apis[] = {
+	{"0.1.0", false, false, false},
+	{"0.2.0", true, true, true},
+};
+
+static const EsqSqlApi *sql_api = &sql_apis[lengthof(sql_apis) - 1];
+static char sql_version[NAMEDATALEN];
+#define json_api (sql_api->json_api)
+
+static int	version_cmp(const char *a, const char *b);
 static bool no_database = false;
 
 /* The last reason for a 503 that was logged, so each is logged once. */
@@ -181,7 +205,7 @@ load_schema(Oid extoid)
 	char	   *name;
 
 	values[0] = ObjectIdGetDatum(extoid);
-	ret = SPI_execute_with_args("SELECT pg_catalog.quote_ident(n.nspname) "
+	ret = SPI_execute_with_args("SELECT pg_catalog.quote_ident(n.nspname), e.extversion "
 								"FROM pg_catalog.pg_extension e "
 								"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
 								"WHERE e.oid = $1",
@@ -190,12 +214,45 @@ load_schema(Oid extoid)
 		elog(ERROR, "esqase: cannot find the schema of extension esqase");
 	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	strlcpy(ext_schema, name, sizeof(ext_schema));
+	strlcpy(sql_version, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+			sizeof(sql_version));
+	sql_api = &sql_apis[0];
+	for (size_t i = 0; i < lengthof(sql_apis); i++)
+		if (version_cmp(sql_apis[i].since, sql_version) <= 0)
+			sql_api = &sql_apis[i];
+}
 
-	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('esqase.contacts_get(uuid)') IS NOT NULL",
-					  true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "esqase: cannot read the functions of extension esqase");
-	json_api = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+/* Compares two release versions ("0.10.0" > "0.9.1"), number by number. */
+static int
+version_cmp(const char *a, const char *b)
+{
+	while (*a || *b)
+	{
+		long		x = strtol(a, (char **) &a, 10);
+		long		y = strtol(b, (char **) &b, 10);
+
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		if ((*a && !isdigit((unsigned char) *a)) || (*b && !isdigit((unsigned char) *b)))
+			return strcmp(a, b);
+	}
+	return 0;
+}
+
+/* A 503 for a header the installed SQL cannot honour; false then. */
+static bool
+sql_can(bool feature, const char *header, EsqSqlResult *res)
+{
+	if (feature)
+		return true;
+	set_error(res, 503, "service_unavailable",
+			  psprintf("%s needs a newer esqase SQL than the installed %s: run ALTER EXTENSION esqase UPDATE",
+					   header, sql_version));
+	return false;
 }
 
 /*
@@ -391,15 +448,12 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 			break;
 	}
 	esq_idempotency_reset();
+	if (call->idempotency_key && !sql_can(sql_api->idempotency, "Idempotency-Key", res))
+		return;
 	if (call->expect_version)
 	{
-		if (!json_api)
-		{
-			/* 0.1.0's functions take no version: not ready for If-Match */
-			set_error(res, 503, "service_unavailable",
-					  "If-Match needs esqase 0.2.0: run ALTER EXTENSION esqase UPDATE");
+		if (!sql_can(sql_api->versions, "If-Match", res))
 			return;
-		}
 		values[2] = TimestampTzGetDatum(call->expected_version);
 		nulls[2] = ' ';
 	}

@@ -29,4 +29,13 @@ fi
 
 # The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
 # with its integrity hash in test/openapi/package-lock.json (1.34: runs on Debian 12's own Node.js 18).
-(cd "$(dirname "$0")/../test/openapi" && npm ci --no-audit --no-fund --loglevel=error)
+# Installed again only when the lock file changed (a stamp of its hash), so
+# repeated and concurrent test runs of one checkout do not wipe each other's
+# node_modules.
+cd "$(dirname "$0")/../test/openapi"
+stamp=node_modules/.esqase-lock-sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > "$stamp"
+fi

@@ -318,6 +318,23 @@ for my $old (@releases)
 	# The server restarts with the new library (preloaded) while the SQL is still 0.1.0.
 	$node->restart;
 	http_checks("$old SQL, new library", 1);
+	# A header the old SQL cannot honour is refused, never ignored: 0.1.0's
+	# creates take no Idempotency-Key and its updates no version (If-Match).
+	if ($old eq '0.1.0')
+	{
+		my $before = live_count('contacts');
+		my $r = api($node, 'POST', '/v1/contacts', 503, token => $key,
+			headers => { 'Idempotency-Key' => 'upgrade-window-1' },
+			body => { type => 'PERSON', firstName => 'Twice' },
+			name => "$old SQL, new library: POST with Idempotency-Key");
+		like($r->{json}{error}{message}, qr/Idempotency-Key needs a newer esqase SQL than the installed 0\.1\.0: run ALTER EXTENSION esqase UPDATE/,
+			'the 503 says why and what to run');
+		is(live_count('contacts'), $before, 'and creates nothing');
+		$r = api($node, 'PATCH', "/v1/contacts/$jane", 503, token => $key,
+			headers => { 'If-Match' => '"1"' }, body => { nickname => 'JJ' },
+			name => "$old SQL, new library: PATCH with If-Match");
+		like($r->{json}{error}{message}, qr/If-Match needs a newer esqase SQL/, 'If-Match likewise');
+	}
 	my $counts_before = row_counts();
 	my $audit_before = $node->safe_psql($db, sprintf($audit_sql, $audit_max));
 
