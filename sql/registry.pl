@@ -28,8 +28,9 @@
 #            (nothing in a policy).  Its sub-select runs once per query (a
 #            hashed SubPlan).  Absent: every row of the firm.  Code in
 #            sql/code/ uses it as {{visible <name> <alias>}}.
-#   visible_one   the same rule for one row found by its key, if written
-#                 another way (a probe by key: esqase.lead_visible)
+#   visible_row   the same rule for one row at a time, if written another
+#                 way: a probe by key (esqase.context_assigned), for the
+#                 finds (36_records.sql)
 #   archived the status a delete sets, with deleted_at (no status: only
 #            deleted_at)
 #   statuses the values of the status list filter
@@ -55,6 +56,8 @@ resources => [
     { name => 'contacts', path => 'contacts', record => 'contact',
       visible => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
                . 'OR {row}.hidden_by_lead IN (SELECT esqase.assigned_leads())',
+      visible_row => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
+                   . 'OR esqase.context_assigned({row}.hidden_by_lead)',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
       list => { total => 'esqase.contacts_total(firm)', params => [qw(q type)] } },
@@ -66,7 +69,7 @@ resources => [
     { name => 'leads', path => 'leads', record => 'lead',
       visible => 'NOT {row}.is_private OR esqase.context_is_owner() '
                . 'OR {row}.id IN (SELECT esqase.assigned_leads())',
-      visible_one => 'esqase.lead_visible({row}.firm_id, {row}.id, {row}.is_private)',
+      visible_row => 'esqase.lead_visible({row}.firm_id, {row}.id, {row}.is_private)',
       statuses => [qw(PENDING WON LOST)],
       list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },
     { name => 'practice_areas', path => 'practice-areas', record => 'practice_area',

@@ -63,10 +63,20 @@ static const ScopeName scopes[] = {ESQ_SCOPES};
 StaticAssertDecl(lengthof(scopes) == ESQ_NSCOPES, "ESQ_NSCOPES counts ESQ_SCOPES");
 StaticAssertDecl(ESQ_NSCOPES <= 32, "a scope is a bit of ApiContext.may");
 
+/* True while esqase_authenticate() looks the key up (nojit.c). */
+static bool authenticating = false;
+
 bool
 esqase_context_valid(void)
 {
 	return api_context.valid;
+}
+
+/* Whether the statements run now are the API's: a context, or its lookup. */
+bool
+esq_context_active(void)
+{
+	return api_context.valid || authenticating;
 }
 
 static int
@@ -138,6 +148,7 @@ static void
 context_reset(void)
 {
 	api_context.valid = false;
+	authenticating = false;
 	if (ContextMemory != NULL)
 		MemoryContextReset(ContextMemory);
 }
@@ -168,6 +179,8 @@ static void
 context_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		authenticating = false;
 	if (!api_context.valid)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB && api_context.subxid == mySubid)
@@ -261,7 +274,13 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 		SPI_keepplan(plan);
 		key_lookup_plan = plan;
 	}
+	/*
+	 * The lookup is an API statement too (nojit.c).  An error in it aborts
+	 * the (sub)transaction, whose callbacks clear the flag.
+	 */
+	authenticating = true;
 	ret = SPI_execute_plan(key_lookup_plan, values, NULL, false, 1);
+	authenticating = false;
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

@@ -332,6 +332,8 @@ void
 _PG_init(void)
 {
 	esqase_context_init();
+	esq_nojit_init();
+	esq_counters_init();
 	esq_define_session_gucs();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -28,6 +28,8 @@
  *   context.c      the API context of a transaction (esqase_authenticate)
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  *   restore.c      whether a trigger fires for a restore's COPY
+ *   nojit.c        API statements never JIT-compile (planner and executor hooks)
+ *   counters.c     totals and public-id counters written once per transaction
  */
 #ifndef ESQASE_H
 #define ESQASE_H
@@ -49,9 +51,17 @@
 /* context.c */
 extern void esqase_context_init(void);
 extern bool esqase_context_valid(void);
+/* A context is set, or esqase_authenticate() is looking its key up. */
+extern bool esq_context_active(void);
 #define ESQ_CONTEXT_REQUEST_ID_MAX 128
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
+
+/* nojit.c: installs the hooks that keep API statements from JIT-compiling. */
+extern void esq_nojit_init(void);
+
+/* counters.c: registers the callbacks that write the counters at commit. */
+extern void esq_counters_init(void);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings

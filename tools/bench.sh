@@ -9,6 +9,8 @@
 # starts a private temporary cluster from `$PG_CONFIG --bindir` as the
 # postgres user (initdb in a temp dir, free ports, loopback only), seeds it,
 # measures, writes a markdown report and removes the cluster on exit.  The
+# server keeps its default settings (jit on) but for memory and WAL size;
+# pg_stat_statements is preloaded for the JIT check, idle otherwise.  The
 # measuring is tools/bench/bench.py; docs/benchmarks.md says what it runs.
 #
 # Settings (environment):
@@ -31,7 +33,15 @@
 #   ESQASE_BENCH_SMOKE=1        a quick check of every request (tiny firms,
 #                               short runs); fails on any unexpected status;
 #                               report to stdout only unless ESQASE_BENCH_REPORT
-#   ESQASE_BENCH_PARTS          "crud lists" (either alone: one part only)
+#   ESQASE_BENCH_PARTS          "crud lists tx costs" (any of them: those parts only);
+#                               tx: one transaction of n creates per call and
+#                               the bulk creates; costs: row-level security,
+#                               request log, JIT check (issue 16)
+#   ESQASE_BENCH_ONETX          records per resource in one transaction
+#                               ("2000 100000")
+#   ESQASE_BENCH_BULK           records of the bulk-create run (100000), in
+#   ESQASE_BENCH_BULK_BATCH     calls of this many (10000)
+#   ESQASE_BENCH_COST_PAIRS     alternating pairs of runs per cost (3)
 #   ESQASE_BENCH_RESOURCES      only these resources in the crud part (all)
 #   ESQASE_BENCH_NO_INSTALL=1   skip the build and make install
 set -euo pipefail
@@ -98,7 +108,9 @@ listen_addresses = '127.0.0.1'
 max_connections = 60
 shared_buffers = $shared_buffers
 max_wal_size = 8GB
-shared_preload_libraries = 'esqase'
+shared_preload_libraries = 'esqase,pg_stat_statements'
+# the JIT check turns it to 'all' for its own run only
+pg_stat_statements.track = 'none'
 esqase.database = 'esqase_bench'
 esqase.http_port = $httpport
 esqase.http_listen_addresses = '127.0.0.1'

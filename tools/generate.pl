@@ -59,7 +59,7 @@ sub usage {
 # ---------------------------------------------------------------------------
 
 sub check_registry {
-    my %known = map { $_ => 1 } qw(name path record read_only permission visible visible_one
+    my %known = map { $_ => 1 } qw(name path record read_only permission visible visible_row
                                    archived statuses list rename);
     for my $r (@resources) {
         for (qw(name path record statuses list)) {
@@ -172,7 +172,7 @@ sub records {
     my $out = '';
     for my $r (@resources) {
         my %v = (record => $r->{record}, table => $r->{name}, noun => noun($r), path => $r->{path},
-                 visible => visible($r, 'r', 'visible_one'),
+                 visible => visible($r, 'r', 'visible_row'),
                  deleted => ($r->{archived} ? "status = '$r->{archived}', " : '') . 'deleted_at = now()');
         $out .= fill(<<'SQL', %v);
 
@@ -353,6 +353,7 @@ sub public_api {
         ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
          'id, body, expected_updated_at', 'VOLATILE'],
         ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at', 'VOLATILE'],
+        ['create_many', 'bodies jsonb', 'bodies', 'VOLATILE'],
     );
     my $out = '';
     for my $r (@resources) {

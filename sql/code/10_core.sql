@@ -665,12 +665,15 @@ $$;
 
 -- The exact number of live records of a firm's list (contacts, matters,
 -- practice_areas, leads_public, leads_private), from the counts the
--- triggers keep (sql/migrations/0.2.0.sql, record_counts).
+-- triggers keep (sql/migrations/0.2.0.sql, record_counts), plus the change
+-- this transaction has made and not yet written (esqase.count_pending,
+-- 20_triggers.sql).
 CREATE OR REPLACE FUNCTION esqase.record_total(firm uuid, list text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT coalesce(sum(c.n), 0) FROM esqase.record_counts c
-             WHERE c.firm_id = firm AND c.list = record_total.list);
+             WHERE c.firm_id = firm AND c.list = record_total.list)
+         + esqase.count_pending(firm, list);
 END
 $$;
 

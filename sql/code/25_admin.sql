@@ -5,8 +5,12 @@
 -- a DBA grants them to whoever administers firms.
 -------------------------------------------------------------------------------
 
+-- Each runs with jit = off (a setting of the function, not of the server):
+-- no statement of the API JIT-compiles, whatever the server's settings
+-- (src/api_plans.c covers the API functions without a per-call setting;
+-- these are called rarely, by DBAs, outside any API context).
 CREATE OR REPLACE FUNCTION esqase_create_firm(name text) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     firm uuid;
 BEGIN
@@ -22,7 +26,7 @@ CREATE OR REPLACE FUNCTION esqase_create_member(firm_id uuid, name text, email t
                                      is_owner boolean DEFAULT false,
                                      permissions text[] DEFAULT '{}')
 RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     member uuid;
     p text;
@@ -91,7 +95,7 @@ RETURN pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8'));
 CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
                                       expires_at timestamptz DEFAULT NULL)
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     m esqase.members;
     prefix text := substr(replace(gen_random_uuid()::text, '-', ''), 1, 12);
@@ -149,7 +153,7 @@ $$;
 -- Revoking a key that is already revoked changes nothing (its revoked_at,
 -- updated_at and audit trail stay as they were).
 CREATE OR REPLACE FUNCTION esqase_revoke_api_key(token_or_id text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     k esqase.api_keys := esqase.key_for_update(token_or_id);
 BEGIN
@@ -164,7 +168,7 @@ $$;
 -- audited (the audit trigger of api_keys) and applies from the key's next
 -- request, since every request looks the key up.
 CREATE OR REPLACE FUNCTION esqase_set_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     k esqase.api_keys := esqase.live_key_for_update(token_or_id);
 BEGIN
@@ -176,14 +180,14 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase_add_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 RETURN esqase_set_api_key_scopes(token_or_id,
            (SELECT k.scopes FROM esqase.api_keys k
              WHERE k.id = (esqase.live_key_for_update(token_or_id)).id)
            || esqase_add_api_key_scopes.scopes);
 
 CREATE OR REPLACE FUNCTION esqase_remove_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 RETURN esqase_set_api_key_scopes(token_or_id,
            ARRAY(SELECT s FROM esqase.api_keys k, unnest(k.scopes) s
                   WHERE k.id = (esqase.live_key_for_update(token_or_id)).id
@@ -191,7 +195,7 @@ RETURN esqase_set_api_key_scopes(token_or_id,
 
 -- NULL: the key never expires.  A time in the past stops it at once.
 CREATE OR REPLACE FUNCTION esqase_set_api_key_expiry(token_or_id text, expires_at timestamptz) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     k esqase.api_keys := esqase.live_key_for_update(token_or_id);
 BEGIN
@@ -206,7 +210,7 @@ $$;
 -- replaces the overlap of the one before (only one old secret is kept).
 CREATE OR REPLACE FUNCTION esqase_rotate_api_key(token_or_id text, overlap interval DEFAULT '1 day')
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     k esqase.api_keys := esqase.live_key_for_update(token_or_id);
     token text := esqase.new_token(k.prefix);

@@ -98,6 +98,19 @@ BEGIN
 END
 $$;
 
+-- A new contact from a create's body, checked (nothing written): the one
+-- check of a create, shared by contacts_create and contacts_create_many.
+CREATE OR REPLACE FUNCTION esqase.contact_new(body jsonb) RETURNS esqase.contacts
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c esqase.contacts;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.contact_fields());
+    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
+    RETURN esqase.contact_apply(c, body);
+END
+$$;
+
 -- Returns the new contact's id.  No RETURNING: it would check the new row
 -- against the SELECT policy, which a lead's prospect (created by a key with
 -- leads:write alone) passes only once its lead exists.
@@ -177,9 +190,7 @@ BEGIN
     IF replay IS NOT NULL THEN
         RETURN replay;
     END IF;
-    PERFORM esqase.check_body(body, esqase.contact_fields());
-    c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
-    c.id := esqase.contact_insert(firm, esqase.contact_apply(c, body));
+    c.id := esqase.contact_insert(firm, esqase.contact_new(body));
     RETURN esqase.idempotency_end(firm, idempotency_key, esqase.contact_one(firm, c.id));
 END
 $$;

@@ -38,6 +38,16 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, p.deleted_at, p.status, p.created_at, p.updated_at)
 $$;
 
+-- The name of a new practice area from a create's body, checked: the one
+-- check of a create, shared with practice_areas_create_many.
+CREATE OR REPLACE FUNCTION esqase.practice_area_new(body jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM esqase.check_body(body, '{name}');
+    RETURN btrim(esqase.body_text(body, 'name', true, 200));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -48,9 +58,8 @@ BEGIN
     IF replay IS NOT NULL THEN
         RETURN replay;
     END IF;
-    PERFORM esqase.check_body(body, '{name}');
     INSERT INTO esqase.practice_areas (firm_id, name)
-    VALUES (firm, btrim(esqase.body_text(body, 'name', true, 200)))
+    VALUES (firm, esqase.practice_area_new(body))
     RETURNING id INTO created;
     RETURN esqase.idempotency_end(firm, idempotency_key, esqase.practice_area_one(firm, created));
 END

@@ -27,22 +27,34 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, mt.deleted_at, mt.status, mt.created_at, mt.updated_at)
 $$;
 
+-- A new matter type from a create's body, checked: its practice area (of
+-- the firm, live) and name; the one check of a create, shared with
+-- matter_types_create_many.
+CREATE OR REPLACE FUNCTION esqase.matter_type_new(firm uuid, body jsonb, OUT area uuid, OUT name text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM esqase.check_body(body, '{practiceAreaId,name}');
+    area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
+                                       'practiceAreaId')).id;
+    name := btrim(esqase.body_text(body, 'name', true, 200));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
     replay json := esqase.idempotency_begin(firm, 'matter-types', body, idempotency_key);
     area uuid;
+    new_name text;
     created uuid;
 BEGIN
     IF replay IS NOT NULL THEN
         RETURN replay;
     END IF;
-    PERFORM esqase.check_body(body, '{practiceAreaId,name}');
-    area := (esqase.practice_area_find(firm, esqase.body_uuid(body, 'practiceAreaId', true),
-                                       'practiceAreaId')).id;
+    SELECT n.area, n.name INTO area, new_name FROM esqase.matter_type_new(firm, body) n;
     INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
-    VALUES (firm, area, btrim(esqase.body_text(body, 'name', true, 200)))
+    VALUES (firm, area, new_name)
     RETURNING id INTO created;
     RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_type_one(firm, created));
 END

@@ -17,16 +17,23 @@
 -- create that rolls back gives its number back, so numbers have no gaps.
 -- Creators insert with ON CONFLICT (firm_id, public_id) DO NOTHING and take
 -- the next number when one is already used by a row inserted by hand.
+-- esqase.public_id_next (src/counters.c) advances the counter row in SQL
+-- for a transaction's first number of the firm and kind (locking it, under
+-- the caller's privileges and policies), counts the next ones in backend
+-- memory, and writes the last one at commit: one row change per
+-- transaction, not one per record (a row updated n times in a transaction
+-- costs O(n^2)).
+CREATE OR REPLACE FUNCTION esqase.public_id_next(firm uuid, kind text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'esqase_public_id_next' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION esqase.public_id(id_kind text, n integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
+
 CREATE OR REPLACE FUNCTION esqase.next_public_id(firm uuid, id_kind text) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE
-    n integer;
 BEGIN
-    INSERT INTO esqase.public_id_counters AS c (firm_id, kind, last_value)
-    VALUES (firm, id_kind, 1)
-    ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value + 1
-    RETURNING c.last_value INTO n;
-    RETURN id_kind || '-' || CASE WHEN n < 10000 THEN lpad(n::text, 4, '0') ELSE n::text END;
+    RETURN esqase.public_id(id_kind, esqase.public_id_next(firm, id_kind));
 END
 $$;
 
@@ -373,6 +380,24 @@ LANGUAGE sql STABLE AS $$
                                   WHERE mc.firm_id = firm AND mc.contact_id = r.client)))
 $$;
 
+-- A new matter from a create's body, checked (nothing written): its row
+-- (no id or public id yet), clients and team; the one check of a create,
+-- shared with matters_create_many.
+CREATE OR REPLACE FUNCTION esqase.matter_new(firm uuid, body jsonb) RETURNS esqase.new_matter
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m esqase.matters;
+    r esqase.new_matter;
+BEGIN
+    PERFORM esqase.check_body(body, esqase.matter_fields());
+    m.firm_id := firm;
+    r.m := esqase.matter_apply(m, body, true);
+    r.clients := esqase.matter_clients_from(firm, body);
+    r.team := esqase.matter_team_from(firm, body);
+    RETURN r;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -382,15 +407,15 @@ DECLARE
     created esqase.matters;
     clients uuid[];
     team jsonb;
+    new_ esqase.new_matter;
 BEGIN
     IF replay IS NOT NULL THEN
         RETURN replay;
     END IF;
-    PERFORM esqase.check_body(body, esqase.matter_fields());
-    m.firm_id := firm;
-    m := esqase.matter_apply(m, body, true);
-    clients := esqase.matter_clients_from(firm, body);
-    team := esqase.matter_team_from(firm, body);
+    new_ := esqase.matter_new(firm, body);
+    m := new_.m;
+    clients := new_.clients;
+    team := new_.team;
     -- Numbered last: an invalid body uses up no number.
     LOOP
         INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,

@@ -234,25 +234,20 @@ LANGUAGE sql STABLE AS $$
        AND {{visible leads l}}
 $$;
 
--- Everything is checked before anything is written: an invalid lead leaves
--- no contact behind and uses up no public id.
-CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
-LANGUAGE plpgsql AS $$
+-- A new lead from a create's body, checked (nothing written): its brand-new
+-- contact (as a contact, with email and phone as its only ones), the lead
+-- (no id or public id yet) and its assignees (the key's member by default);
+-- the one check of a create, shared with leads_create_many.
+CREATE OR REPLACE FUNCTION esqase.lead_new(firm uuid, body jsonb) RETURNS esqase.new_lead
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    firm uuid := esqase.api_access('leads', 'write');
-    replay json := esqase.idempotency_begin(firm, 'leads', body, idempotency_key);
     c esqase.contacts;
     l esqase.leads;
+    r esqase.new_lead;
     email text;
     phone text;
-    assignees uuid[];
-    conflict text;
 BEGIN
-    IF replay IS NOT NULL THEN
-        RETURN replay;
-    END IF;
     PERFORM esqase.check_body(body, esqase.lead_contact_fields() || esqase.lead_fields());
-    -- The contact: as a contact, with email and phone as its only ones.
     c.type := esqase.body_enum(body, 'type', '{PERSON,COMPANY}', true);
     c := esqase.contact_apply(c, body);
     email := esqase.body_text(body, 'email', false, 254);
@@ -269,8 +264,33 @@ BEGIN
     END IF;
     l.firm_id := firm;
     l := esqase.lead_apply(l, body, true);
-    -- The key's member is the default assignee.
-    assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
+    r.assignees := esqase.lead_assignees_from(l, body, '{}', ARRAY[esqase.context_member()]);
+    r.c := c;
+    r.l := l;
+    RETURN r;
+END
+$$;
+
+-- Everything is checked before anything is written: an invalid lead leaves
+-- no contact behind and uses up no public id.
+CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql AS $$
+DECLARE
+    firm uuid := esqase.api_access('leads', 'write');
+    replay json := esqase.idempotency_begin(firm, 'leads', body, idempotency_key);
+    c esqase.contacts;
+    l esqase.leads;
+    assignees uuid[];
+    conflict text;
+    new_ esqase.new_lead;
+BEGIN
+    IF replay IS NOT NULL THEN
+        RETURN replay;
+    END IF;
+    new_ := esqase.lead_new(firm, body);
+    c := new_.c;
+    l := new_.l;
+    assignees := new_.assignees;
 
     -- A private lead's prospect is hidden with it (30_contacts.sql).
     l.id := gen_random_uuid();

@@ -41,9 +41,14 @@ BEGIN
             EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
                            t || '_updated_at',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
+            -- INSERTs are audited per statement (esqase.audit_insert), updates
+            -- and deletes per row.
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
                            t || '_audit',
                            CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON esqase.%I REFERENCING NEW TABLE AS new_rows '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_insert()',
+                           t || '_audit_insert', t);
         END IF;
         IF t <> 'api_keys' THEN
             EXECUTE format('GRANT SELECT ON esqase.%I TO esqase_api', t);
@@ -104,28 +109,66 @@ $$;
 --    the write scope of the resource the table belongs to (stages follow
 --    practice areas, counters and link tables their owning resource).
 --  * private leads, and the prospects they created (contacts.hidden_by_lead),
---    are visible to the firm's owners and the lead's assignees only.  Their
---    sub-select, SELECT esqase.assigned_leads(), runs once per query (a
---    hashed SubPlan), not once per row.
+--    are visible to the firm's owners and the lead's assignees only
+--    (esqase.context_assigned, asked only of a private lead or a hidden
+--    prospect, and only for a member who is no owner).
 --  * lead_assignees rows are visible and writable only where their lead is
 --    (a per-row probe of the lead by primary key), or while the lead is new
 --    in this very transaction (its first assignees).
+--  * the per-row probes of another table (is the contact a client, a
+--    prospect; is the lead shown) are calls of the small functions below,
+--    not EXISTS sub-selects: a sub-select in a policy is a SubPlan that
+--    every query on the table sets up, whether a row ever needs it or not
+--    (the common case is a key whose own scope decides first).  As
+--    sub-selects, they made a GET of a contact as the API role 0.64 of the
+--    superuser's rate; as calls, 0.91 (issue 16).
 -- deleted_at is not in the policies (a soft delete's new row must pass
 -- them); the functions filter deleted rows.  The functions also check all
 -- of this themselves, with the API's error messages: the policies are the
 -- backstop.  api_keys and audit_log have no policy: the API role has no
 -- privilege on them, and with row-level security forced, no policy means
 -- no row for anyone but a superuser.
+-- Whether the contact is a client of a matter, a lead's prospect (the
+-- contacts policy), whether the lead is shown (the lead_assignees policy):
+-- read under the caller's policies, as the sub-selects they replace.
+-- PL/pgSQL: the plan is kept between calls.
+CREATE OR REPLACE FUNCTION esqase.contact_is_client(firm uuid, contact uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.matter_clients mc WHERE mc.firm_id = firm AND mc.contact_id = contact);
+END
+$f$;
+CREATE OR REPLACE FUNCTION esqase.contact_is_prospect(firm uuid, contact uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.contact_id = contact);
+END
+$f$;
+-- Whether the context's member is assigned to the lead.  SECURITY DEFINER
+-- for the reason esqase.assigned_leads is (the lead_assignees policy asks
+-- the leads policy, which asks this).
+CREATE OR REPLACE FUNCTION esqase.context_assigned(lead uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.lead_assignees a
+                    WHERE a.firm_id = esqase.context_firm() AND a.member_id = esqase.context_member()
+                      AND a.lead_id = lead);
+END
+$f$;
+CREATE OR REPLACE FUNCTION esqase.lead_shown(firm uuid, lead uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = firm AND l.id = lead);
+END
+$f$;
+
 DO $$
 DECLARE
     r text[];
     contact_visible text := '(hidden_by_lead IS NULL OR esqase.context_is_owner() '
-                            'OR hidden_by_lead IN (SELECT esqase.assigned_leads()))';
-    lead_visible text := '(NOT is_private OR esqase.context_is_owner() '
-                         'OR id IN (SELECT esqase.assigned_leads()))';
-    assignee_visible text := '(esqase.context_is_owner() '
-                             'OR EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = lead_assignees.firm_id '
-                                                                    'AND l.id = lead_assignees.lead_id) '
+                            'OR esqase.context_assigned(hidden_by_lead))';
+    lead_visible text := '(NOT is_private OR esqase.context_is_owner() OR esqase.context_assigned(id))';
+    assignee_visible text := '(esqase.context_is_owner() OR esqase.lead_shown(firm_id, lead_id) '
                              'OR esqase.lead_new_here(firm_id, lead_id))';
     contacts_read text := '(esqase.context_may(''contacts:read'') OR esqase.context_may(''contacts:write''))';
     matters_read text := '(esqase.context_may(''matters:read'') OR esqase.context_may(''matters:write''))';
@@ -139,10 +182,8 @@ BEGIN
         ['firms', 'true', NULL, NULL, NULL],
         ['members', matters_read || ' OR ' || leads_read || ' OR esqase.context_may(''members:read'')', NULL, NULL, NULL],
         ['contacts', contact_visible || ' AND (' || contacts_read
-                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
-                     || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
-                     || ' OR (' || leads_read || ' AND EXISTS (SELECT FROM esqase.leads l'
-                     || ' WHERE l.firm_id = contacts.firm_id AND l.contact_id = contacts.id)))',
+                     || ' OR (' || matters_read || ' AND esqase.contact_is_client(firm_id, id))'
+                     || ' OR (' || leads_read || ' AND esqase.contact_is_prospect(firm_id, id)))',
                      -- a lead's prospect is created with leads:write
                      'contacts:write', contact_visible, 'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')'],
         ['practice_areas', areas_read || ' OR ' || types_read || ' OR ' || matters_read || ' OR ' || leads_read,

@@ -13,6 +13,8 @@
 --   esqase_practice_areas_{list,create,get,update,delete}
 --   esqase_matter_types_{list,create,get,update,delete}
 --   esqase_members_{list,get}                 (members are read-only)
+--   esqase_{contacts,matters,leads,practice_areas,matter_types}_create_many
+--                                             (38_create_many.sql)
 --
 -- Every create takes an optional idempotency key (15_idempotency.sql):
 -- esqase_<resource>_create(body jsonb, idempotency_key text DEFAULT NULL);

@@ -159,18 +159,18 @@ $$;
 -- private_leads, those leads and their prospects too.
 CREATE OR REPLACE FUNCTION esqase_grant_reader(role regrole, firm uuid, private_leads boolean DEFAULT false)
 RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 RETURN esqase.report_grant(role, firm, private_leads);
 
 -- A role reads every firm, private leads included: the DBA's own reading
 -- role (docs/decisions.md, "Reporting").
 CREATE OR REPLACE FUNCTION esqase_grant_reader(role regrole) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 RETURN esqase.report_grant(role, NULL, true);
 
 -- Takes every firm and every grant of esqase_report from the role.
 CREATE OR REPLACE FUNCTION esqase_revoke_reader(role regrole) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     v regclass;
 BEGIN

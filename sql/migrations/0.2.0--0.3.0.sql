@@ -12,3 +12,9 @@ ALTER TABLE esqase.api_keys
     ADD COLUMN rotated_at           timestamptz,
     ADD COLUMN previous_secret_hash bytea,
     ADD COLUMN previous_valid_until timestamptz;
+
+-- A create's checked body, before anything is written (issue 16): what
+-- esqase.matter_new and esqase.lead_new return, shared by one create and
+-- the bulk creates (sql/code/38_create_many.sql).
+CREATE TYPE esqase.new_matter AS (m esqase.matters, clients uuid[], team jsonb);
+CREATE TYPE esqase.new_lead AS (c esqase.contacts, l esqase.leads, assignees uuid[]);

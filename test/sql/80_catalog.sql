@@ -136,28 +136,34 @@ SELECT c.relname AS not_an_extension_member
 -- public-id counters, record counts and idempotency keys (bookkeeping) and the
 -- audit log itself.
 SELECT t.relname,
-       coalesce(bool_or(p.proname = 'audit'), false) AS audited,
+       coalesce(bool_or(p.proname = 'audit'), false) AND coalesce(bool_or(p.proname = 'audit_insert'), false) AS audited,
        coalesce(bool_or(p.proname = 'touch_updated_at'), false) AS keeps_updated_at
   FROM esq_tables t
   LEFT JOIN pg_trigger g ON g.tgrelid = t.oid AND NOT g.tgisinternal
   LEFT JOIN pg_proc p ON p.oid = g.tgfoid
  GROUP BY t.relname ORDER BY 1;
--- The audit triggers are AFTER ROW triggers for INSERT, UPDATE and DELETE,
--- and enabled (api_keys: only for the columns that are not bookkeeping);
--- listed here: the ones that are not.
-SELECT g.tgrelid::regclass AS tbl, g.tgenabled,
+-- The audit triggers are enabled AFTER ROW triggers for UPDATE and DELETE
+-- (api_keys: only for the columns that are not bookkeeping), and AFTER
+-- STATEMENT triggers for INSERT over its new rows (esqase.audit_insert, a
+-- statement per INSERT: issue 16); listed here: the ones that are not.
+SELECT g.tgrelid::regclass AS tbl, p.proname, g.tgenabled,
        (g.tgtype & 1) <> 0 AS for_row, (g.tgtype & 2) = 0 AS after,
        (g.tgtype & 4) <> 0 AS on_insert, (g.tgtype & 8) <> 0 AS on_delete, (g.tgtype & 16) <> 0 AS on_update,
        cardinality(g.tgattr::int2[]) > 0 AS only_some_columns
   FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
- WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace
-   AND NOT (g.tgenabled = 'O' AND (g.tgtype & 1) <> 0 AND (g.tgtype & 2) = 0
-            AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
+ WHERE p.proname IN ('audit', 'audit_insert') AND p.pronamespace = 'esqase'::regnamespace
+   AND NOT (p.proname = 'audit' AND g.tgenabled = 'O' AND (g.tgtype & 1) <> 0 AND (g.tgtype & 2) = 0
+            AND (g.tgtype & 4) = 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
             AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid = 'esqase.api_keys'::regclass))
- ORDER BY 1;
-SELECT count(*) = (SELECT count(*) - 4 FROM esq_tables) AS one_audit_trigger_per_data_table
+   AND NOT (p.proname = 'audit_insert' AND g.tgenabled = 'O' AND (g.tgtype & 1) = 0 AND (g.tgtype & 2) = 0
+            AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) = 0 AND (g.tgtype & 16) = 0
+            AND g.tgnewtable = 'new_rows')
+ ORDER BY 1, 2;
+SELECT count(*) FILTER (WHERE p.proname = 'audit') = (SELECT count(*) - 4 FROM esq_tables)
+       AND count(*) FILTER (WHERE p.proname = 'audit_insert') = (SELECT count(*) - 4 FROM esq_tables)
+           AS one_audit_trigger_pair_per_data_table
   FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
- WHERE p.proname = 'audit' AND p.pronamespace = 'esqase'::regnamespace;
+ WHERE p.proname IN ('audit', 'audit_insert') AND p.pronamespace = 'esqase'::regnamespace;
 -- The audit log's guards fire always, for UPDATE, DELETE and TRUNCATE.
 SELECT g.tgname, g.tgenabled, (g.tgtype & 8) <> 0 AS on_delete, (g.tgtype & 16) <> 0 AS on_update,
        (g.tgtype & 32) <> 0 AS on_truncate

@@ -108,27 +108,15 @@ $psql->quit;
 # (a stand-in esqase.contacts_get, the function the worker calls, raises the
 # SQLSTATE named by the id)
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', q{
-CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
-INSERT INTO esqase_test_states VALUES
-  ('00000000-0000-4000-8000-000000000001', '23505'),
-  ('00000000-0000-4000-8000-000000000002', '23503'),
-  ('00000000-0000-4000-8000-000000000003', '22P02'),
-  ('00000000-0000-4000-8000-000000000004', '42501'),
-  ('00000000-0000-4000-8000-000000000005', '28000'),
-  ('00000000-0000-4000-8000-000000000006', '53400'),
-  ('00000000-0000-4000-8000-000000000007', '40001'),
-  ('00000000-0000-4000-8000-000000000008', '22008');
-GRANT SELECT ON esqase_test_states TO esqase_api;
-ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
-CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS $$
-DECLARE s text;
-BEGIN
-  SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
-  IF s IS NULL THEN RETURN esqase.contacts_get_real(id); END IF;
-  RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s, COLUMN = 'someField';
-END $$;
-});
+raise_on_get($node,
+	'00000000-0000-4000-8000-000000000001' => '23505',
+	'00000000-0000-4000-8000-000000000002' => '23503',
+	'00000000-0000-4000-8000-000000000003' => '22P02',
+	'00000000-0000-4000-8000-000000000004' => '42501',
+	'00000000-0000-4000-8000-000000000005' => '28000',
+	'00000000-0000-4000-8000-000000000006' => '53400',
+	'00000000-0000-4000-8000-000000000007' => '40001',
+	'00000000-0000-4000-8000-000000000008' => '22008');
 my %want = (1 => [ 409, 'conflict' ], 2 => [ 422, 'validation_failed' ],
 	3 => [ 400, 'bad_request' ], 4 => [ 403, 'forbidden' ], 5 => [ 401, 'unauthorized' ],
 	6 => [ 503, 'service_unavailable' ], 7 => [ 503, 'service_unavailable' ],

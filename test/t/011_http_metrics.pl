@@ -78,23 +78,8 @@ unlike($r->{content}, qr/esqase_http_requests_total\{/, 'reset: no counters left
 # "other" (NULL in esqase.http_stats).  A stand-in esqase.contacts_get
 # raises the SQLSTATEs behind the statuses no ordinary request provokes.
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', q{
-CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
-INSERT INTO esqase_test_states VALUES
-  ('00000000-0000-4000-8000-000000000409', '23505'),
-  ('00000000-0000-4000-8000-000000000500', 'XX000'),
-  ('00000000-0000-4000-8000-000000000503', '53400'),
-  ('00000000-0000-4000-8000-000000000504', '57014');
-GRANT SELECT ON esqase_test_states TO esqase_api;
-ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
-CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS $$
-DECLARE s text;
-BEGIN
-  SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
-  IF s IS NULL THEN RETURN esqase.contacts_get_real(id); END IF;
-  RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s;
-END $$;
-});
+raise_on_get($node, map { ("00000000-0000-4000-8000-000000000$_->[0]" => $_->[1]) }
+	[ 409, '23505' ], [ 500, 'XX000' ], [ 503, '53400' ], [ 504, '57014' ]);
 $node->safe_psql('postgres', 'SELECT esqase.http_stats_reset()');
 my ($reader) = make_key($node, scopes => ["contacts:read"]);
 my %sent;

@@ -15,7 +15,7 @@ use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(esq_node api api_raw wait_for_status make_key
+our @EXPORT = qw(esq_node api api_raw wait_for_status make_key raise_on_get
   all_scopes statuses_seen no_500 json_decode_ok key_order
   raw_conn raw_request raw_response);
 
@@ -117,6 +117,31 @@ sub all_scopes
 {
 	return map { ("$_:read", "$_:write") }
 	  qw(contacts matters leads practice-areas matter-types);
+}
+
+# Puts a stand-in in front of esqase.contacts_get (the function the worker
+# calls for GET /v1/contacts/{id}): for each id of %states it raises that
+# SQLSTATE ("raised <state>", COLUMN someField); other ids read as before.
+# For the statuses no ordinary request provokes.
+sub raise_on_get
+{
+	my ($node, %states) = @_;
+	my $rows = join ",\n  ", map { "('$_', '$states{$_}')" } sort keys %states;
+	$node->safe_psql('postgres', qq{
+CREATE TABLE esqase_test_states (id uuid PRIMARY KEY, state text);
+INSERT INTO esqase_test_states VALUES
+  $rows;
+GRANT SELECT ON esqase_test_states TO esqase_api;
+ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS \$\$
+DECLARE s text;
+BEGIN
+  SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
+  IF s IS NULL THEN RETURN esqase.contacts_get_real(id); END IF;
+  RAISE EXCEPTION USING ERRCODE = s, MESSAGE = 'raised ' || s, COLUMN = 'someField';
+END \$\$;
+});
+	return;
 }
 
 # Creates a firm (or uses $o{firm}), a member and a key; returns (token, firm, member).

@@ -34,7 +34,13 @@ SWEEP = [int(x) for x in setting("ESQASE_BENCH_SWEEP", "1 2 4 8 16 32", "4").spl
 SIZES = [int(x) for x in setting("ESQASE_BENCH_SIZES", "1000 100000 200000 1000000",
                                  "1000").split()]
 OFFSETS = [int(x) for x in setting("ESQASE_BENCH_OFFSETS", "100000 500000", "500").split()]
-PARTS = setting("ESQASE_BENCH_PARTS", "crud lists", "crud lists").split()
+PARTS = setting("ESQASE_BENCH_PARTS", "crud lists tx costs", "crud lists tx costs").split()
+# issue 16: records per resource created in one transaction, one create per
+# call; the bulk create's total and batch; the pairs of runs of each cost
+ONETX = [int(x) for x in setting("ESQASE_BENCH_ONETX", "2000 100000", "200 1000").split()]
+BULK = int(setting("ESQASE_BENCH_BULK", "100000", "2000"))
+BULK_BATCH = int(setting("ESQASE_BENCH_BULK_BATCH", "10000", "1000"))
+COST_PAIRS = int(setting("ESQASE_BENCH_COST_PAIRS", "3", "1"))
 SMOKE_TX = 25            # smoke: pgbench -t per client instead of -T
 THREADS = 2              # client threads (wrk -t, pgbench -j), at most the connections
 REPORT = env.get("ESQASE_BENCH_REPORT") or ("" if SMOKE else os.path.join(HERE, "docs/benchmarks.md"))
@@ -368,6 +374,112 @@ def measure(label, http_run, pg_run, sweep=True, pg_first=False):
     r["other"] = other_end(mark)
     note_busy()
     return r
+
+
+# ---------------------------------------------------------------- issue 16
+
+def pgbench_as(user, name, script, clients, secs, variables, tx=None):
+    """pgbench -M prepared as user over the Unix socket (the superuser:
+    no row-level security), else as pgbench() does; returns tps."""
+    if user != "postgres":
+        return pgbench(name, script, clients, secs, variables, tx)["rps"]
+    path = os.path.join(DIR, "%s.sql" % name)
+    with open(path, "w") as f:
+        f.write(script)
+    os.chmod(path, 0o644)
+    cmd = ["runuser", "-u", "postgres", "--", BINDIR + "/pgbench", "-h", DIR, "-p", PGPORT,
+           "-U", "postgres", "-M", "prepared", "-n", "-c", str(clients), "-j",
+           str(min(THREADS, clients)), "-f", path]
+    cmd += ["-t", str(tx)] if tx else ["-T", str(secs)]
+    for k, v in variables.items():
+        cmd += ["-D", "%s=%s" % (k, v)]
+    cmd.append("esqase_bench")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 120, cwd=DIR)
+    out = p.stdout + p.stderr
+    m = re.search(r"^tps = ([0-9.]+)", out, re.M)
+    if p.returncode != 0 or not m or "aborted" in out:
+        die("pgbench %s as %s failed:\n%s" % (name, user, out[-3000:]))
+    return float(m.group(1))
+
+
+# create bodies as SQL expressions of g (the record's number)
+TX_BODIES = {
+    "contacts": "jsonb_build_object('type', 'PERSON', 'firstName', 'T' || g, 'lastName', 'Tx', "
+                "'emails', jsonb_build_array('t' || g || '@tx.example'), 'phones', jsonb_build_array('+1-555-0100'))",
+    "practice_areas": "jsonb_build_object('name', 'Area T' || g)",
+    "matter_types": "jsonb_build_object('practiceAreaId', %(area)s, 'name', 'Type T' || g)",
+    "matters": "jsonb_build_object('practiceAreaId', %(area)s, 'openDate', '2026-07-01', 'title', 'Matter T' || g, "
+               "'clientContactIds', jsonb_build_array(%(contact)s), "
+               "'team', jsonb_build_array(jsonb_build_object('memberId', %(member)s, 'allocation', 50)))",
+    "leads": "jsonb_build_object('type', 'PERSON', 'firstName', 'Lead' || g, 'email', 'l' || g || '@tx.example', "
+             "'practiceAreaId', %(area)s, 'value', 'HIGH')",
+}
+
+
+def tx_seconds(token, sql):
+    """Runs sql in one transaction as the key, rolled back; returns its seconds."""
+    out = psql("BEGIN;\nSET LOCAL ROLE esqase_api;\nSELECT esqase_authenticate('%s') \\g /dev/null\n"
+               "SELECT clock_timestamp() AS t0 \\gset\n%s \\g /dev/null\n"
+               "SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);\nROLLBACK;\n"
+               % (token, sql))
+    return float(out.split()[-1])
+
+
+def one_transaction_rates(f, refs):
+    """Records per second of one create per call, n in one transaction, for
+    each resource and n in ONETX; and of the bulk create of contacts."""
+    rates = {}
+    for res, body in TX_BODIES.items():
+        body = body % refs
+        for n in ONETX:
+            log("one transaction: %d %s, one create per call" % (n, res))
+            secs = tx_seconds(f["token"], "SELECT count(esqase_%s_create(%s)) FROM generate_series(1, %d) g"
+                              % (res, body, n))
+            rates[(res, n)] = n / secs
+    bulk = {}
+    for res in ("contacts", "leads"):
+        body = TX_BODIES[res] % refs
+        batch = min(BULK_BATCH, BULK)
+        log("one transaction: %d %s by esqase_%s_create_many, %d per call" % (BULK, res, res, batch))
+        secs = tx_seconds(f["token"],
+                          "SELECT sum(jsonb_array_length(esqase_%s_create_many((SELECT jsonb_agg(%s ORDER BY g) "
+                          "FROM generate_series(k * %d + 1, (k + 1) * %d) g)) -> 'data')) "
+                          "FROM generate_series(0, %d) k" % (res, body, batch, batch, BULK // batch - 1))
+        bulk[res] = BULK / secs
+    # where the bulk create's time goes: the checks alone (the PL/pgSQL one
+    # create runs), and the same rows by a plain INSERT ... SELECT with every
+    # trigger (what set-based SQL costs per row here)
+    batch = min(BULK_BATCH, BULK)
+    body = TX_BODIES["contacts"] % refs
+    log("bulk create's parts: checks, INSERT ... SELECT")
+    secs = tx_seconds(f["token"], "SELECT count(esqase.contact_new(e)) FROM jsonb_array_elements("
+                                  "(SELECT jsonb_agg(%s) FROM generate_series(1, %d) g)) e" % (body, batch))
+    bulk["checks"] = batch / secs
+    secs = tx_seconds(f["token"], "INSERT INTO esqase.contacts (firm_id, type, first_name, last_name, emails, phones, name) "
+                                  "SELECT esqase.context_firm(), 'PERSON', 'T' || g, 'Tx', ARRAY['t' || g || '@tx.example'], "
+                                  "ARRAY['+1-555-0100'], '' FROM generate_series(1, %d) g" % batch)
+    bulk["insert"] = batch / secs
+    return rates, bulk
+
+
+def set_conf(name, value):
+    psql("ALTER SYSTEM SET %s = %s; SELECT pg_reload_conf();" % (name, value), db="postgres")
+    time.sleep(1.5)
+
+
+def paired(label, a_run, b_run):
+    """COST_PAIRS alternating runs of a and b; returns (a rates, b rates)."""
+    a, b = [], []
+    for i in range(COST_PAIRS):
+        log("%s, pair %d" % (label, i + 1))
+        a.append(a_run())
+        b.append(b_run())
+    return a, b
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
 # ---------------------------------------------------------------- main
@@ -809,6 +921,8 @@ function response(status, headers, body)
 end
 """ % nthreads if SMOKE else ""))
             r = wrk("/v1/%s/{id}" % res, tok, c, t, lua)
+            # requests wrk left in flight may still be deleting: let them end
+            time.sleep(1.0)
             # wrk may have had requests in flight when the time ran out: take
             # the count from the table, and skip past the furthest stripe used
             used, nxt = deleted_count()
@@ -846,6 +960,64 @@ end
     st, data = Http(tok).req("GET", "/v1/contacts?limit=10&offset=10&cursor=x")
     cursor_offset = "%d %s" % (st, (json.loads(data).get("error") or {}).get("field")
                                if data.startswith(b"{") else "")
+
+
+    # ------------------------------------------------------------ issue 16
+    tx_rates, bulk_rates, costs, jit = {}, {}, {}, None
+    if "tx" in PARTS:
+        f = new_firm("Transaction LLP", members=2)
+        area = json.loads(as_key(f["token"], "SELECT esqase_practice_areas_create('{\"name\": \"Tx area\"}');"))["data"]["id"]
+        contact = json.loads(as_key(f["token"], "SELECT esqase_contacts_create('{\"type\": \"COMPANY\", "
+                                                "\"companyName\": \"Tx client\"}');"))["data"]["id"]
+        refs = {"area": q(area), "contact": q(contact), "member": q(f["members"][1])}
+        tx_rates, bulk_rates = one_transaction_rates(f, refs)
+    if "costs" in PARTS:
+        gid = psql("SELECT id FROM esqase.contacts WHERE firm_id = %s AND deleted_at IS NULL ORDER BY created_at, id "
+                   "LIMIT 1" % q(crud["firm"]))
+        script = one_stmt("esqase_contacts_get(:id)")
+        v = {"token": tok, "id": gid}
+        a, b = paired("RLS cost: GET of a contact in SQL, API role vs superuser",
+                      lambda: pgbench_as("esqase_bench", "rls_api", script, 2, SECS, v, SMOKE_TX if SMOKE else None),
+                      lambda: pgbench_as("postgres", "rls_su", script, 2, SECS, v, SMOKE_TX if SMOKE else None))
+        costs["rls_get"] = (median(a), median(b))
+        big_n = max(SIZES) if SIZES else None
+        lf = size_firms[200000 if 200000 in size_firms else big_n] if big_n else crud
+        script = one_stmt("esqase_contacts_list('{\"limit\":\"50\"}')")
+        v = {"token": lf["token"]}
+        a, b = paired("list page in SQL, one client, API role vs superuser",
+                      lambda: pgbench_as("esqase_bench", "list_api", script, 1, SECS, v, SMOKE_TX if SMOKE else None),
+                      lambda: pgbench_as("postgres", "list_su", script, 1, SECS, v, SMOKE_TX if SMOKE else None))
+        costs["list_sql"] = (median(a), median(b), 200000 if 200000 in size_firms else (big_n or nc))
+        path = "/v1/contacts/%s" % gid
+
+        def log_off():
+            set_conf("esqase.http_log_level", "'debug1'")
+            try:
+                return wrk(path, tok, CLIENTS, SECS)["rps"]
+            finally:
+                set_conf("esqase.http_log_level", "DEFAULT")
+        a, b = paired("request log: GET of a contact over HTTP, default level vs off",
+                      lambda: wrk(path, tok, CLIENTS, SECS)["rps"], log_off)
+        costs["log"] = (median(a), median(b))
+
+        # JIT: every request once over HTTP and in SQL, nested statements counted
+        log("JIT check")
+        set_conf("pg_stat_statements.track", "'all'")
+        psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();")
+        for res, s_ in specs.items():
+            check(h, "GET", "/v1/%s/%s" % (res, s_["get"]), 200)
+            check(h, "GET", s_["list_path"], 200)
+            created = check(h, "POST", "/v1/" + res, 201, s_["create"])["data"]["id"]
+            check(h, "DELETE", "/v1/%s/%s" % (res, created), 204)
+            as_key(tok, "SELECT esqase_%s_get(%s) \\g /dev/null\nSELECT esqase_%s_list(%s) \\g /dev/null"
+                   % (s_["sql"], q(s_["get"]), s_["sql"], q(s_["list_params"])))
+        for n in SIZES:
+            check(Http(size_firms[n]["token"]), "GET", "/v1/contacts?limit=50", 200)
+        jit = psql("SELECT count(*) || '|' || coalesce(sum(jit_functions), 0) FROM pg_stat_statements "
+                   "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'esqase_bench') "
+                   "AND query NOT LIKE '%pg_stat_statements%'").split("|")
+        jit.append(psql("SELECT current_setting('jit') || ', jit_above_cost = ' || current_setting('jit_above_cost')"))
+        set_conf("pg_stat_statements.track", "'none'")
 
     mem_after = worker_mem()
     note_busy()
@@ -988,6 +1160,77 @@ end
          % (get_contact["best"]["clients"] if get_contact else "?"), v, "%.3f×", "≥ 0.9×",
          v and v >= 0.9)
     w("")
+
+
+    # issue 16
+    if tx_rates or costs:
+        w("### Under the settings users run (issue 16)")
+        w("")
+        w("Server defaults (`jit` %s); pgbench as the API role, the superuser where said (no "
+          "row-level security); costs are medians of %d alternating pairs of runs."
+          % (jit[2] if jit else psql("SELECT current_setting('jit')"), COST_PAIRS))
+        w("")
+    if tx_rates:
+        w("One create per call, n in one transaction (rolled back), records per second:")
+        w("")
+        w("| resource | " + " | ".join("n = %d" % n for n in ONETX) + " | rate at %d / at %d |"
+          % (ONETX[-1], ONETX[0]))
+        w("|---|" + "---:|" * (len(ONETX) + 1))
+        for res in TX_BODIES:
+            w("| %s | %s | %.2f |" % (res, " | ".join("%.0f" % tx_rates[(res, n)] for n in ONETX),
+                                      tx_rates[(res, ONETX[-1])] / tx_rates[(res, ONETX[0])]))
+        w("")
+        w("Bulk creates, %d records in one transaction, %d per call: %s."
+          % (BULK, min(BULK_BATCH, BULK), ", ".join(
+              "`esqase_%s_create_many` %.0f/s (%.1f× one create per call at n = %d)"
+              % (res, bulk_rates[res], bulk_rates[res] / tx_rates[(res, ONETX[0])], ONETX[0])
+              for res in ("contacts", "leads"))))
+        w("Its parts, for %d contacts: the checks alone (`esqase.contact_new`, the PL/pgSQL one create "
+          "runs) %.0f/s; the same rows by a plain `INSERT ... SELECT` into `esqase.contacts` with every "
+          "trigger (search document, audit row, totals) %.0f/s."
+          % (min(BULK_BATCH, BULK), bulk_rates["checks"], bulk_rates["insert"]))
+        w("")
+    if costs:
+        a, b = costs["rls_get"]
+        w("- `GET` of a contact in SQL (pgbench -M prepared, 2 clients): API role %.0f tps, superuser "
+          "%.0f tps (%.2f)." % (a, b, a / b))
+        a, b, n = costs["list_sql"]
+        w("- `esqase_contacts_list('{\"limit\":\"50\"}')`, firm of %d, one client: API role %.2f ms, "
+          "superuser %.2f ms (%.2f×)." % (n, 1000 / a, 1000 / b, b / a))
+        a, b = costs["log"]
+        w("- `GET /v1/contacts/{id}` over HTTP: request log at its default level %.0f req/s, off %.0f "
+          "req/s (%.3f)." % (a, b, a / b))
+        if jit:
+            w("- JIT: %s functions JIT-compiled by the %s statements esqase ran (every request once "
+              "over HTTP and in SQL, pg_stat_statements.track = all; server: jit = %s)."
+              % (jit[1], jit[0], jit[2]))
+        w("")
+        w("| goal (issue 16) | measured | target | |")
+        w("|---|---:|---:|---|")
+        big_list = lget(200000 if 200000 in SIZES else big, "first page")
+        goal("`GET /v1/contacts?limit=50`, firm of %d, %d connections, server defaults"
+             % (200000 if 200000 in SIZES else big, CLIENTS),
+             big_list["http"]["rps"] if big_list else None, "%.0f req/s", "≥ 1,000 req/s",
+             big_list and big_list["http"]["rps"] >= 1000)
+        a, b, n = costs["list_sql"]
+        goal("one list call in SQL as `esqase_api` vs superuser, firm of %d" % n, b / a, "%.2f×", "≤ 2×",
+             b / a <= 2)
+        for res in TX_BODIES:
+            if tx_rates:
+                v = tx_rates[(res, ONETX[-1])] / tx_rates[(res, ONETX[0])]
+                goal("`esqase_%s_create` in one transaction, rate at %d / at %d" % (res, ONETX[-1], ONETX[0]),
+                     v, "%.2f", "≥ 0.9", v >= 0.9)
+        if bulk_rates:
+            v = bulk_rates["contacts"] / tx_rates[("contacts", ONETX[0])]
+            goal("bulk create vs one `esqase_contacts_create` per call, one transaction", v, "%.1f×", "≥ 10×",
+                 v >= 10)
+        a, b = costs["rls_get"]
+        goal("`GET` of a contact in SQL, `esqase_api` / superuser", a / b, "%.2f", "≥ 0.9", a / b >= 0.9)
+        a, b = costs["log"]
+        goal("`GET` of a contact over HTTP, request log default / off", a / b, "%.3f", "≥ 0.97", a / b >= 0.97)
+        if jit:
+            goal("functions JIT-compiled by API statements", int(jit[1]), "%d", "0", int(jit[1]) == 0)
+        w("")
 
     report = "\n".join(out)
     print(report)
