@@ -40,6 +40,10 @@
 #            rows a plain list shows besides the firm's live visible ones
 #            (alias t); check, a check before the page; with_deleted, a
 #            plain list shows deleted rows too
+#   counted  the lists of esqase.record_counts the table's rows count in
+#            (esqase.counted_in says which of them a row is in): its count
+#            trigger function and triggers (20_triggers.sql), and the scope
+#            that reads each list (the record_counts policy)
 #   rename   the update is a rename: name is the only field a PATCH sets,
 #            and these the response's fields it cannot (36_records.sql)
 #
@@ -60,10 +64,12 @@ resources => [
                    . 'OR esqase.context_assigned({row}.hidden_by_lead)',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
+      counted => [qw(contacts contacts_private)],
       list => { total => 'esqase.contacts_total(firm)', params => [qw(q type)] } },
     { name => 'matters', path => 'matters', record => 'matter',
       archived => 'ARCHIVE',
       statuses => [qw(ACTIVE DRAFT ARCHIVE)],
+      counted => [qw(matters)],
       list => { total => q{esqase.record_total(firm, 'matters')},
                 params => [qw(q practiceAreaId stageId clientContactId)] } },
     { name => 'leads', path => 'leads', record => 'lead',
@@ -71,11 +77,13 @@ resources => [
                . 'OR {row}.id IN (SELECT esqase.assigned_leads())',
       visible_row => 'esqase.lead_visible({row}.firm_id, {row}.id, {row}.is_private)',
       statuses => [qw(PENDING WON LOST)],
+      counted => [qw(leads_public leads_private)],
       list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },
     { name => 'practice_areas', path => 'practice-areas', record => 'practice_area',
       permission => 'practice_areas',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
+      counted => [qw(practice_areas)],
       list => { total => q{esqase.record_total(firm, 'practice_areas')} },
       rename => [qw(stages matterTypes status)] },
     { name => 'matter_types', path => 'matter-types', record => 'matter_type',

@@ -35,6 +35,8 @@ my %sections = (
     public_api => \&public_api,
     report_comments => \&report_comments,
     comments => \&comments,
+    count_functions => \&count_functions,
+    count_triggers => \&count_triggers,
 );
 
 my $mode = shift // '';
@@ -59,7 +61,7 @@ sub usage {
 # ---------------------------------------------------------------------------
 
 sub check_registry {
-    my %known = map { $_ => 1 } qw(name path record read_only permission visible visible_row
+    my %known = map { $_ => 1 } qw(name path record read_only permission visible visible_row counted
                                    archived statuses list rename);
     for my $r (@resources) {
         for (qw(name path record statuses list)) {
@@ -361,6 +363,72 @@ sub public_api {
             next if $r->{read_only} && $a->[0] ne 'list' && $a->[0] ne 'get';
             $out .= "CREATE OR REPLACE FUNCTION esqase_$r->{name}_$a->[0]($a->[1]) RETURNS jsonb "
                   . "LANGUAGE sql $a->[3] RETURN esqase.$r->{name}_$a->[0]($a->[2])::jsonb;\n";
+        }
+    }
+    return $out;
+}
+
+# The count triggers' functions, one per resource with counted lists
+# (20_triggers.sql): the text differs between them only in the table's row
+# type and its lists.
+sub count_functions {
+    my $out = '';
+    for my $r (grep { $_->{counted} } @resources) {
+        my %v = (table => $r->{name}, lists => quote(sql_array(@{ $r->{counted} })));
+        $out .= fill(<<'SQL', %v);
+
+CREATE OR REPLACE FUNCTION esqase.count_{{table}}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+BEGIN
+    IF esqase.restoring(TG_RELID) THEN
+        RETURN NULL;    -- the counts come with the dump
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM esqase.count_defer(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.{{table}}) AS lists, count(*) AS n
+                   FROM new_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM esqase.count_defer(x.firm_id, l.list, sum(x.n)::bigint)
+           FROM (SELECT y.firm_id, y.lists, sum(y.d) AS n
+                   FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.{{table}}) AS lists, 1 AS d
+                           FROM new_rows r
+                         UNION ALL
+                         SELECT r.firm_id, esqase.counted_in(r::esqase.{{table}}), -1
+                           FROM old_rows r) y
+                  GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list HAVING sum(x.n) <> 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM esqase.count_defer(x.firm_id, l.list, -sum(x.n)::bigint)
+           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.{{table}}) AS lists, count(*) AS n
+                   FROM old_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
+          GROUP BY x.firm_id, l.list;
+    ELSE
+        DELETE FROM esqase.record_counts WHERE list = ANY ({{lists}}::text[]);
+        PERFORM esqase.count_cancel({{lists}}::text[]);
+    END IF;
+    RETURN NULL;
+END
+$b$;
+SQL
+    }
+    return $out;
+}
+
+# The count triggers, <table>_count_insert, _update, _delete, _truncate:
+# one per event, since a trigger with transition tables serves one event.
+sub count_triggers {
+    my @events = (
+        ['insert', 'INSERT', 'REFERENCING NEW TABLE AS new_rows '],
+        ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '],
+        ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows '],
+        ['truncate', 'TRUNCATE', ''],
+    );
+    my $out = '';
+    for my $r (grep { $_->{counted} } @resources) {
+        for my $e (@events) {
+            $out .= "CREATE OR REPLACE TRIGGER $r->{name}_count_$e->[0] AFTER $e->[1] ON esqase.$r->{name}\n"
+                  . "    $e->[2]FOR EACH STATEMENT EXECUTE FUNCTION esqase.count_$r->{name}();\n";
         }
     }
     return $out;
