@@ -29,8 +29,9 @@
 #            hashed SubPlan).  Absent: every row of the firm.  Code in
 #            sql/code/ uses it as {{visible <name> <alias>}}.
 #   visible_row   the same rule for one row at a time, if written another
-#                 way: a probe by key (esqase.context_assigned), for the
-#                 finds (36_records.sql)
+#                 way: a probe by key (esqase.context_assigned) instead of
+#                 the member's whole list, for the finds (36_records.sql)
+#                 and the policies (90_security.sql)
 #   archived the status a delete sets, with deleted_at (no status: only
 #            deleted_at)
 #   statuses the values of the status list filter
@@ -75,7 +76,8 @@ resources => [
     { name => 'leads', path => 'leads', record => 'lead',
       visible => 'NOT {row}.is_private OR esqase.context_is_owner() '
                . 'OR {row}.id IN (SELECT esqase.assigned_leads())',
-      visible_row => 'esqase.lead_visible({row}.firm_id, {row}.id, {row}.is_private)',
+      visible_row => 'NOT {row}.is_private OR esqase.context_is_owner() '
+                   . 'OR esqase.context_assigned({row}.id)',
       statuses => [qw(PENDING WON LOST)],
       counted => [qw(leads_public leads_private)],
       list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },

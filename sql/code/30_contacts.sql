@@ -6,14 +6,16 @@
 --
 -- A private lead's prospect (contacts.hidden_by_lead set) is visible only to
 -- those who see the lead: the firm's owners and the lead's assignees.  The
--- rule is written once, as the contacts' visible in sql/registry.pl,
+-- rule is written once, in the contacts' entry of sql/registry.pl, in two
+-- forms for two costs: for queries over many contacts, visible,
 --     hidden_by_lead IS NULL OR esqase.context_is_owner()
 --         OR hidden_by_lead IN (SELECT esqase.assigned_leads())
--- and the build writes it, as the text above, into every query that needs
--- it: where a query below names it (in braces: visible contacts c), the
--- find and the list (36_records.sql, 39_lists.sql) and the contacts policy
--- (90_security.sql).  Its sub-select runs once per query (a hashed
--- SubPlan), like the leads rule.
+-- whose sub-select runs once per query (a hashed SubPlan), like the leads
+-- rule; for one row at a time (the find, 36_records.sql, and the contacts
+-- policy, 90_security.sql), visible_row, which probes by key
+-- (esqase.context_assigned(hidden_by_lead)).  The build writes the text
+-- into every query that needs it: where a query below names it (in braces:
+-- visible contacts c), the find, the list (39_lists.sql) and the policy.
 -------------------------------------------------------------------------------
 
 -- Whether the context may use the contact of its firm as a matter client:

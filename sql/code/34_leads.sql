@@ -10,12 +10,13 @@
 -- has two forms, for two costs, each written once (both in the leads entry
 -- of sql/registry.pl):
 --  * for scans of many leads (leads_matching below, the list page in
---    39_lists.sql, the RLS policies in 90_security.sql), visible:
+--    39_lists.sql), visible:
 --        NOT is_private OR esqase.context_is_owner() OR id IN (SELECT esqase.assigned_leads())
 --    whose sub-select PostgreSQL runs once per query (a hashed SubPlan);
---  * for one lead found by its key (lead_find, and so get, update and
---    delete; 36_records.sql), visible_one: lead_visible() below, which
---    probes the lead's assignees by key.
+--  * for one row at a time (lead_find, and so get, update and delete, in
+--    36_records.sql; the policies in 90_security.sql), visible_row:
+--        NOT is_private OR esqase.context_is_owner() OR esqase.context_assigned(id)
+--    which probes the lead's assignees by key.
 
 -- The leads the API context's member is assigned to.  SECURITY DEFINER:
 -- the lead_assignees policy asks the leads policy, which asks this; read
@@ -38,19 +39,6 @@ BEGIN
     RETURN firm = esqase.context_firm()
        AND EXISTS (SELECT FROM esqase.leads l
                     WHERE l.firm_id = firm AND l.id = lead AND esqase.written_here(l.xmin));
-END
-$$;
-
--- Whether the API context may see a lead.  Without a context nothing is
--- visible (the policies also require the context's firm).
-CREATE OR REPLACE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN NOT private
-        OR coalesce(esqase.context_is_owner(), false)
-        OR EXISTS (SELECT FROM esqase.lead_assignees a
-                    WHERE a.firm_id = lead_firm AND a.member_id = esqase.context_member()
-                      AND a.lead_id = lead);
 END
 $$;
 
