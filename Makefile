@@ -8,6 +8,8 @@ SHLIB_LINK = -lmicrohttpd -ljansson -lgnutls
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 # CI builds with WERROR=1: a warning fails the build.
 PG_CFLAGS += $(if $(WERROR),-Werror)
+# build/esq_registry.h is generated (tools/generate.pl, from sql/registry.pl).
+PG_CPPFLAGS = -Ibuild
 
 # Released scripts are frozen in sql/ (what users really installed):
 # sql/esqase--<release>.sql and one upgrade script per release step.  The
@@ -18,7 +20,8 @@ PG_CFLAGS += $(if $(WERROR),-Werror)
 # upgrades".
 RELEASES = $(shell ls sql | sed -n 's/^$(EXTENSION)--\([0-9.]*\)\.sql$$/\1/p' | sort -V)
 LAST_RELEASE = $(lastword $(RELEASES))
-SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) tools/build-sql.sh esqase.control
+SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) sql/registry.pl \
+	tools/build-sql.sh tools/generate.pl esqase.control
 DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql build/$(EXTENSION)--$(LAST_RELEASE)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = build src/openapi_json.inc
@@ -35,9 +38,16 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every C file includes the one header, the HTTP front door's files also
-# their own (PGXS tracks no header dependencies).
-$(OBJS): src/esqase.h src/http_server.h
+# Every C file includes the one header, which includes the registry's, the
+# HTTP front door's files also their own (PGXS tracks no header
+# dependencies).
+$(OBJS) $(OBJS:.o=.bc): src/esqase.h src/http_server.h build/esq_registry.h
+
+# The resources as C needs them (routes, read-only, scopes), from the
+# registry the SQL is generated from (tools/generate.pl).
+build/esq_registry.h: sql/registry.pl tools/generate.pl
+	@mkdir -p build
+	perl tools/generate.pl header > $@.tmp && mv $@.tmp $@
 
 # GET /v1/openapi.json serves docs/openapi.json, compiled in as a C string.
 src/openapi_json.inc: docs/openapi.json tools/c_string.pl

@@ -33,27 +33,35 @@ typedef struct ApiContext
 	Datum		scopes;			/* text[] in ContextMemory */
 	Datum		permissions;	/* text[] in ContextMemory */
 	Oid			role;			/* the role that authenticated */
-	uint32		may;			/* scopes the key may use (bits of scope_names) */
+	uint32		may;			/* scopes the context may use (bits of scopes[]) */
 	SubTransactionId subxid;	/* the subtransaction that authenticated */
 } ApiContext;
 
 static ApiContext api_context;
 
 /*
- * The scopes, in the order of their bits in ApiContext.may.  The policies
- * ask esqase.context_may(scope) once per row they check, so the answer is a
- * bit test, worked out once in esqase_authenticate().  The one list of
- * scopes: SQL reads it through esqase.valid_scopes() (keys are checked
- * against it, 25_admin.sql), and test/sql/55_rls_matrix.sql tries each.
+ * The scopes, in the order of their bits in ApiContext.may, each with the
+ * permission its member must also hold (owners hold every one): the
+ * resources' scopes of sql/registry.pl (ESQ_SCOPES, build/esq_registry.h),
+ * where the "Practice areas" permission of practice-areas:* and
+ * matter-types:* is written.  The policies ask esqase.context_may(scope)
+ * once per row they check, so the answer is a bit test, worked out once in
+ * esqase_authenticate(); esqase.api_access asks it too, so the permission
+ * rule is only here.  SQL reads the list through esqase.valid_scopes()
+ * (keys are checked against it, 25_admin.sql), and
+ * test/sql/55_rls_matrix.sql tries each.
  */
-static const char *const scope_names[] = {
-	"contacts:read", "contacts:write", "matters:read", "matters:write",
-	"leads:read", "leads:write", "practice-areas:read", "practice-areas:write",
-	"matter-types:read", "matter-types:write", "members:read"
-};
-#define NSCOPES lengthof(scope_names)
-/* practice-areas:* and matter-types:* also need the member's permission */
-#define PERMISSION_SCOPES ((1u << 6) | (1u << 7) | (1u << 8) | (1u << 9))
+typedef struct ScopeName
+{
+	const char *name;
+	const char *permission;		/* NULL: the key's scope is enough */
+} ScopeName;
+
+static const ScopeName scopes[] = {ESQ_SCOPES};
+
+#define NSCOPES lengthof(scopes)
+StaticAssertDecl(lengthof(scopes) == ESQ_NSCOPES, "ESQ_NSCOPES counts ESQ_SCOPES");
+StaticAssertDecl(ESQ_NSCOPES <= 32, "a scope is a bit of ApiContext.may");
 
 /* True while esqase_authenticate() looks the key up (nojit.c). */
 static bool authenticating = false;
@@ -75,8 +83,8 @@ static int
 scope_bit(const char *name, int len)
 {
 	for (int i = 0; i < (int) NSCOPES; i++)
-		if (strlen(scope_names[i]) == (size_t) len &&
-			strncmp(scope_names[i], name, len) == 0)
+		if (strlen(scopes[i].name) == (size_t) len &&
+			strncmp(scopes[i].name, name, len) == 0)
 			return i;
 	return -1;
 }
@@ -97,8 +105,8 @@ array_has(Datum arr, const char *s)
 	return found;
 }
 
-/* The bits of the scopes the context may use: its key's scopes, less the
- * practice-area scopes when its member lacks the permission (owners hold it). */
+/* The bits of the scopes the context may use: its key's scopes, less those
+ * whose permission its member lacks (owners hold every one). */
 static uint32
 context_may_mask(void)
 {
@@ -118,11 +126,11 @@ context_may_mask(void)
 			continue;
 		t = DatumGetTextPP(elems[i]);
 		bit = scope_bit(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		if (bit >= 0)
+		if (bit >= 0 &&
+			(scopes[bit].permission == NULL || api_context.is_owner ||
+			 array_has(api_context.permissions, scopes[bit].permission)))
 			mask |= 1u << bit;
 	}
-	if (!api_context.is_owner && !array_has(api_context.permissions, "practice_areas"))
-		mask &= ~PERMISSION_SCOPES;
 	return mask;
 }
 
@@ -376,10 +384,11 @@ esqase_context_role(PG_FUNCTION_ARGS)
 /*
  * esqase.context_may(scope text) RETURNS boolean
  *
- * Whether the API context may use scope: the key holds it and, for
- * practice-areas:* and matter-types:*, the member holds the Practice areas
- * permission (or is an owner).  False without a context and for a name that
- * is no scope.  The row-level security policies call it per row.
+ * Whether the API context may use scope: the key holds it and the member
+ * holds the scope's permission, if it has one (practice-areas:* and
+ * matter-types:*: the Practice areas permission), or is an owner.  False
+ * without a context and for a name that is no scope.  The row-level
+ * security policies call it per row, esqase.api_access once per call.
  */
 PG_FUNCTION_INFO_V1(esqase_context_may);
 Datum
@@ -402,7 +411,7 @@ esqase_valid_scopes(PG_FUNCTION_ARGS)
 	Datum		elems[NSCOPES];
 
 	for (int i = 0; i < (int) NSCOPES; i++)
-		elems[i] = CStringGetTextDatum(scope_names[i]);
+		elems[i] = CStringGetTextDatum(scopes[i].name);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, NSCOPES, TEXTOID, -1, false, TYPALIGN_INT));
 }
 

@@ -42,6 +42,13 @@
 #include "port/atomics.h"
 #include "utils/guc.h"
 
+/*
+ * The resources (routes, read-only, scopes): build/esq_registry.h, which
+ * make generates from sql/registry.pl, the registry the SQL is generated
+ * from too.
+ */
+#include "esq_registry.h"
+
 /* context.c */
 extern void esqase_context_init(void);
 extern bool esqase_context_valid(void);
@@ -115,8 +122,11 @@ extern void esq_guards_init(void);
 /* Extension esqase's oid here (InvalidOid: none); schema, owner, row xmin. */
 extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 
-/* HTTP metrics (http_stats.c): routes are 2 * route + is_item, and "other" */
-#define ESQ_STAT_ROUTES 16
+/*
+ * HTTP metrics (http_stats.c): routes are 2 * route + is_item, then
+ * "other", so a slot for every route of the registry.
+ */
+#define ESQ_STAT_ROUTES (2 * ESQ_NROUTES + 1)
 #define ESQ_STAT_METHODS 7
 /*
  * Every status esqase itself answers, each with its own metrics label: the

@@ -2,8 +2,9 @@
  * http_routes.c — the route table, and the dispatch of one complete HTTP
  * request to one SQL call.
  *
- * Every route is in esq_routes[] below; the routing does not care which
- * resource it serves.  esq_dispatch (at the end) is the request's way, one
+ * Every route is in esq_routes[] below, made from the resources of
+ * sql/registry.pl (ESQ_ROUTES, build/esq_registry.h); the routing does not
+ * care which resource it serves.  esq_dispatch (at the end) is the request's way, one
  * named step after the other, in this order:
  *
  *   the metrics path, if set (no key);
@@ -33,16 +34,14 @@
 
 #include "esqase.h"
 
-/* THE route table: /v1/<path> and /v1/<path>/{id}. */
-const EsqRoute esq_routes[] = {
-	{"contacts", "contacts", false},
-	{"matters", "matters", false},
-	{"leads", "leads", false},
-	{"practice-areas", "practice_areas", false},
-	{"matter-types", "matter_types", false},
-	{"members", "members", true},
-};
-const int	esq_nroutes = lengthof(esq_routes);
+/*
+ * THE route table: /v1/<path> and /v1/<path>/{id}, one per resource of the
+ * registry, in its order (the route's index is in the metrics).
+ */
+const EsqRoute esq_routes[] = {ESQ_ROUTES};
+const int	esq_nroutes = ESQ_NROUTES;
+
+StaticAssertDecl(lengthof(esq_routes) == ESQ_NROUTES, "ESQ_NROUTES counts ESQ_ROUTES");
 
 #define ALLOW_COLLECTION "GET, HEAD, POST, OPTIONS"
 #define ALLOW_ITEM "GET, HEAD, PATCH, DELETE, OPTIONS"

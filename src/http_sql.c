@@ -64,11 +64,10 @@
 
 #include "esqase.h"
 
-#define ESQ_MAX_ROUTES 16
-
 static SPIPlanPtr auth_plan = NULL;
 static SPIPlanPtr access_plan = NULL;
-static SPIPlanPtr plans[ESQ_MAX_ROUTES][ESQ_NACTIONS];
+/* a kept plan per route of the registry (build/esq_registry.h) and action */
+static SPIPlanPtr plans[ESQ_NROUTES][ESQ_NACTIONS];
 static Oid	plans_ext_oid = InvalidOid;
 static TransactionId plans_ext_xmin = InvalidTransactionId;
 static char ext_schema[NAMEDATALEN * 2 + 3];
@@ -109,8 +108,6 @@ static const char *const action_names[ESQ_NACTIONS] = {
 void
 esq_sql_init(void)
 {
-	if (esq_nroutes > ESQ_MAX_ROUTES)
-		elog(FATAL, "esqase: %d routes, at most %d supported", esq_nroutes, ESQ_MAX_ROUTES);
 	memset(plans, 0, sizeof(plans));
 	no_database = false;
 }
@@ -184,7 +181,7 @@ free_plans(void)
 	if (access_plan)
 		SPI_freeplan(access_plan);
 	access_plan = NULL;
-	for (r = 0; r < ESQ_MAX_ROUTES; r++)
+	for (r = 0; r < ESQ_NROUTES; r++)
 		for (a = 0; a < ESQ_NACTIONS; a++)
 		{
 			if (plans[r][a])

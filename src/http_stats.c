@@ -7,8 +7,9 @@
  * esqase.http_metrics_path when that is set.
  *
  * Routes are "/v1/<resource>" and "/v1/<resource>/{id}" of esq_routes[],
- * and "other" (unknown paths, requests refused before routing).  Statuses
- * are the ones esqase answers, and "other".
+ * and "other" (unknown paths, requests refused before routing): the arrays
+ * have a slot for each (ESQ_STAT_ROUTES, from the registry's ESQ_NROUTES).
+ * Statuses are the ones esqase answers, and "other".
  */
 #include "postgres.h"
 
@@ -95,8 +96,7 @@ void
 esq_stats_record(int route, const char *method, int status, int64 duration_us)
 {
 	EsqStats   *st;
-	int			r = (route >= 0 && route < 2 * esq_nroutes && route < ESQ_STAT_ROUTES - 1) ?
-		route : ESQ_STAT_ROUTES - 1;
+	int			r = (route >= 0 && route < 2 * esq_nroutes) ? route : ESQ_STAT_ROUTES - 1;
 	int			m = method_index(method);
 	int			b;
 	double		ms = (double) duration_us / 1000.0;

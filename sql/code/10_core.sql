@@ -56,7 +56,10 @@ $$;
 
 -- Checks a key's scope (and, for practice areas and matter types, the
 -- member's "Practice areas" permission); returns the context's firm.
--- resource is spelled as in the URL: contacts, practice-areas, ...
+-- resource is spelled as in the URL: contacts, practice-areas, ...  Which
+-- scopes need the permission is C's to say (esqase.context_may, from
+-- sql/registry.pl): a scope the key holds that the context may not use
+-- lacks it.
 CREATE OR REPLACE FUNCTION esqase.api_access(resource text, action text)
 RETURNS uuid LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -68,9 +71,7 @@ BEGIN
     IF NOT (resource || ':' || action) = ANY (esqase.context_scopes()) THEN
         PERFORM esqase.fail('42501', format('the API key lacks the scope %s:%s', resource, action));
     END IF;
-    IF resource IN ('practice-areas', 'matter-types')
-       AND NOT esqase.context_is_owner()
-       AND NOT 'practice_areas' = ANY (esqase.context_permissions()) THEN
+    IF NOT esqase.context_may(resource || ':' || action) THEN
         PERFORM esqase.fail('42501', 'the key''s member lacks the Practice areas permission');
     END IF;
     RETURN firm;
@@ -337,31 +338,12 @@ $$;
 -------------------------------------------------------------------------------
 
 -- The query parameters each list takes, resource spelled as in the URL
--- (NULL for a resource without a list).  The one home of the list: the
--- lists reject any other name (esqase.list_request), and the OpenAPI
--- document is checked against it.
-CREATE OR REPLACE FUNCTION esqase.list_parameters(resource text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN resource IN ('contacts', 'practice-areas', 'matter-types', 'matters', 'leads', 'members')
-            THEN ARRAY['limit', 'offset', 'cursor', 'order', 'status', 'createdSince', 'updatedSince']
-                 || CASE resource
-                        WHEN 'contacts' THEN ARRAY['q', 'type']
-                        WHEN 'matters' THEN ARRAY['q', 'practiceAreaId', 'stageId', 'clientContactId']
-                        WHEN 'leads' THEN ARRAY['q', 'practiceAreaId', 'stageId']
-                        WHEN 'matter-types' THEN ARRAY['practiceAreaId']
-                        ELSE '{}'::text[]
-                    END
-       END;
-
--- The values the status filter of a list takes (a record's status field).
-CREATE OR REPLACE FUNCTION esqase.list_statuses(resource text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE resource
-           WHEN 'matters' THEN '{ACTIVE,DRAFT,ARCHIVE}'::text[]
-           WHEN 'leads' THEN '{PENDING,WON,LOST}'::text[]
-           WHEN 'members' THEN '{ACTIVE,INACTIVE}'::text[]
-           ELSE '{ACTIVE,ARCHIVED}'::text[]
-       END;
+-- (NULL for a resource without a list), and the values its status filter
+-- takes (a record's status field), from each resource's list params and
+-- statuses in sql/registry.pl.  The one home of the list: the lists reject
+-- any other name (esqase.list_request), and the OpenAPI document is checked
+-- against it.
+-- @generate list_parameters
 
 -- Text as search compares it: lower case, accents removed (NFD, then the
 -- combining marks dropped), so that "Émile" and "emile" are one word.

@@ -219,69 +219,24 @@ CREATE OR REPLACE FUNCTION esqase.counted_in(r esqase.leads) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN r.deleted_at IS NULL THEN ARRAY[esqase.lead_list(r.is_private)] ELSE '{}' END;
 
--- The count triggers' functions, one definition for the four counted
--- tables: esqase.count_contacts(), esqase.count_matters(),
--- esqase.count_practice_areas() and esqase.count_leads() are made here from
--- the text below, which differs between them only in the table's row type
--- (a statement trigger's transition rows are of type record, and the
--- overloaded esqase.counted_in needs to know which table they are).  A
--- statement trigger over the transition tables, so a statement that writes
--- many rows (a bulk load) changes each firm's count once: a new live row
--- counts +1 in each of its lists, an old one -1 (a soft delete -1, an UPDATE
--- that clears deleted_at +1).  Rows are grouped by firm and lists before
--- the lists are unnested (unnesting per row cost half as much again as the
--- whole count; grouped first, it measured no slower than the three
--- hand-written functions it replaced).  TRUNCATE empties the table's lists
--- (and cancels this transaction's tally of them).  The change goes to the
--- transaction's tally (count_defer), written at commit.
--- SECURITY DEFINER: no API role may write the counts.  Made at install
--- time: no EXECUTE when they run.
-DO $do$
-DECLARE
-    t text[];
-BEGIN
-    FOREACH t SLICE 1 IN ARRAY ARRAY[['contacts', '{contacts,contacts_private}'],
-                                     ['matters', '{matters}'],
-                                     ['practice_areas', '{practice_areas}'],
-                                     ['leads', '{leads_public,leads_private}']] LOOP
-        EXECUTE format($f$
-CREATE OR REPLACE FUNCTION esqase.%1$I() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
-BEGIN
-    IF esqase.restoring(TG_RELID) THEN
-        RETURN NULL;    -- the counts come with the dump
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        PERFORM esqase.count_defer(x.firm_id, l.list, sum(x.n)::bigint)
-           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
-                   FROM new_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
-          GROUP BY x.firm_id, l.list;
-    ELSIF TG_OP = 'UPDATE' THEN
-        PERFORM esqase.count_defer(x.firm_id, l.list, sum(x.n)::bigint)
-           FROM (SELECT y.firm_id, y.lists, sum(y.d) AS n
-                   FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, 1 AS d
-                           FROM new_rows r
-                         UNION ALL
-                         SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I), -1
-                           FROM old_rows r) y
-                  GROUP BY 1, 2) x, unnest(x.lists) l (list)
-          GROUP BY x.firm_id, l.list HAVING sum(x.n) <> 0;
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM esqase.count_defer(x.firm_id, l.list, -sum(x.n)::bigint)
-           FROM (SELECT r.firm_id, esqase.counted_in(r::esqase.%2$I) AS lists, count(*) AS n
-                   FROM old_rows r GROUP BY 1, 2) x, unnest(x.lists) l (list)
-          GROUP BY x.firm_id, l.list;
-    ELSE
-        DELETE FROM esqase.record_counts WHERE list = ANY (%3$L::text[]);
-        PERFORM esqase.count_cancel(%3$L::text[]);
-    END IF;
-    RETURN NULL;
-END
-$b$
-$f$, 'count_' || t[1], t[1], t[2]);
-    END LOOP;
-END
-$do$;
+-- The count triggers' functions, one definition for every table with
+-- counted lists (the resources of sql/registry.pl with counted):
+-- esqase.count_contacts(), esqase.count_matters(), esqase.count_leads() and
+-- esqase.count_practice_areas() are generated here at build time from the
+-- text in tools/generate.pl, which differs between them only in the
+-- table's row type and lists (a statement trigger's transition rows are of
+-- type record, and the overloaded esqase.counted_in needs to know which
+-- table they are).  A statement trigger over the transition tables, so a
+-- statement that writes many rows (a bulk load) changes each firm's count
+-- once: a new live row counts +1 in each of its lists, an old one -1 (a
+-- soft delete -1, an UPDATE that clears deleted_at +1).  Rows are grouped
+-- by firm and lists before the lists are unnested (unnesting per row cost
+-- half as much again as the whole count; grouped first, it measured no
+-- slower than the three hand-written functions it replaced).  TRUNCATE
+-- empties the table's lists (and cancels this transaction's tally of
+-- them).  The change goes to the transaction's tally (count_defer),
+-- written at commit.  SECURITY DEFINER: no API role may write the counts.
+-- @generate count_functions
 
 -- The search documents (q, esqase.search_query): a contact's name fields
 -- (name holds first, middle and last name, or the company's name), nickname,
@@ -395,23 +350,7 @@ CREATE OR REPLACE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.lea
     FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_lead_contact();
 -- The count triggers (<table>_count_insert, _update, _delete, _truncate):
 -- one per event, since a trigger with transition tables serves one event.
-DO $$
-DECLARE
-    t text;
-    e text[];
-BEGIN
-    FOREACH t IN ARRAY ARRAY['contacts', 'matters', 'practice_areas', 'leads'] LOOP
-        FOREACH e SLICE 1 IN ARRAY ARRAY[
-                ['insert', 'INSERT', 'REFERENCING NEW TABLE AS new_rows'],
-                ['update', 'UPDATE', 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'],
-                ['delete', 'DELETE', 'REFERENCING OLD TABLE AS old_rows'],
-                ['truncate', 'TRUNCATE', '']] LOOP
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON esqase.%I %s FOR EACH STATEMENT EXECUTE FUNCTION esqase.%I()',
-                           t || '_count_' || e[1], e[2], t, e[3], 'count_' || t);
-        END LOOP;
-    END LOOP;
-END
-$$;
+-- @generate count_triggers
 CREATE OR REPLACE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON esqase.audit_log
     FOR EACH ROW EXECUTE FUNCTION esqase.audit_log_is_append_only();
 CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON esqase.audit_log

@@ -81,28 +81,5 @@ ALTER VIEW esqase.practice_area_stage_refs OWNER TO esqase_refs;
 ALTER VIEW esqase.matter_type_refs OWNER TO esqase_refs;
 ALTER VIEW esqase.member_refs OWNER TO esqase_refs;
 
-COMMENT ON VIEW esqase.contact_refs IS
-    'Contacts as matters (clients) and leads (their contact) show them: id and name, for the keys that read those records';
-COMMENT ON VIEW esqase.practice_area_refs IS
-    'Practice areas as matters and leads show them: id and name';
-COMMENT ON VIEW esqase.practice_area_stage_refs IS
-    'Practice area stages as matters show them: id and name';
-COMMENT ON VIEW esqase.matter_type_refs IS
-    'Matter types as matters and practice areas show them: id and name, with their practice area, whether they are live and their order';
-COMMENT ON VIEW esqase.member_refs IS
-    'Members as matters (team) and leads (assignees) show them: id and name';
-DO $$
-DECLARE
-    v text;
-BEGIN
-    FOREACH v IN ARRAY ARRAY['contact_refs', 'practice_area_refs', 'practice_area_stage_refs',
-                             'matter_type_refs', 'member_refs'] LOOP
-        EXECUTE format('COMMENT ON COLUMN esqase.%I.firm_id IS %L', v, 'The firm the row belongs to (firms.id)');
-        EXECUTE format('COMMENT ON COLUMN esqase.%I.id IS %L', v, 'The record''s id (the API''s id)');
-        EXECUTE format('COMMENT ON COLUMN esqase.%I.name IS %L', v, 'Its name, as the records that refer to it show it (API: name)');
-    END LOOP;
-END
-$$;
-COMMENT ON COLUMN esqase.matter_type_refs.practice_area_id IS 'The practice area (practice_areas.id)';
-COMMENT ON COLUMN esqase.matter_type_refs.live IS 'Not deleted: a practice area shows its live matter types only';
-COMMENT ON COLUMN esqase.matter_type_refs.created_at IS 'When it was made: a practice area lists its matter types oldest first';
+-- Their comments are with every other table's and view's, in the tables
+-- of sql/registry.pl (97_comments.sql).

@@ -6,11 +6,16 @@
 --
 -- A private lead's prospect (contacts.hidden_by_lead set) is visible only to
 -- those who see the lead: the firm's owners and the lead's assignees.  The
--- rule is written as the expression
+-- rule is written once, in the contacts' entry of sql/registry.pl, in two
+-- forms for two costs: for queries over many contacts, visible,
 --     hidden_by_lead IS NULL OR esqase.context_is_owner()
 --         OR hidden_by_lead IN (SELECT esqase.assigned_leads())
--- in the list, the find, and the contacts policy (90_security.sql); its
--- sub-select runs once per query (a hashed SubPlan), like the leads rule.
+-- whose sub-select runs once per query (a hashed SubPlan), like the leads
+-- rule; for one row at a time (the find, 36_records.sql, and the contacts
+-- policy, 90_security.sql), visible_row, which probes by key
+-- (esqase.context_assigned(hidden_by_lead)).  The build writes the text
+-- into every query that needs it: where a query below names it (in braces:
+-- visible contacts c), the find, the list (39_lists.sql) and the policy.
 -------------------------------------------------------------------------------
 
 -- Whether the context may use the contact of its firm as a matter client:
@@ -26,8 +31,7 @@ BEGIN
                     AND EXISTS (SELECT FROM esqase.contacts c
                                  WHERE c.firm_id = firm AND c.id = contact
                                    AND (NOT live OR c.deleted_at IS NULL)
-                                   AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                                        OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))), false);
+                                   AND {{visible contacts c}}), false);
 END
 $$;
 
@@ -127,9 +131,10 @@ BEGIN
 END
 $$;
 
--- The total of the contacts the context sees: every live contact for an
--- owner; for a member, less the hidden prospects (contacts_private), plus
--- those of the leads it is assigned to, counted by contacts_hidden_idx
+-- The total of the contacts the context sees (the visible rule, counted):
+-- every live contact for an owner; for a member, less the hidden prospects
+-- (contacts_private), plus those of the leads it is assigned to, counted by
+-- contacts_hidden_idx
 -- (= ANY of an array: an IN (SELECT ...) here is planned as a hash join
 -- over a scan of the firm's contacts).
 CREATE OR REPLACE FUNCTION esqase.contacts_total(firm uuid) RETURNS bigint
@@ -168,13 +173,11 @@ BEGIN
     END IF;
     RETURN ARRAY(SELECT c.id FROM esqase.contacts c
                   WHERE c.firm_id = firm AND c.search @@ q
-                    AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                         OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+                    AND {{visible contacts c}}
                     AND (by_contacts
                          OR EXISTS (SELECT FROM esqase.leads l
                                      WHERE l.firm_id = c.firm_id AND l.contact_id = c.id
-                                       AND (NOT l.is_private OR esqase.context_is_owner()
-                                            OR l.id IN (SELECT esqase.assigned_leads())))));
+                                       AND {{visible leads l}})));
 END
 $$;
 
@@ -196,12 +199,10 @@ BEGIN
     RETURN (SELECT coalesce(jsonb_object_agg(c.id, ts_rank(c.search, q)), '{}'::jsonb)
               FROM esqase.contacts c
              WHERE c.firm_id = firm AND c.search @@ q
-               AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-                    OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+               AND {{visible contacts c}}
                AND EXISTS (SELECT FROM esqase.leads l
                             WHERE l.firm_id = c.firm_id AND l.contact_id = c.id
-                              AND (NOT l.is_private OR esqase.context_is_owner()
-                                   OR l.id IN (SELECT esqase.assigned_leads()))));
+                              AND {{visible leads l}}));
 END
 $$;
 
@@ -218,8 +219,7 @@ LANGUAGE sql STABLE AS $$
        AND esqase.list_match(r, c.deleted_at, c.status, c.created_at, c.updated_at)
        AND (r.q IS NULL OR c.id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
        AND (r.type IS NULL OR c.type = r.type)
-       AND (c.hidden_by_lead IS NULL OR esqase.context_is_owner()
-            OR c.hidden_by_lead IN (SELECT esqase.assigned_leads()))
+       AND {{visible contacts c}}
 $$;
 
 -- The API's entry points (json; the public esqase_contacts_* wrap them,

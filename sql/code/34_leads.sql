@@ -3,16 +3,20 @@
 -- 34 Leads: a prospect in the firm's intake pipeline.  Creating a lead
 -- creates its brand-new contact (contact_apply/contact_insert, 30_contacts.sql)
 -- in the same transaction.  Private leads are visible only to their assignees
--- and the firm's owners: esqase.lead_visible() is used both by these
--- functions and by the RLS policies on esqase.leads (90_security.sql).
+-- and the firm's owners.
 -------------------------------------------------------------------------------
 
 -- Who sees a private lead: its assignees and the firm's owners.  The rule
--- is written twice, for two costs: lead_visible() for one lead (find,
--- delete), and, for scans of many leads (the RLS policies in
--- 90_security.sql and the list page), the expression
---     NOT is_private OR esqase.context_is_owner() OR id IN (SELECT esqase.assigned_leads())
--- whose sub-select PostgreSQL runs once per query (a hashed SubPlan).
+-- has two forms, for two costs, each written once (both in the leads entry
+-- of sql/registry.pl):
+--  * for scans of many leads (leads_matching below, the list page in
+--    39_lists.sql), visible:
+--        NOT is_private OR esqase.context_is_owner() OR id IN (SELECT esqase.assigned_leads())
+--    whose sub-select PostgreSQL runs once per query (a hashed SubPlan);
+--  * for one row at a time (lead_find, and so get, update and delete, in
+--    36_records.sql; the policies in 90_security.sql), visible_row:
+--        NOT is_private OR esqase.context_is_owner() OR esqase.context_assigned(id)
+--    which probes the lead's assignees by key.
 
 -- The leads the API context's member is assigned to.  SECURITY DEFINER:
 -- the lead_assignees policy asks the leads policy, which asks this; read
@@ -45,19 +49,6 @@ BEGIN
     RETURN firm = esqase.context_firm()
        AND EXISTS (SELECT FROM esqase.leads l
                     WHERE l.firm_id = firm AND l.id = lead AND esqase.written_here(l.xmin));
-END
-$$;
-
--- Whether the API context may see a lead.  Without a context nothing is
--- visible (the policies also require the context's firm).
-CREATE OR REPLACE FUNCTION esqase.lead_visible(lead_firm uuid, lead uuid, private boolean) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN NOT private
-        OR coalesce(esqase.context_is_owner(), false)
-        OR EXISTS (SELECT FROM esqase.lead_assignees a
-                    WHERE a.firm_id = lead_firm AND a.member_id = esqase.context_member()
-                      AND a.lead_id = lead);
 END
 $$;
 
@@ -207,8 +198,8 @@ LANGUAGE sql AS $$
      WHERE ids IS NOT NULL AND firm_id = l.firm_id AND lead_id = l.id AND NOT member_id = ANY (ids);
 $$;
 
--- The total of the leads the context sees: the public ones, and the
--- private ones it may see (all of them for an owner; for a member, those
+-- The total of the leads the context sees (the visible rule, counted): the
+-- public ones, and the private ones it may see (all of them for an owner; for a member, those
 -- assigned to it, counted by the index on lead_assignees).
 CREATE OR REPLACE FUNCTION esqase.leads_total(firm uuid) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
@@ -246,7 +237,7 @@ LANGUAGE sql STABLE AS $$
        AND (r.q IS NULL OR l.contact_id = ANY ((SELECT esqase.contacts_found(firm, r.tsq))::uuid[]))
        AND (r.area IS NULL OR l.practice_area_id = r.area)
        AND (r.stage IS NULL OR l.stage_id = r.stage)
-       AND (NOT l.is_private OR esqase.context_is_owner() OR l.id IN (SELECT esqase.assigned_leads()))
+       AND {{visible leads l}}
 $$;
 
 -- A new lead from a create's body, checked (nothing written): its brand-new

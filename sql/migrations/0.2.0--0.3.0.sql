@@ -18,3 +18,8 @@ ALTER TABLE esqase.api_keys
 -- the bulk creates (sql/code/38_create_many.sql).
 CREATE TYPE esqase.new_matter AS (m esqase.matters, clients uuid[], team jsonb);
 CREATE TYPE esqase.new_lead AS (c esqase.contacts, l esqase.leads, assignees uuid[]);
+
+-- Functions 0.3.0 no longer has.  esqase.lead_visible: a lead's one-row
+-- visibility is the leads' visible_row of sql/registry.pl, written into
+-- lead_find and the policies (esqase.context_assigned).
+DROP FUNCTION IF EXISTS esqase.lead_visible(uuid, uuid, boolean);

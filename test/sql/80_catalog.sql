@@ -247,8 +247,9 @@ SELECT t.relname, a.privilege_type
   FROM esq_tables t, aclexplode((SELECT relacl FROM pg_class WHERE oid = t.oid)) a
  WHERE a.grantee = 0 ORDER BY 1, 2;
 
--- Comments (sql/code/97_comments.sql): every table, view and column of
--- schema esqase has one.  Listed here: those without (none).
+-- Comments (the tables of sql/registry.pl, made by 97_comments.sql):
+-- every table, view and column of schema esqase has one.  Listed here:
+-- those without (none).
 CREATE TEMP VIEW esq_uncommented AS
 SELECT c.relname, NULL::name AS column_name
   FROM pg_class c

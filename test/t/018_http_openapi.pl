@@ -2,7 +2,7 @@
 #  1. it is valid OpenAPI 3.1 for a real validator (@redocly/cli lint,
 #     pinned in test/openapi, installed by tools/install-deps.sh);
 #  2. /v1/openapi.json serves exactly that file (GET, HEAD, OPTIONS, no key);
-#  3. its paths are the routes of esq_routes[] (src/http_routes.c) and
+#  3. its paths are the routes of esq_routes[] (sql/registry.pl) and
 #     nothing else; each path's methods are the live server's Allow, and any
 #     other method is a 405; each list's query parameters are the ones SQL
 #     accepts (esqase.list_parameters once it exists, and a request with each);
@@ -100,17 +100,16 @@ is($r->{status}, 200, 'a key or a query parameter changes nothing');
 # ---------------------------------------------------------------------------
 # 3. paths and methods: the route table and the live server
 # ---------------------------------------------------------------------------
-my $routes_c = do { local (@ARGV, $/) = "$root/src/http_routes.c"; <> };
-my ($table) = $routes_c =~ /esq_routes\[\] = \{(.*?)\n\};/s;
-my @routes;
-while ($table =~ /\{"([a-z-]+)", "([a-z_]+)", (true|false)\}/g)
-{
-	push @routes, { path => $1, sql => $2, read_only => $3 eq 'true' };
-}
-cmp_ok(scalar @routes, '>=', 6, 'routes read from esq_routes[]');
+# The routes: one per resource of sql/registry.pl, which esq_routes[] is
+# made from (build/esq_registry.h).
+my $registry = do "$root/sql/registry.pl";
+die "sql/registry.pl: " . ($@ || $!) unless ref $registry;
+my @routes = map { { path => $_->{path}, sql => $_->{name}, read_only => !!$_->{read_only} } }
+  @{ $registry->{resources} };
+cmp_ok(scalar @routes, '>=', 6, 'routes read from sql/registry.pl');
 my @expected = ('/v1/openapi.json', map { ("/v1/$_->{path}", "/v1/$_->{path}/{id}") } @routes);
 is_deeply([ sort keys %{ $doc->{paths} } ], [ sort @expected ],
-	'documented paths = esq_routes[] (collection and item) + /v1/openapi.json');
+	'documented paths = the routes of the registry (collection and item) + /v1/openapi.json');
 
 my @METHODS = qw(GET HEAD POST PUT PATCH DELETE OPTIONS TRACE);
 my $sample_id = '00000000-0000-4000-8000-000000000000';

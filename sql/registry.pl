@@ -1,0 +1,523 @@
+# sql/registry.pl: the resources of the API and the tables they live in,
+# each written once.  A Perl data file, read at build time by
+# tools/generate.pl (docs/architecture.md, "From the registry to the
+# scripts"), which writes from it the SQL that is the same for every
+# resource but for what this file says: plain text, into the built scripts,
+# where a line "-- @generate <section>" of sql/code/ asks for it
+# (tools/build-sql.sh); and each {{visible <resource> <alias>}} in sql/code/
+# as the resource's visibility rule.  The C side reads it too, through the
+# header build/esq_registry.h: the routes, which are read-only, the scopes
+# and their permission.  Change it, run make, and read the result in
+# build/esqase--<version>.sql and build/esq_registry.h.
+#
+# resources: one per API resource, in the order of the routes, whose index
+# is in the metrics and whose scopes are the bits of src/context.c.
+#   name     SQL spelling: the table esqase.<name>, esqase.<name>_list, ...,
+#            the public esqase_<name>_<action>; and the list's name
+#   path     URL spelling: /v1/<path> and /v1/<path>/{id}; the scopes
+#            <path>:read and <path>:write; esqase.api_access's resource
+#   record   one record: esqase.<record>_docs (its renderer, written by hand
+#            in the resource's file), <record>_one, <record>_find; in
+#            messages with "_" as a space ("practice area <id> not found")
+#   read_only     GET only: list and get, no write scope (members)
+#   permission    what the key's member must also hold (or be an owner) to
+#                 use the resource's scopes: the "Practice areas"
+#                 permission (src/context.c, through build/esq_registry.h)
+#   visible  who may see a row, for a query over many rows, as an SQL
+#            condition in which {row}. stands for the row's table or alias
+#            (nothing in a policy).  Its sub-select runs once per query (a
+#            hashed SubPlan).  Absent: every row of the firm.  Code in
+#            sql/code/ uses it as {{visible <name> <alias>}}.
+#   visible_row   the same rule for one row at a time, if written another
+#                 way: a probe by key (esqase.context_assigned) instead of
+#                 the member's whole list, for the finds (36_records.sql)
+#                 and the policies (90_security.sql)
+#   archived the status a delete sets, with deleted_at (no status: only
+#            deleted_at)
+#   statuses the values of the status list filter
+#   list     the list (39_lists.sql): total is the count of a plain list
+#            (no filter); params, the query parameters it takes besides the
+#            paging and status ones (esqase.list_parameters); where, which
+#            rows a plain list shows besides the firm's live visible ones
+#            (alias t); check, a check before the page; with_deleted, a
+#            plain list shows deleted rows too
+#   counted  the lists of esqase.record_counts the table's rows count in
+#            (esqase.counted_in says which of them a row is in): its count
+#            trigger function and triggers (20_triggers.sql), and the scope
+#            that reads each list (the record_counts policy)
+#   rename   the update is a rename: name is the only field a PATCH sets,
+#            and these the response's fields it cannot (36_records.sql)
+#
+# tables: every table and view of schema esqase, with the comments on it
+# and its columns that \d+ shows (97_comments.sql; test/sql/80_catalog.sql
+# lists any column left without one).  common: columns that take the
+# wording of %common below.
+#
+# report_views: the same for the views of schema esqase_report
+# (93_reporting.sql; checked by test/sql/90_reporting.sql), with
+# %report_common.
+{
+resources => [
+    { name => 'contacts', path => 'contacts', record => 'contact',
+      visible => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
+               . 'OR {row}.hidden_by_lead IN (SELECT esqase.assigned_leads())',
+      visible_row => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
+                   . 'OR esqase.context_assigned({row}.hidden_by_lead)',
+      archived => 'ARCHIVED',
+      statuses => [qw(ACTIVE ARCHIVED)],
+      counted => [qw(contacts contacts_private)],
+      list => { total => 'esqase.contacts_total(firm)', params => [qw(q type)] } },
+    { name => 'matters', path => 'matters', record => 'matter',
+      archived => 'ARCHIVE',
+      statuses => [qw(ACTIVE DRAFT ARCHIVE)],
+      counted => [qw(matters)],
+      list => { total => q{esqase.record_total(firm, 'matters')},
+                params => [qw(q practiceAreaId stageId clientContactId)] } },
+    { name => 'leads', path => 'leads', record => 'lead',
+      visible => 'NOT {row}.is_private OR esqase.context_is_owner() '
+               . 'OR {row}.id IN (SELECT esqase.assigned_leads())',
+      visible_row => 'NOT {row}.is_private OR esqase.context_is_owner() '
+                   . 'OR esqase.context_assigned({row}.id)',
+      statuses => [qw(PENDING WON LOST)],
+      counted => [qw(leads_public leads_private)],
+      list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },
+    { name => 'practice_areas', path => 'practice-areas', record => 'practice_area',
+      permission => 'practice_areas',
+      archived => 'ARCHIVED',
+      statuses => [qw(ACTIVE ARCHIVED)],
+      counted => [qw(practice_areas)],
+      list => { total => q{esqase.record_total(firm, 'practice_areas')} },
+      rename => [qw(stages matterTypes status)] },
+    { name => 'matter_types', path => 'matter-types', record => 'matter_type',
+      permission => 'practice_areas',
+      archived => 'ARCHIVED',
+      statuses => [qw(ACTIVE ARCHIVED)],
+      list => { total => 'esqase.matter_types_count(firm, page)', params => [qw(practiceAreaId)],
+                # the matter types of one practice area, which must exist
+                where => 't.practice_area_id = page.area',
+                check => <<'SQL' },
+IF NOT esqase.practice_area_live(firm, page.area) THEN
+        PERFORM esqase.fail('P0002', format('practice area %s not found', page.area), 'practiceAreaId');
+    END IF;
+SQL
+      rename => [qw(practiceAreaId status)] },
+    { name => 'members', path => 'members', record => 'member', read_only => 1,
+      statuses => [qw(ACTIVE INACTIVE)],
+      # inactive members included; their total is counted (they are few)
+      list => { total => 'esqase.members_count(firm, page)', with_deleted => 1 } },
+],
+
+common => {
+    firm_id => 'The firm the row belongs to (firms.id)',
+    id => "The record's id (the API's id)",
+    created_at => 'When the row was created (API: createdAt)',
+    updated_at => 'When the row last changed, kept by a trigger (API: updatedAt)',
+    deleted_at => 'When the record was deleted (the API no longer shows it); NULL while live',
+},
+
+tables => [
+    { table => 'firms',
+      comment => "Law firms (tenants); every other table has firm_id, which references firms.id. Created by esqase_create_firm",
+      common => [qw(created_at updated_at)],
+      columns => [
+          id => "The firm (firm_id in every other table; the API key decides it in the API)",
+          name => "The firm's name",
+      ] },
+    { table => 'members',
+      comment => "People of a firm who hold API keys (API: /v1/members); created by esqase_create_member, deactivated by setting deleted_at",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          name => "Full name (API: name)",
+          email => "Login email, unique per firm in any case (API: email)",
+          is_owner => "Owners hold every permission and see every private lead (API: isOwner)",
+          permissions => "Extra permissions; practice_areas lets the member change practice areas and matter types (API: permissions)",
+          deleted_at => "When the member was deactivated (API: status INACTIVE); NULL while active",
+      ] },
+    { table => 'api_keys',
+      comment => "API keys: each belongs to a member and holds scopes; the secret itself is never stored. Created by esqase_create_api_key",
+      common => [qw(firm_id id created_at)],
+      columns => [
+          member_id => "The member the key acts as (members.id)",
+          name => "A label for the key, or NULL",
+          prefix => "The public part of the token esq_<prefix>_<secret>, to find the key; not secret",
+          secret_hash => "SHA-256 of the whole token; the token cannot be recovered from it",
+          scopes => "What the key may do: contacts:read, matters:write, ... (docs/http-api.md)",
+          updated_at => "When the key's name, scopes, member, revocation, expiry or secret last changed",
+          last_used_at => "When a request last used the key (refreshed at most once a minute)",
+          revoked_at => "When the key was revoked (esqase_revoke_api_key); NULL while valid",
+          expires_at => "When the key stops working, or NULL for never (esqase_set_api_key_expiry)",
+          rotated_at => "When the key last got a new secret (esqase_rotate_api_key), or NULL",
+          previous_secret_hash => "SHA-256 of the token a rotation replaced, accepted until previous_valid_until",
+          previous_valid_until => "When the token a rotation replaced stops working",
+      ] },
+    { table => 'contacts',
+      comment => "Contacts: people and companies (API: /v1/contacts); deleted ones stay, ARCHIVED, with deleted_at",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          type => "PERSON or COMPANY; never changes (API: type)",
+          status => "ACTIVE, or ARCHIVED once deleted (API: status)",
+          prefix => "Person: name prefix such as Dr. (API: prefix)",
+          first_name => "Person: first name (API: firstName)",
+          middle_name => "Person: middle name (API: middleName)",
+          last_name => "Person: last name (API: lastName)",
+          suffix => "Person: name suffix such as Jr. (API: suffix)",
+          nickname => "Person: nickname (API: nickname)",
+          company_name => "Company: name (API: companyName)",
+          trade_name => "Company: trade name (API: tradeName)",
+          company_type => "Company: kind of company, free text (API: companyType)",
+          emails => "Email addresses, the primary one first (API: emails; a lead's email)",
+          phones => "Phone numbers (API: phones; a lead's phone)",
+          name => "Display name, kept by a trigger: first, middle and last name of a person, the company name of a company (API: name)",
+          search => "Full-text search document of the name, nickname, trade name, emails and phones, kept by a trigger (API: the q parameter of lists)",
+          hidden_by_lead => "The private lead that created this contact as its prospect: the contact is then seen only by those who see that lead, until the firm uses it elsewhere or the lead is made public; else NULL",
+      ] },
+    { table => 'practice_areas',
+      comment => "Practice areas (API: /v1/practice-areas), each with its stages and matter types; deleted ones stay, ARCHIVED",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          name => "Name (API: name)",
+          status => "ACTIVE, or ARCHIVED once deleted (API: status)",
+      ] },
+    { table => 'practice_area_stages',
+      comment => "Stages (board columns) of a practice area: To do, In progress, Done to start with (API: practice area stages)",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          practice_area_id => "The practice area (practice_areas.id)",
+          name => "Name (API: stages[].name)",
+          type => "TODO, IN_PROGRESS or DONE (API: stages[].type)",
+          order => "Position on the board, from 0 (API: stages[].order)",
+      ] },
+    { table => 'matter_types',
+      comment => "Matter types of a practice area (API: /v1/matter-types); deleted ones stay, ARCHIVED",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          practice_area_id => "The practice area (practice_areas.id; API: practiceAreaId)",
+          name => "Name (API: name)",
+          status => "ACTIVE, or ARCHIVED once deleted (API: status)",
+      ] },
+    { table => 'public_id_counters',
+      comment => "The last number handed out per firm for matters (M) and leads (L): M-0001, L-0001, ...",
+      common => [qw(firm_id)],
+      columns => [
+          kind => "M for matters, L for leads",
+          last_value => "The last number used; the next record gets one more",
+      ] },
+    { table => 'matters',
+      comment => "Matters (cases) (API: /v1/matters); deleted ones stay, ARCHIVE, with deleted_at",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          public_id => "Per-firm number shown to people: M-0001, ... (API: publicId)",
+          title => q{Title, "Untitled matter" by default (API: title)},
+          description => "Free text (API: description)",
+          status => "ACTIVE, DRAFT or ARCHIVE; deleted matters are ARCHIVE (API: status)",
+          open_date => "Date opened (API: openDate)",
+          close_date => "Date closed, or NULL (API: closeDate)",
+          sol_date => "Statute-of-limitations date, or NULL (API: solDate)",
+          practice_area_id => "The practice area (practice_areas.id; API: practiceAreaId)",
+          stage_id => "The stage within the practice area (practice_area_stages.id; API: practiceAreaStageColumnId)",
+          matter_type_id => "The matter type (matter_types.id), or NULL (API: matterTypeId)",
+          search => "Full-text search document of the public id, title and description, kept by a trigger (API: the q parameter of lists)",
+      ] },
+    { table => 'matter_clients',
+      comment => "The clients of each matter, in order (API: a matter's clientContactIds and clients)",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          matter_id => "The matter (matters.id)",
+          contact_id => "The client (contacts.id; API: clientContactIds)",
+          position => "Order of the clients, from 0 (the order of clientContactIds)",
+          is_primary => "The primary client: the one at position 0",
+          is_bill_recipient => "Receives the bills",
+      ] },
+    { table => 'matter_team',
+      comment => "The members working on each matter (API: a matter's team)",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          matter_id => "The matter (matters.id)",
+          member_id => "The member (members.id; API: team[].memberId)",
+          position => "Order of the team, from 0",
+          role => "Role on the matter, free text (API: team[].role)",
+          allocation => "Share of the work in percent, 0 to 100, or NULL (API: team[].allocation)",
+      ] },
+    { table => 'lead_stages',
+      comment => "The firm's lead pipeline: New, Contacted, Consultation scheduled, Proposal sent",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          name => "Name of the stage",
+          order => "Position in the pipeline, from 0",
+      ] },
+    { table => 'leads',
+      comment => "Leads (prospective clients) (API: /v1/leads); private ones are seen only by their assignees and the firm's owners; deleted ones stay, with deleted_at",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          public_id => "Per-firm number shown to people: L-0001, ... (API: publicId)",
+          status => "PENDING, WON or LOST (API: status)",
+          value => "LOWEST, LOW, MEDIUM, HIGH, HIGHEST, or NULL (API: value)",
+          is_private => "Seen only by its assignees and the firm's owners (API: isPrivate)",
+          contact_id => "The prospect (contacts.id; API: contact)",
+          practice_area_id => "The practice area (practice_areas.id), or NULL (API: practiceAreaId)",
+          stage_id => "The pipeline stage (lead_stages.id; API: leadStageColumnId)",
+      ] },
+    { table => 'lead_assignees',
+      comment => "The members assigned to each lead (API: a lead's assigneeIds and assignees)",
+      common => [qw(firm_id id created_at updated_at)],
+      columns => [
+          lead_id => "The lead (leads.id)",
+          member_id => "The member (members.id; API: assigneeIds)",
+          position => "Order of the assignees, from 0 (the order of assigneeIds)",
+      ] },
+    { table => 'record_counts',
+      comment => "Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm's count is the sum of its slots",
+      common => [qw(firm_id)],
+      columns => [
+          list => "contacts, matters, practice_areas, leads_public, leads_private, or contacts_private (the hidden prospects of private leads)",
+          slot => "One of up to 16 rows a count is spread over, so that concurrent writers do not wait for each other",
+          n => "This slot's share of the count (the sum over the slots is the count)",
+      ] },
+    { table => 'audit_log',
+      comment => "Every write to the firm's data, by the API or by hand; append-only",
+      common => [qw(firm_id)],
+      columns => [
+          id => "Position in the log, ascending",
+          at => "When the write happened",
+          member_id => "The member whose API key made the write (members.id), or NULL",
+          key_id => "The API key that made the write (api_keys.id), or NULL",
+          db_role => "The database role that made the write",
+          action => "INSERT, UPDATE or DELETE; a soft delete is a DELETE that has new_values",
+          table_name => "The table written (of schema esqase)",
+          record_id => "The id of the row written",
+          old_values => "The row before the write, as JSON (key hashes and search documents left out), or NULL for an INSERT",
+          new_values => "The row after the write, as JSON, or NULL for a removed link row",
+          request_id => "The X-Request-Id of the HTTP request that made the write, or NULL",
+      ] },
+    { table => 'report_readers',
+      columns => [
+          role_name => "The role that reads schema esqase_report (by name, so that it survives a dump)",
+          firm_id => "The firm it reads (firms.id), or NULL for every firm",
+          private_leads => "Whether it also sees private leads and their prospects",
+          granted_at => "When esqase_grant_reader last granted it",
+      ] },
+    { table => 'report_scope', view => 1,
+      columns => [
+          firm_id => "A firm the current role reads (firms.id)",
+          private_leads => "Whether the current role sees that firm's private leads",
+      ] },
+    { table => 'api_key_list', view => 1,
+      comment => "API keys without their hashes, with their member and status, for DBAs (no grant by default)",
+      columns => [
+          firm_id => "The firm of the key (firms.id)",
+          id => "The key's id (api_keys.id): what the esqase_*_api_key* functions take instead of the token",
+          member_id => "The member the key acts as (members.id)",
+          member_name => "That member's name",
+          name => "The key's label, or NULL",
+          prefix => "The public part of the token esq_<prefix>_<secret> (also in the request log as key=)",
+          scopes => "What the key may do (esqase_set_api_key_scopes, _add_, _remove_)",
+          status => "ACTIVE, REVOKED or EXPIRED, now",
+          created_at => "When the key was created",
+          updated_at => "When its name, scopes, member, revocation, expiry or secret last changed",
+          last_used_at => "When a request last used the key (refreshed at most once a minute), or NULL",
+          expires_at => "When the key stops working, or NULL for never",
+          revoked_at => "When the key was revoked, or NULL",
+          rotated_at => "When the key last got a new secret, or NULL",
+          previous_valid_until => "Until when the secret the last rotation replaced still works, or NULL",
+      ] },
+    { table => 'contact_refs', view => 1,
+      comment => "Contacts as matters (clients) and leads (their contact) show them: id and name, for the keys that read those records",
+      common => [qw(firm_id id)],
+      columns => [
+          name => "Its name, as the records that refer to it show it (API: name)",
+      ] },
+    { table => 'practice_area_refs', view => 1,
+      comment => "Practice areas as matters and leads show them: id and name",
+      common => [qw(firm_id id)],
+      columns => [
+          name => "Its name, as the records that refer to it show it (API: name)",
+      ] },
+    { table => 'practice_area_stage_refs', view => 1,
+      comment => "Practice area stages as matters show them: id and name",
+      common => [qw(firm_id id)],
+      columns => [
+          name => "Its name, as the records that refer to it show it (API: name)",
+      ] },
+    { table => 'matter_type_refs', view => 1,
+      comment => "Matter types as matters and practice areas show them: id and name, with their practice area, whether they are live and their order",
+      common => [qw(firm_id id)],
+      columns => [
+          name => "Its name, as the records that refer to it show it (API: name)",
+          practice_area_id => "The practice area (practice_areas.id)",
+          live => "Not deleted: a practice area shows its live matter types only",
+          created_at => "When it was made: a practice area lists its matter types oldest first",
+      ] },
+    { table => 'member_refs', view => 1,
+      comment => "Members as matters (team) and leads (assignees) show them: id and name",
+      common => [qw(firm_id id)],
+      columns => [
+          name => "Its name, as the records that refer to it show it (API: name)",
+      ] },
+    { table => 'http_stats', view => 1,
+      comment => "HTTP requests answered, per route, method and status, by all workers since the server started or esqase.http_stats_reset() (docs/http-api.md)",
+      columns => [
+          route => "The route: /v1/contacts, /v1/contacts/{id}, ..., or other",
+          method => "The HTTP method",
+          status => "The HTTP status answered (NULL: one missing from the list of statuses esqase answers, a bug)",
+          requests => "How many requests",
+      ] },
+    { table => 'http_latency', view => 1,
+      comment => "Latency histogram of HTTP requests, cumulative as in Prometheus, since the server started or esqase.http_stats_reset() (docs/http-api.md)",
+      columns => [
+          route => "The route: /v1/contacts, /v1/contacts/{id}, ..., or other",
+          method => "The HTTP method",
+          le_ms => "Upper bound in milliseconds from the request's headers to its answer (NULL: every request)",
+          requests => "How many requests were answered within le_ms",
+      ] },
+    { table => 'idempotency_keys',
+      common => [qw(firm_id)],
+    },
+],
+
+report_common => {
+    firm_id => 'The firm (firms.id)',
+    id => "The record's id (the API's id)",
+    name => 'Name',
+    created_at => 'When the record was created',
+    updated_at => 'When the record last changed',
+    deleted_at => 'When the record was deleted (the API no longer shows it); NULL while live',
+},
+
+report_views => [
+    { table => 'firms',
+      comment => "Law firms (tenants); every other view joins on firm_id",
+      common => [qw(name created_at updated_at)],
+      columns => [
+          id => "The firm (firm_id in every other view)",
+      ] },
+    { table => 'members',
+      comment => "Members (users) of each firm; deactivated ones have deleted_at set",
+      common => [qw(firm_id name created_at updated_at)],
+      columns => [
+          id => "The member (API: members id, team memberId, assigneeIds)",
+          email => "Login email, unique per firm",
+          is_owner => "Owners hold every permission and see every private lead",
+          permissions => "Extra permissions: practice_areas (practice areas and matter types)",
+          deleted_at => "When the member was deactivated (API status INACTIVE); NULL while active",
+      ] },
+    { table => 'contacts',
+      comment => "Contacts (people and companies), archived ones included; a private lead's prospect only for readers granted private leads",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          type => "PERSON or COMPANY; never changes",
+          status => "ACTIVE, or ARCHIVED once deleted",
+          name => "Display name: first, middle and last name of a person, company name of a company",
+          prefix => "Person: name prefix",
+          first_name => "Person: first name",
+          middle_name => "Person: middle name",
+          last_name => "Person: last name",
+          suffix => "Person: name suffix",
+          nickname => "Person: nickname",
+          company_name => "Company: name",
+          trade_name => "Company: trade name",
+          company_type => "Company: type of company",
+          emails => "Email addresses, primary first",
+          primary_email => "The first email, or NULL",
+          phones => "Phone numbers",
+          private_lead_id => "The private lead that created this contact while it stays hidden with the lead; else NULL",
+      ] },
+    { table => 'practice_areas',
+      comment => "Practice areas, archived ones included",
+      common => [qw(firm_id id name created_at updated_at deleted_at)],
+      columns => [
+          status => "ACTIVE, or ARCHIVED once deleted",
+      ] },
+    { table => 'practice_area_stages',
+      comment => "Stages (board columns) of each practice area: the stage of a matter",
+      common => [qw(firm_id id name created_at updated_at)],
+      columns => [
+          practice_area_id => "The practice area the stage belongs to",
+          type => "TODO, IN_PROGRESS or DONE",
+          sort_order => "Position of the stage on the board, from 0 (API: order)",
+      ] },
+    { table => 'matter_types',
+      comment => "Matter types of each practice area, archived ones included",
+      common => [qw(firm_id id name created_at updated_at deleted_at)],
+      columns => [
+          practice_area_id => "The practice area the type belongs to",
+          status => "ACTIVE, or ARCHIVED once deleted",
+      ] },
+    { table => 'matters',
+      comment => "Matters (cases), archived ones included",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          public_id => "Per-firm number shown to people: M-0001, M-0002, ...",
+          title => q{Title ("Untitled matter" by default)},
+          description => "Free text",
+          status => "ACTIVE, DRAFT or ARCHIVE (deleted matters are ARCHIVE)",
+          open_date => "Date opened",
+          close_date => "Date closed, or NULL",
+          sol_date => "Statute-of-limitations date, or NULL",
+          practice_area_id => "The practice area (practice_areas.id)",
+          stage_id => "The stage within the practice area (practice_area_stages.id; API: practiceAreaStageColumnId)",
+          matter_type_id => "The matter type (matter_types.id), or NULL",
+      ] },
+    { table => 'matter_clients',
+      comment => "Clients of each matter, in order",
+      common => [qw(firm_id created_at)],
+      columns => [
+          matter_id => "The matter (matters.id)",
+          contact_id => "The client (contacts.id)",
+          position => "Order of the clients, from 0",
+          is_primary => "The primary client (position 0)",
+          is_bill_recipient => "Receives the bills (the primary client)",
+      ] },
+    { table => 'matter_team',
+      comment => "Members working on each matter",
+      common => [qw(firm_id created_at)],
+      columns => [
+          matter_id => "The matter (matters.id)",
+          member_id => "The member (members.id)",
+          position => "Order of the team, from 0",
+          role => "Role on the matter, free text",
+          allocation => "Share of the work in percent (0-100), or NULL",
+      ] },
+    { table => 'lead_stages',
+      comment => "The firm's lead pipeline stages",
+      common => [qw(firm_id id name created_at updated_at)],
+      columns => [
+          sort_order => "Position in the pipeline, from 0",
+      ] },
+    { table => 'leads',
+      comment => "Leads (prospective clients), deleted ones included; private leads only for readers granted them",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          public_id => "Per-firm number shown to people: L-0001, L-0002, ...",
+          status => "PENDING, WON or LOST",
+          value => "LOWEST, LOW, MEDIUM, HIGH, HIGHEST or NULL",
+          value_rank => "value as a number to sort by: 1 (LOWEST) to 5 (HIGHEST), NULL without a value",
+          is_private => "Visible in the API only to its assignees and the firm's owners",
+          contact_id => "The prospect (contacts.id)",
+          practice_area_id => "The practice area (practice_areas.id), or NULL",
+          stage_id => "The pipeline stage (lead_stages.id; API: leadStageColumnId)",
+      ] },
+    { table => 'lead_assignees',
+      comment => "Members assigned to each lead (of the leads the reader sees)",
+      common => [qw(firm_id created_at)],
+      columns => [
+          lead_id => "The lead (leads.id)",
+          member_id => "The member (members.id)",
+          position => "Order of the assignees, from 0",
+      ] },
+    { table => 'audit_log',
+      comment => "Every write to the firm's data, append-only; rows of private leads and their prospects only for readers granted them",
+      common => [qw(firm_id)],
+      columns => [
+          id => "Position in the log (ascending within a firm)",
+          at => "When the write happened",
+          member_id => "The member whose API key made the write, or NULL",
+          key_id => "The API key that made the write, or NULL",
+          db_role => "The database role that made the write",
+          action => "INSERT, UPDATE or DELETE (a soft delete is a DELETE with new_values)",
+          table_name => "The table written: contacts, matters, leads, ... (names of schema esqase)",
+          record_id => "The id of the row written",
+          old_values => "The row before the write (table columns), or NULL for an INSERT",
+          new_values => "The row after the write, or NULL for a removed link row",
+      ] },
+],
+}
