@@ -51,7 +51,25 @@
 # tables: every table and view of schema esqase, with the comments on it
 # and its columns that \d+ shows (97_comments.sql; test/sql/80_catalog.sql
 # lists any column left without one).  common: columns that take the
-# wording of %common below.
+# wording of %common below.  And for each data table (90_security.sql):
+#   rls      row-level security enabled and forced, and pg_dump keeps its
+#            rows (pg_extension_config_dump)
+#   audited  its updated_at and audit triggers (audited_columns: only an
+#            UPDATE OF these is a change)
+#   policy   its row-level security policies, per command (the firm of the
+#            context first: firm_column, if not firm_id):
+#              select  who sees a row; refs: what the reference views'
+#                      owner esqase_refs sees (28_references.sql)
+#              write   the scope that writes it (absent: the API role does
+#                      not); row: what an updated or deleted row must also
+#                      pass; insert: the check of a new row (absent: the
+#                      write scope); update: what an updated row must pass
+#            in SQL, with these words: {{may <scope>}}, {{read <resource>}}
+#            (its read or write scope), {{visible <resource>}} (its
+#            visible_row rule, columns bare), {{visible}} (the table's own
+#            visible rule), {{new_row <resource>}} (live, or deleted now
+#            with the status a delete sets), {{count_scope}} (the read
+#            scope of a record_counts list: the resource that counts in it)
 #
 # report_views: the same for the views of schema esqase_report
 # (93_reporting.sql; checked by test/sql/90_reporting.sql), with
@@ -117,6 +135,9 @@ common => {
 
 tables => [
     { table => 'firms',
+      rls => 1, audited => 1,
+      firm_column => 'id',    # its own row: firms has no firm_id
+      policy => { select => 'true' },
       comment => "Law firms (tenants); every other table has firm_id, which references firms.id. Created by esqase_create_firm",
       common => [qw(created_at updated_at)],
       columns => [
@@ -124,6 +145,8 @@ tables => [
           name => "The firm's name",
       ] },
     { table => 'members',
+      rls => 1, audited => 1,
+      policy => { select => '{{may members:read}}', refs => '{{read matters}} OR {{read leads}}' },
       comment => "People of a firm who hold API keys (API: /v1/members); created by esqase_create_member, deactivated by setting deleted_at",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -134,6 +157,9 @@ tables => [
           deleted_at => "When the member was deactivated (API: status INACTIVE); NULL while active",
       ] },
     { table => 'api_keys',
+      rls => 1, audited => 1,
+      # last_used_at alone is bookkeeping: not an audited change
+      audited_columns => 'name, scopes, revoked_at, expires_at, member_id, rotated_at',
       comment => "API keys: each belongs to a member and holds scopes; the secret itself is never stored. Created by esqase_create_api_key",
       common => [qw(firm_id id created_at)],
       columns => [
@@ -151,6 +177,19 @@ tables => [
           previous_valid_until => "When the token a rotation replaced stops working",
       ] },
     { table => 'contacts',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{visible contacts}} AND {{read contacts}}',
+          write => 'contacts:write',
+          row => '{{visible contacts}} AND deleted_at IS NULL',
+          # a lead's prospect is created with leads:write
+          insert => '{{may contacts:write}} OR {{may leads:write}}',
+          update => '{{new_row contacts}}',
+          # a matter's client; a visible lead's contact (esqase.lead_contact_shown)
+          refs => '{{visible contacts}} AND ({{read contacts}} OR ({{read matters}} AND EXISTS '
+                . '(SELECT FROM esqase.matter_clients mc WHERE mc.firm_id = contacts.firm_id '
+                . 'AND mc.contact_id = contacts.id)) OR ({{read leads}} AND esqase.lead_contact_shown(firm_id, id)))',
+      },
       comment => "Contacts: people and companies (API: /v1/contacts); deleted ones stay, ARCHIVED, with deleted_at",
       common => [qw(firm_id id created_at updated_at deleted_at)],
       columns => [
@@ -172,6 +211,14 @@ tables => [
           hidden_by_lead => "The private lead that created this contact as its prospect: the contact is then seen only by those who see that lead, until the firm uses it elsewhere or the lead is made public; else NULL",
       ] },
     { table => 'practice_areas',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{read practice-areas}}',
+          write => 'practice-areas:write',
+          row => 'deleted_at IS NULL',
+          update => '{{new_row practice_areas}}',
+          refs => '{{read matters}} OR {{read leads}}',
+      },
       comment => "Practice areas (API: /v1/practice-areas), each with its stages and matter types; deleted ones stay, ARCHIVED",
       common => [qw(firm_id id created_at updated_at deleted_at)],
       columns => [
@@ -179,6 +226,8 @@ tables => [
           status => "ACTIVE, or ARCHIVED once deleted (API: status)",
       ] },
     { table => 'practice_area_stages',
+      rls => 1, audited => 1,
+      policy => { select => '{{read practice-areas}}', refs => '{{read matters}}' },
       comment => "Stages (board columns) of a practice area: To do, In progress, Done to start with (API: practice area stages)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -188,6 +237,16 @@ tables => [
           order => "Position on the board, from 0 (API: stages[].order)",
       ] },
     { table => 'matter_types',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{read matter-types}}',
+          write => 'matter-types:write',
+          row => 'deleted_at IS NULL',
+          update => '{{new_row matter_types}}',
+          # a practice area shows its live matter types; a matter shows its
+          # own, even one deleted since
+          refs => '({{read practice-areas}} AND deleted_at IS NULL) OR {{read matters}}',
+      },
       comment => "Matter types of a practice area (API: /v1/matter-types); deleted ones stay, ARCHIVED",
       common => [qw(firm_id id created_at updated_at deleted_at)],
       columns => [
@@ -196,6 +255,10 @@ tables => [
           status => "ACTIVE, or ARCHIVED once deleted (API: status)",
       ] },
     { table => 'public_id_counters',
+      # bookkeeping: the counts follow from the records the audit log records
+      rls => 1,
+      # the M counter follows matters, the L counter leads
+      policy => { select => "(kind = 'M' AND {{may matters:write}}) OR (kind = 'L' AND {{may leads:write}})" },
       comment => "The last number handed out per firm for matters (M) and leads (L): M-0001, L-0001, ...",
       common => [qw(firm_id)],
       columns => [
@@ -203,6 +266,13 @@ tables => [
           last_value => "The last number used; the next record gets one more",
       ] },
     { table => 'matters',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{read matters}}',
+          write => 'matters:write',
+          row => 'deleted_at IS NULL',
+          update => '{{new_row matters}}',
+      },
       comment => "Matters (cases) (API: /v1/matters); deleted ones stay, ARCHIVE, with deleted_at",
       common => [qw(firm_id id created_at updated_at deleted_at)],
       columns => [
@@ -219,6 +289,12 @@ tables => [
           search => "Full-text search document of the public id, title and description, kept by a trigger (API: the q parameter of lists)",
       ] },
     { table => 'matter_clients',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{read matters}}',
+          write => 'matters:write',
+          insert => '{{may matters:write}} AND esqase.contact_usable(firm_id, contact_id, false)',
+      },
       comment => "The clients of each matter, in order (API: a matter's clientContactIds and clients)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -229,6 +305,8 @@ tables => [
           is_bill_recipient => "Receives the bills",
       ] },
     { table => 'matter_team',
+      rls => 1, audited => 1,
+      policy => { select => '{{read matters}}', write => 'matters:write' },
       comment => "The members working on each matter (API: a matter's team)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -239,6 +317,8 @@ tables => [
           allocation => "Share of the work in percent, 0 to 100, or NULL (API: team[].allocation)",
       ] },
     { table => 'lead_stages',
+      rls => 1, audited => 1,
+      policy => { select => '{{read leads}}' },
       comment => "The firm's lead pipeline: New, Contacted, Consultation scheduled, Proposal sent",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -246,6 +326,13 @@ tables => [
           order => "Position in the pipeline, from 0",
       ] },
     { table => 'leads',
+      rls => 1, audited => 1,
+      policy => {
+          select => '{{read leads}} AND {{visible leads}}',
+          write => 'leads:write',
+          row => '{{visible leads}} AND deleted_at IS NULL',
+          update => '{{visible leads}} AND {{new_row leads}}',
+      },
       comment => "Leads (prospective clients) (API: /v1/leads); private ones are seen only by their assignees and the firm's owners; deleted ones stay, with deleted_at",
       common => [qw(firm_id id created_at updated_at deleted_at)],
       columns => [
@@ -258,6 +345,19 @@ tables => [
           stage_id => "The pipeline stage (lead_stages.id; API: leadStageColumnId)",
       ] },
     { table => 'lead_assignees',
+      rls => 1, audited => 1,
+      # visible and writable where their lead is (a probe of the lead by
+      # key), or while the lead is new in this transaction (its first
+      # assignees)
+      visible => 'esqase.context_is_owner() OR esqase.lead_shown(firm_id, lead_id) '
+               . 'OR esqase.lead_new_here(firm_id, lead_id)',
+      policy => {
+          select => '{{read leads}} AND {{visible}}',
+          write => 'leads:write',
+          row => '{{visible}}',
+          insert => '{{may leads:write}} AND {{visible}}',
+          update => '{{visible}}',
+      },
       comment => "The members assigned to each lead (API: a lead's assigneeIds and assignees)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -265,15 +365,8 @@ tables => [
           member_id => "The member (members.id; API: assigneeIds)",
           position => "Order of the assignees, from 0 (the order of assigneeIds)",
       ] },
-    { table => 'record_counts',
-      comment => "Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm's count is the sum of its slots",
-      common => [qw(firm_id)],
-      columns => [
-          list => "contacts, matters, practice_areas, leads_public, leads_private, or contacts_private (the hidden prospects of private leads)",
-          slot => "One of up to 16 rows a count is spread over, so that concurrent writers do not wait for each other",
-          n => "This slot's share of the count (the sum over the slots is the count)",
-      ] },
     { table => 'audit_log',
+      rls => 1,     # no policy: no row for the API role
       comment => "Every write to the firm's data, by the API or by hand; append-only",
       common => [qw(firm_id)],
       columns => [
@@ -288,6 +381,16 @@ tables => [
           old_values => "The row before the write, as JSON (key hashes and search documents left out), or NULL for an INSERT",
           new_values => "The row after the write, as JSON, or NULL for a removed link row",
           request_id => "The X-Request-Id of the HTTP request that made the write, or NULL",
+      ] },
+    { table => 'record_counts',
+      rls => 1,
+      policy => { select => '{{count_scope}}' },
+      comment => "Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm's count is the sum of its slots",
+      common => [qw(firm_id)],
+      columns => [
+          list => "contacts, matters, practice_areas, leads_public, leads_private, or contacts_private (the hidden prospects of private leads)",
+          slot => "One of up to 16 rows a count is spread over, so that concurrent writers do not wait for each other",
+          n => "This slot's share of the count (the sum over the slots is the count)",
       ] },
     { table => 'report_readers',
       columns => [

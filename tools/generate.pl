@@ -37,6 +37,8 @@ my %sections = (
     comments => \&comments,
     count_functions => \&count_functions,
     count_triggers => \&count_triggers,
+    table_security => \&table_security,
+    policies => \&policies,
 );
 
 my $mode = shift // '';
@@ -430,6 +432,107 @@ sub count_triggers {
             $out .= "CREATE OR REPLACE TRIGGER $r->{name}_count_$e->[0] AFTER $e->[1] ON esqase.$r->{name}\n"
                   . "    $e->[2]FOR EACH STATEMENT EXECUTE FUNCTION esqase.count_$r->{name}();\n";
         }
+    }
+    return $out;
+}
+
+# Row-level security, pg_dump registration, and the updated_at and audit
+# triggers (updates and deletes per row, inserts per statement) of every
+# table that has them (90_security.sql).
+sub table_security {
+    my $out = '';
+    for my $t (grep { $_->{rls} } @{ $reg->{tables} }) {
+        my $name = "esqase.$t->{table}";
+        $out .= "ALTER TABLE $name ENABLE ROW LEVEL SECURITY;\n"
+              . "ALTER TABLE $name FORCE ROW LEVEL SECURITY;\n"
+              . "SELECT pg_catalog.pg_extension_config_dump('$name', '');\n";
+        next unless $t->{audited};
+        my $of = $t->{audited_columns} ? " OF $t->{audited_columns}" : '';
+        $out .= "CREATE OR REPLACE TRIGGER $t->{table}_updated_at BEFORE UPDATE$of ON $name\n"
+              . "    FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at();\n"
+              . "CREATE OR REPLACE TRIGGER $t->{table}_audit AFTER DELETE OR UPDATE$of ON $name\n"
+              . "    FOR EACH ROW EXECUTE FUNCTION esqase.audit();\n"
+              . "CREATE OR REPLACE TRIGGER $t->{table}_audit_insert AFTER INSERT ON $name\n"
+              . "    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_insert();\n";
+    }
+    return $out;
+}
+
+# A policy's condition: the registry's text with its words expanded.
+#   {{may <scope>}}          the context may use the scope
+#   {{read <path>}}          the resource's read or write scope
+#   {{visible <resource>}}   who may see the row (its visible_row rule, or
+#                            visible), columns bare
+#   {{visible}}              the table's own visible rule
+#   {{new_row <resource>}}   a new row of a resource with soft deletes: live,
+#                            or deleted by this transaction with the status
+#                            a delete sets
+#   {{count_scope}}          record_counts: the read scope of a list's resource
+sub policy_condition {
+    my ($text, $t, $where) = @_;
+    $text =~ s{\{\{(\w+)(?: ([\w:-]+))?\}\}}{ policy_word($1, $2, $t, $where) }ge;
+    return $text;
+}
+
+sub policy_word {
+    my ($word, $arg, $t, $where) = @_;
+    my $res = sub {
+        my $r = $resource{ $_[0] } // (grep { $_->{path} eq $_[0] } @resources)[0];
+        return $r // die "generate.pl: $where: no resource $_[0]\n";
+    };
+    if ($word eq 'may') {
+        return "esqase.context_may('$arg')";
+    } elsif ($word eq 'read') {
+        my $r = $res->($arg);
+        return "(esqase.context_may('$r->{path}:read') OR esqase.context_may('$r->{path}:write'))";
+    } elsif ($word eq 'visible' && !defined $arg) {
+        return '(' . ($t->{visible} // die "generate.pl: $where: the table has no visible rule\n") . ')';
+    } elsif ($word eq 'visible') {
+        return '(' . visible($res->($arg), '', 'visible_row') . ')';
+    } elsif ($word eq 'new_row') {
+        my $r = $res->($arg);
+        return '(deleted_at IS NULL OR deleted_at = now())' unless $r->{archived};
+        return "(deleted_at IS NULL OR (deleted_at = now() AND status = '$r->{archived}'))"
+            unless "@{$r->{statuses}}" eq "ACTIVE $r->{archived}";
+        return "((deleted_at IS NULL AND status = 'ACTIVE') OR (deleted_at = now() AND status = '$r->{archived}'))";
+    } elsif ($word eq 'count_scope') {
+        my $whens = join ' ', map { my $r = $_; map { "WHEN '$_' THEN '$r->{path}:read'" } @{ $r->{counted} } }
+                              grep { $_->{counted} } @resources;
+        return "esqase.context_may(CASE list $whens END)";
+    }
+    die "generate.pl: $where: unknown {{$word}}\n";
+}
+
+# The row-level security policies of every table (90_security.sql), per
+# command: each starts with the firm of the context (firms: its id).
+#   select   who sees a row (FOR SELECT)
+#   refs     what the reference views' owner, esqase_refs, sees of it
+#   write    the scope that writes it (absent: the API role does not)
+#   row      the rule an updated or deleted row must also pass
+#   insert   the check of a new row (absent: the write scope)
+#   update   what an updated row must also pass
+sub policies {
+    my $out = '';
+    for my $t (grep { $_->{policy} } @{ $reg->{tables} }) {
+        my $p = $t->{policy};
+        my ($name, $tbl) = ("esqase.$t->{table}", $t->{table});
+        my $firm = ($t->{firm_column} // 'firm_id') . ' = esqase.context_firm()';
+        my $c = sub { my $k = shift; policy_condition($p->{$k}, $t, "$tbl policy $k") };
+        $out .= "CREATE POLICY ${tbl}_select ON $name FOR SELECT\n"
+              . "    USING ($firm AND (" . $c->('select') . "));\n";
+        $out .= "CREATE POLICY ${tbl}_refs ON $name FOR SELECT TO esqase_refs\n"
+              . "    USING ($firm AND (" . $c->('refs') . "));\n" if defined $p->{refs};
+        next unless defined $p->{write};
+        my $w = "esqase.context_may('$p->{write}')";
+        my $row = defined $p->{row} ? ' AND ' . $c->('row') : '';
+        my $upd = defined $p->{update} ? ' AND ' . $c->('update') : '';
+        $out .= "CREATE POLICY ${tbl}_insert ON $name FOR INSERT\n"
+              . "    WITH CHECK ($firm AND (" . (defined $p->{insert} ? $c->('insert') : $w) . "));\n"
+              . "CREATE POLICY ${tbl}_update ON $name FOR UPDATE\n"
+              . "    USING ($firm AND ($w)$row)\n"
+              . "    WITH CHECK ($firm AND ($w)$upd);\n"
+              . "CREATE POLICY ${tbl}_delete ON $name FOR DELETE\n"
+              . "    USING ($firm AND ($w)$row);\n";
     }
     return $out;
 }

@@ -16,38 +16,13 @@ $$;
 
 GRANT USAGE ON SCHEMA esqase TO esqase_api;
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['firms', 'members', 'api_keys', 'contacts', 'practice_areas',
-                             'practice_area_stages', 'matter_types', 'public_id_counters',
-                             'matters', 'matter_clients', 'matter_team', 'lead_stages',
-                             'leads', 'lead_assignees', 'audit_log', 'record_counts'] LOOP
-        EXECUTE format('ALTER TABLE esqase.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE esqase.%I FORCE ROW LEVEL SECURITY', t);
-        PERFORM pg_catalog.pg_extension_config_dump(format('esqase.%I', t), '');
-        CONTINUE WHEN t = 'audit_log';
-
-        -- Counters are bookkeeping: their values follow from the records
-        -- the audit log already records, so they are not audited themselves.
-        IF t NOT IN ('public_id_counters', 'record_counts') THEN
-            -- last_used_at alone is bookkeeping too: it is not an audited change.
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.touch_updated_at()',
-                           t || '_updated_at',
-                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
-            -- INSERTs are audited per statement (esqase.audit_insert), updates
-            -- and deletes per row.
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE OR UPDATE %s ON esqase.%I FOR EACH ROW EXECUTE FUNCTION esqase.audit()',
-                           t || '_audit',
-                           CASE WHEN t = 'api_keys' THEN 'OF name, scopes, revoked_at, expires_at, member_id, rotated_at' ELSE '' END, t);
-            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON esqase.%I REFERENCING NEW TABLE AS new_rows '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION esqase.audit_insert()',
-                           t || '_audit_insert', t);
-        END IF;
-    END LOOP;
-END
-$$;
+-- Every data table: row-level security enabled and forced, registered
+-- with pg_dump (pg_extension_config_dump), and, but for bookkeeping (the
+-- counters, record_counts, the audit log itself), its updated_at trigger
+-- and its audit triggers: updates and deletes per row (esqase.audit),
+-- inserts per statement (esqase.audit_insert).  Generated from the flags of
+-- the tables of sql/registry.pl (rls, audited).
+-- @generate table_security
 
 -- The API role's privileges, exactly: what the API functions read and
 -- write as the key, and nothing more, so that a member's own SQL under the
@@ -230,85 +205,10 @@ BEGIN
 END
 $f$;
 
-DO $$
-DECLARE
-    r text[];
-    contact_visible text := '(hidden_by_lead IS NULL OR esqase.context_is_owner() '
-                            'OR esqase.context_assigned(hidden_by_lead))';
-    lead_visible text := '(NOT is_private OR esqase.context_is_owner() OR esqase.context_assigned(id))';
-    assignee_visible text := '(esqase.context_is_owner() OR esqase.lead_shown(firm_id, lead_id) '
-                             'OR esqase.lead_new_here(firm_id, lead_id))';
-    -- a new row of a table with soft deletes: live, or deleted by this
-    -- transaction with the status a delete sets
-    archived text := '((deleted_at IS NULL AND status = ''ACTIVE'') '
-                     'OR (deleted_at = now() AND status = ''ARCHIVED''))';
-    contacts_read text := '(esqase.context_may(''contacts:read'') OR esqase.context_may(''contacts:write''))';
-    matters_read text := '(esqase.context_may(''matters:read'') OR esqase.context_may(''matters:write''))';
-    leads_read text := '(esqase.context_may(''leads:read'') OR esqase.context_may(''leads:write''))';
-    areas_read text := '(esqase.context_may(''practice-areas:read'') OR esqase.context_may(''practice-areas:write''))';
-    types_read text := '(esqase.context_may(''matter-types:read'') OR esqase.context_may(''matter-types:write''))';
-BEGIN
-    -- 1 table, 2 SELECT, 3 write scope (NULL: not written by the API role),
-    -- 4 the row rule updates and deletes also need, 5 the check of a new row
-    -- (NULL: the write scope), 6 the check of an updated row, 7 what the
-    -- reference views' owner sees (NULL: the table has no reference view)
-    FOREACH r SLICE 1 IN ARRAY ARRAY[
-        ['firms', 'true', NULL, NULL, NULL, NULL, NULL],
-        ['members', 'esqase.context_may(''members:read'')', NULL, NULL, NULL, NULL,
-                    matters_read || ' OR ' || leads_read],
-        ['contacts', contact_visible || ' AND ' || contacts_read,
-                     'contacts:write', contact_visible || ' AND deleted_at IS NULL',
-                     -- a lead's prospect is created with leads:write
-                     'esqase.context_may(''contacts:write'') OR esqase.context_may(''leads:write'')', archived,
-                     -- (a matter's client; a visible lead's contact: esqase.lead_contact_shown)
-                     contact_visible || ' AND (' || contacts_read
-                     || ' OR (' || matters_read || ' AND EXISTS (SELECT FROM esqase.matter_clients mc'
-                     || ' WHERE mc.firm_id = contacts.firm_id AND mc.contact_id = contacts.id))'
-                     || ' OR (' || leads_read || ' AND esqase.lead_contact_shown(firm_id, id)))'],
-        ['practice_areas', areas_read, 'practice-areas:write', 'deleted_at IS NULL', NULL, archived,
-                           matters_read || ' OR ' || leads_read],
-        ['practice_area_stages', areas_read, NULL, NULL, NULL, NULL, matters_read],
-        -- (a practice area shows its live matter types; a matter shows its
-        -- own, even one deleted since)
-        ['matter_types', types_read, 'matter-types:write', 'deleted_at IS NULL', NULL, archived,
-                         '(' || areas_read || ' AND deleted_at IS NULL) OR ' || matters_read],
-        ['public_id_counters', '(kind = ''M'' AND esqase.context_may(''matters:write'')) '
-                               'OR (kind = ''L'' AND esqase.context_may(''leads:write''))', NULL, NULL, NULL, NULL, NULL],
-        ['matters', matters_read, 'matters:write', 'deleted_at IS NULL', NULL,
-                    '(deleted_at IS NULL OR (deleted_at = now() AND status = ''ARCHIVE''))', NULL],
-        ['matter_clients', matters_read, 'matters:write', NULL,
-                           'esqase.context_may(''matters:write'') AND esqase.contact_usable(firm_id, contact_id, false)',
-                           NULL, NULL],
-        ['matter_team', matters_read, 'matters:write', NULL, NULL, NULL, NULL],
-        ['lead_stages', leads_read, NULL, NULL, NULL, NULL, NULL],
-        ['leads', leads_read || ' AND ' || lead_visible, 'leads:write', lead_visible || ' AND deleted_at IS NULL', NULL,
-                  lead_visible || ' AND (deleted_at IS NULL OR deleted_at = now())', NULL],
-        ['lead_assignees', leads_read || ' AND ' || assignee_visible, 'leads:write', assignee_visible,
-                           'esqase.context_may(''leads:write'') AND ' || assignee_visible, assignee_visible, NULL],
-        ['record_counts', 'esqase.context_may(CASE list WHEN ''matters'' THEN ''matters:read'' '
-                          'WHEN ''practice_areas'' THEN ''practice-areas:read'' '
-                          'WHEN ''leads_public'' THEN ''leads:read'' WHEN ''leads_private'' THEN ''leads:read'' '
-                          'ELSE ''contacts:read'' END)', NULL, NULL, NULL, NULL, NULL]] LOOP
-        -- (the firm's own row is keyed id: firms has no firm_id)
-        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT USING (%I = esqase.context_firm() AND (%s))',
-                       r[1] || '_select', r[1], CASE r[1] WHEN 'firms' THEN 'id' ELSE 'firm_id' END, r[2]);
-        IF r[7] IS NOT NULL THEN
-            EXECUTE format('CREATE POLICY %I ON esqase.%I FOR SELECT TO esqase_refs '
-                           'USING (firm_id = esqase.context_firm() AND (%s))',
-                           r[1] || '_refs', r[1], r[7]);
-        END IF;
-        CONTINUE WHEN r[3] IS NULL;
-        r[3] := format('esqase.context_may(%L)', r[3]);
-        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR INSERT WITH CHECK (firm_id = esqase.context_firm() AND (%s))',
-                       r[1] || '_insert', r[1], coalesce(r[5], r[3]));
-        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR UPDATE USING (firm_id = esqase.context_firm() AND (%s)%s) '
-                       'WITH CHECK (firm_id = esqase.context_firm() AND (%s)%s)',
-                       r[1] || '_update', r[1], r[3], ' AND ' || r[4], r[3], ' AND ' || r[6]);
-        EXECUTE format('CREATE POLICY %I ON esqase.%I FOR DELETE USING (firm_id = esqase.context_firm() AND (%s)%s)',
-                       r[1] || '_delete', r[1], r[3], ' AND ' || r[4]);
-    END LOOP;
-END
-$$;
+-- The policies, generated from the policy of each table of
+-- sql/registry.pl (select, refs, write, row, insert, update; see
+-- tools/generate.pl, "policies"), with the resources' rules and scopes.
+-- @generate policies
 
 -- Idempotency keys (15_idempotency.sql): bookkeeping of the creates, not
 -- audited (a replay writes no audit row; the record a create makes is
