@@ -25,9 +25,10 @@
 #                 permission (src/context.c, through build/esq_registry.h)
 #   visible  who may see a row, for a query over many rows, as an SQL
 #            condition in which {row}. stands for the row's table or alias
-#            (nothing in a policy).  Its sub-select runs once per query (a
-#            hashed SubPlan).  Absent: every row of the firm.  Code in
-#            sql/code/ uses it as {{visible <name> <alias>}}.
+#            (or nothing, where the columns are bare, as in a policy).  Its
+#            sub-select runs once per query (a hashed SubPlan).  Absent:
+#            every row of the firm.  Code in sql/code/ uses it as
+#            {{visible <name> <alias>}}.
 #   visible_row   the same rule for one row at a time, if written another
 #                 way: a probe by key (esqase.context_assigned) instead of
 #                 the member's whole list, for the finds (36_records.sql)

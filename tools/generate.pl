@@ -73,6 +73,17 @@ sub check_registry {
             die "generate.pl: resource $r->{name}: unknown field $_\n" unless $known{$_};
         }
     }
+    my %table_known = map { $_ => 1 } qw(table view comment common columns rls audited audited_columns
+                                         firm_column visible policy);
+    my %policy_known = map { $_ => 1 } qw(select refs write row insert update);
+    for my $t (@{ $reg->{tables} }, @{ $reg->{report_views} }) {
+        for (keys %$t) {
+            die "generate.pl: table $t->{table}: unknown field $_\n" unless $table_known{$_};
+        }
+        for (keys %{ $t->{policy} // {} }) {
+            die "generate.pl: table $t->{table}: unknown policy field $_\n" unless $policy_known{$_};
+        }
+    }
 }
 
 # A resource's rule for who may see a row, with {row}. as alias. (an alias
