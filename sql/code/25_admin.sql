@@ -92,6 +92,21 @@ CREATE OR REPLACE FUNCTION esqase.token_hash(token text) RETURNS bytea
 LANGUAGE sql IMMUTABLE STRICT
 RETURN pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8'));
 
+-- Whether token is the key whose row has these columns: the hash proves the
+-- whole token (the row is found by its prefix, esqase.token_prefix, with
+-- the index); a rotated key's old secret works until previous_valid_until.
+-- Written once for the request path (esqase.key_lookup) and the DBA's
+-- functions (esqase.key_for_update); inlined into both.
+CREATE OR REPLACE FUNCTION esqase.token_prefix(token text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+RETURN pg_catalog.substr(token, 5, 12);
+
+CREATE OR REPLACE FUNCTION esqase.token_opens(token text, secret_hash bytea, previous_secret_hash bytea,
+                                              previous_valid_until timestamptz) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN secret_hash = esqase.token_hash(token)
+       OR (previous_secret_hash = esqase.token_hash(token) AND previous_valid_until > pg_catalog.now());
+
 CREATE OR REPLACE FUNCTION esqase_create_api_key(member_id uuid, scopes text[], name text DEFAULT NULL,
                                       expires_at timestamptz DEFAULT NULL)
 RETURNS text
@@ -125,10 +140,8 @@ BEGIN
         SELECT * INTO k FROM esqase.api_keys WHERE id = token_or_id::uuid FOR UPDATE;
     ELSE
         SELECT * INTO k FROM esqase.api_keys a
-         WHERE a.prefix = substr(token_or_id, 5, 12)
-           AND (a.secret_hash = esqase.token_hash(token_or_id)
-                OR (a.previous_secret_hash = esqase.token_hash(token_or_id)
-                    AND a.previous_valid_until > now()))
+         WHERE a.prefix = esqase.token_prefix(token_or_id)
+           AND esqase.token_opens(token_or_id, a.secret_hash, a.previous_secret_hash, a.previous_valid_until)
            FOR UPDATE;
     END IF;
     IF NOT FOUND THEN
@@ -167,31 +180,39 @@ $$;
 -- change in place, so integrations keep their token; every change is
 -- audited (the audit trigger of api_keys) and applies from the key's next
 -- request, since every request looks the key up.
-CREATE OR REPLACE FUNCTION esqase_set_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
-DECLARE
-    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+-- The key's scopes set to scopes (checked, sorted); returns them.
+CREATE OR REPLACE FUNCTION esqase.store_key_scopes(k esqase.api_keys, scopes text[]) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE esqase.api_keys a SET scopes = esqase.checked_scopes(esqase_set_api_key_scopes.scopes)
+    UPDATE esqase.api_keys a SET scopes = esqase.checked_scopes(store_key_scopes.scopes)
      WHERE a.firm_id = k.firm_id AND a.id = k.id
-    RETURNING a.scopes INTO esqase_set_api_key_scopes.scopes;
+    RETURNING a.scopes INTO store_key_scopes.scopes;
     RETURN scopes;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION esqase_add_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
+CREATE OR REPLACE FUNCTION esqase_set_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
-RETURN esqase_set_api_key_scopes(token_or_id,
-           (SELECT k.scopes FROM esqase.api_keys k
-             WHERE k.id = (esqase.live_key_for_update(token_or_id)).id)
-           || esqase_add_api_key_scopes.scopes);
+RETURN esqase.store_key_scopes(esqase.live_key_for_update(token_or_id), scopes);
+
+CREATE OR REPLACE FUNCTION esqase_add_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+BEGIN
+    RETURN esqase.store_key_scopes(k, k.scopes || scopes);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION esqase_remove_api_key_scopes(token_or_id text, scopes text[]) RETURNS text[]
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
-RETURN esqase_set_api_key_scopes(token_or_id,
-           ARRAY(SELECT s FROM esqase.api_keys k, unnest(k.scopes) s
-                  WHERE k.id = (esqase.live_key_for_update(token_or_id)).id
-                    AND NOT s = ANY (esqase_remove_api_key_scopes.scopes)));
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    k esqase.api_keys := esqase.live_key_for_update(token_or_id);
+BEGIN
+    RETURN esqase.store_key_scopes(k, ARRAY(SELECT s FROM unnest(k.scopes) s
+                                             WHERE NOT s = ANY (esqase_remove_api_key_scopes.scopes)));
+END
+$$;
 
 -- NULL: the key never expires.  A time in the past stops it at once.
 CREATE OR REPLACE FUNCTION esqase_set_api_key_expiry(token_or_id text, expires_at timestamptz) RETURNS void
@@ -257,13 +278,8 @@ DECLARE
     k esqase.api_keys;
 BEGIN
     SELECT a.* INTO k FROM esqase.api_keys a
-     -- The prefix only finds the row; the hash proves the whole token.
-     -- (substr, not a regular expression: this runs on every request.)
-     -- A rotated key's old secret works until previous_valid_until.
-     WHERE a.prefix = substr(token, 5, 12)
-       AND (a.secret_hash = esqase.token_hash(token)
-            OR (a.previous_secret_hash = esqase.token_hash(token)
-                AND a.previous_valid_until > now()));
+     WHERE a.prefix = esqase.token_prefix(token)
+       AND esqase.token_opens(token, a.secret_hash, a.previous_secret_hash, a.previous_valid_until);
     IF NOT FOUND OR k.revoked_at IS NOT NULL OR k.expires_at <= now() THEN
         PERFORM esqase.fail('28000', 'invalid API key');
     END IF;
