@@ -138,7 +138,7 @@ extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 #define ESQ_HTTP_STATUS_LIST \
 	200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, \
 	500, 503, 504
-#define ESQ_STAT_STATUSES (19)		/* the list, and "other" */
+#define ESQ_STAT_STATUSES ((int) lengthof(((int[]) {ESQ_HTTP_STATUS_LIST})) + 1)	/* and "other" */
 #define ESQ_STAT_BUCKETS 12
 
 typedef struct EsqStats
@@ -425,6 +425,7 @@ typedef struct EsqSqlResult
 	bool		no_answer;		/* send nothing: shutting down, commit unconfirmed */
 	bool		replayed;		/* create: the stored response of an earlier
 								 * request with the same Idempotency-Key */
+	bool		authenticated;	/* the key authenticated, whatever came after */
 	/* success: the version (updated_at) of the one record returned */
 	bool		has_version;
 	TimestampTz version;

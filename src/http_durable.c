@@ -309,7 +309,12 @@ esq_durable_before_commit(bool replayed)
 		xact.seen = insert_position();
 	else
 		xact.seen = visible_commits_end();
-	if (xact.async && esq_shared != NULL)
+	/*
+	 * Only a transaction that writes makes a commit others could see: a
+	 * read (no xid) commits nothing, and counting it would send every
+	 * concurrent reader to wait for the flush of the insert position.
+	 */
+	if (xact.async && esq_shared != NULL && TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		async_commit_start();
 	if (xact.write && !xact.async && standbys_required())
 		arm_deadline();

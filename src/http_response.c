@@ -160,6 +160,8 @@ esq_guard(void (*fn) (void *arg), void *arg)
 		/* the request's state belongs to the outermost guard, still running it */
 		if (depth == 1)
 		{
+			/* an ERROR out of the commit path: its count and timer end too */
+			esq_durable_abort();
 			AbortOutOfAnyTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			if (esq_request_context)

@@ -153,6 +153,7 @@ typedef struct Dispatch
 	EsqSqlCall	call;			/* what SQL is asked, built by the steps */
 	const char *if_match_error; /* a malformed If-Match: its 400 (http_etag.c) */
 	bool		rate_admit;		/* no rate-limit slot charged yet (http_ratelimit.c) */
+	bool		authenticated;	/* the key authenticated in SQL */
 } Dispatch;
 
 /*
@@ -291,13 +292,15 @@ step_rate_limit(Dispatch *d)
 
 /*
  * A request whose key had no slot in the rate-limit table yet: once the
- * key has authenticated, it gets one, charged with this request.  A 401
- * (no such key) and a 503 (no database: nothing was checked) get none.
+ * key has authenticated, it gets one, charged with this request.  A key
+ * that never authenticated (unknown; or nothing was checked: no database,
+ * a timeout before the key was read) gets none, so made-up tokens cannot
+ * take slots.
  */
 static void
 step_rate_limit_admit(Dispatch *d)
 {
-	if (d->rate_admit && d->resp->status != 401 && d->resp->status != 503)
+	if (d->rate_admit && d->authenticated)
 		esq_rate_limit_admit(d->call.token, d->resp);
 }
 
@@ -313,6 +316,7 @@ refuse_input(Dispatch *d, int status, const char *code, const char *message,
 	EsqSqlResult res;
 
 	esq_sql_check_access(&d->call, &res);
+	d->authenticated = res.authenticated;
 	if (res.status >= 400)
 		esq_error_response(d->resp, res.status, res.code, res.message, res.field);
 	else
@@ -412,6 +416,7 @@ step_sql(Dispatch *d)
 	EsqHttpResponse *resp = d->resp;
 
 	esq_sql_call(&d->call, &res);
+	d->authenticated = res.authenticated;
 	if (res.json == NULL)
 		esq_error_response(resp, res.status, res.code, res.message, res.field);
 	else

@@ -93,7 +93,6 @@ static const EsqSqlApi sql_apis[] = {
 
 static const EsqSqlApi *sql_api = &sql_apis[lengthof(sql_apis) - 1];
 static char sql_version[NAMEDATALEN];
-#define json_api (sql_api->json_api)
 
 static int	version_cmp(const char *a, const char *b);
 static bool no_database = false;
@@ -329,17 +328,17 @@ get_plan(int route, EsqAction action)
 			break;
 		case ESQ_CREATE:
 			/* 0.1.0's creates take no idempotency key */
-			fn_args = json_api ? "$1::jsonb, $2" : "$1::jsonb";
-			nargs = json_api ? 2 : 1;
+			fn_args = sql_api->json_api ? "$1::jsonb, $2" : "$1::jsonb";
+			nargs = sql_api->json_api ? 2 : 1;
 			break;
 		case ESQ_UPDATE:
 			/* from 0.2.0 on, the version If-Match expects (NULL: none) */
-			fn_args = json_api ? "$1::uuid, $2::jsonb, $3" : "$1::uuid, $2::jsonb";
-			nargs = json_api ? 3 : 2;
+			fn_args = sql_api->json_api ? "$1::uuid, $2::jsonb, $3" : "$1::uuid, $2::jsonb";
+			nargs = sql_api->json_api ? 3 : 2;
 			break;
 		case ESQ_DELETE:
-			fn_args = json_api ? "$1::uuid, $3" : "$1::uuid";
-			nargs = json_api ? 3 : 1;
+			fn_args = sql_api->json_api ? "$1::uuid, $3" : "$1::uuid";
+			nargs = sql_api->json_api ? 3 : 1;
 			break;
 		default:
 			fn_args = "$1::uuid";
@@ -350,7 +349,7 @@ get_plan(int route, EsqAction action)
 	snprintf(sql, sizeof(sql),
 			 "SELECT r::text, %s FROM %s%s_%s(%s) AS r",
 			 action == ESQ_CREATE ? "r->'data'->>'id'" : "NULL::text",
-			 json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
+			 sql_api->json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
 			 esq_routes[route].sqlname, action_names[action], fn_args);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
@@ -708,6 +707,7 @@ sql_run(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 	cur.switched = true;
 	if (SPI_execute_plan(get_auth_plan(), &token, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "esqase: esqase_authenticate failed");
+	res->authenticated = true;
 	if (access_only)
 		run_access_check(call, res);
 	else

@@ -24,10 +24,7 @@
 static const char *const methods[ESQ_STAT_METHODS] = {
 	"GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "other"
 };
-static const int statuses[] = {ESQ_HTTP_STATUS_LIST, 0};
-
-StaticAssertDecl(lengthof(statuses) == ESQ_STAT_STATUSES,
-				 "ESQ_STAT_STATUSES must count ESQ_HTTP_STATUS_LIST and \"other\"");
+static const int statuses[ESQ_STAT_STATUSES] = {ESQ_HTTP_STATUS_LIST, 0};
 
 /* upper bounds of the latency buckets, in milliseconds; the last is +Inf */
 static const double bucket_ms[ESQ_STAT_BUCKETS] = {
