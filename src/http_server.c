@@ -445,6 +445,14 @@ esq_http_start(void)
 {
 	int			i;
 
+	if (strcmp(MHD_get_version(), ESQ_MHD_VERSION_STRING) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("esqase: libmicrohttpd %s is loaded, but esqase was built for %s; the HTTP API is off",
+						MHD_get_version(), ESQ_MHD_VERSION_STRING),
+				 errhint("Rebuild and reinstall esqase against the libmicrohttpd installed now.")));
+		return 0;
+	}
 	starting = true;
 	for (i = 0; i < esq_http_nlisteners(); i++)
 		start_daemon(esq_http_listener(i));

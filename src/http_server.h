@@ -20,6 +20,18 @@
 
 #include "esqase.h"
 
+/*
+ * The header-section check (http_framing.c) and the first-bytes gate
+ * (http_conn.c) read libmicrohttpd 0.9.75's connection buffer as that
+ * version lays it out; another version could lay it out otherwise.  Built
+ * only against 0.9.75 (Debian 12's), and the workers refuse to serve with
+ * any other library at run time (esq_http_start).
+ */
+#define ESQ_MHD_VERSION_STRING "0.9.75"
+#if MHD_VERSION != 0x00097500
+#error "esqase's front door reads libmicrohttpd 0.9.75's buffers: check http_framing.c and http_conn.c against this version first"
+#endif
+
 #define ESQ_MAX_DAEMONS 16
 #define ESQ_REQUEST_ID_MAX ESQ_CONTEXT_REQUEST_ID_MAX
 #define ESQ_HEADER_REQUEST_ID "X-Request-Id"
