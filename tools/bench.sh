@@ -57,10 +57,6 @@ fi
 if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
     "$here/tools/install-deps.sh" --test
 fi
-if ! command -v wrk >/dev/null; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk
-fi
 if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
     make -C "$here" -s PG_CONFIG="$PG_CONFIG"
     make -C "$here" -s PG_CONFIG="$PG_CONFIG" install
@@ -98,7 +94,7 @@ while [ "$httpport" = "$pgport" ]; do httpport=$(free_port); done
 password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 
 if [ "$smoke" = 1 ]; then shared_buffers=128MB; else shared_buffers=1GB; fi
-as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A peer --auth-local=peer \
+as_pg "$bindir/initdb" -D "$dir/data" -E UTF8 --locale=C.UTF-8 -U postgres -A peer --auth-local=peer \
     --auth-host=scram-sha-256 >/dev/null
 cat >> "$dir/data/postgresql.conf" <<CONF
 # esqase benchmark

@@ -43,7 +43,7 @@ if [ -d "$dir/data" ]; then
 fi
 mkdir -p "$dir"
 chown postgres "$dir"
-as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A peer --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+as_pg "$bindir/initdb" -D "$dir/data" -E UTF8 --locale=C.UTF-8 -U postgres -A peer --auth-local=peer --auth-host=scram-sha-256 >/dev/null
 cat >> "$dir/data/postgresql.conf" <<CONF
 # esqase demo
 port = $pgport

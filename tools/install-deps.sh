@@ -8,10 +8,16 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 testing=${1:-}
-packages=(make gcc postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev
+case $testing in
+    ''|--test) ;;
+    *) echo "install-deps: unknown argument $testing (use --test or nothing)" >&2; exit 2 ;;
+esac
+packages=(make gcc perl postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev
           libjansson-dev libgnutls28-dev openssl curl python3)
 if [ "$testing" = --test ]; then
-    packages+=(postgresql-15-plpgsql-check wrk libipc-run-perl python3-requests python3-jsonschema)
+    # (pgrep: the benchmark; ss: test/t/007)
+    packages+=(postgresql-15-plpgsql-check wrk libipc-run-perl python3-requests python3-jsonschema
+               procps iproute2)
     command -v node >/dev/null || packages+=(nodejs)
     command -v npm >/dev/null || packages+=(npm)
 fi
@@ -30,8 +36,8 @@ fi
 # The OpenAPI test's validator (test/t/018_http_openapi.pl): @redocly/cli, pinned
 # with its integrity hash in test/openapi/package-lock.json (1.34: runs on Debian 12's own Node.js 18).
 # Installed again only when the lock file changed (a stamp of its hash), so
-# repeated and concurrent test runs of one checkout do not wipe each other's
-# node_modules.
+# a test run does not wipe the node_modules another run of the same
+# checkout is using (once the stamp exists).
 cd "$(dirname "$0")/../test/openapi"
 stamp=node_modules/.esqase-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
