@@ -18,7 +18,7 @@ PG_CPPFLAGS = -Ibuild
 # made again): its install script and its upgrade script from the last
 # release.  tools/release.sh freezes them.  docs/operations.md, "Releases and
 # upgrades".
-RELEASES = $(shell ls sql | sed -n 's/^$(EXTENSION)--\([0-9.]*\)\.sql$$/\1/p' | sort -V)
+RELEASES := $(shell ls sql | sed -n 's/^$(EXTENSION)--\([0-9.]*\)\.sql$$/\1/p' | sort -V)
 LAST_RELEASE = $(lastword $(RELEASES))
 SQL_SOURCES = $(sort $(wildcard sql/migrations/*.sql sql/code/*.sql)) sql/registry.pl \
 	tools/build-sql.sh tools/generate.pl esqase.control

@@ -11,9 +11,9 @@
 #     (never edited again);
 #  3. moves default_version to NEXT (default: the next minor version) and
 #     starts the next migration, sql/migrations/VERSION--NEXT.sql;
-#  4. checks the result: the frozen scripts are what the sources build, NEXT
-#     builds, and test/t/091_upgrade.pl upgrades every frozen release (this
-#     one included) to NEXT (as root; ESQASE_RELEASE_NO_CHECK=1 skips it).
+#  4. checks the result: NEXT builds, and test/t/091_upgrade.pl upgrades
+#     every frozen release (this one included) to NEXT and compares it with a
+#     fresh install (as root; ESQASE_RELEASE_NO_CHECK=1 skips it).
 # It stages the files with git add and leaves the commit and the tag to you.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +54,6 @@ echo "release.sh: default_version is now $next; sql/migrations/$version--$next.s
 
 # 4. Checks.
 make -s build/esqase--"$next".sql build/esqase--"$version"--"$next".sql
-tools/build-sql.sh install "$version" 2>/dev/null | cmp -s - "sql/esqase--$version.sql" \
-    || { echo "release.sh: sql/esqase--$version.sql is not what the sources build" >&2; exit 1; }
 git add esqase.control "sql/esqase--$version.sql" "sql/esqase--$last--$version.sql" \
     "sql/migrations/$version--$next.sql"
 if [ -z "${ESQASE_RELEASE_NO_CHECK:-}" ]; then
