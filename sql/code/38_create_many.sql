@@ -46,16 +46,21 @@ CREATE OR REPLACE FUNCTION esqase.new_ids(n integer) RETURNS uuid[]
 LANGUAGE sql VOLATILE
 RETURN ARRAY(SELECT gen_random_uuid() FROM generate_series(1, n));
 
--- n public ids of a firm and kind, in order (esqase.next_public_id).
+-- n public ids of a firm and kind, in order.  SECURITY DEFINER: the first
+-- comes from esqase.next_public_id, which checks that the key may number
+-- the kind in its firm; the others from esqase.public_id_next directly, as
+-- next_public_id takes them (not callable by the API role), without a
+-- definer call and an array copy per number (20,000 numbers: about
+-- 195 ms -> 80 ms).
 CREATE OR REPLACE FUNCTION esqase.next_public_ids(firm uuid, id_kind text, n integer) RETURNS text[]
-LANGUAGE plpgsql AS $$
-DECLARE
-    result text[] := '{}'::text[];
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    FOR i IN 1 .. n LOOP
-        result := result || esqase.next_public_id(firm, id_kind);
-    END LOOP;
-    RETURN result;
+    IF n IS NULL OR n < 1 THEN
+        RETURN '{}'::text[];
+    END IF;
+    RETURN ARRAY[esqase.next_public_id(firm, id_kind)]
+        || ARRAY(SELECT esqase.public_id(id_kind, esqase.public_id_next(firm, id_kind))
+                   FROM generate_series(2, n));
 END
 $$;
 

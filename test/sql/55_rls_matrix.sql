@@ -398,6 +398,10 @@ INSERT INTO t.mx_definer VALUES
     -- numbering: one number, as a create takes it (F6)
     ('esqase.next_public_id(uuid,text)', $$esqase.next_public_id({mx_f}, 'M') IS NOT NULL$$, '{matters.create}'),
     ('esqase.next_public_id(uuid,text)', $$esqase.next_public_id({mx_f}, 'L') IS NOT NULL$$, '{leads.create}'),
+    ('esqase.next_public_ids(uuid,text,integer)', $$cardinality(esqase.next_public_ids({mx_f}, 'M', 2)) = 2$$,
+     '{matters.create}'),
+    ('esqase.next_public_ids(uuid,text,integer)', $$cardinality(esqase.next_public_ids({mx_f}, 'L', 2)) = 2$$,
+     '{leads.create}'),
     -- idempotency keys: a claim, for a resource the key may create; a
     -- response stored only for a record its transaction created (F17)
     ('esqase.idempotency_begin(uuid,text,jsonb,text)',
