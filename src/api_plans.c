@@ -59,8 +59,10 @@
 #include "optimizer/plancat.h"
 #include "optimizer/planner.h"
 #include "postmaster/bgworker.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "esqase.h"
 
@@ -72,6 +74,31 @@ static planner_hook_type prev_planner = NULL;
 static get_relation_info_hook_type prev_get_relation_info = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static bool hooks_installed = false;
+
+/*
+ * The oid of schema esqase (InvalidOid: none), looked up once and forgotten
+ * when any schema changes: the relation hook asks for it on every small
+ * table planned in the cluster, and a name lookup each time is not free.
+ */
+static Oid	esqase_nsp = InvalidOid;
+static bool esqase_nsp_known = false;
+
+static void
+forget_esqase_nsp(Datum arg, int cacheid, uint32 hashvalue)
+{
+	esqase_nsp_known = false;
+}
+
+static Oid
+esqase_namespace(void)
+{
+	if (!esqase_nsp_known)
+	{
+		esqase_nsp = get_namespace_oid("esqase", true);
+		esqase_nsp_known = true;
+	}
+	return esqase_nsp;
+}
 
 /* 1: this process is an HTTP worker; 0: it is not; -1: not known yet */
 static int	http_worker = -1;
@@ -125,12 +152,12 @@ calls_esqase(Query *parse)
 {
 	CallsContext cx;
 
-	cx.nsp = get_namespace_oid("esqase", true);
+	cx.nsp = esqase_namespace();
 	return query_tree_walker(parse, calls_esqase_walker, &cx, 0);
 }
 
 static PlannedStmt *
-nojit_planner(Query *parse, const char *query_string, int cursorOptions,
+api_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
 	PlannedStmt *result;
@@ -150,7 +177,7 @@ nojit_planner(Query *parse, const char *query_string, int cursorOptions,
 }
 
 static void
-nojit_ExecutorStart(QueryDesc *queryDesc, int eflags)
+api_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (queryDesc->plannedstmt->jitFlags != PGJIT_NONE && api_active())
 	{
@@ -177,7 +204,7 @@ api_plans_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo
 		prev_get_relation_info(root, relid, inhparent, rel);
 	if (rel->tuples >= ESQ_PLAN_MIN_TUPLES && rel->pages >= ESQ_PLAN_MIN_PAGES)
 		return;
-	if (get_rel_namespace(relid) != get_namespace_oid("esqase", true))
+	if (!OidIsValid(esqase_namespace()) || get_rel_namespace(relid) != esqase_namespace())
 		return;
 	rel->tuples = Max(rel->tuples, ESQ_PLAN_MIN_TUPLES);
 	rel->pages = Max(rel->pages, ESQ_PLAN_MIN_PAGES);
@@ -195,15 +222,16 @@ api_plans_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo
 
 /* Installs the hooks; called from _PG_init (once per process). */
 void
-esq_nojit_init(void)
+esq_api_plans_init(void)
 {
 	if (hooks_installed)
 		return;
 	prev_planner = planner_hook;
-	planner_hook = nojit_planner;
+	planner_hook = api_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = nojit_ExecutorStart;
+	ExecutorStart_hook = api_ExecutorStart;
 	prev_get_relation_info = get_relation_info_hook;
 	get_relation_info_hook = api_plans_relation_info;
+	CacheRegisterSyscacheCallback(NAMESPACEOID, forget_esqase_nsp, (Datum) 0);
 	hooks_installed = true;
 }

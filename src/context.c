@@ -63,7 +63,7 @@ static const ScopeName scopes[] = {ESQ_SCOPES};
 StaticAssertDecl(lengthof(scopes) == ESQ_NSCOPES, "ESQ_NSCOPES counts ESQ_SCOPES");
 StaticAssertDecl(ESQ_NSCOPES <= 32, "a scope is a bit of ApiContext.may");
 
-/* True while esqase_authenticate() looks the key up (nojit.c). */
+/* True while esqase_authenticate() looks the key up (api_plans.c). */
 static bool authenticating = false;
 
 bool
@@ -275,7 +275,7 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 		key_lookup_plan = plan;
 	}
 	/*
-	 * The lookup is an API statement too (nojit.c).  An error in it aborts
+	 * The lookup is an API statement too (api_plans.c).  An error in it aborts
 	 * the (sub)transaction, whose callbacks clear the flag.
 	 */
 	authenticating = true;

@@ -478,7 +478,75 @@ keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
-/* Writes this transaction's counts and public ids; at pre-commit. */
+/* Writes the counts of this transaction, one statement for all; inside SPI. */
+static void
+flush_counts(void)
+{
+	HASH_SEQ_STATUS seq;
+	CountEntry *e;
+	int			size = hash_get_num_entries(counts);
+	int			n = 0;
+	Datum	   *firms = palloc(size * sizeof(Datum));
+	Datum	   *lists = palloc(size * sizeof(Datum));
+	Datum	   *deltas = palloc(size * sizeof(Datum));
+	Oid			argtypes[3] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[3];
+
+	hash_seq_init(&seq, counts);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		int64		sum = levels_sum(&e->levels);
+
+		if (sum == 0)
+			continue;
+		firms[n] = UUIDPGetDatum(&e->key.firm);
+		lists[n] = CStringGetTextDatum(e->key.list);
+		deltas[n] = Int64GetDatum(sum);
+		n++;
+	}
+	if (n == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(firms, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	args[1] = PointerGetDatum(construct_array(lists, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(deltas, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(keep_plan(&count_flush_plan,
+								   "SELECT count(esqase.count_add(u.f, u.l, u.d)) "
+								   "FROM unnest($1, $2, $3) AS u (f, l, d)", 3, argtypes),
+						 args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "esqase: the counts were not written");
+}
+
+/* Writes the public-id counters this transaction moved; inside SPI. */
+static void
+flush_ids(void)
+{
+	HASH_SEQ_STATUS seq;
+	IdEntry    *e;
+	Oid			argtypes[3] = {UUIDOID, TEXTOID, INT4OID};
+
+	hash_seq_init(&seq, ids);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		args[3];
+		char		kind[2] = {e->key.kind, '\0'};
+
+		if (e->value == e->stored)
+			continue;
+		args[0] = UUIDPGetDatum(&e->key.firm);
+		args[1] = CStringGetTextDatum(kind);
+		args[2] = Int32GetDatum((int32) e->value);
+		if (SPI_execute_plan(keep_plan(&id_flush_plan,
+									   "UPDATE esqase.public_id_counters SET last_value = $3 "
+									   "WHERE firm_id = $1 AND kind = $2", 3, argtypes),
+							 args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "esqase: the public id counter was not written");
+	}
+}
+
+/*
+ * Writes this transaction's counts and public ids; at pre-commit, as the
+ * extension's owner (the API role may not write those rows).
+ */
 static void
 flush(void)
 {
@@ -486,11 +554,6 @@ flush(void)
 	Oid			save_userid;
 	int			save_sec;
 	int			nest;
-	HASH_SEQ_STATUS seq;
-	int			ncounts = 0;
-	Datum	   *firms;
-	Datum	   *lists;
-	Datum	   *deltas;
 
 	if (counts == NULL && ids == NULL)
 		return;
@@ -505,66 +568,10 @@ flush(void)
 	/* count_add (PL/pgSQL) evaluates expressions under an active snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-
 	if (counts != NULL)
-	{
-		CountEntry *e;
-		int			size = hash_get_num_entries(counts);
-
-		firms = palloc(size * sizeof(Datum));
-		lists = palloc(size * sizeof(Datum));
-		deltas = palloc(size * sizeof(Datum));
-		hash_seq_init(&seq, counts);
-		while ((e = hash_seq_search(&seq)) != NULL)
-		{
-			int64		sum = levels_sum(&e->levels);
-
-			if (sum == 0)
-				continue;
-			firms[ncounts] = UUIDPGetDatum(&e->key.firm);
-			lists[ncounts] = CStringGetTextDatum(e->key.list);
-			deltas[ncounts] = Int64GetDatum(sum);
-			ncounts++;
-		}
-		if (ncounts > 0)
-		{
-			Oid			argtypes[3] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-			Datum		args[3];
-
-			args[0] = PointerGetDatum(construct_array(firms, ncounts, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-			args[1] = PointerGetDatum(construct_array(lists, ncounts, TEXTOID, -1, false, TYPALIGN_INT));
-			args[2] = PointerGetDatum(construct_array(deltas, ncounts, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			if (SPI_execute_plan(keep_plan(&count_flush_plan,
-										   "SELECT count(esqase.count_add(u.f, u.l, u.d)) "
-										   "FROM unnest($1, $2, $3) AS u (f, l, d)", 3, argtypes),
-								 args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "esqase: the counts were not written");
-		}
-	}
+		flush_counts();
 	if (ids != NULL)
-	{
-		IdEntry    *e;
-		Oid			argtypes[3] = {UUIDOID, TEXTOID, INT4OID};
-
-		hash_seq_init(&seq, ids);
-		while ((e = hash_seq_search(&seq)) != NULL)
-		{
-			Datum		args[3];
-			char		kind[2] = {e->key.kind, '\0'};
-
-			if (e->value == e->stored)
-				continue;
-			args[0] = UUIDPGetDatum(&e->key.firm);
-			args[1] = CStringGetTextDatum(kind);
-			args[2] = Int32GetDatum((int32) e->value);
-			if (SPI_execute_plan(keep_plan(&id_flush_plan,
-										   "UPDATE esqase.public_id_counters SET last_value = $3 "
-										   "WHERE firm_id = $1 AND kind = $2", 3, argtypes),
-								 args, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "esqase: the public id counter was not written");
-		}
-	}
-
+		flush_ids();
 	SPI_finish();
 	PopActiveSnapshot();
 	AtEOXact_GUC(true, nest);

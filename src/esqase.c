@@ -332,7 +332,7 @@ void
 _PG_init(void)
 {
 	esqase_context_init();
-	esq_nojit_init();
+	esq_api_plans_init();
 	esq_counters_init();
 	esq_secrets_init();
 	esq_define_session_gucs();

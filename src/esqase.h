@@ -28,7 +28,7 @@
  *   context.c      the API context of a transaction (esqase_authenticate)
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  *   restore.c      whether a trigger fires for a restore's COPY
- *   nojit.c        API statements never JIT-compile (planner and executor hooks)
+ *   api_plans.c    how API statements are planned: never JIT, sized for a large firm (planner and executor hooks)
  *   counters.c     totals and public-id counters written once per transaction
  *   secrets.c      API keys kept out of the server log; esqase.api_key
  */
@@ -58,13 +58,23 @@ extern bool esq_context_active(void);
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
 
-/* nojit.c: installs the hooks that keep API statements from JIT-compiling. */
-extern void esq_nojit_init(void);
+/* api_plans.c: installs the planner and executor hooks of API statements. */
+extern void esq_api_plans_init(void);
 
 /* counters.c: registers the callbacks that write the counters at commit. */
 extern void esq_counters_init(void);
 /* secrets.c: the esqase.api_key setting and the log hook that redacts keys. */
 extern void esq_secrets_init(void);
+
+/*
+ * An API key's token is "esq_", the key's public prefix (12 hex digits:
+ * esqase.api_keys.prefix, read in SQL by esqase.token_prefix), "_" and the
+ * secret.  esq_key_prefix is the one C reader of that shape (the log
+ * redaction, the request log, the rate limiter): the prefix's first byte
+ * if token starts like a key, else NULL.
+ */
+#define ESQ_KEY_PREFIX_LEN 12
+extern const char *esq_key_prefix(const char *token);
 
 /* ------------------------------------------------------------------------
  * esqase.c: settings
@@ -318,6 +328,17 @@ extern bool esq_openapi_answer(const EsqHttpRequest *req, EsqHttpResponse *resp)
  */
 /* Memory context of one request and its answer, reset after each. */
 extern MemoryContext esq_request_context;
+
+/*
+ * The message of every 500 (the details go to the server log only), and the
+ * whole body of a 500 sent where no memory may be allocated (after an ERROR,
+ * or a failed flush): a constant.
+ */
+#define ESQ_INTERNAL_ERROR_MESSAGE "internal error (see the server log)"
+extern const char esq_internal_error_body[];
+extern const size_t esq_internal_error_body_len;
+/* The message of a 413, whichever layer finds the body too large. */
+#define ESQ_BODY_TOO_LARGE_FORMAT "the request body is larger than esqase.http_max_body (%d bytes)"
 
 /* Makes resp the error {"error":{status, code, message, field}}. */
 extern void esq_error_response(EsqHttpResponse *resp, int status,

@@ -416,11 +416,6 @@ static int	nwaiting = 0;
 static int	waiting_cap = 0;
 static XLogRecPtr waiting_lsn = InvalidXLogRecPtr;
 
-/* The answer of a held request whose flush failed (no allocation needed). */
-static const char flush_failed_body[] =
-"{\"error\":{\"status\":500,\"code\":\"internal_error\","
-"\"message\":\"internal error (see the server log)\",\"field\":null}}";
-
 bool
 esq_durable_may_answer(const EsqHttpResponse *resp)
 {
@@ -541,8 +536,9 @@ esq_durable_held_answer(EsqHeld *h)
 		return &h->resp;
 	memset(&failed, 0, sizeof(failed));
 	failed.status = 500;
-	failed.body = (char *) flush_failed_body;
-	failed.body_len = sizeof(flush_failed_body) - 1;
+	/* the answer of a held request whose flush failed: no allocation needed */
+	failed.body = (char *) esq_internal_error_body;
+	failed.body_len = esq_internal_error_body_len;
 	failed.stat_route = h->resp.stat_route;
 	failed.cors_origin = h->resp.cors_origin;
 	failed.vary_origin = h->resp.vary_origin;

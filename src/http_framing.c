@@ -339,8 +339,7 @@ check_content_length(struct MHD_Connection *conn, EsqReq *r, EsqEarlyAnswer *ear
 	{
 		early->status = 413;
 		early->code = "payload_too_large";
-		snprintf(early->message, sizeof(early->message),
-				 "the request body is larger than esqase.http_max_body (%d bytes)",
+		snprintf(early->message, sizeof(early->message), ESQ_BODY_TOO_LARGE_FORMAT,
 				 esq_http_max_body);
 	}
 }
@@ -511,8 +510,7 @@ esq_framing_first_bytes(const char *buf, size_t len, EsqEarlyAnswer *early,
 	else if (early->status == 413)
 	{
 		early->code = "payload_too_large";
-		snprintf(early->message, sizeof(early->message),
-				 "the request body is larger than esqase.http_max_body (%d bytes)",
+		snprintf(early->message, sizeof(early->message), ESQ_BODY_TOO_LARGE_FORMAT,
 				 esq_http_max_body);
 	}
 	return early->status ? ESQ_FIRST_BYTES_ANSWER : ESQ_FIRST_BYTES_PASS;

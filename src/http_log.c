@@ -107,27 +107,19 @@ static void
 append_key_prefix(StringInfo buf, const char *authorization)
 {
 	const char *p;
-	int			n = 0;
+	const char *prefix = NULL;
 
-	if (authorization == NULL || pg_strncasecmp(authorization, "Bearer ", 7) != 0)
+	if (authorization != NULL && pg_strncasecmp(authorization, "Bearer ", 7) == 0)
 	{
-		appendStringInfoChar(buf, '-');
-		return;
+		p = authorization + 7;
+		while (*p == ' ')
+			p++;
+		prefix = esq_key_prefix(p);
 	}
-	p = authorization + 7;
-	while (*p == ' ')
-		p++;
-	if (strncmp(p, "esq_", 4) != 0)
-	{
-		appendStringInfoChar(buf, '-');
-		return;
-	}
-	for (p += 4; p[n] && p[n] != '_' && isalnum((unsigned char) p[n]) && n < 16; n++)
-		;
-	if (n == 0 || p[n] != '_')
-		appendStringInfoChar(buf, '-');
+	if (prefix)
+		appendBinaryStringInfo(buf, prefix, ESQ_KEY_PREFIX_LEN);
 	else
-		appendBinaryStringInfo(buf, p, n);
+		appendStringInfoChar(buf, '-');
 }
 
 /* The client address of c, or "-". */

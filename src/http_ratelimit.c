@@ -8,9 +8,10 @@
  * window counts the requests charged to it; past the limit a request gets
  * 429 rate_limited with Retry-After, without running any SQL.
  *
- * A key is known here only by its public prefix: bytes 5..16 of the token
- * ("esq_<12 hex>_<secret>"), the same bytes esqase.key_lookup uses to find
- * its row.  The charge runs before any SQL, so whether the token is valid
+ * A key is known here only by its public prefix (esq_key_prefix: the 12
+ * hex digits of "esq_<prefix>_<secret>"), the same bytes esqase.key_lookup
+ * uses to find its row; a token not shaped like a key is never charged and
+ * never gets a slot (it cannot authenticate).  The charge runs before any SQL, so whether the token is valid
  * is not known yet: a request with an invalid token is charged to the
  * prefix it names if that prefix has a slot, and its 401 counts.  That
  * cannot drain another key's budget without knowing that key's prefix
@@ -41,9 +42,8 @@
 
 #include "esqase.h"
 
-#define ESQ_RL_PREFIX_LEN 12	/* as in esqase.key_lookup: substr(token, 5, 12) */
 #define ESQ_RL_WAYS 8
-#define ESQ_RL_SETS 1024		/* 8192 keys in all, about 320 kB */
+#define ESQ_RL_SETS 1024		/* 8192 keys in all, 256 kB */
 #define ESQ_RL_LOCKS 16
 #define ESQ_RL_TRANCHE "esqase rate limit"
 
@@ -52,8 +52,7 @@ typedef struct EsqRateSlot
 	TimestampTz window_start;	/* 0: a free slot */
 	TimestampTz last_charged;	/* for eviction */
 	int32		count;			/* requests charged in this window */
-	uint8		len;			/* bytes of prefix used */
-	char		prefix[ESQ_RL_PREFIX_LEN];
+	char		prefix[ESQ_KEY_PREFIX_LEN];
 } EsqRateSlot;
 
 typedef struct EsqRateTable
@@ -112,32 +111,27 @@ add_headers(EsqHttpResponse *resp, int limit, int window_s, int count,
 	esq_response_add_header(resp, "RateLimit-Policy", buf);
 }
 
-/* The table's set of a token's prefix; its prefix and length. */
+/* The table's set of a key's prefix. */
 static uint32
-prefix_set(const char *token, const char **prefix, size_t *len)
+prefix_set(const char *prefix)
 {
-	size_t		tlen = strlen(token);
-
-	*prefix = tlen > 4 ? token + 4 : "";
-	*len = Min(strlen(*prefix), ESQ_RL_PREFIX_LEN);
-	return hash_bytes((const unsigned char *) *prefix, (int) *len) % ESQ_RL_SETS;
+	return hash_bytes((const unsigned char *) prefix, ESQ_KEY_PREFIX_LEN) % ESQ_RL_SETS;
 }
 
 /* The slot of prefix in its set, or NULL. */
 static EsqRateSlot *
-find_slot(EsqRateSlot *slots, const char *prefix, size_t len)
+find_slot(EsqRateSlot *slots, const char *prefix)
 {
 	for (int i = 0; i < ESQ_RL_WAYS; i++)
-		if (slots[i].window_start != 0 && slots[i].len == len &&
-			memcmp(slots[i].prefix, prefix, len) == 0)
+		if (slots[i].window_start != 0 &&
+			memcmp(slots[i].prefix, prefix, ESQ_KEY_PREFIX_LEN) == 0)
 			return &slots[i];
 	return NULL;
 }
 
 /* A slot for a key that authenticated: free, else its window over, else the stalest. */
 static EsqRateSlot *
-claim_slot(EsqRateSlot *slots, const char *prefix, size_t len, TimestampTz now,
-		   int64 window_us)
+claim_slot(EsqRateSlot *slots, const char *prefix, TimestampTz now, int64 window_us)
 {
 	EsqRateSlot *slot = NULL;
 
@@ -154,8 +148,7 @@ claim_slot(EsqRateSlot *slots, const char *prefix, size_t len, TimestampTz now,
 			slot = s;
 	}
 	slot->window_start = 0;
-	slot->len = (uint8) len;
-	memcpy(slot->prefix, prefix, len);
+	memcpy(slot->prefix, prefix, ESQ_KEY_PREFIX_LEN);
 	return slot;
 }
 
@@ -201,7 +194,6 @@ esq_rate_limit(const char *token, EsqHttpResponse *resp, bool *admit)
 	int			window_s = esq_http_rate_limit_window;
 	int64		window_us = (int64) window_s * USECS_PER_SEC;
 	const char *prefix;
-	size_t		len;
 	uint32		set;
 	LWLock	   *lock;
 	EsqRateSlot *slot;
@@ -212,14 +204,15 @@ esq_rate_limit(const char *token, EsqHttpResponse *resp, bool *admit)
 	int			reset_s;
 
 	*admit = false;
-	if (limit <= 0 || rate_table == NULL || token == NULL)
+	if (limit <= 0 || rate_table == NULL || token == NULL ||
+		(prefix = esq_key_prefix(token)) == NULL)
 		return true;
 
-	set = prefix_set(token, &prefix, &len);
+	set = prefix_set(prefix);
 	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
 	now = GetCurrentTimestamp();
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	slot = find_slot(rate_table->slots[set], prefix, len);
+	slot = find_slot(rate_table->slots[set], prefix);
 	if (slot)
 		refused = !charge(slot, now, window_us, limit, &start, &count);
 	LWLockRelease(lock);
@@ -256,7 +249,6 @@ esq_rate_limit_admit(const char *token, EsqHttpResponse *resp)
 	int			window_s = esq_http_rate_limit_window;
 	int64		window_us = (int64) window_s * USECS_PER_SEC;
 	const char *prefix;
-	size_t		len;
 	uint32		set;
 	LWLock	   *lock;
 	EsqRateSlot *slot;
@@ -265,15 +257,16 @@ esq_rate_limit_admit(const char *token, EsqHttpResponse *resp)
 	int			count;
 	int			reset_s;
 
-	if (limit <= 0 || rate_table == NULL || token == NULL)
+	if (limit <= 0 || rate_table == NULL || token == NULL ||
+		(prefix = esq_key_prefix(token)) == NULL)
 		return;
-	set = prefix_set(token, &prefix, &len);
+	set = prefix_set(prefix);
 	lock = &rate_locks[set % ESQ_RL_LOCKS].lock;
 	now = GetCurrentTimestamp();
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	slot = find_slot(rate_table->slots[set], prefix, len);
+	slot = find_slot(rate_table->slots[set], prefix);
 	if (slot == NULL)
-		slot = claim_slot(rate_table->slots[set], prefix, len, now, window_us);
+		slot = claim_slot(rate_table->slots[set], prefix, now, window_us);
 	(void) charge(slot, now, window_us, limit, &start, &count);
 	LWLockRelease(lock);
 	reset_s = (int) ((start + window_us - now + USECS_PER_SEC - 1) / USECS_PER_SEC);

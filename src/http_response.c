@@ -60,6 +60,11 @@ valid_utf8(const char *s)
 	return buf.data;
 }
 
+const char	esq_internal_error_body[] =
+"{\"error\":{\"status\":500,\"code\":\"internal_error\","
+"\"message\":\"" ESQ_INTERNAL_ERROR_MESSAGE "\",\"field\":null}}";
+const size_t esq_internal_error_body_len = sizeof(esq_internal_error_body) - 1;
+
 void
 esq_error_response(EsqHttpResponse *resp, int status, const char *code,
 				   const char *message, const char *field)

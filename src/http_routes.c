@@ -332,8 +332,7 @@ step_body_size_and_type(Dispatch *d)
 		return true;
 	if (d->req->body_too_large)
 		return refuse_input(d, 413, "payload_too_large",
-							psprintf("the request body is larger than esqase.http_max_body (%d bytes)",
-									 esq_http_max_body),
+							psprintf(ESQ_BODY_TOO_LARGE_FORMAT, esq_http_max_body),
 							NULL);
 	if (!is_json_content_type(d->req->content_type))
 		return refuse_input(d, 415, "unsupported_media_type",

@@ -300,11 +300,6 @@ access_call(void *arg)
 	}
 }
 
-/* The body of a 500 after an ERROR: a constant, no allocation needed. */
-static const char internal_error_body[] =
-"{\"error\":{\"status\":500,\"code\":\"internal_error\","
-"\"message\":\"internal error (see the server log)\",\"field\":null}}";
-
 /* The log line of a request that an ERROR ended (run under esq_guard). */
 typedef struct FailedRequest
 {
@@ -319,7 +314,7 @@ log_failed_request(void *arg)
 {
 	FailedRequest *f = arg;
 
-	esq_log_request(f->conn, f->method, f->url, f->r, 500, sizeof(internal_error_body) - 1);
+	esq_log_request(f->conn, f->method, f->url, f->r, 500, esq_internal_error_body_len);
 }
 
 /*
@@ -337,8 +332,8 @@ answer_internal_error(struct MHD_Connection *conn, const char *method, const cha
 
 	if (r && r->queued)
 		return MHD_YES;
-	resp = MHD_create_response_from_buffer(sizeof(internal_error_body) - 1,
-										   (void *) internal_error_body,
+	resp = MHD_create_response_from_buffer(esq_internal_error_body_len,
+										   (void *) esq_internal_error_body,
 										   MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;

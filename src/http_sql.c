@@ -606,7 +606,7 @@ map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult
 		}
 		res->status = m ? m->status : 500;
 		res->code = m ? m->code : "internal_error";
-		res->message = !m ? pstrdup("internal error (see the server log)") :
+		res->message = !m ? pstrdup(ESQ_INTERNAL_ERROR_MESSAGE) :
 			m->message ? pstrdup(m->message) :
 			edata->message ? edata->message : pstrdup("error");
 		/* the field at fault is the client's to fix: 4xx only */

@@ -51,8 +51,18 @@ static bool hook_installed = false;
 /* The rewritten copy that debug_query_string points to, if any. */
 static char *scrubbed_query = NULL;
 
-#define TOKEN_PREFIX_LEN 12
 #define REDACTED "[redacted]"
+
+const char *
+esq_key_prefix(const char *token)
+{
+	if (strncmp(token, "esq_", 4) != 0)
+		return NULL;
+	for (int i = 0; i < ESQ_KEY_PREFIX_LEN; i++)
+		if (!isxdigit((unsigned char) token[4 + i]))
+			return NULL;
+	return token[4 + ESQ_KEY_PREFIX_LEN] == '_' ? token + 4 : NULL;
+}
 
 /*
  * s with the secret of every token in it replaced, in CurrentMemoryContext;
@@ -73,26 +83,24 @@ scrub(const char *s)
 	initStringInfo(&buf);
 	while ((p = strstr(from, "esq_")) != NULL)
 	{
-		const char *q = p + 4;
-		int			n = 0;
+		const char *prefix = esq_key_prefix(p);
+		const char *secret = prefix ? prefix + ESQ_KEY_PREFIX_LEN + 1 : NULL;
 
-		while (n < TOKEN_PREFIX_LEN && isxdigit((unsigned char) q[n]))
-			n++;
-		if (n == TOKEN_PREFIX_LEN && q[n] == '_' && isalnum((unsigned char) q[n + 1]))
+		if (secret && isalnum((unsigned char) *secret))
 		{
-			const char *end = q + n + 1;
+			const char *end = secret;
 
 			while (isalnum((unsigned char) *end))
 				end++;
-			appendBinaryStringInfo(&buf, from, (q + n + 1) - from);
+			appendBinaryStringInfo(&buf, from, secret - from);
 			appendStringInfoString(&buf, REDACTED);
 			from = end;
 			changed = true;
 		}
 		else
 		{
-			appendBinaryStringInfo(&buf, from, q - from);
-			from = q;
+			appendBinaryStringInfo(&buf, from, (p + 4) - from);
+			from = p + 4;
 		}
 	}
 	if (!changed)
