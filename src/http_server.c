@@ -164,6 +164,25 @@ answer(struct MHD_Connection *conn, const char *url, const char *method, EsqReq 
 }
 
 /*
+ * A held answer, its connection resumed: the WAL is flushed past what the
+ * answer needs.  Its log line and metrics allocate in the request context,
+ * as answer()'s do.
+ */
+static enum MHD_Result
+answer_held(struct MHD_Connection *conn, const char *url, const char *method, EsqReq *r)
+{
+	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
+	enum MHD_Result ret;
+
+	ret = queue_response(conn, method, url, r, esq_durable_held_answer(r->held), false);
+	esq_durable_release(r->held);
+	r->held = NULL;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(esq_request_context);
+	return ret;
+}
+
+/*
  * Answers at once (first call), before the body is read, and closes the
  * connection after the answer: what follows on it cannot be trusted.
  */
@@ -280,13 +299,7 @@ access_call(void *arg)
 	if (r == NULL)
 		a->ret = first_call(a->conn, a->url, a->method, a->version, a->con_cls);
 	else if (r->held)
-	{
-		/* resumed: WAL is flushed past what the answer needs */
-		a->ret = queue_response(a->conn, a->method, a->url, r,
-								esq_durable_held_answer(r->held), false);
-		esq_durable_release(r->held);
-		r->held = NULL;
-	}
+		a->ret = answer_held(a->conn, a->url, a->method, r);
 	else if (*a->upload_data_size > 0)
 	{
 		a->ret = esq_framing_append_body(r, a->upload_data, *a->upload_data_size) ?
