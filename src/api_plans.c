@@ -94,8 +94,9 @@ esqase_namespace(void)
 {
 	if (!esqase_nsp_known)
 	{
-		esqase_nsp = get_namespace_oid("esqase", true);
+		/* known first: an invalidation during the lookup forgets its result */
 		esqase_nsp_known = true;
+		esqase_nsp = get_namespace_oid("esqase", true);
 	}
 	return esqase_nsp;
 }

@@ -18,6 +18,8 @@ if [ "$testing" = --test ]; then
     # (pgrep: the benchmark; ss: test/t/007)
     packages+=(postgresql-15-plpgsql-check wrk libipc-run-perl python3-requests python3-jsonschema
                procps iproute2)
+    # tools/test.sh's ESQASE_VALGRIND=1 mode
+    [ -n "${ESQASE_VALGRIND:-}" ] && packages+=(valgrind)
     command -v node >/dev/null || packages+=(nodejs)
     command -v npm >/dev/null || packages+=(npm)
 fi
