@@ -4,13 +4,15 @@
  *
  * Bounded resources:
  *   - connections: esqase.http_max_connections for all workers, each
- *     holding its share; when a worker's last slot is taken it closes the
- *     connection that waited longest without a request in progress
- *     (make_room), so idle and unfinished connections cannot hold the slots;
- *     a connection whose answer is queued or held for the WAL flush
- *     (http_durable.c) is never the one closed;
+ *     holding its share; when a worker's last slot is taken it closes one
+ *     connection (make_room): a client that left, else an unfinished first
+ *     request, else the slowest body, else the longest idle keep-alive
+ *     (victim_rank), so idle and unfinished connections cannot hold the
+ *     slots; a new connection not yet read, and one whose answer is queued
+ *     or held for the WAL flush (http_durable.c), is never the one closed;
  *   - esqase.http_max_connections_per_ip from one client address other than
- *     127.0.0.1/::1 (esq_conn_accept_policy), each worker enforcing its share;
+ *     127.0.0.1/::1 (over_address_limit), each worker enforcing its share:
+ *     a connection beyond it gets a 503 if its request is in, and is closed;
  *   - idle connections: esqase.http_idle_timeout (libmicrohttpd's timer,
  *     which any received byte resets);
  *   - slow clients: deadlines checked once a second (esq_conn_sweep) and
@@ -62,6 +64,8 @@ static int64 last_sweep = 0;
 static bool closed_in_run = false;	/* a connection closed during MHD_run */
 static int	watch_fd = -1;		/* epoll: EPOLLRDHUP; EPOLLIN while a request's start is unseen */
 static int	npeer_closed = 0;	/* connections with peer_closed set */
+static int	nconns = 0;			/* connections in conns, closing ones too */
+static uint64 nruns = 0;		/* runs of the worker's loop (esq_conn_before_run) */
 
 /* Linux's TCP states after the peer's FIN (include/net/tcp_states.h). */
 #define ESQ_TCP_CLOSE_WAIT 8
@@ -141,64 +145,147 @@ is_local_peer(const struct sockaddr *a)
 }
 
 /*
- * libmicrohttpd's accept policy: refuses (closes at once) a connection from
- * an address that already has this worker's share of
- * esqase.http_max_connections_per_ip.
+ * How a connection ranks as the one to close for a slot (make_room): the
+ * lowest rank goes first, and within a rank the one that has held its slot
+ * longest since its last progress.  -1: never closed for a slot.
+ *
+ * Never: an answered or complete request (its answer is on the way), and a
+ * new connection libmicrohttpd has not had the chance to read yet.  It
+ * accepts at the start of its run and reads the connections accepted
+ * before later in the run, so a connection accepted in this run or the
+ * one before is unread through no fault of its client, and one accepted
+ * within ESQ_CONN_GRACE_MS gets time for its request's first bytes to
+ * arrive.  Closing such connections is what dropped a normal client's
+ * requests under a flood of new connections (each new one closed the
+ * one before it, whose request was waiting in the socket).
+ *
+ * Then: a client that has left (0); a first request not begun or whose
+ * headers are unfinished, silent or trickling (1); a body in progress,
+ * the slowest first (2); and last an idle keep-alive connection (3),
+ * whose client has had every request answered and may send the next one
+ * at any moment.
  */
-enum MHD_Result
-esq_conn_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	EsqConn    *c;
-	int			n = 0;
-	int			share;
+#define ESQ_CONN_GRACE_MS 100
 
-	if (esq_http_max_connections_per_ip <= 0 || is_local_peer(addr))
-		return MHD_YES;
-	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
-	for (c = conns; c; c = c->next)
-		if (!c->killed && same_host(addr, &c->peer) && ++n >= share)
-			return MHD_NO;
-	return MHD_YES;
+static int
+victim_rank(const EsqConn *c, int64 now, int64 *since)
+{
+	if (c->killed || c->answered || c->complete)
+		return -1;
+	*since = c->window_start;
+	if (c->peer_closed || c->refused)
+		return 0;
+	if (c->headers_at != 0)
+	{
+		*since = c->headers_at;
+		return 2;
+	}
+	if (c->requests > 0)
+		return 3;
+	if (c->accepted_run + 1 >= nruns || now - c->window_start < ESQ_CONN_GRACE_MS)
+		return -1;
+	return 1;
 }
 
 /*
- * A new connection took a slot: if it was this worker's last free one, close
- * the connection that has waited longest without a request in progress
- * (idle keep-alive, or headers never completed), or failing that the
- * oldest one still sending its body, so that the next client finds a slot
- * at once.  Idle and unfinished connections cost an attacker nothing to
- * open; without this a flood of them holds every slot until they time out.
+ * A connection took a slot (or a run ended with every slot taken): if this
+ * worker has no free slot left, close the connection that ranks first
+ * (victim_rank), so that the next client finds a slot at once.  Idle and
+ * unfinished connections cost an attacker nothing to open; without this a
+ * flood of them holds every slot until they time out.  If none may be
+ * closed, libmicrohttpd stops accepting until one closes or ranks (new
+ * connections wait in the listen queue, served by the other workers), and
+ * esq_conn_after_run tries again.
  */
 static void
-make_room(EsqConn *newest)
+make_room(void)
 {
 	EsqConn    *c;
-	EsqConn    *idle = NULL;
-	EsqConn    *body = NULL;
+	EsqConn    *victim = NULL;
+	int			victim_r = 0;
+	int64		victim_since = 0;
+	int64		now = esq_now_ms();
 	int			live = 0;
 
 	for (c = conns; c; c = c->next)
 	{
+		int			r;
+		int64		since;
+
 		if (c->killed)
 			continue;
 		live++;
-		/* an answered request (queued, or held for the WAL flush) is never closed */
-		if (c == newest || c->answered)
+		r = victim_rank(c, now, &since);
+		if (r < 0)
 			continue;
-		if (c->headers_at == 0)
+		if (victim == NULL || r < victim_r || (r == victim_r && since < victim_since))
 		{
-			if (idle == NULL || c->window_start < idle->window_start)
-				idle = c;
+			victim = c;
+			victim_r = r;
+			victim_since = since;
 		}
-		else if (body == NULL || c->headers_at < body->headers_at)
-			body = c;
 	}
-	if (live < esq_conn_worker_share(esq_http_max_connections))
-		return;
-	if (idle)
-		esq_conn_kill(idle);
-	else if (body)
-		esq_conn_kill(body);
+	if (live >= esq_conn_worker_share(esq_http_max_connections) && victim)
+		esq_conn_kill(victim);
+}
+
+/*
+ * esqase.http_max_connections_per_ip, checked as a connection starts: from
+ * an address other than 127.0.0.1/::1 that already has this worker's share,
+ * the connection is refused.  If its request is already in the socket (plain
+ * HTTP), it gets a 503 saying so (its bytes read first, so that the close
+ * sends a FIN and not a reset that could overtake the answer); otherwise it
+ * is closed without a word, having asked nothing.
+ */
+static bool
+over_address_limit(const EsqConn *c)
+{
+	EsqConn    *o;
+	int			n = 0;
+	int			share;
+
+	if (esq_http_max_connections_per_ip <= 0 || c->peerlen == 0 ||
+		is_local_peer((const struct sockaddr *) &c->peer))
+		return false;
+	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
+	for (o = conns; o; o = o->next)
+		if (o != c && !o->killed && same_host((const struct sockaddr *) &c->peer, &o->peer) &&
+			++n >= share)
+			return true;
+	return false;
+}
+
+static void
+refuse_over_limit(EsqConn *c)
+{
+	char		buf[ESQ_GATE_PEEK];
+	ssize_t		n = -1;
+	ssize_t		more;
+	EsqEarlyAnswer early;
+	char		method[33];
+	char		path[257];
+
+	if (!c->tls && c->fd >= 0)
+	{
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		for (more = n; more == (ssize_t) sizeof(buf);)
+		{
+			char		rest[ESQ_GATE_PEEK];
+
+			more = recv(c->fd, rest, sizeof(rest), MSG_DONTWAIT);
+		}
+	}
+	if (n > 0 && esq_framing_first_bytes(buf, (size_t) n, &early, method, sizeof(method),
+										 path, sizeof(path)) != ESQ_FIRST_BYTES_CLOSE)
+	{
+		early.status = 503;
+		early.code = "service_unavailable";
+		snprintf(early.message, sizeof(early.message),
+				 "too many connections from this client address (esqase.http_max_connections_per_ip); retry later");
+		esq_http_answer_first_bytes(c, &early, method, path);
+	}
+	c->refused = true;
+	esq_conn_kill(c);
 }
 
 /* A new connection: tracked for the limits and deadlines. */
@@ -238,9 +325,14 @@ conn_started(struct MHD_Connection *conn, void **socket_context)
 	if (conns)
 		conns->prev = c;
 	conns = c;
+	c->accepted_run = nruns;
+	nconns++;
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 							  (unsigned int) esq_http_idle_timeout);
-	make_room(c);
+	if (over_address_limit(c))
+		refuse_over_limit(c);
+	else
+		make_room();
 }
 
 /* Tracks connections for the limits and the request deadline. */
@@ -262,6 +354,7 @@ esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, c->fd, NULL);
 		if (c->peer_closed)
 			npeer_closed--;
+		nconns--;
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -396,6 +489,16 @@ bool
 esq_conn_any(void)
 {
 	return conns != NULL;
+}
+
+/*
+ * Every slot of this worker is taken: the loop runs again within the grace
+ * of the newest connections, when one of them may be closed for a slot.
+ */
+bool
+esq_conn_full(void)
+{
+	return nconns >= esq_conn_worker_share(esq_http_max_connections);
 }
 
 bool
@@ -544,6 +647,7 @@ esq_conn_before_run(void)
 	struct epoll_event events[64];
 	int			n;
 
+	nruns++;
 	if (watch_fd < 0)
 		return;
 	do
@@ -575,6 +679,9 @@ esq_conn_before_run(void)
 void
 esq_conn_after_run(void)
 {
+	/* every slot taken and none could be freed as the last one was: try again */
+	if (nconns >= esq_conn_worker_share(esq_http_max_connections))
+		make_room();
 	if (npeer_closed == 0)
 		return;
 	for (EsqConn *c = conns; c; c = c->next)

@@ -413,7 +413,7 @@ start_daemon(const EsqListener *l)
 		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities()};
 		tls[2] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
 	}
-	d = MHD_start_daemon(flags, 0, esq_conn_accept_policy, NULL,
+	d = MHD_start_daemon(flags, 0, NULL, NULL,
 						 access_handler, NULL,
 						 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 						 MHD_OPTION_LISTEN_SOCKET, l->fd,
@@ -533,6 +533,9 @@ esq_http_timeout_ms(void)
 	/* sweep the request deadlines once a second while there are connections */
 	if (esq_conn_any() && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
+	/* every slot taken: soon one of the newest may be closed for the next client */
+	if (esq_conn_full() && (timeout < 0 || timeout > 50))
+		timeout = 50;
 	/* the summary of unauthenticated requests not logged one by one */
 	{
 		long		summary = esq_log_summary_wait_ms();

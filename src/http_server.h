@@ -95,6 +95,7 @@ typedef struct EsqConn
 	bool		peer_closed;	/* the client closed or half-closed (FIN) */
 	bool		refused;		/* answered and closed before libmicrohttpd read it */
 	bool		tls;
+	uint64		accepted_run;	/* the worker's run that accepted it (make_room) */
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
 } EsqConn;
@@ -108,9 +109,7 @@ extern void esq_conn_kill(EsqConn *c);
 /* This worker's share of a limit that holds for all the workers together. */
 extern int	esq_conn_worker_share(int limit);
 
-/* libmicrohttpd callbacks: MHD_AcceptPolicyCallback, MHD_OPTION_NOTIFY_CONNECTION. */
-extern enum MHD_Result esq_conn_accept_policy(void *cls, const struct sockaddr *addr,
-											  socklen_t addrlen);
+/* libmicrohttpd callback: MHD_OPTION_NOTIFY_CONNECTION. */
 extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 							void **socket_context,
 							enum MHD_ConnectionNotificationCode toe);
@@ -144,6 +143,7 @@ extern void esq_conn_after_run(void);
 
 /* Whether any connection is open; whether one closed since the last reset. */
 extern bool esq_conn_any(void);
+extern bool esq_conn_full(void);
 extern bool esq_conn_closed_since_reset(void);
 extern void esq_conn_reset_closed(void);
 
