@@ -385,7 +385,11 @@ tables => [
       ] },
     { table => 'record_counts',
       rls => 1,
-      policy => { select => '{{count_scope}}' },
+      # the counts of private leads, of hidden prospects and of all contacts
+      # (hidden ones included) only to owners: a member's totals leave out
+      # what it cannot see (esqase.contacts_public_total)
+      policy => { select => q{{{count_scope}} AND (esqase.context_is_owner() }
+                          . q{OR list NOT IN ('contacts', 'contacts_private', 'leads_private'))} },
       comment => "Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm's count is the sum of its slots",
       common => [qw(firm_id)],
       columns => [
