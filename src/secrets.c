@@ -52,54 +52,104 @@ static bool hook_installed = false;
 static char *scrubbed_query = NULL;
 
 #define TOKEN_PREFIX_LEN 12
+#define TOKEN_SECRET_LEN 64
 #define REDACTED "[redacted]"
+
+/*
+ * The length of a token separator at p: "_", or "%5F" as a URL encoder may
+ * write it; 0 if none.
+ */
+static int
+separator_len(const char *p)
+{
+	if (p[0] == '_')
+		return 1;
+	if (p[0] == '%' && p[1] == '5' && (p[2] == 'F' || p[2] == 'f'))
+		return 3;
+	return 0;
+}
+
+/*
+ * The length of the token prefix at p, up to its secret ("esq_", 12 hex
+ * digits, "_", with either "_" possibly "%5F"), if a secret follows; else 0.
+ */
+static int
+token_prefix_len(const char *p)
+{
+	int			n;
+	int			sep;
+
+	if (strncmp(p, "esq", 3) != 0 || (sep = separator_len(p + 3)) == 0)
+		return 0;
+	n = 3 + sep;
+	for (int i = 0; i < TOKEN_PREFIX_LEN; i++, n++)
+		if (!isxdigit((unsigned char) p[n]))
+			return 0;
+	if ((sep = separator_len(p + n)) == 0 || !isalnum((unsigned char) p[n + sep]))
+		return 0;
+	return n + sep;
+}
+
+/*
+ * The length of a bare secret at p: a word of TOKEN_SECRET_LEN or more hex
+ * digits (the secret of a token written apart from its prefix, as in
+ * 'esq_…_' || '<secret>', or after a "%5F"); else 0.  Nothing else esqase
+ * logs is that long a hex word (request ids have 32 digits).
+ */
+static int
+bare_secret_len(const char *s, const char *p)
+{
+	int			n = 0;
+
+	if (p > s && isalnum((unsigned char) p[-1]))
+		return 0;
+	while (isxdigit((unsigned char) p[n]))
+		n++;
+	return (n >= TOKEN_SECRET_LEN && !isalnum((unsigned char) p[n])) ? n : 0;
+}
 
 /*
  * s with the secret of every token in it replaced, in CurrentMemoryContext;
  * NULL when s holds none.  A token is "esq_", 12 hex digits, "_", then the
  * secret: the letters and digits that follow (a token cut short or
- * mistyped is redacted too).
+ * mistyped is redacted too); an underscore may be percent-encoded, and a
+ * secret may stand apart from its prefix (bare_secret_len).  A secret cut
+ * in pieces, or encoded otherwise, is not recognised.
  */
 static char *
 scrub(const char *s)
 {
-	const char *from = s;
+	const char *from;
 	const char *p;
 	StringInfoData buf;
 	bool		changed = false;
 
-	if (s == NULL || strstr(s, "esq_") == NULL)
+	if (s == NULL)
 		return NULL;
-	initStringInfo(&buf);
-	while ((p = strstr(from, "esq_")) != NULL)
+	from = s;
+	for (p = s; *p;)
 	{
-		const char *q = p + 4;
-		int			n = 0;
+		int			prefix = token_prefix_len(p);
+		const char *secret = p + prefix;
+		const char *end;
 
-		while (n < TOKEN_PREFIX_LEN && isxdigit((unsigned char) q[n]))
-			n++;
-		if (n == TOKEN_PREFIX_LEN && q[n] == '_' && isalnum((unsigned char) q[n + 1]))
+		if (prefix == 0 && bare_secret_len(s, p) == 0)
 		{
-			const char *end = q + n + 1;
-
-			while (isalnum((unsigned char) *end))
-				end++;
-			appendBinaryStringInfo(&buf, from, (q + n + 1) - from);
-			appendStringInfoString(&buf, REDACTED);
-			from = end;
-			changed = true;
+			p++;
+			continue;
 		}
-		else
-		{
-			appendBinaryStringInfo(&buf, from, q - from);
-			from = q;
-		}
+		end = secret;
+		while (isalnum((unsigned char) *end))
+			end++;
+		if (!changed)
+			initStringInfo(&buf);
+		changed = true;
+		appendBinaryStringInfo(&buf, from, secret - from);
+		appendStringInfoString(&buf, REDACTED);
+		from = p = end;
 	}
 	if (!changed)
-	{
-		pfree(buf.data);
 		return NULL;
-	}
 	appendStringInfoString(&buf, from);
 	return buf.data;
 }
