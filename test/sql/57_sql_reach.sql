@@ -131,6 +131,33 @@ SELECT k AS key, t.call(k, format('to_jsonb(esqase.contacts_public_total(%L))', 
                  AND t.call(k, format('to_jsonb(esqase.contacts_public_total(%L))', t.id('firm_a'))) <> 'null' AS answered
   FROM unnest(ARRAY['sr_contacts:read', 'sr_leads:read', 'b']) k ORDER BY 1;
 
+-- Direct SQL checks what the API checks, where a policy can cheaply
+-- (issue 21): an email of the wrong shape is refused on insert
+-- and update (the API answers 422) ...
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+INSERT INTO esqase.contacts (firm_id, type, first_name, name, emails)
+VALUES (t.id('firm_a'), 'PERSON', 'Bad', '', '{not-an-email}');
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+UPDATE esqase.contacts SET emails = emails || '{"two words@x.test"}'::text[] WHERE id = t.id('sr_client');
+ROLLBACK;
+-- ... and a member cannot take itself off a private lead (the API answers
+-- 422: it would no longer see the lead); another assignee it may remove.
+INSERT INTO t.ids SELECT 'sr_shared', (t.api('a', t.ml_call('esqase_leads_create', '{"type": "PERSON", "firstName": "Shared",
+    "isPrivate": true, "assigneeIds": ["{a_clerk}", "{a_owner}"]}')) #>> '{data,id}')::uuid;
+SELECT t.err('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_shared}', '{"assigneeIds": ["{a_owner}"]}')) AS api;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+WITH d AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('sr_shared') AND member_id = t.id('a_clerk')
+           RETURNING 1)
+SELECT count(*) AS itself_removed FROM d;
+WITH d AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('sr_shared') AND member_id = t.id('a_owner')
+           RETURNING 1)
+SELECT count(*) AS other_removed FROM d;
+ROLLBACK;
+
 -- F17: the idempotency keys are not writable in SQL (an edited response was
 -- replayed as the create's answer); idempotency_end stores only the
 -- response of a record its own transaction created.  Replays still work.
