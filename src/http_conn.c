@@ -65,6 +65,7 @@ static bool closed_in_run = false;	/* a connection closed during MHD_run */
 static int	watch_fd = -1;		/* epoll: EPOLLRDHUP; EPOLLIN while a request's start is unseen */
 static int	npeer_closed = 0;	/* connections with peer_closed set */
 static int	nconns = 0;			/* connections in conns, closing ones too */
+static int	nover = 0;			/* ... of them over_limit */
 static uint64 nruns = 0;		/* runs of the worker's loop (esq_conn_before_run) */
 
 /* Linux's TCP states after the peer's FIN (include/net/tcp_states.h). */
@@ -173,7 +174,7 @@ victim_rank(const EsqConn *c, int64 now, int64 *since)
 	if (c->killed || c->answered || c->complete)
 		return -1;
 	*since = c->window_start;
-	if (c->peer_closed || c->refused)
+	if (c->peer_closed || c->refused || c->over_limit)
 		return 0;
 	if (c->headers_at != 0)
 	{
@@ -232,11 +233,16 @@ make_room(void)
 /*
  * esqase.http_max_connections_per_ip, checked as a connection starts: from
  * an address other than 127.0.0.1/::1 that already has this worker's share,
- * the connection is refused.  If its request is already in the socket (plain
- * HTTP), it gets a 503 saying so (its bytes read first, so that the close
- * sends a FIN and not a reset that could overtake the answer); otherwise it
- * is closed without a word, having asked nothing.
+ * the connection is refused (over_limit).  On plain HTTP it gets a 503
+ * saying so once its first bytes are in (at once, or when the watch sees
+ * them: gate_first_bytes), its bytes read first, so that the close sends a
+ * FIN and not a reset that could overtake the answer.  Over HTTPS, or if
+ * nothing comes within ESQ_OVER_LIMIT_WAIT_MS (esq_conn_after_run), it is
+ * closed without a word, having asked nothing.  Meanwhile it is the first one closed for a
+ * slot and counts for no address.
  */
+#define ESQ_OVER_LIMIT_WAIT_MS 250
+
 static bool
 over_address_limit(const EsqConn *c)
 {
@@ -249,25 +255,27 @@ over_address_limit(const EsqConn *c)
 		return false;
 	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
 	for (o = conns; o; o = o->next)
-		if (o != c && !o->killed && same_host((const struct sockaddr *) &c->peer, &o->peer) &&
+		if (o != c && !o->killed && !o->over_limit && same_host((const struct sockaddr *) &c->peer, &o->peer) &&
 			++n >= share)
 			return true;
 	return false;
 }
 
-static void
+static bool
 refuse_over_limit(EsqConn *c)
 {
 	char		buf[ESQ_GATE_PEEK];
 	ssize_t		n = -1;
 	ssize_t		more;
 	EsqEarlyAnswer early;
-	char		method[33];
-	char		path[257];
+	char		method[33] = "";
+	char		path[257] = "";
 
-	if (!c->tls && c->fd >= 0)
+	if (!c->gated)
 	{
 		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;		/* the watch tells when they come */
 		for (more = n; more == (ssize_t) sizeof(buf);)
 		{
 			char		rest[ESQ_GATE_PEEK];
@@ -280,12 +288,12 @@ refuse_over_limit(EsqConn *c)
 	{
 		early.status = 503;
 		early.code = "service_unavailable";
-		snprintf(early.message, sizeof(early.message),
-				 "too many connections from this client address (esqase.http_max_connections_per_ip); retry later");
+		strlcpy(early.message, ESQ_OVER_LIMIT_MESSAGE, sizeof(early.message));
 		esq_http_answer_first_bytes(c, &early, method, path);
 	}
 	c->refused = true;
 	esq_conn_kill(c);
+	return true;
 }
 
 /* A new connection: tracked for the limits and deadlines. */
@@ -330,9 +338,13 @@ conn_started(struct MHD_Connection *conn, void **socket_context)
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 							  (unsigned int) esq_http_idle_timeout);
 	if (over_address_limit(c))
-		refuse_over_limit(c);
-	else
-		make_room();
+	{
+		c->over_limit = true;
+		nover++;
+		if (refuse_over_limit(c))
+			return;
+	}
+	make_room();
 }
 
 /* Tracks connections for the limits and the request deadline. */
@@ -355,6 +367,8 @@ esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		if (c->peer_closed)
 			npeer_closed--;
 		nconns--;
+		if (c->over_limit)
+			nover--;
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -420,6 +434,14 @@ esq_conn_refused(struct MHD_Connection *conn)
 	EsqConn    *c = esq_conn_state(conn);
 
 	return c && c->refused;
+}
+
+bool
+esq_conn_over_limit(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	return c && c->over_limit;
 }
 
 /*
@@ -492,13 +514,15 @@ esq_conn_any(void)
 }
 
 /*
- * Every slot of this worker is taken: the loop runs again within the grace
- * of the newest connections, when one of them may be closed for a slot.
+ * Whether the loop must look again soon (esq_conn_after_run): every slot of
+ * this worker is taken (one of the newest connections may be closed for a
+ * slot once its grace is over), or a refused connection waits for its
+ * first bytes.
  */
 bool
-esq_conn_full(void)
+esq_conn_soon(void)
 {
-	return nconns >= esq_conn_worker_share(esq_http_max_connections);
+	return nover > 0 || nconns >= esq_conn_worker_share(esq_http_max_connections);
 }
 
 bool
@@ -611,6 +635,12 @@ gate_first_bytes(EsqConn *c)
 	char		method[33];
 	char		path[257];
 
+	if (c->over_limit)
+	{
+		if (refuse_over_limit(c))
+			c->gated = true;
+		return;
+	}
 	if (!read_exactly(c->fd, c->wire_bytes))
 	{
 		c->gate_off = true;		/* pipelining, an empty line, a race: stop looking */
@@ -682,6 +712,15 @@ esq_conn_after_run(void)
 	/* every slot taken and none could be freed as the last one was: try again */
 	if (nconns >= esq_conn_worker_share(esq_http_max_connections))
 		make_room();
+	/* refused connections that sent nothing to answer */
+	if (nover > 0)
+	{
+		int64		now = esq_now_ms();
+
+		for (EsqConn *c = conns; c; c = c->next)
+			if (c->over_limit && now - c->window_start > ESQ_OVER_LIMIT_WAIT_MS)
+				esq_conn_kill(c);
+	}
 	if (npeer_closed == 0)
 		return;
 	for (EsqConn *c = conns; c; c = c->next)

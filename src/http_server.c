@@ -206,6 +206,9 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	r->start_us = esq_now_us();
 	esq_log_set_request_id(conn, r);
 	esq_conn_headers_in(conn);
+	/* beyond the per-address limit, and read before the watch saw its bytes */
+	if (esq_conn_over_limit(conn))
+		return answer_now(conn, method, url, r, 503, "service_unavailable", ESQ_OVER_LIMIT_MESSAGE);
 
 	esq_framing_first_call(conn, method, version, r, &early);
 	if (early.status != 0)
@@ -533,8 +536,8 @@ esq_http_timeout_ms(void)
 	/* sweep the request deadlines once a second while there are connections */
 	if (esq_conn_any() && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
-	/* every slot taken: soon one of the newest may be closed for the next client */
-	if (esq_conn_full() && (timeout < 0 || timeout > 50))
+	/* every slot taken, or a refused connection waiting (http_conn.c) */
+	if (esq_conn_soon() && (timeout < 0 || timeout > 50))
 		timeout = 50;
 	/* the summary of unauthenticated requests not logged one by one */
 	{

@@ -94,6 +94,7 @@ typedef struct EsqConn
 	uint64		wire_bytes;		/* bytes of the requests before, as libmicrohttpd read them */
 	bool		peer_closed;	/* the client closed or half-closed (FIN) */
 	bool		refused;		/* answered and closed before libmicrohttpd read it */
+	bool		over_limit;		/* beyond esqase.http_max_connections_per_ip: refused */
 	bool		tls;
 	uint64		accepted_run;	/* the worker's run that accepted it (make_room) */
 	struct sockaddr_storage peer;
@@ -129,6 +130,11 @@ extern void esq_conn_request_done(struct MHD_Connection *conn, bool started,
 /* Whether the connection was refused before libmicrohttpd read it. */
 extern bool esq_conn_refused(struct MHD_Connection *conn);
 
+/* Beyond esqase.http_max_connections_per_ip: answered 503 with this, then closed. */
+extern bool esq_conn_over_limit(struct MHD_Connection *conn);
+#define ESQ_OVER_LIMIT_MESSAGE \
+	"too many connections from this client address (esqase.http_max_connections_per_ip); retry later"
+
 /*
  * The watch on the connections' sockets (an epoll fd the worker waits on
  * too): a client's FIN, and the first bytes of a plain-HTTP connection
@@ -143,7 +149,7 @@ extern void esq_conn_after_run(void);
 
 /* Whether any connection is open; whether one closed since the last reset. */
 extern bool esq_conn_any(void);
-extern bool esq_conn_full(void);
+extern bool esq_conn_soon(void);
 extern bool esq_conn_closed_since_reset(void);
 extern void esq_conn_reset_closed(void);
 
