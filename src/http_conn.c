@@ -154,11 +154,13 @@ is_local_peer(const struct sockaddr *a)
  * new connection libmicrohttpd has not had the chance to read yet.  It
  * accepts at the start of its run and reads the connections accepted
  * before later in the run, so a connection accepted in this run or the
- * one before is unread through no fault of its client, and one accepted
- * within ESQ_CONN_GRACE_MS gets time for its request's first bytes to
- * arrive.  Closing such connections is what dropped a normal client's
- * requests under a flood of new connections (each new one closed the
- * one before it, whose request was waiting in the socket).
+ * one before is unread through no fault of its client.  Closing such
+ * connections is what dropped a normal client's requests under a flood of
+ * new connections (each new one closed the one before it, whose request
+ * was waiting in the socket).  And one accepted within ESQ_CONN_GRACE_MS
+ * (*young) gets time for its request's first bytes to arrive, as long as
+ * such connections hold at most half the slots (make_room): a flood of
+ * silent connections cannot stop the worker accepting.
  *
  * Then: a client that has left (0); a first request not begun or whose
  * headers are unfinished, silent or trickling (1); a body in progress,
@@ -169,8 +171,9 @@ is_local_peer(const struct sockaddr *a)
 #define ESQ_CONN_GRACE_MS 100
 
 static int
-victim_rank(const EsqConn *c, int64 now, int64 *since)
+victim_rank(const EsqConn *c, int64 now, int64 *since, bool *young)
 {
+	*young = false;
 	if (c->killed || c->answered || c->complete)
 		return -1;
 	*since = c->window_start;
@@ -183,8 +186,9 @@ victim_rank(const EsqConn *c, int64 now, int64 *since)
 	}
 	if (c->requests > 0)
 		return 3;
-	if (c->accepted_run + 1 >= nruns || now - c->window_start < ESQ_CONN_GRACE_MS)
+	if (c->accepted_run + 1 >= nruns)
 		return -1;
+	*young = now - c->window_start < ESQ_CONN_GRACE_MS;
 	return 1;
 }
 
@@ -202,32 +206,41 @@ static void
 make_room(void)
 {
 	EsqConn    *c;
-	EsqConn    *victim = NULL;
-	int			victim_r = 0;
-	int64		victim_since = 0;
+	EsqConn    *victim[2] = {NULL, NULL};	/* [0] young ones left out, [1] not */
+	int			victim_r[2] = {0, 0};
+	int64		victim_since[2] = {0, 0};
 	int64		now = esq_now_ms();
 	int			live = 0;
+	int			nyoung = 0;
+	int			share = esq_conn_worker_share(esq_http_max_connections);
 
 	for (c = conns; c; c = c->next)
 	{
 		int			r;
 		int64		since;
+		bool		young;
 
 		if (c->killed)
 			continue;
 		live++;
-		r = victim_rank(c, now, &since);
+		r = victim_rank(c, now, &since, &young);
 		if (r < 0)
 			continue;
-		if (victim == NULL || r < victim_r || (r == victim_r && since < victim_since))
-		{
-			victim = c;
-			victim_r = r;
-			victim_since = since;
-		}
+		nyoung += young;
+		for (int i = young ? 1 : 0; i < 2; i++)
+			if (victim[i] == NULL || r < victim_r[i] ||
+				(r == victim_r[i] && since < victim_since[i]))
+			{
+				victim[i] = c;
+				victim_r[i] = r;
+				victim_since[i] = since;
+			}
 	}
-	if (live >= esq_conn_worker_share(esq_http_max_connections) && victim)
-		esq_conn_kill(victim);
+	if (live < share)
+		return;
+	c = victim[nyoung > share / 2 ? 1 : 0];
+	if (c)
+		esq_conn_kill(c);
 }
 
 /*
