@@ -64,7 +64,8 @@
 #              write   the scope that writes it (absent: the API role does
 #                      not); row: what an updated or deleted row must also
 #                      pass; insert: the check of a new row (absent: the
-#                      write scope); update: what an updated row must pass
+#                      write scope); update: what an updated row must pass;
+#                      delete: what a deleted row must also pass
 #            in SQL, with these words: {{may <scope>}}, {{read <resource>}}
 #            (its read or write scope), {{visible <resource>}} (its
 #            visible_row rule, columns bare), {{visible}} (the table's own
@@ -183,9 +184,11 @@ tables => [
           select => '{{visible contacts}} AND {{read contacts}}',
           write => 'contacts:write',
           row => '{{visible contacts}} AND deleted_at IS NULL',
-          # a lead's prospect is created with leads:write
-          insert => '{{may contacts:write}} OR {{may leads:write}}',
-          update => '{{new_row contacts}}',
+          # a lead's prospect is created with leads:write; emails of the
+          # shape the API checks (not a table constraint: a restore of rows
+          # stored before would fail on it)
+          insert => '({{may contacts:write}} OR {{may leads:write}}) AND esqase.emails_ok(emails)',
+          update => '{{new_row contacts}} AND esqase.emails_ok(emails)',
           # a matter's client; a visible lead's contact (esqase.lead_contact_shown)
           refs => '{{visible contacts}} AND ({{read contacts}} OR ({{read matters}} AND EXISTS '
                 . '(SELECT FROM esqase.matter_clients mc WHERE mc.firm_id = contacts.firm_id '
@@ -358,6 +361,11 @@ tables => [
           row => '{{visible}}',
           insert => '{{may leads:write}} AND {{visible}}',
           update => '{{visible}}',
+          # a member does not take itself off a private lead (the API
+          # refuses it: it would lose sight of the lead)
+          delete => 'member_id IS DISTINCT FROM esqase.context_member() OR esqase.context_is_owner() '
+                  . 'OR NOT EXISTS (SELECT FROM esqase.leads l WHERE l.firm_id = lead_assignees.firm_id '
+                  . 'AND l.id = lead_assignees.lead_id AND l.is_private)',
       },
       comment => "The members assigned to each lead (API: a lead's assigneeIds and assignees)",
       common => [qw(firm_id id created_at updated_at)],
@@ -385,7 +393,11 @@ tables => [
       ] },
     { table => 'record_counts',
       rls => 1,
-      policy => { select => '{{count_scope}}' },
+      # the counts of private leads, of hidden prospects and of all contacts
+      # (hidden ones included) only to owners: a member's totals leave out
+      # what it cannot see (esqase.contacts_public_total)
+      policy => { select => q{{{count_scope}} AND (esqase.context_is_owner() }
+                          . q{OR list NOT IN ('contacts', 'contacts_private', 'leads_private'))} },
       comment => "Live (not deleted) records per firm and list, kept by triggers, for the exact total of API lists; a firm's count is the sum of its slots",
       common => [qw(firm_id)],
       columns => [

@@ -4,13 +4,15 @@
  *
  * Bounded resources:
  *   - connections: esqase.http_max_connections for all workers, each
- *     holding its share; when a worker's last slot is taken it closes the
- *     connection that waited longest without a request in progress
- *     (make_room), so idle and unfinished connections cannot hold the slots;
- *     a connection whose answer is queued or held for the WAL flush
- *     (http_durable.c) is never the one closed;
+ *     holding its share; when a worker's last slot is taken it closes one
+ *     connection (make_room): a client that left, else an unfinished first
+ *     request, else the slowest body, else the longest idle keep-alive
+ *     (victim_rank), so idle and unfinished connections cannot hold the
+ *     slots; a new connection not yet read, and one whose answer is queued
+ *     or held for the WAL flush (http_durable.c), is never the one closed;
  *   - esqase.http_max_connections_per_ip from one client address other than
- *     127.0.0.1/::1 (esq_conn_accept_policy), each worker enforcing its share;
+ *     127.0.0.1/::1 (over_address_limit), each worker enforcing its share:
+ *     a connection beyond it gets a 503 if its request is in, and is closed;
  *   - idle connections: esqase.http_idle_timeout (libmicrohttpd's timer,
  *     which any received byte resets);
  *   - slow clients: deadlines checked once a second (esq_conn_sweep) and
@@ -62,6 +64,9 @@ static int64 last_sweep = 0;
 static bool closed_in_run = false;	/* a connection closed during MHD_run */
 static int	watch_fd = -1;		/* epoll: EPOLLRDHUP; EPOLLIN while a request's start is unseen */
 static int	npeer_closed = 0;	/* connections with peer_closed set */
+static int	nconns = 0;			/* connections in conns, closing ones too */
+static int	nover = 0;			/* ... of them over_limit */
+static uint64 nruns = 0;		/* runs of the worker's loop (esq_conn_before_run) */
 
 /* Linux's TCP states after the peer's FIN (include/net/tcp_states.h). */
 #define ESQ_TCP_CLOSE_WAIT 8
@@ -141,64 +146,167 @@ is_local_peer(const struct sockaddr *a)
 }
 
 /*
- * libmicrohttpd's accept policy: refuses (closes at once) a connection from
- * an address that already has this worker's share of
- * esqase.http_max_connections_per_ip.
+ * How a connection ranks as the one to close for a slot (make_room): the
+ * lowest rank goes first, and within a rank the one that has held its slot
+ * longest since its last progress.  -1: never closed for a slot.
+ *
+ * Never: an answered or complete request (its answer is on the way), and a
+ * new connection libmicrohttpd has not had the chance to read yet.  It
+ * accepts at the start of its run and reads the connections accepted
+ * before later in the run, so a connection accepted in this run or the
+ * one before is unread through no fault of its client.  Closing such
+ * connections is what dropped a normal client's requests under a flood of
+ * new connections (each new one closed the one before it, whose request
+ * was waiting in the socket).  And one accepted within ESQ_CONN_GRACE_MS
+ * (*young) gets time for its request's first bytes to arrive, as long as
+ * such connections hold at most half the slots (make_room): a flood of
+ * silent connections cannot stop the worker accepting.
+ *
+ * Then: a client that has left (0); a first request not begun or whose
+ * headers are unfinished, silent or trickling (1); a body in progress,
+ * the slowest first (2); and last an idle keep-alive connection (3),
+ * whose client has had every request answered and may send the next one
+ * at any moment.
  */
-enum MHD_Result
-esq_conn_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	EsqConn    *c;
-	int			n = 0;
-	int			share;
+#define ESQ_CONN_GRACE_MS 100
 
-	if (esq_http_max_connections_per_ip <= 0 || is_local_peer(addr))
-		return MHD_YES;
-	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
-	for (c = conns; c; c = c->next)
-		if (!c->killed && same_host(addr, &c->peer) && ++n >= share)
-			return MHD_NO;
-	return MHD_YES;
+static int
+victim_rank(const EsqConn *c, int64 now, int64 *since, bool *young)
+{
+	*young = false;
+	if (c->killed || c->answered || c->complete)
+		return -1;
+	*since = c->window_start;
+	if (c->peer_closed || c->refused || c->over_limit)
+		return 0;
+	if (c->headers_at != 0)
+	{
+		*since = c->headers_at;
+		return 2;
+	}
+	if (c->requests > 0)
+		return 3;
+	if (c->accepted_run + 1 >= nruns)
+		return -1;
+	*young = now - c->window_start < ESQ_CONN_GRACE_MS;
+	return 1;
 }
 
 /*
- * A new connection took a slot: if it was this worker's last free one, close
- * the connection that has waited longest without a request in progress
- * (idle keep-alive, or headers never completed), or failing that the
- * oldest one still sending its body, so that the next client finds a slot
- * at once.  Idle and unfinished connections cost an attacker nothing to
- * open; without this a flood of them holds every slot until they time out.
+ * A connection took a slot (or a run ended with every slot taken): if this
+ * worker has no free slot left, close the connection that ranks first
+ * (victim_rank), so that the next client finds a slot at once.  Idle and
+ * unfinished connections cost an attacker nothing to open; without this a
+ * flood of them holds every slot until they time out.  If none may be
+ * closed, libmicrohttpd stops accepting until one closes or ranks (new
+ * connections wait in the listen queue, served by the other workers), and
+ * esq_conn_after_run tries again.
  */
 static void
-make_room(EsqConn *newest)
+make_room(void)
 {
 	EsqConn    *c;
-	EsqConn    *idle = NULL;
-	EsqConn    *body = NULL;
+	EsqConn    *victim[2] = {NULL, NULL};	/* [0] young ones left out, [1] not */
+	int			victim_r[2] = {0, 0};
+	int64		victim_since[2] = {0, 0};
+	int64		now = esq_now_ms();
 	int			live = 0;
+	int			nyoung = 0;
+	int			share = esq_conn_worker_share(esq_http_max_connections);
 
 	for (c = conns; c; c = c->next)
 	{
+		int			r;
+		int64		since;
+		bool		young;
+
 		if (c->killed)
 			continue;
 		live++;
-		/* an answered request (queued, or held for the WAL flush) is never closed */
-		if (c == newest || c->answered)
+		r = victim_rank(c, now, &since, &young);
+		if (r < 0)
 			continue;
-		if (c->headers_at == 0)
-		{
-			if (idle == NULL || c->window_start < idle->window_start)
-				idle = c;
-		}
-		else if (body == NULL || c->headers_at < body->headers_at)
-			body = c;
+		nyoung += young;
+		for (int i = young ? 1 : 0; i < 2; i++)
+			if (victim[i] == NULL || r < victim_r[i] ||
+				(r == victim_r[i] && since < victim_since[i]))
+			{
+				victim[i] = c;
+				victim_r[i] = r;
+				victim_since[i] = since;
+			}
 	}
-	if (live < esq_conn_worker_share(esq_http_max_connections))
+	if (live < share)
 		return;
-	if (idle)
-		esq_conn_kill(idle);
-	else if (body)
-		esq_conn_kill(body);
+	c = victim[nyoung > share / 2 ? 1 : 0];
+	if (c)
+		esq_conn_kill(c);
+}
+
+/*
+ * esqase.http_max_connections_per_ip, checked as a connection starts: from
+ * an address other than 127.0.0.1/::1 that already has this worker's share,
+ * the connection is refused (over_limit).  On plain HTTP it gets a 503
+ * saying so once its first bytes are in (at once, or when the watch sees
+ * them: gate_first_bytes), its bytes read first, so that the close sends a
+ * FIN and not a reset that could overtake the answer.  Over HTTPS, or if
+ * nothing comes within ESQ_OVER_LIMIT_WAIT_MS (esq_conn_after_run), it is
+ * closed without a word, having asked nothing.  Meanwhile it is the first one closed for a
+ * slot and counts for no address.
+ */
+#define ESQ_OVER_LIMIT_WAIT_MS 250
+
+static bool
+over_address_limit(const EsqConn *c)
+{
+	EsqConn    *o;
+	int			n = 0;
+	int			share;
+
+	if (esq_http_max_connections_per_ip <= 0 || c->peerlen == 0 ||
+		is_local_peer((const struct sockaddr *) &c->peer))
+		return false;
+	share = esq_conn_worker_share(esq_http_max_connections_per_ip);
+	for (o = conns; o; o = o->next)
+		if (o != c && !o->killed && !o->over_limit && same_host((const struct sockaddr *) &c->peer, &o->peer) &&
+			++n >= share)
+			return true;
+	return false;
+}
+
+static bool
+refuse_over_limit(EsqConn *c)
+{
+	char		buf[ESQ_GATE_PEEK];
+	ssize_t		n = -1;
+	ssize_t		more;
+	EsqEarlyAnswer early;
+	char		method[33] = "";
+	char		path[257] = "";
+
+	if (!c->gated)
+	{
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;		/* the watch tells when they come */
+		for (more = n; more == (ssize_t) sizeof(buf);)
+		{
+			char		rest[ESQ_GATE_PEEK];
+
+			more = recv(c->fd, rest, sizeof(rest), MSG_DONTWAIT);
+		}
+	}
+	if (n > 0 && esq_framing_first_bytes(buf, (size_t) n, &early, method, sizeof(method),
+										 path, sizeof(path)) != ESQ_FIRST_BYTES_CLOSE)
+	{
+		early.status = 503;
+		early.code = "service_unavailable";
+		strlcpy(early.message, ESQ_OVER_LIMIT_MESSAGE, sizeof(early.message));
+		esq_http_answer_first_bytes(c, &early, method, path);
+	}
+	c->refused = true;
+	esq_conn_kill(c);
+	return true;
 }
 
 /* A new connection: tracked for the limits and deadlines. */
@@ -238,9 +346,18 @@ conn_started(struct MHD_Connection *conn, void **socket_context)
 	if (conns)
 		conns->prev = c;
 	conns = c;
+	c->accepted_run = nruns;
+	nconns++;
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 							  (unsigned int) esq_http_idle_timeout);
-	make_room(c);
+	if (over_address_limit(c))
+	{
+		c->over_limit = true;
+		nover++;
+		if (refuse_over_limit(c))
+			return;
+	}
+	make_room();
 }
 
 /* Tracks connections for the limits and the request deadline. */
@@ -262,6 +379,9 @@ esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, c->fd, NULL);
 		if (c->peer_closed)
 			npeer_closed--;
+		nconns--;
+		if (c->over_limit)
+			nover--;
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -327,6 +447,14 @@ esq_conn_refused(struct MHD_Connection *conn)
 	EsqConn    *c = esq_conn_state(conn);
 
 	return c && c->refused;
+}
+
+bool
+esq_conn_over_limit(struct MHD_Connection *conn)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	return c && c->over_limit;
 }
 
 /*
@@ -396,6 +524,18 @@ bool
 esq_conn_any(void)
 {
 	return conns != NULL;
+}
+
+/*
+ * Whether the loop must look again soon (esq_conn_after_run): every slot of
+ * this worker is taken (one of the newest connections may be closed for a
+ * slot once its grace is over), or a refused connection waits for its
+ * first bytes.
+ */
+bool
+esq_conn_soon(void)
+{
+	return nover > 0 || nconns >= esq_conn_worker_share(esq_http_max_connections);
 }
 
 bool
@@ -508,6 +648,12 @@ gate_first_bytes(EsqConn *c)
 	char		method[33];
 	char		path[257];
 
+	if (c->over_limit)
+	{
+		if (refuse_over_limit(c))
+			c->gated = true;
+		return;
+	}
 	if (!read_exactly(c->fd, c->wire_bytes))
 	{
 		c->gate_off = true;		/* pipelining, an empty line, a race: stop looking */
@@ -544,6 +690,7 @@ esq_conn_before_run(void)
 	struct epoll_event events[64];
 	int			n;
 
+	nruns++;
 	if (watch_fd < 0)
 		return;
 	do
@@ -575,6 +722,18 @@ esq_conn_before_run(void)
 void
 esq_conn_after_run(void)
 {
+	/* every slot taken and none could be freed as the last one was: try again */
+	if (nconns >= esq_conn_worker_share(esq_http_max_connections))
+		make_room();
+	/* refused connections that sent nothing to answer */
+	if (nover > 0)
+	{
+		int64		now = esq_now_ms();
+
+		for (EsqConn *c = conns; c; c = c->next)
+			if (c->over_limit && now - c->window_start > ESQ_OVER_LIMIT_WAIT_MS)
+				esq_conn_kill(c);
+	}
 	if (npeer_closed == 0)
 		return;
 	for (EsqConn *c = conns; c; c = c->next)

@@ -225,6 +225,9 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 	r->start_us = esq_now_us();
 	esq_log_set_request_id(conn, r);
 	esq_conn_headers_in(conn);
+	/* beyond the per-address limit, and read before the watch saw its bytes */
+	if (esq_conn_over_limit(conn))
+		return answer_now(conn, method, url, r, 503, "service_unavailable", ESQ_OVER_LIMIT_MESSAGE);
 
 	esq_framing_first_call(conn, method, version, r, &early);
 	if (early.status != 0)
@@ -421,7 +424,7 @@ start_daemon(const EsqListener *l)
 		tls[1] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) esq_tls_priorities()};
 		tls[2] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
 	}
-	d = MHD_start_daemon(flags, 0, esq_conn_accept_policy, NULL,
+	d = MHD_start_daemon(flags, 0, NULL, NULL,
 						 access_handler, NULL,
 						 MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 						 MHD_OPTION_LISTEN_SOCKET, l->fd,
@@ -541,6 +544,9 @@ esq_http_timeout_ms(void)
 	/* sweep the request deadlines once a second while there are connections */
 	if (esq_conn_any() && (timeout < 0 || timeout > 1000))
 		timeout = 1000;
+	/* every slot taken, or a refused connection waiting (http_conn.c) */
+	if (esq_conn_soon() && (timeout < 0 || timeout > 50))
+		timeout = 50;
 	/* the summary of unauthenticated requests not logged one by one */
 	{
 		long		summary = esq_log_summary_wait_ms();

@@ -94,7 +94,9 @@ typedef struct EsqConn
 	uint64		wire_bytes;		/* bytes of the requests before, as libmicrohttpd read them */
 	bool		peer_closed;	/* the client closed or half-closed (FIN) */
 	bool		refused;		/* answered and closed before libmicrohttpd read it */
+	bool		over_limit;		/* beyond esqase.http_max_connections_per_ip: refused */
 	bool		tls;
+	uint64		accepted_run;	/* the worker's run that accepted it (make_room) */
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
 } EsqConn;
@@ -108,9 +110,7 @@ extern void esq_conn_kill(EsqConn *c);
 /* This worker's share of a limit that holds for all the workers together. */
 extern int	esq_conn_worker_share(int limit);
 
-/* libmicrohttpd callbacks: MHD_AcceptPolicyCallback, MHD_OPTION_NOTIFY_CONNECTION. */
-extern enum MHD_Result esq_conn_accept_policy(void *cls, const struct sockaddr *addr,
-											  socklen_t addrlen);
+/* libmicrohttpd callback: MHD_OPTION_NOTIFY_CONNECTION. */
 extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
 							void **socket_context,
 							enum MHD_ConnectionNotificationCode toe);
@@ -130,6 +130,11 @@ extern void esq_conn_request_done(struct MHD_Connection *conn, bool started,
 /* Whether the connection was refused before libmicrohttpd read it. */
 extern bool esq_conn_refused(struct MHD_Connection *conn);
 
+/* Beyond esqase.http_max_connections_per_ip: answered 503 with this, then closed. */
+extern bool esq_conn_over_limit(struct MHD_Connection *conn);
+#define ESQ_OVER_LIMIT_MESSAGE \
+	"too many connections from this client address (esqase.http_max_connections_per_ip); retry later"
+
 /*
  * The watch on the connections' sockets (an epoll fd the worker waits on
  * too): a client's FIN, and the first bytes of a plain-HTTP connection
@@ -144,6 +149,7 @@ extern void esq_conn_after_run(void);
 
 /* Whether any connection is open; whether one closed since the last reset. */
 extern bool esq_conn_any(void);
+extern bool esq_conn_soon(void);
 extern bool esq_conn_closed_since_reset(void);
 extern void esq_conn_reset_closed(void);
 

@@ -532,7 +532,7 @@ message_is_ours(const ErrorData *edata)
 		edata->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
 }
 
-/* The API's message for a 4xx whose SQL error was PostgreSQL's own. */
+/* The API's message for a 4xx or 503 whose SQL error was PostgreSQL's own. */
 static char *
 own_message(int status, int code)
 {
@@ -554,6 +554,17 @@ own_message(int status, int code)
 			break;
 		case 412:
 			what = "the record is not in the state the request expects";
+			break;
+		case 503:
+			/* retryable: say why in the API's words, not the server's */
+			if (ERRCODE_TO_CATEGORY(code) == ERRCODE_TRANSACTION_ROLLBACK)
+				what = "the request conflicted with another one running at the same time and was rolled back; retry it";
+			else if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+				what = "a record the request needs is locked by another transaction; retry later";
+			else if (ERRCODE_TO_CATEGORY(code) == ERRCODE_INSUFFICIENT_RESOURCES)
+				what = "the database is short of resources; retry later";
+			else
+				what = "the database stopped the request (shutdown or an administrator); retry later";
 			break;
 		default:
 			what = "the request holds a value the database cannot store";
@@ -612,14 +623,16 @@ map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult
 		/* the field at fault is the client's to fix: 4xx only */
 		if (m && m->status < 500)
 			res->field = edata->column_name;
-		if (m && m->status < 500 && !m->message && !message_is_ours(edata))
+		/* PostgreSQL's text names tables, locks and rows: logged, not answered */
+		if (m && (m->status < 500 || m->status == 503) && !m->message && !message_is_ours(edata))
 		{
 			res->message = own_message(m->status, code);
 			res->field = NULL;	/* a column's SQL name, if any: not a JSON field */
-			ereport(esq_http_log_level,
-					(errmsg("esqase: %s answered %d for a database error: %s", call->activity, res->status,
-							edata->message ? edata->message : "(no message)"),
-					 errdetail("SQLSTATE %s", unpack_sql_state(code))));
+			if (m->status < 500)
+				ereport(esq_http_log_level,
+						(errmsg("esqase: %s answered %d for a database error: %s", call->activity, res->status,
+								edata->message ? edata->message : "(no message)"),
+						 errdetail("SQLSTATE %s", unpack_sql_state(code))));
 		}
 	}
 

@@ -51,6 +51,7 @@ static bool hook_installed = false;
 /* The rewritten copy that debug_query_string points to, if any. */
 static char *scrubbed_query = NULL;
 
+#define TOKEN_SECRET_LEN 64
 #define REDACTED "[redacted]"
 
 const char *
@@ -65,49 +66,102 @@ esq_key_prefix(const char *token)
 }
 
 /*
+ * The length of a token separator at p: "_", or "%5F" as a URL encoder may
+ * write it; 0 if none.
+ */
+static int
+separator_len(const char *p)
+{
+	if (p[0] == '_')
+		return 1;
+	if (p[0] == '%' && p[1] == '5' && (p[2] == 'F' || p[2] == 'f'))
+		return 3;
+	return 0;
+}
+
+/*
+ * The length of the token prefix at p, up to its secret ("esq_", 12 hex
+ * digits, "_", with either "_" possibly "%5F"), if a secret follows; else 0.
+ * Wider than esq_key_prefix on purpose: the log is redacted of a key however
+ * it was written, where the request path reads only keys as issued.
+ */
+static int
+token_prefix_len(const char *p)
+{
+	int			n;
+	int			sep;
+
+	if (strncmp(p, "esq", 3) != 0 || (sep = separator_len(p + 3)) == 0)
+		return 0;
+	n = 3 + sep;
+	for (int i = 0; i < ESQ_KEY_PREFIX_LEN; i++, n++)
+		if (!isxdigit((unsigned char) p[n]))
+			return 0;
+	if ((sep = separator_len(p + n)) == 0 || !isalnum((unsigned char) p[n + sep]))
+		return 0;
+	return n + sep;
+}
+
+/*
+ * The length of a bare secret at p: a word of TOKEN_SECRET_LEN or more hex
+ * digits (the secret of a token written apart from its prefix, as in
+ * 'esq_…_' || '<secret>', or after a "%5F"); else 0.  Nothing else esqase
+ * logs is that long a hex word (request ids have 32 digits).
+ */
+static int
+bare_secret_len(const char *s, const char *p)
+{
+	int			n = 0;
+
+	if (p > s && isalnum((unsigned char) p[-1]))
+		return 0;
+	while (isxdigit((unsigned char) p[n]))
+		n++;
+	return (n >= TOKEN_SECRET_LEN && !isalnum((unsigned char) p[n])) ? n : 0;
+}
+
+/*
  * s with the secret of every token in it replaced, in CurrentMemoryContext;
  * NULL when s holds none.  A token is "esq_", 12 hex digits, "_", then the
  * secret: the letters and digits that follow (a token cut short or
- * mistyped is redacted too).
+ * mistyped is redacted too); an underscore may be percent-encoded, and a
+ * secret may stand apart from its prefix (bare_secret_len).  A secret cut
+ * in pieces, or encoded otherwise, is not recognised.
  */
 static char *
 scrub(const char *s)
 {
-	const char *from = s;
+	const char *from;
 	const char *p;
 	StringInfoData buf;
 	bool		changed = false;
 
-	if (s == NULL || strstr(s, "esq_") == NULL)
+	if (s == NULL)
 		return NULL;
-	initStringInfo(&buf);
-	while ((p = strstr(from, "esq_")) != NULL)
+	from = s;
+	for (p = s; *p;)
 	{
-		const char *prefix = esq_key_prefix(p);
-		const char *secret = prefix ? prefix + ESQ_KEY_PREFIX_LEN + 1 : NULL;
+		int			prefix = token_prefix_len(p);
+		const char *secret = p + prefix;
+		const char *end;
 
-		if (secret && isalnum((unsigned char) *secret))
+		if (prefix == 0 && bare_secret_len(s, p) == 0)
 		{
-			const char *end = secret;
-
-			while (isalnum((unsigned char) *end))
-				end++;
-			appendBinaryStringInfo(&buf, from, secret - from);
-			appendStringInfoString(&buf, REDACTED);
-			from = end;
-			changed = true;
+			p++;
+			continue;
 		}
-		else
-		{
-			appendBinaryStringInfo(&buf, from, (p + 4) - from);
-			from = p + 4;
-		}
+		end = secret;
+		while (isalnum((unsigned char) *end))
+			end++;
+		if (!changed)
+			initStringInfo(&buf);
+		changed = true;
+		appendBinaryStringInfo(&buf, from, secret - from);
+		appendStringInfoString(&buf, REDACTED);
+		from = p = end;
 	}
 	if (!changed)
-	{
-		pfree(buf.data);
 		return NULL;
-	}
 	appendStringInfoString(&buf, from);
 	return buf.data;
 }

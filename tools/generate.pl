@@ -75,7 +75,7 @@ sub check_registry {
     }
     my %table_known = map { $_ => 1 } qw(table view comment common columns rls audited audited_columns
                                          firm_column visible policy);
-    my %policy_known = map { $_ => 1 } qw(select refs write row insert update);
+    my %policy_known = map { $_ => 1 } qw(select refs write row insert update delete);
     for my $t (@{ $reg->{tables} }, @{ $reg->{report_views} }) {
         for (keys %$t) {
             die "generate.pl: table $t->{table}: unknown field $_\n" unless $table_known{$_};
@@ -522,6 +522,7 @@ sub policy_word {
 #   row      the rule an updated or deleted row must also pass
 #   insert   the check of a new row (absent: the write scope)
 #   update   what an updated row must also pass
+#   delete   what a deleted row must also pass
 sub policies {
     my $out = '';
     for my $t (grep { $_->{policy} } @{ $reg->{tables} }) {
@@ -537,13 +538,14 @@ sub policies {
         my $w = "esqase.context_may('$p->{write}')";
         my $row = defined $p->{row} ? ' AND ' . $c->('row') : '';
         my $upd = defined $p->{update} ? ' AND ' . $c->('update') : '';
+        my $del = defined $p->{delete} ? ' AND (' . $c->('delete') . ')' : '';
         $out .= "CREATE POLICY ${tbl}_insert ON $name FOR INSERT\n"
               . "    WITH CHECK ($firm AND (" . (defined $p->{insert} ? $c->('insert') : $w) . "));\n"
               . "CREATE POLICY ${tbl}_update ON $name FOR UPDATE\n"
               . "    USING ($firm AND ($w)$row)\n"
               . "    WITH CHECK ($firm AND ($w)$upd);\n"
               . "CREATE POLICY ${tbl}_delete ON $name FOR DELETE\n"
-              . "    USING ($firm AND ($w)$row);\n";
+              . "    USING ($firm AND ($w)$row$del);\n";
     }
     return $out;
 }

@@ -324,10 +324,21 @@ BEGIN
 END
 $$;
 
+-- The shape of an email address the API accepts; the contacts' policies
+-- check every stored email with it too (emails_ok), so that SQL written by
+-- hand stores none the API would refuse.
+CREATE OR REPLACE FUNCTION esqase.email_ok(email text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' AND length(email) <= 254;
+
+CREATE OR REPLACE FUNCTION esqase.emails_ok(emails text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN NOT EXISTS (SELECT FROM unnest(emails) e WHERE NOT esqase.email_ok(e));
+
 CREATE OR REPLACE FUNCTION esqase.check_email(email text, field text)
 RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    IF email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' OR length(email) > 254 THEN
+    IF NOT esqase.email_ok(email) THEN
         PERFORM esqase.fail('23514', format('%s: "%s" is not an email address', field, email), field);
     END IF;
 END

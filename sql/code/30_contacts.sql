@@ -131,6 +131,22 @@ BEGIN
 END
 $$;
 
+-- The live contacts of the firm that are no private lead's hidden prospect:
+-- the count of all of them less that of the hidden ones, which only owners
+-- may read in esqase.record_counts (the 0.2.0 probe: any key with
+-- contacts:read read them there).  SECURITY DEFINER, for the context's firm
+-- and a key that lists contacts; NULL for any other: it tells what a
+-- member's list total tells, and no more.
+CREATE OR REPLACE FUNCTION esqase.contacts_public_total(firm uuid) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() OR NOT coalesce(esqase.context_may('contacts:read'), false) THEN
+        RETURN NULL;
+    END IF;
+    RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private');
+END
+$$;
+
 -- The total of the contacts the context sees (the visible rule, counted):
 -- every live contact for an owner; for a member, less the hidden prospects
 -- (contacts_private), plus those of the leads it is assigned to, counted by
@@ -143,7 +159,7 @@ BEGIN
     IF coalesce(esqase.context_is_owner(), false) THEN
         RETURN esqase.record_total(firm, 'contacts');
     END IF;
-    RETURN esqase.record_total(firm, 'contacts') - esqase.record_total(firm, 'contacts_private')
+    RETURN esqase.contacts_public_total(firm)
          + (SELECT count(*) FROM esqase.contacts c
              WHERE c.firm_id = firm AND c.deleted_at IS NULL
                AND c.hidden_by_lead = ANY (ARRAY(SELECT esqase.assigned_leads())));

@@ -213,7 +213,9 @@ INSERT INTO t.mx_reach VALUES
     ('lead_assignees', 'INSERT', '{leads.update}'),
     ('lead_assignees', 'UPDATE', '{leads.update}'),
     ('lead_assignees', 'DELETE', '{leads.update}'),
-    ('record_counts', 'SELECT', '{contacts.list,matters.list,practice_areas.list,leads.list}'),
+    -- the counts the lists' totals are made of; those of all contacts and
+    -- of the private ones are the owners' (esqase.contacts_public_total)
+    ('record_counts', 'SELECT', '{matters.list,practice_areas.list,leads.list}'),
     -- a key's own, as its replays show them (written only by
     -- esqase.idempotency_begin and _end)
     ('idempotency_keys', 'SELECT', '{contacts.create,matters.create,leads.create,practice_areas.create,matter_types.create}');
@@ -385,6 +387,9 @@ INSERT INTO t.mx_definer VALUES
     ('esqase.lead_contacts_ranked(uuid,tsquery)', $$esqase.lead_contacts_ranked({mx_f}, 'prospect:*') <> '{}'$$,
      '{leads.list}'),
     ('esqase.matters_found(uuid,tsquery)', $$cardinality(esqase.matters_found({mx_f}, 'client:*')) > 0$$, '{matters.list}'),
+    -- a contacts list's total, less the hidden prospects (their count is
+    -- the owners')
+    ('esqase.contacts_public_total(uuid)', 'esqase.contacts_public_total({mx_f}) IS NOT NULL', '{contacts.list}'),
     -- what a create or update checks of the records its body names
     ('esqase.contact_usable(uuid,uuid,boolean)', 'esqase.contact_usable({mx_f}, {mx_f_free}, true)', '{matters.create}'),
     ('esqase.practice_area_live(uuid,uuid)', 'esqase.practice_area_live({mx_f}, {mx_f_area})',

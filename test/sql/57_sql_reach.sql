@@ -114,6 +114,50 @@ UPDATE esqase.contacts SET status = 'ARCHIVED', deleted_at = now() WHERE id = t.
 COMMIT;
 SELECT t.err('sr_contacts:read', t.ml_call('esqase_contacts_get', '{sr_doomed}')) AS after_sql_delete;
 
+-- record_counts (F7): the counts of private leads, of hidden prospects and
+-- of all contacts (hidden ones included) are for owners, whose totals count
+-- them; a member reads the counts of what every key with its scope sees.
+-- Its list totals are still those of the rows it sees, through the guarded
+-- esqase.contacts_public_total (NULL for another firm or scope).
+SELECT k AS key, t.call(k, $$(SELECT to_jsonb(array_agg(DISTINCT list ORDER BY list)) FROM esqase.record_counts)$$) AS lists_read
+  FROM unnest(ARRAY['sr_contacts:read', 'sr_leads:read', 'sr_matters:read', 'a']) k ORDER BY 1;
+SELECT k AS key,
+       t.api(k, 'esqase_contacts_list()') #> '{pagination,total}'
+         = t.call(k, '(SELECT to_jsonb(count(*)) FROM esqase.contacts WHERE deleted_at IS NULL)') AS contacts_total_is_rows_seen,
+       t.api(k, 'esqase_leads_list()') #> '{pagination,total}'
+         = t.call(k, '(SELECT to_jsonb(count(*)) FROM esqase.leads WHERE deleted_at IS NULL)') AS leads_total_is_rows_seen
+  FROM unnest(ARRAY['sr_contacts:read', 'sr_leads:read', 'a']) k ORDER BY 1;
+SELECT k AS key, t.call(k, format('to_jsonb(esqase.contacts_public_total(%L))', t.id('firm_a'))) IS NOT NULL
+                 AND t.call(k, format('to_jsonb(esqase.contacts_public_total(%L))', t.id('firm_a'))) <> 'null' AS answered
+  FROM unnest(ARRAY['sr_contacts:read', 'sr_leads:read', 'b']) k ORDER BY 1;
+
+-- Direct SQL checks what the API checks, where a policy can cheaply
+-- (issue 21): an email of the wrong shape is refused on insert
+-- and update (the API answers 422) ...
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+INSERT INTO esqase.contacts (firm_id, type, first_name, name, emails)
+VALUES (t.id('firm_a'), 'PERSON', 'Bad', '', '{not-an-email}');
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+UPDATE esqase.contacts SET emails = emails || '{"two words@x.test"}'::text[] WHERE id = t.id('sr_client');
+ROLLBACK;
+-- ... and a member cannot take itself off a private lead (the API answers
+-- 422: it would no longer see the lead); another assignee it may remove.
+INSERT INTO t.ids SELECT 'sr_shared', (t.api('a', t.ml_call('esqase_leads_create', '{"type": "PERSON", "firstName": "Shared",
+    "isPrivate": true, "assigneeIds": ["{a_clerk}", "{a_owner}"]}')) #>> '{data,id}')::uuid;
+SELECT t.err('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_shared}', '{"assigneeIds": ["{a_owner}"]}')) AS api;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+WITH d AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('sr_shared') AND member_id = t.id('a_clerk')
+           RETURNING 1)
+SELECT count(*) AS itself_removed FROM d;
+WITH d AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('sr_shared') AND member_id = t.id('a_owner')
+           RETURNING 1)
+SELECT count(*) AS other_removed FROM d;
+ROLLBACK;
+
 -- F17: the idempotency keys are not writable in SQL (an edited response was
 -- replayed as the create's answer); idempotency_end stores only the
 -- response of a record its own transaction created.  Replays still work.

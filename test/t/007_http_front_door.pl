@@ -413,6 +413,58 @@ sub closed_count
 	is($waiting, 0, 'no connection left in CLOSE_WAIT within 5s');
 }
 
+# The status of the answer on $s (read until the end of its headers, EOF
+# or 3s), 'closed' if none; and the text read.
+sub status_of
+{
+	my $s = shift;
+	my $got = '';
+	my $deadline = time + 3;
+	while ($got !~ /\r\n\r\n/ && time < $deadline)
+	{
+		my $rin = '';
+		vec($rin, fileno($s), 1) = 1;
+		next unless select(my $rout = $rin, undef, undef, 0.2) > 0;
+		my $n = sysread($s, my $buf, 65536);
+		last unless $n;
+		$got .= $buf;
+	}
+	return (($got =~ m{^HTTP/1\.1 (\d{3}) } ? $1 : 'closed'), $got);
+}
+
+{
+	# Slow bodies take every slot, and more keep coming: each new one
+	# closes the slowest body, never a keep-alive client between its
+	# requests nor a new client whose request waits to be read (these were
+	# closed with no answer)
+	my $req = "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n";
+	my $body = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	  . "Content-Length: 100000\r\n\r\n{";
+	my @ka = map { connect_to() } 1 .. 3;
+	syswrite($_, $req) for @ka;
+	is(join(' ', map { (status_of($_))[0] } @ka), '200 200 200',
+		'3 keep-alive clients: their first requests');
+	my @slow = map { my $s = connect_to(); syswrite($s, $body); $s } 1 .. 120;
+	usleep(300_000);
+	syswrite($_, $req) for @ka;
+	is(join(' ', map { (status_of($_))[0] } @ka), '200 200 200',
+		'120 slow bodies for 64 slots: the keep-alive clients\' next requests are answered');
+	# a new client connects, 5 more slow bodies arrive (within the 100 ms a
+	# new connection is given), then it sends its request
+	my @got;
+	for (1 .. 6)
+	{
+		my $c = connect_to();
+		push @slow, map { my $s = connect_to(); syswrite($s, $body); $s } 1 .. 5;
+		syswrite($c, $req);
+		push @got, (status_of($c))[0];
+		close $c;
+	}
+	is("@got", join(' ', (200) x 6),
+		'6 new clients, each overtaken by 5 slow bodies: every one answered');
+	close $_ for @slow, @ka;
+}
+
 {
 	# esqase.http_header_timeout: headers trickled one byte at a time
 	my $s = connect_to();
@@ -456,6 +508,20 @@ sub closed_count
 	my @near = grep { defined } map { connect_to() } 1 .. 20;
 	is(closed_count(1.5, @near), 0, '127.0.0.1 is not limited per address');
 	close $_ for @far, @near;
+
+	# beyond the limit, a connection whose request is in is told why (503),
+	# not closed without a word
+	my $req = "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n";
+	my @asking = map { my $s = connect_to(LocalAddr => '127.0.0.3'); syswrite($s, $req); $s } 1 .. 12;
+	my @answers = map { [ status_of($_) ] } @asking;
+	my @st = map { $_->[0] } @answers;
+	my @busy = grep { $_->[0] eq '503' } @answers;
+	is(scalar(grep { $_ eq '200' || $_ eq '503' } @st), 12,
+		"12 requests from 127.0.0.3 with the limit 8: each answered (@st)");
+	ok(@busy >= 4 && @busy <= 8, 'between 4 and 8 of them 503 (' . scalar(@busy) . ')');
+	like($busy[0][1] // '', qr/"code":"service_unavailable".*http_max_connections_per_ip/s,
+		'the 503 names the limit');
+	close $_ for @asking;
 	served_fast('after the per-address test');
 }
 

@@ -4,7 +4,8 @@
 #  F13  an API key reaches the server log whenever a statement holding it
 #       is logged: esqase_authenticate('esq_…') in a statement that fails
 #       (log_min_error_statement), in every statement (log_statement = all),
-#       in an EXECUTE.  The log keeps the key's public prefix and
+#       in an EXECUTE, split in two literals or percent-encoded.  The log
+#       keeps the key's public prefix and
 #       "[redacted]" instead of its secret; esqase_authenticate() without an
 #       argument reads the key from the session setting esqase.api_key, set
 #       in the connection's options, so that no statement holds it at all;
@@ -15,7 +16,8 @@
 #       removed get one and the same 401; a PostgreSQL error that is not
 #       the API's own (here: the public-id counter set by hand to its
 #       largest value) answers 422 with the API's message, not PostgreSQL's
-#       text; a name sent in Unicode NFD is stored and answered in NFC.
+#       text, and a retryable 503 (a lock not available) neither; a name
+#       sent in Unicode NFD is stored and answered in NFC.
 use strict;
 use warnings;
 use JSON::PP;
@@ -58,6 +60,11 @@ $node->psql('postgres', "SET log_statement = 'all'; BEGIN; SELECT esqase_authent
 $node->psql('postgres', "SET log_statement = 'all'; SET log_min_duration_statement = 0; "
 	  . "PREPARE auth(text) AS SELECT esqase_authenticate(\$1); BEGIN; EXECUTE auth('$removed'); COMMIT;");
 $node->psql('postgres', "SELECT '$unknown'::int");
+# a key split in two literals, and one percent-encoded as in a URL
+my ($split_prefix, $split_secret) = $revoked =~ /^(esq_[0-9a-f]{12}_)(.*)$/;
+$node->psql('postgres', "SELECT esqase_authenticate('$split_prefix' || '$split_secret')");
+(my $encoded = $expired) =~ s/_/%5F/g;
+$node->psql('postgres', "SELECT 'https://x.test/?key=$encoded'::int");
 # over HTTP: keys no request log line shows
 api_raw($node, 'GET', '/v1/contacts', token => $_) for $revoked, $expired, $removed, $unknown;
 
@@ -90,6 +97,9 @@ like($log, qr/statement: .*esqase_authenticate\('esq_[0-9a-f]{12}_\[redacted\]'\
 like($log, qr/EXECUTE auth\('esq_[0-9a-f]{12}_\[redacted\]'\)/, 'an EXECUTE: redacted');
 like($log, qr/invalid input syntax for type integer: "esq_0123456789ab_\[redacted\]"/,
 	'an error message quoting a key: redacted');
+like($log, qr/esqase_authenticate\('\Q$split_prefix\E' \|\| '\[redacted\]'\)/,
+	'a key split in two literals: its secret redacted');
+like($log, qr/key=esq%5F[0-9a-f]{12}%5F\[redacted\]/, 'a percent-encoded key: redacted');
 
 # --- F17: one 401 for every key that does not work ------------------------
 my %bodies;
@@ -117,6 +127,31 @@ sql("UPDATE esqase.public_id_counters SET last_value = 0 WHERE firm_id = '$firm'
 is(api_raw($node, 'POST', '/v1/matters', token => $token,
 	body => { practiceAreaId => $area, openDate => '2026-01-01' })->{json}{data}{publicId}, 'M-0001',
 	'numbering resumes once the counter is set right');
+
+# --- a retryable 503 in the API's words: a PATCH that cannot take a row
+# lock (lock_timeout) gets 503 without PostgreSQL's "canceling statement
+# due to lock timeout"; that text is in the server log
+my $locked = api_raw($node, 'POST', '/v1/contacts', token => $token,
+	body => { type => 'PERSON', firstName => 'Locked' })->{json}{data}{id};
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe("SELECT id FROM esqase.contacts WHERE id = '$locked' FOR UPDATE");
+$node->append_conf('postgresql.conf', "lock_timeout = '200ms'\n");
+$node->reload;
+sleep 1;    # the workers read it before the first PATCH
+$r = wait_for_status($node, 'PATCH', "/v1/contacts/$locked", 503, token => $token,
+	body => { firstName => 'Unlocked' });
+is($r->{status}, 503, 'a PATCH of a row locked past lock_timeout: 503');
+is($r->{json}{error}{code}, 'service_unavailable', '  service_unavailable');
+is($r->{json}{error}{message},
+	'a record the request needs is locked by another transaction; retry later (SQLSTATE 55P03)',
+	"  the API's message, not PostgreSQL's");
+like(slurp_file($node->logfile), qr/answered 503: canceling statement due to lock timeout/,
+	"  PostgreSQL's message is in the server log");
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->append_conf('postgresql.conf', "lock_timeout = 0\n");
+$node->reload;
 
 # --- F17: names in NFC ----------------------------------------------------
 my $nfd = "Cafe\x{301} law";    # e + COMBINING ACUTE ACCENT
