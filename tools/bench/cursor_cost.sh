@@ -9,8 +9,8 @@
 # with the real signature (esqase.cursor_mac: a SECURITY DEFINER call, the
 # secret's one-row lookup, two sha256) and with cursor_mac replaced by a
 # constant (the baseline: no signing; the cursor's format and checks stay),
-# in alternating rounds of the same run, and prints the median time per call
-# of each and their ratio; and the time of one signature alone (the call
+# in alternating rounds of the same run, and prints the median CPU time per
+# call of each and their ratio; and the time of one signature alone (the call
 # to cursor_mac in a loop), which is the cost without the noise of a whole
 # list call.  The time of a call alone is what signing adds
 # to; an HTTP request adds its transaction and the worker's own work on
@@ -21,11 +21,11 @@
 # Needs a running server (default settings) with esqase installed and a
 # superuser connection (PGHOST, PGPORT, PGUSER).  Makes and drops the
 # database esqase_cursor_bench.  Settings: ESQASE_BENCH_ROWS (contacts,
-# 2000), ESQASE_BENCH_CALLS (calls per timing, 300), ESQASE_BENCH_ROUNDS (7).
+# 2000), ESQASE_BENCH_CALLS (calls per timing, 1000), ESQASE_BENCH_ROUNDS (7).
 set -euo pipefail
 
 rows=${ESQASE_BENCH_ROWS:-2000}
-calls=${ESQASE_BENCH_CALLS:-300}
+calls=${ESQASE_BENCH_CALLS:-1000}
 rounds=${ESQASE_BENCH_ROUNDS:-7}
 db=esqase_cursor_bench
 dir=$(mktemp -d)
@@ -48,12 +48,13 @@ VACUUM ANALYZE;
 EOF
 signed_def=$(q -c "SELECT pg_get_functiondef('esqase.cursor_mac(uuid,text)'::regprocedure)")
 
-# Milliseconds per call of list(params), over $calls calls, as the key.
+# CPU milliseconds per call of list(params) (or of cursor_mac alone), over
+# $calls calls, as the key: the backend's user and system time from
+# /proc/self/stat (read as the superuser around the calls), not the clock,
+# so that other processes on the machine do not count.
 time_calls() {
     q <<EOF | tail -1
-CREATE FUNCTION pg_temp.ms_per_call(params jsonb, n integer) RETURNS numeric LANGUAGE plpgsql AS \$\$
-DECLARE
-    t0 timestamptz := clock_timestamp();
+CREATE FUNCTION pg_temp.run_calls(params jsonb, n integer) RETURNS void LANGUAGE plpgsql AS \$\$
 BEGIN
     FOR i IN 1 .. n LOOP
         IF params IS NULL THEN
@@ -62,17 +63,23 @@ BEGIN
             PERFORM esqase_contacts_list(params);
         END IF;
     END LOOP;
-    RETURN round(1000 * extract(epoch FROM clock_timestamp() - t0) / n, 4);
 END
 \$\$;
+CREATE FUNCTION pg_temp.cpu_ticks() RETURNS bigint LANGUAGE sql AS \$\$
+    SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
+      FROM pg_read_file('/proc/self/stat') s
+\$\$;
 BEGIN;
+SELECT pg_temp.cpu_ticks() AS t0 \gset
 SET LOCAL ROLE esqase_api;
 SELECT esqase_authenticate('$token') IS NULL;
-SELECT pg_temp.ms_per_call(
+SELECT pg_temp.run_calls(
            CASE WHEN '$1' = 'mac' THEN NULL
                 WHEN '$1' = 'first' THEN '{"limit": 50}'
                 ELSE jsonb_build_object('limit', 50, 'cursor',
                          esqase_contacts_list('{"limit": 50}') #>> '{pagination,nextCursor}') END, $calls);
+RESET ROLE;
+SELECT round((pg_temp.cpu_ticks() - :t0) * 1000.0 / $(getconf CLK_TCK) / $calls, 4);
 COMMIT;
 EOF
 }
@@ -101,7 +108,7 @@ for round in $(seq "$rounds"); do
 done
 set_phase signed
 
-echo "contacts: $rows; $rounds rounds of $calls calls; median milliseconds per call, as esqase_api:"
+echo "contacts: $rows; $rounds rounds of $calls calls; median CPU milliseconds per call, as esqase_api:"
 printf '%-8s %10s %10s %16s\n' call signed baseline 'signed/baseline'
 for name in first cursor; do
     s=$(median < "$dir/signed.$name") b=$(median < "$dir/baseline.$name")
