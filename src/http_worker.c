@@ -134,8 +134,8 @@ esqase_database_check_main(Datum main_arg)
 }
 
 /*
- * Runs the check in a dynamic worker and waits for it; returns its answer,
- * or ESQ_DB_UNKNOWN if it could not run.
+ * Runs the check in a dynamic worker and waits for it; returns its answer
+ * (ESQ_DB_EXISTS or ESQ_DB_MISSING), or ESQ_DB_UNKNOWN if it could not run.
  */
 static uint32
 run_database_check(void)
@@ -143,6 +143,7 @@ run_database_check(void)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
+	uint32		state;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -155,16 +156,19 @@ run_database_check(void)
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		return ESQ_DB_UNKNOWN;
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED ||
-		WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
-		return ESQ_DB_UNKNOWN;
-	return pg_atomic_read_u32(&esq_shared->db_state);
+	/* (STOPPED already: it may have run and answered) */
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	state = pg_atomic_read_u32(&esq_shared->db_state);
+	return (state == ESQ_DB_EXISTS || state == ESQ_DB_MISSING) ? state : ESQ_DB_UNKNOWN;
 }
 
 /*
- * Whether to connect to esqase.database: true unless it is known to be
- * missing.  The first worker to ask runs the check; the others wait for
- * it (10 s at most, then connect as before).
+ * Whether esqase.database is known to be missing.  The first worker to ask
+ * runs the check; the others wait for it.  A check that does not answer
+ * within 10 s (its worker killed) is forgotten, so that the next worker to
+ * ask runs it again; after 30 s a worker stops waiting and connects as
+ * before.
  */
 static bool
 database_known_missing(void)
@@ -196,7 +200,13 @@ database_known_missing(void)
 				pg_atomic_write_u32(&esq_shared->db_state, ESQ_DB_UNKNOWN);
 			return false;
 		}
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+		if (state == ESQ_DB_CHECKING &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+		{
+			expected = ESQ_DB_CHECKING;
+			(void) pg_atomic_compare_exchange_u32(&esq_shared->db_state, &expected, ESQ_DB_UNKNOWN);
+		}
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 30000))
 			return false;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
 						 PG_WAIT_EXTENSION);
