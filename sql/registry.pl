@@ -412,6 +412,14 @@ tables => [
           private_leads => "Whether it also sees private leads and their prospects",
           granted_at => "When esqase_grant_reader last granted it",
       ] },
+    { table => 'cursor_secret',
+      comment => "The secret that signs list cursors (esqase.cursor_mac): not dumped, readable by its owner only; a restored database makes a new one",
+      columns => [
+          id => "Always true: the table has one row",
+          ipad => "HMAC-SHA256's inner pad: the key (32 random bytes, zero-padded to 64) XOR 0x36",
+          opad => "HMAC-SHA256's outer pad: the key XOR 0x5c",
+          created_at => "When this secret was made (install, upgrade, restore or esqase.cursor_secret_new)",
+      ] },
     { table => 'report_scope', view => 1,
       columns => [
           firm_id => "A firm the current role reads (firms.id)",

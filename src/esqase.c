@@ -88,6 +88,7 @@ esq_shmem_startup(void)
 		esq_stats_init(&esq_shared->stats);
 		pg_atomic_init_u64(&esq_shared->async_commit_lsn, 0);
 		pg_atomic_init_u32(&esq_shared->async_committing, 0);
+		pg_atomic_init_u32(&esq_shared->db_state, 0);
 	}
 	esq_rate_shmem_init();
 	LWLockRelease(AddinShmemInitLock);

@@ -163,6 +163,8 @@ typedef struct EsqShared
 {
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
+	/* whether esqase.database exists, as last seen (ESQ_DB_*, http_worker.c) */
+	pg_atomic_uint32 db_state;
 	EsqStats	stats;
 	/* http_durable.c: commits made with synchronous_commit = off */
 	pg_atomic_uint64 async_commit_lsn;	/* the highest one's end */
@@ -181,6 +183,7 @@ extern EsqShared *esq_shared;
  * ------------------------------------------------------------------------
  */
 extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
+extern PGDLLEXPORT void esqase_database_check_main(Datum main_arg);
 
 /* ------------------------------------------------------------------------
  * http_listen.c: the listening sockets
@@ -466,6 +469,8 @@ extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
  * if they pass, else the error (401, 403, 503); never throws.
  */
 extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
+/* False, with res holding the 503, if the API cannot serve at all. */
+extern bool esq_sql_ready(const char *activity, EsqSqlResult *res);
 
 /* ------------------------------------------------------------------------
  * http_durable.c: when an answer may go out (durability)

@@ -259,9 +259,14 @@ esq_etag_after(const EsqHttpRequest *req, EsqAction action, const char *if_match
 		}
 		if (match > 0)
 		{
+			/*
+			 * The body stays: libmicrohttpd 0.9.75 never sends a 304's
+			 * body, but always writes a Content-Length (it has no way to
+			 * leave it out short of chunked framing).  So the length is the
+			 * 200's, which RFC 9110 8.6 allows, and not a "0" that claims an
+			 * empty representation.
+			 */
 			resp->status = 304;
-			resp->body = NULL;
-			resp->body_len = 0;
 		}
 	}
 	esq_response_add_header(resp, "ETag", etag);

@@ -89,6 +89,13 @@ esq_error_response(EsqHttpResponse *resp, int status, const char *code,
 	resp->body = buf.data;
 	resp->body_len = buf.len;
 	resp->www_authenticate = (status == 401);
+	/*
+	 * Not available for now (no database or extension yet, a lock or
+	 * serialization conflict): worth a retry.  Not read_only or
+	 * not_replicated, which a retry on this server does not change.
+	 */
+	if (status == 503 && strcmp(code, "service_unavailable") == 0)
+		esq_response_add_header(resp, "Retry-After", "5");
 }
 
 void

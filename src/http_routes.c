@@ -11,7 +11,8 @@
  *   /v1/openapi.json, the API's OpenAPI document (no key; http_openapi.c);
  *   unknown path -> 404; OPTIONS -> 204 (no key: CORS preflight);
  *   wrong method -> 405 + Allow;
- *   missing or malformed Authorization -> 401 + WWW-Authenticate;
+ *   missing or malformed Authorization -> 401 + WWW-Authenticate (but
+ *   503 + Retry-After if the database or the extension is missing);
  *   the key over its budget (esqase.http_rate_limit, http_ratelimit.c)
  *   -> 429 + Retry-After, before any SQL;
  *   then the input: body over esqase.http_max_body -> 413, unsupported
@@ -265,13 +266,25 @@ step_method(Dispatch *d)
 	return true;
 }
 
-/* An Authorization: Bearer <token> header, else 401 + WWW-Authenticate. */
+/*
+ * An Authorization: Bearer <token> header, else 401 + WWW-Authenticate;
+ * but 503 if the API cannot serve at all (no database or extension yet),
+ * as a request with a key gets, so that no client takes "not installed"
+ * for "wrong key".
+ */
 static bool
 step_token(Dispatch *d)
 {
+	EsqSqlResult res;
+
 	d->call.token = bearer_token(d->req->authorization);
 	if (d->call.token != NULL)
 		return true;
+	if (!esq_sql_ready(d->call.activity, &res))
+	{
+		esq_error_response(d->resp, res.status, res.code, res.message, res.field);
+		return false;
+	}
 	esq_error_response(d->resp, 401, "unauthorized",
 					   d->req->authorization ?
 					   "the Authorization header must be \"Bearer <API key>\"" :

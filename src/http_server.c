@@ -74,9 +74,11 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 										MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-							resp->content_type ? resp->content_type :
-							"application/json; charset=utf-8");
+	/* a 304 sends no representation, so no metadata about one (RFC 9110 15.4.5) */
+	if (resp->status != 304)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+								resp->content_type ? resp->content_type :
+								"application/json; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, ESQ_HEADER_REQUEST_ID, req->request_id);
 	if (resp->allow)
@@ -114,7 +116,8 @@ queue_response(struct MHD_Connection *conn, const char *method, const char *url,
 	esq_conn_answered(conn);
 	if (!resp->content_type)	/* not the metrics themselves */
 		esq_stats_record(resp->stat_route, method, resp->status, esq_now_us() - req->start_us);
-	esq_log_request(conn, method, url, req, resp->status, resp->body ? resp->body_len : 0);
+	esq_log_request(conn, method, url, req, resp->status,
+					resp->body && resp->status != 304 ? resp->body_len : 0);
 	return ret;
 }
 

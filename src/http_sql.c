@@ -707,6 +707,8 @@ sql_run(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 
 	if (!OidIsValid(roleid))
 		return;
+	if (access_only && call->token == NULL)
+		return;					/* esq_sql_ready: nothing but the above */
 	cur.preparing = true;
 	get_auth_plan();
 	if (access_only)
@@ -831,4 +833,21 @@ void
 esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res)
 {
 	sql_call(call, true, res);
+}
+
+/*
+ * Whether the API can serve at all (the database, the extension, the
+ * role), for an answer that needs no SQL: a request without a key learns
+ * "not available" (503) before "send a key" (401).
+ */
+bool
+esq_sql_ready(const char *activity, EsqSqlResult *res)
+{
+	EsqSqlCall	call;
+
+	memset(&call, 0, sizeof(call));
+	call.action = ESQ_GET;
+	call.activity = activity;
+	sql_call(&call, true, res);
+	return res->status < 400;
 }

@@ -9,7 +9,11 @@
  * returns.  The credentials replaced by a reload are freed at the next
  * one, not at once: a handshake that started before the swap may still use
  * them (a handshake spans several runs of the event loop).  A reload whose
- * files do not load keeps the credentials in use, with a WARNING.
+ * files do not load keeps the credentials in use, with a WARNING.  A
+ * certificate that is loaded and differs from the one in use (or the first
+ * one) is logged once, by the first worker: its subject, expiry, file and
+ * SHA-256 fingerprint, so that a DBA sees which one is now served (a
+ * WARNING if it has already expired).
  *
  * What is offered is esqase.http_tls_priorities, a GnuTLS priority string.
  * Its default (ESQ_TLS_PRIORITIES_DEFAULT) is Mozilla's "intermediate"
@@ -21,9 +25,13 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+#include <gnutls/x509.h>
 
+#include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
 #include "esqase.h"
@@ -106,6 +114,65 @@ load_creds(const char *cert_file, const char *key_file, const char **what, int *
 	return c;
 }
 
+/* Whether a and b have the same leaf certificate. */
+static bool
+same_leaf(const EsqTlsCreds *a, const EsqTlsCreds *b)
+{
+	return a != NULL && b != NULL && a->nchain > 0 && b->nchain > 0 &&
+		a->chain[0].cert.size == b->chain[0].cert.size &&
+		memcmp(a->chain[0].cert.data, b->chain[0].cert.data, a->chain[0].cert.size) == 0;
+}
+
+/*
+ * Logs which certificate c (just loaded from cert_file) serves: at LOG in
+ * the first HTTP worker when it is new to this worker, else at DEBUG1 (the
+ * other workers load the same files); a WARNING if it has expired.
+ */
+static void
+log_served(const EsqTlsCreds *c, const EsqTlsCreds *before, const char *cert_file)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = {NULL, 0};
+	unsigned char fpr[32];
+	size_t		fpr_len = sizeof(fpr);
+	char		hex[2 * sizeof(fpr) + 1];
+	char		until[64];
+	time_t		expires;
+	struct tm	tm;
+	bool		expired;
+	int			elevel = DEBUG1;
+
+	if (MyBgworkerEntry != NULL && DatumGetInt32(MyBgworkerEntry->bgw_main_arg) == 0 &&
+		!same_leaf(c, before))
+		elevel = LOG;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &c->chain[0].cert, GNUTLS_X509_FMT_DER) < 0 ||
+		gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0 ||
+		gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fpr, &fpr_len) < 0)
+	{
+		gnutls_free(dn.data);
+		gnutls_x509_crt_deinit(crt);
+		return;
+	}
+	expires = gnutls_x509_crt_get_expiration_time(crt);
+	gnutls_x509_crt_deinit(crt);
+	expired = expires != (time_t) -1 && expires < time(NULL);
+	if (expired && elevel == LOG)
+		elevel = WARNING;
+	if (expires == (time_t) -1 || gmtime_r(&expires, &tm) == NULL ||
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		strlcpy(until, "an unreadable date", sizeof(until));
+	for (size_t i = 0; i < fpr_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", fpr[i]);
+	ereport(elevel,
+			(errmsg("esqase: HTTPS now serves the certificate \"%s\" from \"%s\", %s %s (SHA-256 %s)",
+					(const char *) dn.data, cert_file,
+					expired ? "which EXPIRED on" : "valid until", until, hex),
+			 expired ? errhint("Clients refuse an expired certificate: renew it, then reload.") : 0));
+	gnutls_free(dn.data);
+}
+
 bool
 esq_tls_enabled(void)
 {
@@ -135,6 +202,7 @@ esq_tls_load(void)
 				 current ? errdetail("The HTTP API keeps the certificate it had.") : 0));
 		return false;
 	}
+	log_served(c, current, esq_http_tls_cert_file);
 	free_creds(retired);
 	retired = current;
 	current = c;

@@ -15,14 +15,20 @@
  * between requests is ignored; during a request it ends that request
  * with 504.
  *
- * Database missing: a worker cannot catch the FATAL of connecting to a
- * database that does not exist, and then the port would stay closed.  So
- * the worker marks its shared-memory slot before connecting and clears it
- * once connected; a worker restarted with the mark still set (its last
- * connection attempt failed) connects to no database, serves 503 and
- * watches pg_database; once the database exists it exits to be restarted
- * (bgw_restart_time, 2 s) and connects normally.  A missing extension
- * needs none of this: http_sql.c checks for it on every request.
+ * Database missing: connecting to a database that does not exist is a
+ * FATAL nobody can catch (one per worker, at every restart).  So before
+ * connecting, the workers ask once whether esqase.database exists: the
+ * first to start runs a short-lived dynamic worker that connects to no
+ * database, reads pg_database and exits 0 (quietly); the others wait for
+ * its answer (esq_shared->db_state).  If it is missing, one WARNING says
+ * so, and every worker connects to no database, serves 503 with
+ * Retry-After whatever the request's key (http_routes.c), and looks at
+ * pg_database again, quietly, every 1, 2, 4 then 4 s; once it exists, the
+ * worker exits to be restarted (bgw_restart_time, 2 s) and connects.  If
+ * the check cannot run (no free worker slot), or the database goes away
+ * after it, a worker connects as before; its slot's "connecting" mark,
+ * still set at its restart, then sends it to no database.  A missing
+ * extension needs none of this: http_sql.c checks for it on every request.
  *
  * The first worker also sweeps expired idempotency keys between requests
  * (idempotency.c): the loop's timeout includes the next sweep's.
@@ -110,32 +116,139 @@ raise_fd_limit(void)
 						(unsigned long) rl.rlim_cur)));
 }
 
+/* esq_shared->db_state: what is known of esqase.database */
+#define ESQ_DB_UNKNOWN	0
+#define ESQ_DB_CHECKING 1		/* a worker is running the check */
+#define ESQ_DB_EXISTS	2
+#define ESQ_DB_MISSING	3
+
+/* The dynamic worker that answers whether esqase.database exists. */
+void
+esqase_database_check_main(Datum main_arg)
+{
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pg_atomic_write_u32(&esq_shared->db_state,
+						database_exists() ? ESQ_DB_EXISTS : ESQ_DB_MISSING);
+	proc_exit(0);				/* 0: logged at DEBUG1 only, not restarted */
+}
+
 /*
- * Connects to esqase.database, or, if its last attempt failed (the
- * database is missing), to no database; returns whether it connected.
+ * Runs the check in a dynamic worker and waits for it; returns its answer
+ * (ESQ_DB_EXISTS or ESQ_DB_MISSING), or ESQ_DB_UNKNOWN if it could not run.
+ */
+static uint32
+run_database_check(void)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	uint32		state;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "esqase");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "esqase_database_check_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "esqase database check");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "esqase database check");
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return ESQ_DB_UNKNOWN;
+	/* (STOPPED already: it may have run and answered) */
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	state = pg_atomic_read_u32(&esq_shared->db_state);
+	return (state == ESQ_DB_EXISTS || state == ESQ_DB_MISSING) ? state : ESQ_DB_UNKNOWN;
+}
+
+/*
+ * Whether esqase.database is known to be missing.  The first worker to ask
+ * runs the check; the others wait for it.  A check that does not answer
+ * within 10 s (its worker killed) is forgotten, so that the next worker to
+ * ask runs it again; after 30 s a worker stops waiting and connects as
+ * before.
+ */
+static bool
+database_known_missing(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		uint32		state = pg_atomic_read_u32(&esq_shared->db_state);
+		uint32		expected = ESQ_DB_UNKNOWN;
+
+		if (state == ESQ_DB_EXISTS)
+			return false;
+		if (state == ESQ_DB_MISSING)
+			return true;
+		if (state == ESQ_DB_UNKNOWN &&
+			pg_atomic_compare_exchange_u32(&esq_shared->db_state, &expected, ESQ_DB_CHECKING))
+		{
+			state = run_database_check();
+			if (state == ESQ_DB_MISSING)
+			{
+				ereport(WARNING,
+						(errmsg("esqase: database \"%s\" (esqase.database) does not exist; the HTTP API answers 503 until it is created",
+								esq_database),
+						 errhint("Create it and run CREATE EXTENSION esqase in it; the workers connect within seconds.")));
+				return true;
+			}
+			if (state != ESQ_DB_EXISTS)
+				pg_atomic_write_u32(&esq_shared->db_state, ESQ_DB_UNKNOWN);
+			return false;
+		}
+		if (state == ESQ_DB_CHECKING &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 10000))
+		{
+			expected = ESQ_DB_CHECKING;
+			(void) pg_atomic_compare_exchange_u32(&esq_shared->db_state, &expected, ESQ_DB_UNKNOWN);
+		}
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 30000))
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Connects to esqase.database, or, if it is known to be missing (or this
+ * worker's last attempt to connect failed), to no database; returns
+ * whether it connected.
  */
 static bool
 connect_database(int idx)
 {
-	bool		with_db = !(esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS &&
-							esq_shared->connecting[idx]);
+	bool		with_db = true;
+
+	if (esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS)
+		with_db = !esq_shared->connecting[idx] && !database_known_missing();
 
 	if (with_db)
 	{
-		if (esq_shared)
+		if (esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS)
 			esq_shared->connecting[idx] = true;
 		BackgroundWorkerInitializeConnection(esq_database, NULL, 0);
-		if (esq_shared)
+		if (esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS)
+		{
 			esq_shared->connecting[idx] = false;
+			pg_atomic_write_u32(&esq_shared->db_state, ESQ_DB_EXISTS);
+		}
 		esq_sql_init();
 	}
 	else
 	{
 		BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 		esq_sql_set_no_database();
-		ereport(LOG,
-				(errmsg("esqase: database \"%s\" does not exist; the HTTP API answers 503 until it is created",
-						esq_database)));
+		if (esq_shared)
+			pg_atomic_write_u32(&esq_shared->db_state, ESQ_DB_MISSING);
+		ereport(DEBUG1,
+				(errmsg("esqase: database \"%s\" does not exist; HTTP worker %d answers 503 until it is created",
+						esq_database, idx + 1)));
 	}
 	pgstat_report_appname("esqase http");
 	return with_db;
@@ -227,21 +340,31 @@ handle_signals(bool tls)
 		(void) esq_tls_load();
 }
 
-/* In no-database mode: once esqase.database exists, restart to connect to it. */
+/*
+ * In no-database mode: once esqase.database exists, restart to connect to
+ * it.  Looked at after 1, 2, then every 4 s; logged by the first worker
+ * that sees it.
+ */
 static void
 restart_once_database_exists(int idx)
 {
 	static TimestampTz last_check = 0;
+	static int	interval_ms = 1000;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (!TimestampDifferenceExceeds(last_check, now, 1000))
+	if (last_check == 0)
+		last_check = now;
+	if (!TimestampDifferenceExceeds(last_check, now, interval_ms))
 		return;
 	last_check = now;
+	interval_ms = Min(interval_ms * 2, 4000);
 	if (!database_exists())
 		return;
-	ereport(LOG,
-			(errmsg("esqase: database \"%s\" now exists; restarting the HTTP worker to connect to it",
-					esq_database)));
+	if (esq_shared == NULL ||
+		pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)
+		ereport(LOG,
+				(errmsg("esqase: database \"%s\" now exists; the HTTP workers restart to connect to it",
+						esq_database)));
 	esq_http_stop();
 	if (esq_shared)
 		esq_shared->connecting[idx] = false;

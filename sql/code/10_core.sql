@@ -392,26 +392,98 @@ RETURN CASE WHEN q ~ '^[0-9+().\s-]+$' AND length(regexp_replace(q, '[^0-9]', ''
             ELSE esqase.search_words(q)
        END;
 
+-- List cursors are signed, so that a cursor a client edits (it carries a
+-- sort value, a contact's name) gets a 400 naming cursor, never another
+-- page.  The signature is HMAC-SHA256 (RFC 2104) truncated to 128 bits, of
+-- the firm and the cursor's text, keyed by this database's secret
+-- (esqase.cursor_secret): made here once, left out by pg_dump, so a
+-- restored database signs with a new key and the cursors of the old one
+-- get the same 400 ("restart the listing").  A physical standby has the
+-- primary's key: a cursor from one pages on the other.
+ALTER TABLE esqase.cursor_secret ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON esqase.cursor_secret FROM PUBLIC;
+
+-- A new secret (32 bytes from two gen_random_uuid: 244 random bits), as
+-- its two pads; every cursor made before it gets a 400.
+CREATE OR REPLACE FUNCTION esqase.cursor_secret_new() RETURNS void
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    INSERT INTO esqase.cursor_secret AS s (id, ipad, opad)
+    SELECT true,
+           decode(string_agg(lpad(to_hex(k.b # 54), 2, '0'), '' ORDER BY k.i), 'hex'),
+           decode(string_agg(lpad(to_hex(k.b # 92), 2, '0'), '' ORDER BY k.i), 'hex')
+      FROM (SELECT i, CASE WHEN i < 32 THEN get_byte(r.key, i) ELSE 0 END AS b
+              FROM (SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+                           AS key) r,
+                   generate_series(0, 63) i) k
+    ON CONFLICT (id) DO UPDATE SET ipad = excluded.ipad, opad = excluded.opad, created_at = now();
+END;
+REVOKE EXECUTE ON FUNCTION esqase.cursor_secret_new() FROM PUBLIC;
+SELECT esqase.cursor_secret_new() WHERE NOT EXISTS (SELECT FROM esqase.cursor_secret);
+
+-- The signature of msg for firm, base64url (22 characters); NULL for a
+-- firm other than the context's.  SECURITY DEFINER: the API role cannot
+-- read the secret, and signs for its own firm only.
+CREATE OR REPLACE FUNCTION esqase.cursor_mac(firm uuid, msg text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s record;
+BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        RETURN NULL;
+    END IF;
+    SELECT c.ipad, c.opad INTO s FROM esqase.cursor_secret c;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'esqase: the list cursor secret (esqase.cursor_secret) is missing'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A superuser makes a new one with SELECT esqase.cursor_secret_new().';
+    END IF;
+    RETURN translate(encode(substr(sha256(s.opad || sha256(s.ipad || convert_to(firm::text || '/' || msg, 'UTF8'))),
+                                   1, 16), 'base64'),
+                     '+/=', '-_');
+END
+$$;
+
 -- A cursor names the last record of a page: the list, the filters and
 -- order it belongs to (their fingerprint, page_request.filter), and that
--- record's page_key, as a base64url-encoded JSON array.  Opaque to clients.
+-- record's page_key, as a base64url-encoded JSON array; then "." and its
+-- signature.  Opaque to clients.
 CREATE OR REPLACE FUNCTION esqase.cursor_encode(list text, filter text, k esqase.page_key) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN translate(encode(convert_to(json_build_array(
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    body text := translate(encode(convert_to(json_build_array(
                      list, filter, to_char(k.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                      k.name, k.rank, k.id)::text, 'UTF8'), 'base64'),
                  E'+/=\n', '-_');
+    mac text := esqase.cursor_mac(esqase.context_firm(), body);
+BEGIN
+    IF mac IS NULL THEN
+        RAISE EXCEPTION 'esqase: a list cursor needs an API context' USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    RETURN body || '.' || mac;
+END
+$$;
 
--- The page_key a cursor of list with filter names; a 400 on cursor if it
--- is not one, or was made for other filters or another order.
+-- The page_key a cursor of list with filter names; a 400 on cursor if its
+-- signature does not match (edited, from another firm or another database,
+-- or made before the secret changed), if it is not a cursor of this list,
+-- or was made for other filters or another order.
 CREATE OR REPLACE FUNCTION esqase.cursor_decode(list text, filter text, cursor text) RETURNS esqase.page_key
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    body text := split_part(cursor, '.', 1);
     a jsonb;
     k esqase.page_key;
 BEGIN
+    -- the two signatures are compared through sha256, so that how long the
+    -- comparison takes says nothing of how much of a forged one is right
+    IF cursor !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$'
+       OR sha256(convert_to(split_part(cursor, '.', 2), 'UTF8'))
+          IS DISTINCT FROM sha256(convert_to(esqase.cursor_mac(esqase.context_firm(), body), 'UTF8')) THEN
+        PERFORM esqase.fail('22023', 'cursor expired or invalid: restart the listing without cursor', 'cursor');
+    END IF;
     BEGIN
-        a := convert_from(decode(rpad(translate(cursor, '-_', '+/'), (length(cursor) + 3) / 4 * 4, '='),
+        a := convert_from(decode(rpad(translate(body, '-_', '+/'), (length(body) + 3) / 4 * 4, '='),
                                  'base64'), 'UTF8')::jsonb;
         IF jsonb_typeof(a) = 'array' AND jsonb_array_length(a) = 6 AND a ->> 0 = list
            AND esqase.is_uuid(a ->> 5) THEN

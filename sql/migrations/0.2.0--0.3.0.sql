@@ -23,3 +23,15 @@ CREATE TYPE esqase.new_lead AS (c esqase.contacts, l esqase.leads, assignees uui
 -- visibility is the leads' visible_row of sql/registry.pl, written into
 -- lead_find and the policies (esqase.context_assigned).
 DROP FUNCTION IF EXISTS esqase.lead_visible(uuid, uuid, boolean);
+
+-- The secret that signs list cursors (issue 20; esqase.cursor_mac,
+-- sql/code/10_core.sql): HMAC-SHA256's inner and outer pads of one random
+-- key, one row.  Not registered with pg_extension_config_dump: pg_dump
+-- leaves it out, so a restored database makes a new one (sql/code), and
+-- the cursors of the old one get a 400 there.
+CREATE TABLE esqase.cursor_secret (
+    id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+    ipad       bytea NOT NULL CHECK (length(ipad) = 64),
+    opad       bytea NOT NULL CHECK (length(opad) = 64),
+    created_at timestamptz NOT NULL DEFAULT now()
+);

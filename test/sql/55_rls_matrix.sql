@@ -427,6 +427,8 @@ INSERT INTO t.mx_definer VALUES
      $$cardinality(esqase.lead_public_ids_taken({mx_f}, ARRAY['L-0001'])) > 0$$, '{leads.create}'),
     -- whether this very transaction inserted the lead: never, here
     ('esqase.lead_new_here(uuid,uuid)', 'esqase.lead_new_here({mx_f}, {mx_f_lead})', '{}'),
+    -- a list cursor's signature: for its own firm, to every key
+    ('esqase.cursor_mac(uuid,text)', $$esqase.cursor_mac({mx_f}, 'x') IS NOT NULL$$, '{*}'),
     -- a key's own context, for its own token: what esqase_authenticate and
     -- the esqase.context_* readers tell every key ('*')
     ('esqase.key_lookup(text)',

@@ -241,6 +241,60 @@ SELECT params, t.err('c', format('esqase_contacts_list(%L)', params)) FROM (VALU
 SELECT jsonb_array_length(t.call('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', next, 'limit', 7))) -> 'data') AS with_other_limit
   FROM walk WHERE page = 0 LIMIT 1;
 
+-- Cursors are signed (HMAC-SHA256 of the firm and the cursor with the
+-- database's secret): a cursor edited anywhere gets the same 400 naming
+-- cursor, never another page.  Each kind of position: a character of its
+-- body (first, middle, last; a letter's case), the separator, its
+-- signature (first, last character), one character fewer or more, the body
+-- alone (the unsigned cursors of 0.2.0), the body of one cursor with the
+-- signature of another; and the cursor itself, used by another firm.
+CREATE TEMP TABLE signed AS
+SELECT w.next AS cur, split_part(w.next, '.', 1) AS body, split_part(w.next, '.', 2) AS mac,
+       (SELECT split_part(v.next, '.', 2) FROM walk v WHERE v.page = 1 AND v.next IS NOT NULL LIMIT 1) AS other_mac
+  FROM walk w WHERE w.page = 0 LIMIT 1;
+SELECT length(mac) AS signature_length, cur ~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$' AS cursor_shape,
+       other_mac IS NOT NULL AND other_mac <> mac AS another_signature
+  FROM signed;
+-- the cursor as it came pages on
+SELECT t.err('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', cur))) AS unedited,
+       (t.call('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', cur))) #>> '{data,0,id}')::uuid
+           = (SELECT id FROM walk WHERE page = 1 AND n = 1) AS next_page
+  FROM signed;
+SELECT e.edit, e.edited <> s.cur AS changed, length(e.edited) - length(s.cur) AS length_change,
+       t.err('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', e.edited))) AS err
+  FROM signed s,
+  LATERAL (SELECT v.edit, overlay(s.cur placing CASE WHEN substr(s.cur, v.pos, 1) = 'A' THEN 'B' ELSE 'A' END
+                                  from v.pos for 1) AS edited
+             FROM (VALUES (1, 'body: first character', 1),
+                          (2, 'body: a middle character', length(s.body) / 2),
+                          (3, 'body: last character', length(s.body)),
+                          (6, 'signature: first character', length(s.body) + 2),
+                          (7, 'signature: last character', length(s.cur))) v(o, edit, pos)
+           UNION ALL
+           SELECT v.edit, v.edited
+             FROM (VALUES (4, 'body: a letter''s case',
+                           overlay(s.cur placing upper(substring(s.body from '[a-z]'))
+                                   from length(substring(s.body from '^[^a-z]*')) + 1 for 1)),
+                          (5, 'separator: another character', s.body || '_' || s.mac),
+                          (5, 'separator: none', s.body || s.mac),
+                          (8, 'one character fewer', left(s.cur, -1)),
+                          (8, 'one character more', s.cur || 'A'),
+                          (9, 'the body alone (a 0.2.0 cursor)', s.body),
+                          (9, 'another cursor''s signature', s.body || '.' || s.other_mac)) v(o, edit, edited)
+          ) e
+ ORDER BY e.edit;
+SELECT t.err('a', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', cur))) AS in_another_firm
+  FROM signed;
+-- A new secret (what a restored database has): the old cursors get the
+-- 400, the new ones page.
+RESET ROLE;
+SELECT esqase.cursor_secret_new();
+SET ROLE esqase_api;
+SELECT t.err('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor', cur))) AS after_a_new_secret
+  FROM signed;
+SELECT t.err('c', format('esqase_contacts_list(%L)', jsonb_build_object('cursor',
+           t.call('c', $$esqase_contacts_list('{"limit": 50}')$$) #>> '{pagination,nextCursor}'))) AS new_cursor;
+
 -- Every maintained total, of every firm, equals a count of the rows it
 -- stands for (firm C's lists shown by number: the other firms' depend on
 -- which files ran before).

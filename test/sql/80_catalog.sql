@@ -5,7 +5,8 @@
 
 -- The data tables.  esqase.report_readers is configuration, not firm data
 -- (a reader of every firm has no firm_id): its own rules are checked at
--- the end, under "Reporting".
+-- the end, under "Reporting"; so are esqase.cursor_secret's, under
+-- "Cursors".
 CREATE TEMP VIEW esq_tables AS
 SELECT c.oid, c.relname,
        (SELECT a.attnum FROM pg_attribute a
@@ -14,7 +15,7 @@ SELECT c.oid, c.relname,
            AND a.attname = CASE WHEN c.oid = 'esqase.firms'::regclass THEN 'id' ELSE 'firm_id' END) AS firm_attnum
   FROM pg_class c
  WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind IN ('r', 'p')
-   AND c.oid <> 'esqase.report_readers'::regclass;
+   AND c.oid NOT IN ('esqase.report_readers'::regclass, 'esqase.cursor_secret'::regclass);
 
 -- The tables, each with a firm_id column (uuid, NOT NULL).
 SELECT t.relname, a.atttypid::regtype AS firm_id_type, a.attnotnull AS firm_id_not_null
@@ -295,3 +296,24 @@ SELECT c.oid::regclass AS reporting_view,
   FROM pg_class c
  WHERE c.relkind = 'v' AND c.relnamespace IN ('esqase'::regnamespace, 'esqase_report'::regnamespace)
  ORDER BY c.oid::regclass::text;
+
+-- Cursors: the secret that signs them has one row, is read by its owner
+-- only (no grant, not even to the API role, which signs through the
+-- SECURITY DEFINER esqase.cursor_mac), is not dumped (a restore makes a new
+-- one), and belongs to the extension.
+SELECT c.relrowsecurity,
+       (SELECT count(*) FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) AS grants,
+       has_table_privilege('esqase_api', c.oid, 'SELECT') AS api_may_select,
+       EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'esqase' AND c.oid = ANY (e.extconfig)) AS dumped,
+       EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                  AND e.extname = 'esqase') AS extension_member,
+       (SELECT count(*) FROM esqase.cursor_secret) AS secret_rows,
+       (SELECT length(ipad) = 64 AND length(opad) = 64 AND ipad <> opad FROM esqase.cursor_secret) AS pads
+  FROM pg_class c WHERE c.oid = 'esqase.cursor_secret'::regclass;
+SELECT has_function_privilege('esqase_api', 'esqase.cursor_secret_new()', 'EXECUTE') AS api_may_renew,
+       has_function_privilege('esqase_api', 'esqase.cursor_mac(uuid,text)', 'EXECUTE') AS api_may_sign;
+-- The pads are a key XOR 0x36 and the same key XOR 0x5c: their XOR is 0x6a in
+-- every byte (so HMAC's two hashes use one key).
+SELECT bool_and(get_byte(ipad, i) # get_byte(opad, i) = 106) AS pads_of_one_key
+  FROM esqase.cursor_secret, generate_series(0, 63) i;

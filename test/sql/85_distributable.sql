@@ -16,7 +16,11 @@ INSERT INTO esq_distribution_plan VALUES
     ('report_readers', 'firm_id is uuid NULL, not uuid NOT NULL',
      'scaling.md "Reporting readers": a reference table; NULL is a reader of every firm'),
     ('report_readers', 'no primary key',
-     'scaling.md "Reporting readers": a reference table, unique on (role_name, firm_id) with NULLs not distinct');
+     'scaling.md "Reporting readers": a reference table, unique on (role_name, firm_id) with NULLs not distinct'),
+    ('cursor_secret', 'no firm_id column',
+     'scaling.md "The cursor secret": a reference table, one row, the same key on every node'),
+    ('cursor_secret', 'primary key cursor_secret_pkey without firm_id',
+     'scaling.md "The cursor secret": a reference table, one row, the same key on every node');
 
 CREATE TEMP VIEW esq_distribution_problems AS
 WITH t AS (

@@ -291,15 +291,38 @@ no_500();
 $node->stop;
 
 # ---------------------------------------------------------------------------
-# esqase.database created after the workers started: 503, then serving.
+# esqase.database created after the workers started: 503 with Retry-After
+# whatever the key (none, malformed, made up), one WARNING and no FATAL in
+# the log, then serving once the database and the extension exist.
 # The same cluster, restarted with esqase.database naming a database it does
 # not have (a new cluster would cost an initdb).
 # ---------------------------------------------------------------------------
 $node->append_conf('postgresql.conf', "esqase.database = 'esqdb'\n");
+my $db_log = -s $node->logfile;
 $node->start;
 $r = wait_for_status($node, 'GET', '/v1/contacts', 503, token => 'x');
 is($r->{status}, 503, '503 while the database does not exist');
 like($r->{json}{error}{message}, qr/database "esqdb"/, '503 names the missing database');
+is($r->{headers}{'retry-after'}, 5, 'the 503 has Retry-After');
+for my $case ([ 'no key', {} ], [ 'a malformed Authorization', { Authorization => 'Basic abc' } ])
+{
+	my ($what, $h) = @$case;
+	$r = api($node, 'GET', '/v1/contacts', 503, headers => $h, name => "no database, $what");
+	like($r->{json}{error}{message}, qr/database "esqdb" \(esqase\.database\) does not exist/,
+		"no database, $what: 503 names it, not 401");
+	ok(!defined $r->{headers}{'www-authenticate'}, "no database, $what: no WWW-Authenticate");
+	is($r->{headers}{'retry-after'}, 5, "no database, $what: Retry-After");
+}
+api($node, 'POST', '/v1/contacts', 503, body => { type => 'PERSON', firstName => 'A' },
+	name => 'no database, POST without a key');
+# the workers look again, quietly: after a few checks, still one line
+sleep 6;
+my $db_text = substr(slurp_file($node->logfile), $db_log);
+unlike($db_text, qr/FATAL/, 'no database: no FATAL in the log');
+my @missing = $db_text =~ /^([^\n]*database "esqdb".*does not exist[^\n]*)/mg;
+is(scalar @missing, 1, 'no database: one line says so') or diag(join "\n", @missing);
+like($missing[0] // '', qr/WARNING:  esqase: database "esqdb" \(esqase\.database\) does not exist/,
+	'no database: a WARNING naming esqase.database');
 $node->safe_psql('postgres', 'CREATE DATABASE esqdb');
 # the 503 changes its reason once a worker notices the database (bounded)
 my $deadline = time + 60;
@@ -309,10 +332,24 @@ until ((($r->{json} && $r->{json}{error}{message}) // '') =~ /extension/ || time
 	$r = api_raw($node, 'GET', '/v1/contacts', token => 'x', timeout => 5);
 }
 like($r->{json}{error}{message}, qr/CREATE EXTENSION/, 'database found; now the extension is missing');
+is($r->{headers}{'retry-after'}, 5, 'no extension: Retry-After');
+$deadline = time + 60;
+do
+{
+	$r = api_raw($node, 'GET', '/v1/contacts', timeout => 5);
+	usleep(100_000);
+} until ((($r->{json} && $r->{json}{error}{message}) // '') =~ /extension/ || time > $deadline);
+is($r->{status}, 503, 'no extension, no key: 503');
+like($r->{json}{error}{message}, qr/extension esqase is not installed in database "esqdb"/,
+	'no extension, no key: 503 names it, not 401');
 $node->safe_psql('esqdb', 'CREATE EXTENSION esqase');
+$r = wait_for_status($node, 'GET', '/v1/contacts', 401);
+is($r->{status}, 401, 'extension created: no key is 401 again');
 my ($t2) = make_key($node, db => 'esqdb', owner => 1);
 $r = wait_for_status($node, 'GET', '/v1/contacts', 200, token => $t2);
 is($r->{status}, 200, 'serving esqdb without a server restart');
+$db_text = substr(slurp_file($node->logfile), $db_log);
+unlike($db_text, qr/FATAL/, 'no FATAL in the log up to serving');
 no_500();
 $node->stop;
 

@@ -1,7 +1,9 @@
 # 010_http_tls.pl — HTTPS in process: a certificate the test makes with
 # openssl, curl against it, TLS 1.2+ only with forward secrecy and AEAD
 # suites (esqase.http_tls_priorities), reload on SIGHUP (a renewed
-# certificate is served, a broken one keeps the old), HTTPS turned off.
+# certificate is served, a broken one keeps the old; the log says which
+# certificate is served, once per change, and warns of an expired one),
+# HTTPS turned off.
 use strict;
 use warnings;
 
@@ -75,6 +77,12 @@ for (1 .. 100)
 }
 is($got, '200 0', 'curl over HTTPS, certificate verified -> 200');
 is(served_subject(), 'esqase-one', 'the configured certificate is served');
+
+# The certificates the log says are served, in order: one LOG line per
+# change (the first worker's; both workers load the files).
+my $served_re = qr/LOG:  esqase: HTTPS now serves the certificate "CN=([^"]+)" from "\Q$dir\E\/server\.crt", valid until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(SHA-256 [0-9a-f]{64}\)$/m;
+sub served_logged { my @cn = slurp_file($node->logfile) =~ /$served_re/g; return \@cn; }
+is_deeply(served_logged(), ['esqase-one'], 'the log names the certificate served at start, once');
 ok($node->log_contains(qr/listening on .* port $port \(HTTPS\)/), 'the log says HTTPS');
 like(curl('--cacert', "$dir/server.crt", '--tlsv1.2', '--tls-max', '1.2', $url),
 	qr/^200/, 'TLS 1.2 is accepted');
@@ -129,6 +137,8 @@ for (1 .. 50)
 	usleep(200_000);
 }
 is($subject, 'esqase-two', 'after a reload the renewed certificate is served');
+ok($node->wait_for_log(qr/now serves the certificate "CN=esqase-two"/), 'the reload is logged');
+is_deeply(served_logged(), [ 'esqase-one', 'esqase-two' ], 'once, with its subject, expiry and file');
 like(curl('--cacert', "$dir/server.crt", $url), qr/^200 0/, 'and verified');
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'esqase http'"),
@@ -143,6 +153,11 @@ $node->reload;
 ok( $node->wait_for_log(qr/WARNING:  esqase: could not load the HTTPS certificate or key/),
 	'a broken certificate is a WARNING');
 like(curl('--cacert', "$dir/good.crt", $url), qr/^200 0/, 'and the previous certificate is still served');
+like(slurp_file($node->logfile), qr/DETAIL:  The HTTP API keeps the certificate it had\./,
+	'the WARNING says the old certificate is kept');
+# the same certificate again: a reload that changes nothing logs nothing
+copy_file("$dir/good.crt", "$dir/server.crt");
+$node->reload;
 
 # ---------------------------------------------------------------------------
 # An RSA certificate: no static-RSA key exchange (no forward secrecy) by
@@ -156,6 +171,9 @@ for (1 .. 50)
 	usleep(200_000);
 }
 is(served_subject(), 'esqase-rsa', 'an RSA certificate is served after a reload');
+ok($node->wait_for_log(qr/now serves the certificate "CN=esqase-rsa"/), 'the RSA certificate is logged');
+is_deeply(served_logged(), [ 'esqase-one', 'esqase-two', 'esqase-rsa' ],
+	'a broken file or an unchanged certificate adds no line');
 is(s_client_cipher('-tls1_2', 'AES128-SHA'), '(NONE)', 'TLS 1.2: static RSA with CBC is refused');
 is(s_client_cipher('-tls1_2', 'AES128-GCM-SHA256'), '(NONE)', 'TLS 1.2: static RSA with AES-GCM is refused');
 is(s_client_cipher('-tls1_2', 'ECDHE-RSA-AES128-SHA'), '(NONE)', 'TLS 1.2: ECDHE-RSA with CBC is refused');
@@ -180,6 +198,36 @@ for (1 .. 50)
 	usleep(200_000);
 }
 is($legacy, 'AES128-SHA', 'and what it offers is what the setting says (static RSA again)');
+
+# An expired certificate is served (a DBA's choice), with a WARNING.
+{
+	my $ca = "$dir/ca";
+	mkdir $ca;
+	open my $fh, '>', "$ca/ca.cnf" or die;
+	print $fh "[ca]\ndefault_ca = d\n[d]\ndatabase = $ca/index.txt\nnew_certs_dir = $ca\n"
+	  . "default_md = sha256\npolicy = p\nserial = $ca/serial\n[p]\ncommonName = supplied\n";
+	close $fh;
+	open $fh, '>', "$ca/index.txt" or die;
+	close $fh;
+	open $fh, '>', "$ca/serial" or die;
+	print $fh "01\n";
+	close $fh;
+	my ($out, $err);
+	run [ 'openssl', 'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+		'-subj', '/CN=esqase-old', '-keyout', "$ca/old.key", '-out', "$ca/old.csr" ],
+	  '>', \$out, '2>', \$err, timeout(60) or die "openssl req: $err";
+	run [ 'openssl', 'ca', '-batch', '-notext', '-config', "$ca/ca.cnf", '-selfsign',
+		'-keyfile', "$ca/old.key", '-in', "$ca/old.csr",
+		'-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-out', "$ca/old.crt" ],
+	  '>', \$out, '2>', \$err, timeout(60) or die "openssl ca: $err";
+	copy_file("$ca/old.key", "$dir/server.key");
+	copy_file("$ca/old.crt", "$dir/server.crt");
+	$node->reload;
+	ok( $node->wait_for_log(
+			qr/WARNING:  esqase: HTTPS now serves the certificate "CN=esqase-old" from "[^"]+", which EXPIRED on 2020-01-02 00:00:00 UTC \(SHA-256 [0-9a-f]{64}\)\n.*HINT:  Clients refuse an expired certificate/
+		),
+		'an expired certificate is a WARNING with a hint');
+}
 
 # HTTPS turned off by a reload: the workers restart speaking plain HTTP
 $node->append_conf('postgresql.conf', "esqase.http_tls_cert_file = ''\n");

@@ -57,6 +57,26 @@ while (1)
 }
 is(join(' | ', @walk), 'Acme Holdings | Bob Smith | Émile Zoë', 'a cursor walk by name');
 
+# A cursor is signed: edited anywhere (a character of its body, which
+# carries the name it stopped at, or of its signature), it is a 400 naming
+# cursor, never another page.
+$r = api($node, 'GET', '/v1/contacts?order=name&limit=1', 200, %T);
+my $signed = $r->{json}{pagination}{nextCursor};
+like($signed, qr/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/, 'a cursor is its body, a dot and a signature');
+my $dot = index($signed, '.');
+for my $pos (0, int($dot / 2), $dot - 1, $dot + 1, length($signed) - 1)
+{
+	my $edited = $signed;
+	substr($edited, $pos, 1) = substr($signed, $pos, 1) eq 'A' ? 'B' : 'A';
+	$r = api($node, 'GET', "/v1/contacts?order=name&limit=1&cursor=$edited", 400, %T,
+		name => "cursor edited at $pos of " . length($signed));
+	is($r->{json}{error}{field}, 'cursor', "cursor edited at $pos: the 400 names cursor");
+	like($r->{json}{error}{message}, qr/^cursor expired or invalid: restart the listing/,
+		"cursor edited at $pos: and says to restart the listing");
+}
+is(names(api($node, 'GET', "/v1/contacts?order=name&limit=1&cursor=$signed", 200, %T)), 'Bob Smith',
+	'the cursor as it came still pages');
+
 # Bad values: a 400 naming the parameter.
 for my $bad (
 	[ 'order=title', 'order' ], [ 'status=DRAFT', 'status' ], [ 'type=person', 'type' ],

@@ -142,6 +142,50 @@ my $metag = check_tags($r, 'GET members');
 $r = api_raw($node, 'GET', "/v1/members/$member", %T, headers => { 'If-None-Match' => $metag });
 is($r->{status}, 304, 'GET members If-None-Match -> 304');
 
+# The 304's bytes on the wire (RFC 9110 8.6, 15.4.5): no body, no
+# Content-Type, and a Content-Length only if it is the 200's (never a "0"
+# that claims an empty representation).  Each 304 is followed on the same
+# connection by a GET: its status line must come right after the 304's
+# blank line, so a body byte would show.
+{
+	my $path = "/v1/members/$member";
+	my $full = api_raw($node, 'GET', $path, %T);
+	my $full_len = length $full->{content};
+	my $head = api_raw($node, 'HEAD', $path, %T);
+	is($head->{headers}{'content-length'}, $full_len, 'HEAD 200: the GET\'s Content-Length');
+	for my $method ('GET', 'HEAD')
+	{
+		my $sock = raw_conn($node);
+		print $sock raw_request($method, $path, %T, headers => { 'If-None-Match' => $metag })
+		  . raw_request('GET', $path, %T, headers => { Connection => 'close' });
+		my $bytes = '';
+		my $deadline = time + 20;
+		while (time < $deadline)
+		{
+			my $n = sysread($sock, $bytes, 65536, length $bytes);
+			last unless $n;
+		}
+		close $sock;
+		my $end = index($bytes, "\r\n\r\n");
+		ok($end > 0, "$method 304 raw: a header block") or next;
+		my $h304 = substr($bytes, 0, $end + 4);
+		my $rest = substr($bytes, $end + 4);
+		like($h304, qr{^HTTP/1\.1 304 Not Modified\r\n}, "$method 304 raw: status line");
+		like($h304, qr{^ETag: \Q$metag\E\r$}mi, "$method 304 raw: the ETag");
+		like($h304, qr{^Cache-Control: no-store\r$}mi, "$method 304 raw: the 200's Cache-Control");
+		unlike($h304, qr{^Content-Type:}mi, "$method 304 raw: no Content-Type");
+		unlike($h304, qr{^Transfer-Encoding:}mi, "$method 304 raw: no Transfer-Encoding");
+		my @cl = $h304 =~ /^Content-Length:\s*(\d+)\r$/mig;
+		ok(@cl <= 1 && (!@cl || $cl[0] == $full_len),
+			"$method 304 raw: Content-Length absent or the 200's ($full_len)")
+		  or diag("Content-Length: @cl");
+		like($rest, qr{^HTTP/1\.1 200 OK\r\n}, "$method 304 raw: no body bytes before the next answer")
+		  or diag(substr($rest, 0, 80));
+		my ($blen) = $rest =~ /^Content-Length:\s*(\d+)\r$/mi;
+		is($blen, $full_len, "$method 304 raw: the next answer is the whole 200");
+	}
+}
+
 # Lists carry no ETag.
 $r = api($node, 'GET', '/v1/contacts', 200, %T);
 ok(!defined $r->{headers}{etag}, 'a list has no ETag');

@@ -100,10 +100,12 @@ is($reader_before{rep_one}, 'Dump & Co / 0 leads / 3 contacts',
 is($reader_before{rep_all}, 'Dump & Co, Other firm / 1 leads / 4 contacts',
 	'the all-firm reader sees every firm and the private lead');
 
-# Every esqase table, with a fingerprint of its rows (order-independent).
+# Every esqase table, with a fingerprint of its rows (order-independent);
+# but the cursor secret, which is not dumped (checked below).
 my $tables_sql = q{
     SELECT string_agg(c.relname, ' ' ORDER BY c.relname)
       FROM pg_class c WHERE c.relnamespace = 'esqase'::regnamespace AND c.relkind = 'r'
+       AND c.relname <> 'cursor_secret'
 };
 my @tables = split / /, $node->safe_psql('src', $tables_sql);
 cmp_ok(scalar(@tables), '>=', 15, 'esqase has its tables');
@@ -132,6 +134,14 @@ sub table_state
 	return \%state;
 }
 my $before = table_state('src');
+
+# A list cursor of the source: it pages there; a restore signs with a new
+# secret, so there it gets the 400 that says to restart the listing.
+my $cursor = as_key('src', $token, q{SELECT esqase_contacts_list('{"limit": 1}') #>> '{pagination,nextCursor}'});
+like($cursor, qr/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/, 'a signed cursor');
+is(as_key('src', $token, qq{SELECT jsonb_array_length(esqase_contacts_list('{"cursor": "$cursor"}') -> 'data')}),
+	'2', 'it pages in its own database');
+my $src_secret = $node->safe_psql('src', 'SELECT md5(ipad || opad) FROM esqase.cursor_secret');
 for my $t (qw(firms members api_keys contacts practice_areas practice_area_stages
 	matter_types lead_stages public_id_counters audit_log matters matter_clients matter_team
 	leads lead_assignees))
@@ -165,6 +175,18 @@ for my $db (qw(dst_plain dst_custom))
 	{
 		is($after->{$t}, $before->{$t}, "$db: esqase.$t has the same rows");
 	}
+
+	# The cursor secret did not: a new one, and the source's cursors get a
+	# 400 naming cursor; the restored database's own cursors page.
+	my $secret = $node->safe_psql($db, 'SELECT count(*) || md5(ipad || opad) FROM esqase.cursor_secret GROUP BY ipad, opad');
+	like($secret, qr/^1/, "$db: a cursor secret");
+	isnt(substr($secret, 1), $src_secret, "$db: not the source's");
+	my ($crc, $cout, $cerr) = $node->psql($db,
+		"BEGIN; SELECT esqase_authenticate('$token'); SELECT esqase_contacts_list('{\"cursor\": \"$cursor\"}'); COMMIT;");
+	like($cerr, qr/cursor expired or invalid: restart the listing/, "$db: the source's cursor is refused");
+	my $fresh = as_key($db, $token, q{SELECT esqase_contacts_list('{"limit": 1}') #>> '{pagination,nextCursor}'});
+	is(as_key($db, $token, qq{SELECT jsonb_array_length(esqase_contacts_list('{"cursor": "$fresh"}') -> 'data')}),
+		'2', "$db: its own cursors page");
 
 	# The readers and their grants came across.
 	for my $role (qw(rep_one rep_all))

@@ -71,7 +71,8 @@ sub api_raw
 	};
 }
 
-# Like api_raw, and checks the status and the JSON content type.
+# Like api_raw, and checks the status and the JSON content type (none on a
+# 304, which has no body).
 sub api
 {
 	my ($node, $method, $path, $want, %o) = @_;
@@ -79,7 +80,11 @@ sub api
 	my $what = $o{name} // "$method $path";
 	is($r->{status}, $want, "$what -> $want")
 	  or diag("body: " . ($r->{content} // ''));
-	if ($r->{status} != 599)
+	if ($r->{status} == 304)
+	{
+		ok(!defined $r->{headers}{'content-type'}, "$what: no content type");
+	}
+	elsif ($r->{status} != 599)
 	{
 		is( $r->{headers}{'content-type'},
 			'application/json; charset=utf-8',
