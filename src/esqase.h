@@ -96,6 +96,9 @@ extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 extern int	esq_http_log_level;
+extern char *esq_http_access_log;
+/* http_log.c: closes the access-log file (after a reload); reopened by name */
+extern void esq_log_access_reopen(void);
 extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
