@@ -87,8 +87,11 @@ esq_shmem_startup(void)
 	{
 		memset(esq_shared, 0, sizeof(EsqShared));
 		esq_stats_init(&esq_shared->stats);
-		pg_atomic_init_u64(&esq_shared->async_commit_lsn, 0);
-		pg_atomic_init_u32(&esq_shared->async_committing, 0);
+		for (int i = 0; i <= ESQ_ASYNC_SLOTS; i++)
+		{
+			pg_atomic_init_u64(&esq_shared->async[i].lsn, 0);
+			pg_atomic_init_u32(&esq_shared->async[i].committing, 0);
+		}
 	}
 	esq_rate_shmem_init();
 	LWLockRelease(AddinShmemInitLock);

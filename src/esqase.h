@@ -41,6 +41,7 @@
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "utils/guc.h"
+#include "utils/uuid.h"
 
 /*
  * The resources (routes, read-only, scopes): build/esq_registry.h, which
@@ -54,6 +55,8 @@ extern void esqase_context_init(void);
 extern bool esqase_context_valid(void);
 /* A context is set, or esqase_authenticate() is looking its key up. */
 extern bool esq_context_active(void);
+/* The firm of the transaction's API context; false if there is none. */
+extern bool esq_context_firm_id(pg_uuid_t *firm);
 #define ESQ_CONTEXT_REQUEST_ID_MAX 128
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
@@ -151,15 +154,25 @@ typedef struct EsqStats
 	pg_atomic_uint64 latency_sum_us[ESQ_STAT_ROUTES][ESQ_STAT_METHODS];
 } EsqStats;
 
+/* The asynchronous commits of a slot of firms (http_durable.c). */
+#define ESQ_ASYNC_SLOTS 64
+typedef struct EsqAsyncSlot
+{
+	pg_atomic_uint64 lsn;		/* the highest one's end */
+	pg_atomic_uint32 committing;	/* how many are under way */
+} EsqAsyncSlot;
+
 /* Shared memory: one slot per worker, survives worker restarts. */
 typedef struct EsqShared
 {
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
 	EsqStats	stats;
-	/* http_durable.c: commits made with synchronous_commit = off */
-	pg_atomic_uint64 async_commit_lsn;	/* the highest one's end */
-	pg_atomic_uint32 async_committing;	/* how many are under way */
+	/*
+	 * http_durable.c: commits made with synchronous_commit = off, per slot
+	 * of firms (a firm's id hashed), the last one for a commit of no firm
+	 */
+	EsqAsyncSlot async[ESQ_ASYNC_SLOTS + 1];
 } EsqShared;
 
 extern void esq_stats_init(EsqStats *st);
