@@ -987,6 +987,7 @@ end
                       lambda: pgbench_as("esqase_bench", "rls_api", script, 2, SECS, v, SMOKE_TX if SMOKE else None),
                       lambda: pgbench_as("postgres", "rls_su", script, 2, SECS, v, SMOKE_TX if SMOKE else None))
         costs["rls_get"] = (median(a), median(b))
+        costs["rls_get_ratios"] = sorted(x / y for x, y in zip(a, b))
         big_n = max(SIZES) if SIZES else None
         lf = size_firms[200000 if 200000 in size_firms else big_n] if big_n else crud
         script = one_stmt("esqase_contacts_list('{\"limit\":\"50\"}')")
@@ -997,27 +998,54 @@ end
         costs["list_sql"] = (median(a), median(b), 200000 if 200000 in size_firms else (big_n or nc))
         path = "/v1/contacts/%s" % gid
 
+        def workers_cpu():
+            """CPU seconds the HTTP workers have used (their own accounting)."""
+            t = 0
+            for pid in worker_pids:
+                try:
+                    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+                    t += int(f[11]) + int(f[12])
+                except OSError:
+                    pass
+            return t / os.sysconf("SC_CLK_TCK")
+
+        def get_run():
+            """(req/s, the workers' CPU µs per request): on this shared machine the
+            CPU a request costs its worker moves far less with other load than req/s."""
+            c0 = workers_cpu()
+            r = wrk(path, tok, CLIENTS, SECS)
+            return r["rps"], (workers_cpu() - c0) * 1e6 / r["n"]
+
         def log_off():
             set_conf("esqase.http_log_level", "'debug1'")
             try:
-                return wrk(path, tok, CLIENTS, SECS)["rps"]
+                return get_run()
             finally:
                 set_conf("esqase.http_log_level", "DEFAULT")
+
         def log_file():
             set_conf("esqase.http_access_log", "'bench-access.log'")
             try:
-                return wrk(path, tok, CLIENTS, SECS)["rps"]
+                return get_run()
             finally:
                 set_conf("esqase.http_access_log", "DEFAULT")
         a, b, c = [], [], []
         for i in range(COST_PAIRS):
             log("request log: GET of a contact over HTTP, server log / access-log file / off, round %d"
                 % (i + 1))
-            a.append(wrk(path, tok, CLIENTS, SECS)["rps"])
+            a.append(get_run())
             c.append(log_file())
             b.append(log_off())
-        costs["log"] = (median(a), median(b), median(c),
-                        sorted(x / y for x, y in zip(a, b)), sorted(x / y for x, y in zip(c, b)))
+        costs["log"] = {
+            "server": median([x for x, _ in a]), "file": median([x for x, _ in c]),
+            "off": median([x for x, _ in b]),
+            "server_cpu": median([y for _, y in a]), "file_cpu": median([y for _, y in c]),
+            "off_cpu": median([y for _, y in b]),
+            # throughput ratios, and CPU ratios (off / on: as a throughput ratio), each round
+            "server_r": sorted(x[0] / y[0] for x, y in zip(a, b)),
+            "file_r": sorted(x[0] / y[0] for x, y in zip(c, b)),
+            "server_cr": sorted(y[1] / x[1] for x, y in zip(a, b)),
+            "file_cr": sorted(y[1] / x[1] for x, y in zip(c, b))}
 
         # Reads under writes: a GET's answer waits for the flush of the asynchronous
         # commits of its firm it could see (src/http_durable.c).  GETs alone, then with
@@ -1250,15 +1278,24 @@ wrk.headers["Content-Type"] = "application/json"
     if costs:
         a, b = costs["rls_get"]
         w("- `GET` of a contact in SQL (pgbench -M prepared, 2 clients): API role %.0f tps, superuser "
-          "%.0f tps (%.2f)." % (a, b, a / b))
+          "%.0f tps (%.2f; ratios of each pair: %s)."
+          % (a, b, a / b, ", ".join("%.2f" % x for x in costs["rls_get_ratios"])))
         a, b, n = costs["list_sql"]
         w("- `esqase_contacts_list('{\"limit\":\"50\"}')`, firm of %d, one client: API role %.2f ms, "
           "superuser %.2f ms (%.2f×)." % (n, 1000 / a, 1000 / b, b / a))
-        a, b, c, ra, rc = costs["log"]
-        w("- `GET /v1/contacts/{id}` over HTTP: request log in the server log (the default) %.0f req/s, "
-          "in an access-log file (`esqase.http_access_log`) %.0f req/s, off %.0f req/s (%.3f and %.3f; "
-          "ratios of each round: %s and %s)."
-          % (a, c, b, a / b, c / b, ", ".join("%.2f" % x for x in ra), ", ".join("%.2f" % x for x in rc)))
+        lg = costs["log"]
+
+        def rounds(xs):
+            return ", ".join("%.2f" % x for x in xs)
+        w("- `GET /v1/contacts/{id}` over HTTP, request log in the server log (the default) / in an "
+          "access-log file (`esqase.http_access_log`) / off (`debug1`): %.0f / %.0f / %.0f req/s "
+          "(on / off %.3f and %.3f; rounds %s and %s); the HTTP workers' CPU per request %.0f / %.0f / "
+          "%.0f µs (off / on, the throughput ratio when the workers are the bound: %.3f and %.3f; "
+          "rounds %s and %s)."
+          % (lg["server"], lg["file"], lg["off"], lg["server"] / lg["off"], lg["file"] / lg["off"],
+             rounds(lg["server_r"]), rounds(lg["file_r"]), lg["server_cpu"], lg["file_cpu"],
+             lg["off_cpu"], median(lg["server_cr"]), median(lg["file_cr"]), rounds(lg["server_cr"]),
+             rounds(lg["file_cr"])))
         m = costs.get("mixed")
         if m:
             w("- Reads under writes, over HTTP, %d connections of `GET /v1/contacts/{id}`: alone %.0f req/s; "
@@ -1296,11 +1333,12 @@ wrk.headers["Content-Type"] = "application/json"
                  v >= 10)
         a, b = costs["rls_get"]
         goal("`GET` of a contact in SQL, `esqase_api` / superuser", a / b, "%.2f", "≥ 0.9", a / b >= 0.9)
-        a, b, c, _, _ = costs["log"]
-        goal("`GET` of a contact over HTTP, request log default (server log) / off", a / b, "%.3f", "≥ 0.97",
-             a / b >= 0.97)
-        goal("`GET` of a contact over HTTP, request log to `esqase.http_access_log` / off", c / b, "%.3f",
-             "≥ 0.97", c / b >= 0.97)
+        lg = costs["log"]
+        for k, name in (("server", "in the server log (the default)"),
+                        ("file", "to `esqase.http_access_log`")):
+            v = median(lg[k + "_cr"])
+            goal("`GET` of a contact over HTTP, request log %s / off (workers' CPU per request)" % name,
+                 v, "%.3f", "≥ 0.97", v >= 0.97)
         if jit:
             goal("functions JIT-compiled by API statements", int(jit[1]), "%d", "0", int(jit[1]) == 0)
         w("")
