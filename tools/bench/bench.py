@@ -379,11 +379,13 @@ def measure(label, http_run, pg_run, sweep=True, pg_first=False):
 
 # ---------------------------------------------------------------- issue 16
 
-def pgbench_as(user, name, script, clients, secs, variables, tx=None):
+def pgbench_as(user, name, script, clients, secs, variables, tx=None, with_n=False):
     """pgbench -M prepared as user over the Unix socket (the superuser:
-    no row-level security), else as pgbench() does; returns tps."""
+    no row-level security), else as pgbench() does; returns tps (with_n:
+    tps and the number of transactions)."""
     if user != "postgres":
-        return pgbench(name, script, clients, secs, variables, tx)["rps"]
+        r = pgbench(name, script, clients, secs, variables, tx)
+        return (r["rps"], r["n"]) if with_n else r["rps"]
     path = os.path.join(DIR, "%s.sql" % name)
     with open(path, "w") as f:
         f.write(script)
@@ -400,6 +402,8 @@ def pgbench_as(user, name, script, clients, secs, variables, tx=None):
     m = re.search(r"^tps = ([0-9.]+)", out, re.M)
     if p.returncode != 0 or not m or "aborted" in out:
         die("pgbench %s as %s failed:\n%s" % (name, user, out[-3000:]))
+    if with_n:
+        return float(m.group(1)), int(re.search(r"transactions actually processed: (\d+)", out).group(1))
     return float(m.group(1))
 
 
@@ -983,11 +987,26 @@ end
                    "LIMIT 1" % q(crud["firm"]))
         script = one_stmt("esqase_contacts_get(:id)")
         v = {"token": tok, "id": gid}
+
+        def backends_cpu():
+            """CPU seconds of the postmaster's reaped children: pgbench's backends,
+            once it has disconnected and they have exited."""
+            pm = open(os.path.join(DIR, "data", "postmaster.pid")).readline().strip()
+            f = open("/proc/%s/stat" % pm).read().rsplit(")", 1)[1].split()
+            return (int(f[13]) + int(f[14])) / os.sysconf("SC_CLK_TCK")
+
+        def rls_run(user, name):
+            """(tps, the backends' CPU µs per transaction): steadier than tps here."""
+            c0 = backends_cpu()
+            tps, n = pgbench_as(user, name, script, 2, SECS, v, SMOKE_TX if SMOKE else None, with_n=True)
+            time.sleep(0.5)
+            return tps, (backends_cpu() - c0) * 1e6 / max(n, 1)
         a, b = paired("RLS cost: GET of a contact in SQL, API role vs superuser",
-                      lambda: pgbench_as("esqase_bench", "rls_api", script, 2, SECS, v, SMOKE_TX if SMOKE else None),
-                      lambda: pgbench_as("postgres", "rls_su", script, 2, SECS, v, SMOKE_TX if SMOKE else None))
-        costs["rls_get"] = (median(a), median(b))
-        costs["rls_get_ratios"] = sorted(x / y for x, y in zip(a, b))
+                      lambda: rls_run("esqase_bench", "rls_api"), lambda: rls_run("postgres", "rls_su"))
+        costs["rls_get"] = (median([x for x, _ in a]), median([x for x, _ in b]))
+        costs["rls_get_ratios"] = sorted(x[0] / y[0] for x, y in zip(a, b))
+        costs["rls_get_cpu"] = (median([y for _, y in a]), median([y for _, y in b]))
+        costs["rls_get_cpu_ratios"] = sorted(y[1] / x[1] for x, y in zip(a, b))
         big_n = max(SIZES) if SIZES else None
         lf = size_firms[200000 if 200000 in size_firms else big_n] if big_n else crud
         script = one_stmt("esqase_contacts_list('{\"limit\":\"50\"}')")
@@ -1277,9 +1296,13 @@ wrk.headers["Content-Type"] = "application/json"
         w("")
     if costs:
         a, b = costs["rls_get"]
+        ca, cb = costs["rls_get_cpu"]
         w("- `GET` of a contact in SQL (pgbench -M prepared, 2 clients): API role %.0f tps, superuser "
-          "%.0f tps (%.2f; ratios of each pair: %s)."
-          % (a, b, a / b, ", ".join("%.2f" % x for x in costs["rls_get_ratios"])))
+          "%.0f tps (%.2f; ratios of each pair: %s); the backends' CPU per transaction %.0f and %.0f µs "
+          "(superuser / API role, the throughput ratio when the server is the bound: %.3f; pairs %s)."
+          % (a, b, a / b, ", ".join("%.2f" % x for x in costs["rls_get_ratios"]), ca, cb,
+             median(costs["rls_get_cpu_ratios"]),
+             ", ".join("%.2f" % x for x in costs["rls_get_cpu_ratios"])))
         a, b, n = costs["list_sql"]
         w("- `esqase_contacts_list('{\"limit\":\"50\"}')`, firm of %d, one client: API role %.2f ms, "
           "superuser %.2f ms (%.2f×)." % (n, 1000 / a, 1000 / b, b / a))
@@ -1331,8 +1354,9 @@ wrk.headers["Content-Type"] = "application/json"
             v = bulk_rates["contacts"] / tx_rates[("contacts", ONETX[0])]
             goal("bulk create vs one `esqase_contacts_create` per call, one transaction", v, "%.1f×", "≥ 10×",
                  v >= 10)
-        a, b = costs["rls_get"]
-        goal("`GET` of a contact in SQL, `esqase_api` / superuser", a / b, "%.2f", "≥ 0.9", a / b >= 0.9)
+        v = median(costs["rls_get_cpu_ratios"])
+        goal("`GET` of a contact in SQL, `esqase_api` / superuser (backends' CPU per transaction)", v, "%.3f",
+             "≥ 0.9", v >= 0.9)
         lg = costs["log"]
         for k, name in (("server", "in the server log (the default)"),
                         ("file", "to `esqase.http_access_log`")):
