@@ -314,6 +314,15 @@ uuid_datum(const pg_uuid_t *src)
 	return UUIDPGetDatum(u);
 }
 
+bool
+esq_context_firm_id(pg_uuid_t *firm)
+{
+	if (!api_context.valid)
+		return false;
+	*firm = api_context.firm_id;
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(esqase_context_firm);
 Datum
 esqase_context_firm(PG_FUNCTION_ARGS)

@@ -46,6 +46,7 @@ int			esq_http_max_connections = 512;
 int			esq_http_max_connections_per_ip = 64;
 int			esq_http_connection_memory = 64 * 1024;
 int			esq_http_log_level = LOG;
+char	   *esq_http_access_log = NULL;
 char	   *esq_http_cors_origins = NULL;
 char	   *esq_http_metrics_path = NULL;
 char	   *esq_http_tls_cert_file = NULL;
@@ -86,8 +87,11 @@ esq_shmem_startup(void)
 	{
 		memset(esq_shared, 0, sizeof(EsqShared));
 		esq_stats_init(&esq_shared->stats);
-		pg_atomic_init_u64(&esq_shared->async_commit_lsn, 0);
-		pg_atomic_init_u32(&esq_shared->async_committing, 0);
+		for (int i = 0; i <= ESQ_ASYNC_SLOTS; i++)
+		{
+			pg_atomic_init_u64(&esq_shared->async[i].lsn, 0);
+			pg_atomic_init_u32(&esq_shared->async[i].committing, 0);
+		}
 		pg_atomic_init_u32(&esq_shared->db_state, 0);
 	}
 	esq_rate_shmem_init();
@@ -198,6 +202,12 @@ esq_define_http_gucs(void)
 							 "Set it below log_min_messages (e.g. debug1) to log only the 5xx.",
 							 &esq_http_log_level, LOG, log_level_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("esqase.http_access_log",
+							   "File the HTTP workers write the request log to, buffered (flushed each "
+							   "second, at once after a 5xx); empty: the server log.",
+							   "A relative path is in the data directory. Reopened on reload (logrotate).",
+							   &esq_http_access_log, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("esqase.http_tls_cert_file",
 							   "PEM certificate (chain, leaf first) of the HTTP API; set, the API speaks "
 							   "HTTPS only (TLS 1.2 and 1.3). Reread on reload.",

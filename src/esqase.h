@@ -41,6 +41,7 @@
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "utils/guc.h"
+#include "utils/uuid.h"
 
 /*
  * The resources (routes, read-only, scopes): build/esq_registry.h, which
@@ -54,6 +55,8 @@ extern void esqase_context_init(void);
 extern bool esqase_context_valid(void);
 /* A context is set, or esqase_authenticate() is looking its key up. */
 extern bool esq_context_active(void);
+/* The firm of the transaction's API context; false if there is none. */
+extern bool esq_context_firm_id(pg_uuid_t *firm);
 #define ESQ_CONTEXT_REQUEST_ID_MAX 128
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
@@ -106,6 +109,9 @@ extern int	esq_http_max_connections;
 extern int	esq_http_max_connections_per_ip;
 extern int	esq_http_connection_memory;
 extern int	esq_http_log_level;
+extern char *esq_http_access_log;
+/* http_log.c: closes the access-log file (after a reload); reopened by name */
+extern void esq_log_access_reopen(void);
 extern char *esq_http_cors_origins;
 extern char *esq_http_metrics_path;
 extern char *esq_http_tls_cert_file;
@@ -158,6 +164,14 @@ typedef struct EsqStats
 	pg_atomic_uint64 latency_sum_us[ESQ_STAT_ROUTES][ESQ_STAT_METHODS];
 } EsqStats;
 
+/* The asynchronous commits of a slot of firms (http_durable.c). */
+#define ESQ_ASYNC_SLOTS 64
+typedef struct EsqAsyncSlot
+{
+	pg_atomic_uint64 lsn;		/* the highest one's end */
+	pg_atomic_uint32 committing;	/* how many are under way */
+} EsqAsyncSlot;
+
 /* Shared memory: one slot per worker, survives worker restarts. */
 typedef struct EsqShared
 {
@@ -166,9 +180,11 @@ typedef struct EsqShared
 	/* whether esqase.database exists, as last seen (ESQ_DB_*, http_worker.c) */
 	pg_atomic_uint32 db_state;
 	EsqStats	stats;
-	/* http_durable.c: commits made with synchronous_commit = off */
-	pg_atomic_uint64 async_commit_lsn;	/* the highest one's end */
-	pg_atomic_uint32 async_committing;	/* how many are under way */
+	/*
+	 * http_durable.c: commits made with synchronous_commit = off, per slot
+	 * of firms (a firm's id hashed), the last one for a commit of no firm
+	 */
+	EsqAsyncSlot async[ESQ_ASYNC_SLOTS + 1];
 } EsqShared;
 
 extern void esq_stats_init(EsqStats *st);

@@ -41,12 +41,18 @@
  * off is visible to other transactions before it is flushed, so a GET could
  * show another request's write that a crash would still take back.  The
  * workers count their asynchronous commits in shared memory, from before
- * each is visible until its end LSN is published (the highest so far): a
- * transaction that finds none under way once its SQL ran waits for the
- * flush of that highest LSN; one that finds some under way waits for the
- * WAL insert position, which every commit it could see precedes.  Either
- * is a few atomic reads; with nothing unflushed (no writes) an answer goes
- * out at once, and in a round with writes it shares their flush.  Other
+ * each is visible until its end LSN is published (the highest so far), per
+ * firm: a request's transaction sees, under row-level security, only its
+ * own firm's rows, and writes only its own firm's, so a read waits only for
+ * the commits of its firm.  Firms share ESQ_ASYNC_SLOTS slots (by a hash of
+ * the id): a read may wait for another firm of its slot too, never less
+ * than for its own; a commit of no firm (none authenticated) has a slot
+ * every read checks.  A transaction that finds none under way in those
+ * slots once its SQL ran waits for the flush of their highest LSN; one
+ * that finds some under way waits for the WAL insert position, which every
+ * commit it could see precedes.  Either is a few atomic reads; with nothing
+ * unflushed (no writes of its firm) an answer goes out at once, and in a
+ * round with writes it shares their flush.  Other
  * sessions' commits are flushed before they are visible, unless a session
  * set synchronous_commit = off for itself: that is its choice, as in
  * PostgreSQL.
@@ -107,7 +113,7 @@ static struct
 	bool		write;			/* a create, update or delete (not a read) */
 	bool		async;			/* commits with synchronous_commit = off */
 	bool		deadline_armed; /* commit_wait_timer is armed */
-	bool		committing;		/* counted in esq_shared->async_committing */
+	EsqAsyncSlot *committing;	/* the slot its asynchronous commit is counted in */
 	XLogRecPtr	commit_before;	/* XactLastCommitEnd before the transaction */
 	XLogRecPtr	seen;			/* WAL insert position once its SQL ran */
 }			xact;
@@ -208,38 +214,53 @@ standbys_confirmed(XLogRecPtr lsn)
 /*
  * Commits made with synchronous_commit = off by the HTTP workers (all of
  * them, in shared memory): how many are under way, and the end of the
- * highest once made.  A commit is counted from before it becomes visible
- * until its LSN is published, so a reader that finds none under way finds
- * the LSN of every asynchronous commit its snapshots could see.
+ * highest once made, in the slot of the transaction's firm.  A commit is
+ * counted from before it becomes visible until its LSN is published, so a
+ * reader that finds none under way in its slots finds the LSN of every
+ * asynchronous commit its snapshots could see.
  */
+static EsqAsyncSlot *
+firm_slot(void)
+{
+	pg_uuid_t	firm;
+	uint32		h;
+
+	if (!esq_context_firm_id(&firm))
+		return &esq_shared->async[ESQ_ASYNC_SLOTS];
+	/* ids are random (v4 UUIDs): any four of their bytes spread firms evenly */
+	memcpy(&h, firm.data + 12, sizeof(h));
+	return &esq_shared->async[h % ESQ_ASYNC_SLOTS];
+}
+
 static void
 async_commit_start(void)
 {
 	static bool registered = false;
+	EsqAsyncSlot *slot = firm_slot();
 
 	if (!registered)
 	{
 		before_shmem_exit(async_commit_exit, (Datum) 0);
 		registered = true;
 	}
-	pg_atomic_fetch_add_u32(&esq_shared->async_committing, 1);
-	xact.committing = true;
+	pg_atomic_fetch_add_u32(&slot->committing, 1);
+	xact.committing = slot;
 }
 
 /* The commit is made (its end LSN) or failed (InvalidXLogRecPtr). */
 static void
 async_commit_end(XLogRecPtr commit)
 {
+	EsqAsyncSlot *slot = xact.committing;
 	uint64		cur;
 
-	if (!xact.committing)
+	if (slot == NULL)
 		return;
-	cur = pg_atomic_read_u64(&esq_shared->async_commit_lsn);
-	while (commit > cur &&
-		   !pg_atomic_compare_exchange_u64(&esq_shared->async_commit_lsn, &cur, commit))
+	cur = pg_atomic_read_u64(&slot->lsn);
+	while (commit > cur && !pg_atomic_compare_exchange_u64(&slot->lsn, &cur, commit))
 		;
-	pg_atomic_fetch_sub_u32(&esq_shared->async_committing, 1);
-	xact.committing = false;
+	pg_atomic_fetch_sub_u32(&slot->committing, 1);
+	xact.committing = NULL;
 }
 
 static void
@@ -251,18 +272,28 @@ async_commit_exit(int code, Datum arg)
 /*
  * The end of the last commit the transaction's snapshots could have seen
  * without its WAL being flushed: the highest asynchronous commit of the
- * HTTP workers; if one is under way (it may already be visible), the WAL
- * insert position, which every visible commit precedes.  Commits of other
- * sessions are flushed before they are visible, unless a session chose
- * synchronous_commit = off for itself.
+ * HTTP workers for its firm (its slot, and the slot of commits of no firm);
+ * if one is under way there (it may already be visible), the WAL insert
+ * position, which every visible commit precedes.  A transaction of no firm
+ * (none authenticated) shows no firm's rows, but is given the insert
+ * position all the same.  Commits of other sessions are flushed before they
+ * are visible, unless a session chose synchronous_commit = off for itself.
  */
 static XLogRecPtr
 visible_commits_end(void)
 {
-	if (esq_shared == NULL || pg_atomic_read_u32(&esq_shared->async_committing) > 0)
+	EsqAsyncSlot *slot;
+	EsqAsyncSlot *none;
+
+	if (esq_shared == NULL)
+		return insert_position();
+	slot = firm_slot();
+	none = &esq_shared->async[ESQ_ASYNC_SLOTS];
+	if (slot == none || pg_atomic_read_u32(&slot->committing) > 0 ||
+		pg_atomic_read_u32(&none->committing) > 0)
 		return insert_position();
 	pg_read_barrier();
-	return (XLogRecPtr) pg_atomic_read_u64(&esq_shared->async_commit_lsn);
+	return (XLogRecPtr) Max(pg_atomic_read_u64(&slot->lsn), pg_atomic_read_u64(&none->lsn));
 }
 
 void

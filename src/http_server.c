@@ -487,6 +487,7 @@ esq_http_stop(void)
 	ndaemons = 0;
 	esq_conn_watch_stop();
 	esq_log_flush_summary(true);
+	esq_log_access_reopen();
 }
 
 int
@@ -556,6 +557,9 @@ esq_http_timeout_ms(void)
 
 		if (summary >= 0 && (timeout < 0 || summary < timeout))
 			timeout = summary;
+		summary = esq_log_access_wait_ms();
+		if (summary >= 0 && (timeout < 0 || summary < timeout))
+			timeout = summary;
 	}
 	return timeout;
 }
@@ -577,6 +581,7 @@ after_run(void *arg)
 	esq_conn_after_run();
 	esq_conn_sweep();
 	esq_log_flush_summary(false);
+	esq_log_access_tick();
 }
 
 void

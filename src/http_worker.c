@@ -319,6 +319,8 @@ handle_signals(bool tls)
 		return;
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
+	/* the access log may have been renamed (logrotate) or moved */
+	esq_log_access_reopen();
 	if (esq_tls_enabled() != tls)
 	{
 		/* the daemons speak TLS or not from their start */

@@ -236,12 +236,23 @@ BEGIN
 END
 $$;
 
+-- One statement: the row, who may see it and its version, with its document
+-- (not {{record}}_find then {{record}}_one, which read the row three times).
 CREATE OR REPLACE FUNCTION esqase.{{table}}_get(id uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('{{path}}', 'read');
+    doc json;
+    version timestamptz;
 BEGIN
-    RETURN esqase.{{record}}_one(firm, (esqase.{{record}}_find(firm, id)).id);
+    SELECT d.doc, r.updated_at INTO doc, version
+      FROM esqase.{{table}} r
+     CROSS JOIN LATERAL esqase.{{record}}_docs(firm, ARRAY[r.id]) d
+     WHERE r.firm_id = firm AND r.id = {{table}}_get.id AND r.deleted_at IS NULL AND ({{visible}});
+    IF NOT FOUND THEN
+        PERFORM esqase.not_found('{{noun}}', id);
+    END IF;
+    RETURN esqase.one_version(doc, version);
 END
 $$;
 

@@ -188,10 +188,59 @@ api($node, 'GET', '/v1/contacts', 200, %T, headers => { 'X-Request-Id' => 'quiet
 api($node, 'GET', "/v1/contacts/$u", 503, %T, headers => { 'X-Request-Id' => 'after-quiet' });
 ok(log_lines('after-quiet'), 'the next 5xx is logged');
 ok(!log_lines('quiet-200'), 'a 200 is not, at esqase.http_log_level = debug1');
+
+# ---------------------------------------------------------------------------
+# esqase.http_access_log: the lines go to a file of their own, buffered and
+# written within a second (at any esqase.http_log_level), a 5xx at once and
+# at WARNING in the server log too; reopened by name on reload (logrotate's
+# rename, then reload); what is buffered is written when the worker exits.
+# ---------------------------------------------------------------------------
+my $access = $node->data_dir . '/access.log';
+sub access_lines
+{
+	my ($id, $file) = @_;
+	$file //= $access;
+	return () unless -e $file;
+	return grep { /request_id=\Q$id\E$/ } split /\n/, slurp_file($file);
+}
+sub wait_access
+{
+	my $id = shift;
+	for (1 .. 50)
+	{
+		my @l = access_lines($id);
+		return @l if @l;
+		select(undef, undef, undef, 0.1);
+	}
+	return ();
+}
+$node->append_conf('postgresql.conf', "esqase.http_access_log = 'access.log'\n");
+$node->reload;
+sleep 1;
+api($node, 'GET', '/v1/contacts', 200, %T, headers => { 'X-Request-Id' => 'file-200' });
+my @f = wait_access('file-200');
+like($f[0] // '', qr{^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \d+ GET /v1/contacts 200 [0-9.]+ ms \d+ bytes key=\Q$prefix\E client=127\.0\.0\.1 request_id=file-200$},
+	'a 200 is written to the access log (time, worker pid, the fields of the log line), although the level is debug1');
+ok(!log_lines('file-200'), 'and not to the server log');
+$r = api($node, 'GET', "/v1/contacts/$u", 503, %T, headers => { 'X-Request-Id' => 'file-503' });
+ok(access_lines('file-503'), 'a 5xx is in the access log as soon as it is answered');
+@l = log_lines('file-503');
+like($l[0] // '', qr{WARNING:  esqase: request GET /v1/contacts/$u 503 }, 'and in the server log at WARNING');
+rename $access, "$access.1" or die "rename: $!";
+$node->reload;
+sleep 1;
+api($node, 'GET', '/v1/contacts', 200, %T, headers => { 'X-Request-Id' => 'file-rotated' });
+ok(wait_access('file-rotated'), 'after a rename and a reload, a new file of the same name');
+ok(access_lines('file-200', "$access.1"), 'the lines before stay in the renamed file');
+ok(!access_lines('file-rotated', "$access.1"), 'and none after');
+
 $node->safe_psql('postgres', q{
 DROP FUNCTION esqase.contacts_get(uuid);
 ALTER FUNCTION esqase.contacts_get_real(uuid) RENAME TO contacts_get;
 });
 
-$node->stop;
+# a fast stop right after the answer, within the second the line may wait
+api($node, 'GET', '/v1/contacts', 200, %T, headers => { 'X-Request-Id' => 'file-exit' });
+$node->stop('fast');
+ok(access_lines('file-exit'), 'a buffered line is written when the worker exits');
 done_testing();

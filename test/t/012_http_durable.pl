@@ -13,6 +13,8 @@
 #    seconds before the round's flush.  The server is crashed as soon as the
 #    GET is answered: the record the GET showed must survive.  (Before
 #    http_durable.c the GET was answered at once and the record was lost.)
+#    A GET of another firm in the same round cannot see the POST: it waits
+#    only for its own firm's commits, and is answered before the flush.
 # 3. An answer held for the flush is never closed by the connection limit
 #    (make_room) or a deadline sweep: a POST whose SQL waits on a lock for
 #    longer than esqase.http_body_timeout / esqase.http_request_timeout, or
@@ -113,6 +115,23 @@ my $q1 = contact($rd, $key, 'Lock One');
 my $q2 = contact($rd, $key, 'Lock Two');
 my @c = map { warm_conn($rd, $key) } 0 .. 3;
 
+# Another firm, whose reads wait only for its own firm's commits.  Firms
+# share 64 slots by four bytes of their id (http_durable.c): this one must
+# not share the first firm's slot, read either way round.
+my $firm_a = $rd->safe_psql('postgres',
+	"SELECT firm_id FROM esqase.contacts WHERE id = '$q1'");
+sub slot_bytes { my $u = shift =~ s/-//gr; return (hex(substr($u, 24, 2)) % 64, hex(substr($u, 30, 2)) % 64); }
+my ($key_b, $firm_b);
+for (1 .. 50)
+{
+	($key_b, $firm_b) = make_key($rd, owner => 1);
+	my @a = slot_bytes($firm_a);
+	my @b = slot_bytes($firm_b);
+	last if $a[0] != $b[0] && $a[1] != $b[1];
+}
+contact($rd, $key_b, 'Other Firm');
+my $cb = warm_conn($rd, $key_b);
+
 my $s1 = lock_rows($rd, $q1);
 my $s2 = lock_rows($rd, $q2);
 my $walwriter = $rd->safe_psql('postgres',
@@ -130,6 +149,8 @@ print { $c[1] } raw_request('POST', '/v1/contacts', token => $key,
 usleep(200_000);
 print { $c[2] } raw_request('GET', '/v1/contacts?q=Unflushed', token => $key);
 usleep(200_000);
+print $cb raw_request('GET', '/v1/contacts?q=Other', token => $key_b);
+usleep(200_000);
 print { $c[3] } raw_request('PATCH', "/v1/contacts/$q2", token => $key,
 	body => { nickname => 'two' });
 usleep(200_000);
@@ -138,6 +159,15 @@ usleep(200_000);
 # until the statement timeout (3 s) before the round's flush.
 my $t0 = time;
 $s1->query_safe('COMMIT');
+# The other firm's GET runs after the POST and before the second PATCH, in
+# the same round, and could not see the POST: it is answered at once, not
+# held for the round's flush, which waits for the second PATCH.
+my $other = raw_response($cb, 20);
+my $patch_waits = $rd->safe_psql('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'esqase http' "
+	  . "AND wait_event_type = 'Lock' AND query LIKE 'PATCH %'");
+is($other && $other->{status}, 200, "another firm's GET in the same round is answered 200");
+is($patch_waits, 't', "before the round's flush: a read waits only for the commits of its own firm");
 my $get = raw_response($c[2], 20);
 my $waited = time - $t0;
 my $saw = $get && $get->{json} && grep { ($_->{name} // '') eq 'Unflushed' } @{ $get->{json}{data} // [] };
