@@ -135,7 +135,7 @@ log_served(const EsqTlsCreds *c, const EsqTlsCreds *before, const char *cert_fil
 	gnutls_datum_t dn = {NULL, 0};
 	unsigned char fpr[32];
 	size_t		fpr_len = sizeof(fpr);
-	char		hex[2 * sizeof(fpr) + 1];
+	char		hex[3 * sizeof(fpr)];
 	char		until[64];
 	time_t		expires;
 	struct tm	tm;
@@ -163,8 +163,14 @@ log_served(const EsqTlsCreds *c, const EsqTlsCreds *before, const char *cert_fil
 	if (expires == (time_t) -1 || gmtime_r(&expires, &tm) == NULL ||
 		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		strlcpy(until, "an unreadable date", sizeof(until));
+	/*
+	 * As openssl x509 -fingerprint -sha256 writes it (AB:CD:...), which is
+	 * also not a word of 64 hex digits that the log's key redaction
+	 * (secrets.c) would take for a secret.
+	 */
+	hex[0] = '\0';
 	for (size_t i = 0; i < fpr_len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", fpr[i]);
+		snprintf(hex + 3 * i, 4, i + 1 < fpr_len ? "%02X:" : "%02X", fpr[i]);
 	ereport(elevel,
 			(errmsg("esqase: HTTPS now serves the certificate \"%s\" from \"%s\", %s %s (SHA-256 %s)",
 					(const char *) dn.data, cert_file,

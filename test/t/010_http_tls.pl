@@ -80,7 +80,7 @@ is(served_subject(), 'esqase-one', 'the configured certificate is served');
 
 # The certificates the log says are served, in order: one LOG line per
 # change (the first worker's; both workers load the files).
-my $served_re = qr/LOG:  esqase: HTTPS now serves the certificate "CN=([^"]+)" from "\Q$dir\E\/server\.crt", valid until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(SHA-256 [0-9a-f]{64}\)$/m;
+my $served_re = qr/LOG:  esqase: HTTPS now serves the certificate "CN=([^"]+)" from "\Q$dir\E\/server\.crt", valid until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(SHA-256 (?:[0-9A-F]{2}:){31}[0-9A-F]{2}\)$/m;
 sub served_logged { my @cn = slurp_file($node->logfile) =~ /$served_re/g; return \@cn; }
 is_deeply(served_logged(), ['esqase-one'], 'the log names the certificate served at start, once');
 ok($node->log_contains(qr/listening on .* port $port \(HTTPS\)/), 'the log says HTTPS');
@@ -224,7 +224,7 @@ is($legacy, 'AES128-SHA', 'and what it offers is what the setting says (static R
 	copy_file("$ca/old.crt", "$dir/server.crt");
 	$node->reload;
 	ok( $node->wait_for_log(
-			qr/WARNING:  esqase: HTTPS now serves the certificate "CN=esqase-old" from "[^"]+", which EXPIRED on 2020-01-02 00:00:00 UTC \(SHA-256 [0-9a-f]{64}\)\n.*HINT:  Clients refuse an expired certificate/
+			qr/WARNING:  esqase: HTTPS now serves the certificate "CN=esqase-old" from "[^"]+", which EXPIRED on 2020-01-02 00:00:00 UTC \(SHA-256 (?:[0-9A-F]{2}:){31}[0-9A-F]{2}\)\n.*HINT:  Clients refuse an expired certificate/
 		),
 		'an expired certificate is a WARNING with a hint');
 }
