@@ -422,6 +422,9 @@ INSERT INTO t.mx_definer VALUES
      $$cardinality(esqase.lead_public_ids_taken({mx_f}, ARRAY['L-0001'])) > 0$$, '{leads.create}'),
     -- whether this very transaction inserted the lead: never, here
     ('esqase.lead_new_here(uuid,uuid)', 'esqase.lead_new_here({mx_f}, {mx_f_lead})', '{}'),
+    -- a webhook's secret, made once by its create for the webhook it just
+    -- inserted: never here
+    ('esqase.webhook_new_secret(uuid,uuid)', 'esqase.webhook_new_secret({mx_f}, {mx_f_lead}) IS NOT NULL', '{}'),
     -- a key's own context, for its own token: what esqase_authenticate and
     -- the esqase.context_* readers tell every key ('*')
     ('esqase.key_lookup(text)',
