@@ -50,6 +50,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -84,6 +86,7 @@ typedef struct Delivery
 	int			status;			/* HTTP status, 0 if none */
 	char	   *error;
 	int			duration_ms;
+	bool		easy_done;		/* a request was made (duration_ms is its) */
 	/* while posting */
 	CURL	   *easy;
 	struct curl_slist *headers;
@@ -199,48 +202,64 @@ outbox_installed(void)
 		SPI_processed == 1;
 }
 
-/* Whether the key of d may read its record now; sets d's outcome if not. */
+/* uuid Datum as text, for the JSON the set-based statements take */
+static char *
+uuid_text(Datum u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, u));
+}
+
+/*
+ * Whether the key of ds[from..to) (one key) may read their records now:
+ * the key's context is set once, and one statement, as the API role under
+ * its row-level security, names the records it may not read; those
+ * deliveries are SKIPPED, and all of them if the key is no longer valid.
+ */
 static void
-check_reach(Delivery *d, Oid api_role)
+check_reach(Delivery *ds, int from, int to, Oid api_role)
 {
 	Oid			save_user;
 	int			save_sec;
-	Oid			argtypes[3] = {TEXTOID, UUIDOID, UUIDOID};
-	Datum		values[3];
-	volatile bool may = false;
-	char	   *resource = pstrdup(d->type);
+	StringInfoData json;
 
-	*strchr(resource, '.') = '\0';
-	if (!esq_context_for_key(d->key_id))
+	if (!esq_context_for_key(ds[from].key_id))
 	{
-		d->state = "SKIPPED";
-		d->error = "the webhook's API key is revoked or expired, or its member inactive";
+		for (int i = from; i < to; i++)
+		{
+			ds[i].state = "SKIPPED";
+			ds[i].error = "the webhook's API key is revoked or expired, or its member inactive";
+		}
 		return;
 	}
-	values[0] = CStringGetTextDatum(resource);
-	values[1] = d->firm_id;
-	values[2] = d->record_id;
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	for (int i = from; i < to; i++)
+		appendStringInfo(&json, "%s{\"i\": %d, \"r\": \"%.*s\", \"f\": \"%s\", \"id\": \"%s\"}",
+						 i > from ? ", " : "", i, (int) strcspn(ds[i].type, "."), ds[i].type,
+						 uuid_text(ds[i].firm_id), uuid_text(ds[i].record_id));
+	appendStringInfoChar(&json, ']');
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(api_role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		bool		isnull;
-
-		if (SPI_execute_with_args("SELECT esqase.webhook_may_read($1, $2, $3)", 3, argtypes, values,
-								  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		if (SPI_execute_with_args("SELECT u.i FROM jsonb_to_recordset($1) AS u (i integer, r text, f uuid, id uuid) "
+								  "WHERE NOT esqase.webhook_may_read(u.r, u.f, u.id)",
+								  1, (Oid[]) {JSONBOID}, (Datum[]) {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data))},
+								  NULL, false, 0) != SPI_OK_SELECT)	/* a snapshot as new as the claim's */
 			elog(ERROR, "esqase.webhook_may_read failed");
-		may = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_user, save_sec);
-		esq_context_clear();
 	}
 	PG_END_TRY();
-	if (!may)
+	for (uint64 k = 0; k < SPI_processed; k++)
 	{
-		d->state = "SKIPPED";
-		d->error = "the webhook's API key may not read the record";
+		bool		isnull;
+		int			i = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+
+		ds[i].state = "SKIPPED";
+		ds[i].error = "the webhook's API key may not read the record";
 	}
 }
 
@@ -282,8 +301,16 @@ claim(Delivery **out, MemoryContext cxt)
 			d->body = copy_text(tup, desc, 10);
 			d->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 		}
-		for (int i = 0; i < n; i++)
-			check_reach(&(*out)[i], api_role);
+		/* the claim orders them by key: one check per key */
+		for (int from = 0, to; from < n; from = to)
+		{
+			for (to = from + 1; to < n &&
+				 memcmp(DatumGetUUIDP((*out)[to].key_id), DatumGetUUIDP((*out)[from].key_id),
+						sizeof(pg_uuid_t)) == 0; to++)
+				;
+			check_reach(*out, from, to, api_role);
+		}
+		esq_context_clear();
 		MemoryContextSwitchTo(spi);
 	}
 	PopActiveSnapshot();
@@ -371,6 +398,7 @@ finish(Delivery *d, CURLcode rc)
 	curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(d->easy, CURLINFO_TOTAL_TIME, &secs);
 	d->duration_ms = (int) (secs * 1000);
+	d->easy_done = true;
 	d->status = (int) code;
 	if (rc != CURLE_OK)
 	{
@@ -442,41 +470,36 @@ retry_in(int attempts)
 static void
 record(Delivery *ds, int n)
 {
-	Oid			argtypes[9] = {UUIDOID, UUIDOID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT4OID,
-	INTERVALOID, INTERVALOID};
-	SPIPlanPtr	plan;
-	char	   *window = psprintf("%d seconds", esq_webhook_retry_window);
+	StringInfoData json;
 
-	begin_transaction();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	plan = SPI_prepare("SELECT esqase.webhook_attempted($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "esqase: SPI_prepare of webhook_attempted failed");
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
 	for (int i = 0; i < n; i++)
 	{
 		Delivery   *d = &ds[i];
-		Datum		values[9];
-		char		nulls[9];
 
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = d->firm_id;
-		values[1] = d->webhook_id;
-		values[2] = Int64GetDatum(d->seq);
-		values[3] = CStringGetTextDatum(d->state);
-		values[4] = Int32GetDatum(d->status);
-		nulls[4] = d->status ? ' ' : 'n';
-		values[5] = d->error ? CStringGetTextDatum(d->error) : (Datum) 0;
-		nulls[5] = d->error ? ' ' : 'n';
-		values[6] = Int32GetDatum(d->duration_ms);
-		nulls[6] = d->easy == NULL && d->status == 0 && d->error && strncmp(d->error, "url", 3) == 0 ? 'n' : ' ';
-		values[7] = DirectFunctionCall3(interval_in, CStringGetDatum(retry_in(d->attempts)),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		values[8] = DirectFunctionCall3(interval_in, CStringGetDatum(window),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		if (SPI_execute_plan(plan, values, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "esqase: webhook_attempted failed");
+		appendStringInfo(&json, "%s{\"f\": \"%s\", \"h\": \"%s\", \"s\": " INT64_FORMAT ", \"st\": \"%s\", "
+						 "\"c\": %s, \"d\": %s, \"r\": \"%s\", \"e\": ",
+						 i ? ", " : "", uuid_text(d->firm_id), uuid_text(d->webhook_id), d->seq, d->state,
+						 d->status ? psprintf("%d", d->status) : "null",
+						 d->easy_done ? psprintf("%d", d->duration_ms) : "null",
+						 retry_in(d->attempts));
+		if (d->error)
+			escape_json(&json, d->error);
+		else
+			appendStringInfoString(&json, "null");
+		appendStringInfoChar(&json, '}');
 	}
+	appendStringInfoChar(&json, ']');
+	begin_transaction();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_with_args("SELECT esqase.webhook_attempted($1, $2::interval)", 2,
+							  (Oid[]) {JSONBOID, TEXTOID},
+							  (Datum[]) {DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
+							  CStringGetTextDatum(psprintf("%d seconds", esq_webhook_retry_window))},
+							  NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "esqase: webhook_attempted failed");
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();

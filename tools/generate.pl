@@ -557,9 +557,10 @@ sub policies {
 sub webhook_sources {
     my @src = grep { $_->{events} } @resources;
     my $whens = join '', map {
-        "        WHEN '$_->{path}' THEN (SELECT esqase.with_deleted_at(d.doc, t.deleted_at)\n"
+        "    WHEN '$_->{path}' THEN\n"
+      . "        RETURN (SELECT esqase.with_deleted_at(d.doc, t.deleted_at)\n"
       . "                  FROM esqase.$_->{record}_docs(firm, ARRAY[record_id]) d, esqase.$_->{name} t\n"
-      . "                 WHERE t.firm_id = firm AND t.id = record_id)\n"
+      . "                 WHERE t.firm_id = firm AND t.id = record_id);\n"
     } @src;
     my $reads = join '', map {
         "        WHEN '$_->{path}' THEN EXISTS (SELECT FROM esqase.$_->{name} t WHERE t.firm_id = firm AND t.id = record_id)\n"
@@ -583,11 +584,18 @@ RETURN CASE resource
 
 -- A record of a webhook source as GET renders it, by its resource (the
 -- path: contacts, practice-areas, ...), with deletedAt as a sync listing
--- shows it (null unless deleted).
+-- shows it (null unless deleted).  PL/pgSQL: each resource's query is
+-- planned once per session (a SQL function's CASE of sub-selects was
+-- planned at every event, 10 ms each).
 CREATE OR REPLACE FUNCTION esqase.webhook_record_doc(resource text, firm uuid, record_id uuid) RETURNS json
-LANGUAGE sql STABLE
-RETURN CASE resource
-{{whens}}       END;
+LANGUAGE plpgsql STABLE AS $b$
+BEGIN
+    CASE resource
+{{whens}}    ELSE
+        RETURN NULL;
+    END CASE;
+END
+$b$;
 SQL
     for my $r (@src) {
         $out .= "CREATE OR REPLACE TRIGGER $r->{name}_webhook_insert AFTER INSERT ON esqase.$r->{name}\n"

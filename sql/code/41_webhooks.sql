@@ -288,7 +288,7 @@ CREATE CONSTRAINT TRIGGER webhook_events_render AFTER INSERT ON esqase.webhook_e
 -- worker's superuser connection: none is granted to anyone.
 -------------------------------------------------------------------------------
 
--- Up to n due deliveries, locked, in the order of their records' changes:
+-- Up to n due deliveries, locked, the next of each record's changes:
 -- a delivery waits while an earlier event of its record to its webhook
 -- is pending.  With what the worker needs to post them.
 CREATE OR REPLACE FUNCTION esqase.webhook_claim(n integer)
@@ -311,6 +311,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
       JOIN esqase.webhook_secrets s ON s.firm_id = d.firm_id AND s.webhook_id = d.webhook_id
       JOIN esqase.webhook_events e ON e.firm_id = d.firm_id AND e.id = d.event_id
      WHERE w.status = 'ACTIVE' AND w.deleted_at IS NULL
+     ORDER BY w.key_id, d.seq    -- a key's context is set once per round
 $$;
 
 -- The API context of a webhook's key, if the key is still valid (not
@@ -325,35 +326,42 @@ RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp A
      WHERE k.id = key AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 $$;
 
--- An attempt's outcome.  state: DELIVERED, SKIPPED, or PENDING with the
--- next attempt's time; a webhook whose deliveries have failed for
--- esqase.webhook_retry_window becomes DISABLED (its pending deliveries
--- stay, to go once it is re-enabled).
-CREATE OR REPLACE FUNCTION esqase.webhook_attempted(firm uuid, hook uuid, at_seq bigint, new_state text,
-                                                    status integer, error text, duration_ms integer,
-                                                    retry_in interval, retry_window interval)
+-- The rows of webhook_attempted's outcomes.
+CREATE OR REPLACE FUNCTION esqase.webhook_outcomes(outcomes jsonb)
+RETURNS TABLE (f uuid, h uuid, s bigint, st text, c integer, d integer, r interval, e text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT * FROM jsonb_to_recordset(outcomes) AS u (f uuid, h uuid, s bigint, st text, c integer, d integer, r interval, e text)
+$$;
+
+-- The outcomes of a round's attempts, one statement for the round: a JSON
+-- array of {f: firm, h: webhook, s: seq, st: DELIVERED, SKIPPED or PENDING
+-- (to retry), c: HTTP status, d: duration in ms, r: the wait before the
+-- next attempt, e: the error}.  A webhook with a failed attempt is failing
+-- since then (until an attempt succeeds); once it has failed for
+-- retry_window (esqase.webhook_retry_window) it is DISABLED, and the
+-- delivery that failed last is given up (FAILED): the record's next event
+-- may go once the webhook is re-enabled.
+CREATE OR REPLACE FUNCTION esqase.webhook_attempted(outcomes jsonb, retry_window interval)
 RETURNS void LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE esqase.webhook_deliveries d
-       SET state = new_state, attempts = d.attempts + 1, last_attempt_at = now(), last_status = status,
-           last_error = error, last_duration_ms = duration_ms,
-           next_attempt_at = CASE WHEN new_state = 'PENDING' THEN now() + retry_in ELSE d.next_attempt_at END
-     WHERE d.firm_id = firm AND d.webhook_id = hook AND d.seq = at_seq;
-    IF new_state = 'PENDING' THEN
-        UPDATE esqase.webhooks w
-           SET failing_since = coalesce(w.failing_since, now()),
-               status = CASE WHEN w.failing_since <= now() - retry_window THEN 'DISABLED' ELSE w.status END
-         WHERE w.firm_id = firm AND w.id = hook;
-        -- the window ran out: this delivery is given up (the record's next
-        -- event may go once the webhook is re-enabled)
-        UPDATE esqase.webhook_deliveries d SET state = 'FAILED'
-         WHERE d.firm_id = firm AND d.webhook_id = hook AND d.seq = at_seq
-           AND EXISTS (SELECT FROM esqase.webhooks w
-                        WHERE w.firm_id = firm AND w.id = hook AND w.status = 'DISABLED');
-    ELSIF new_state = 'DELIVERED' THEN
-        UPDATE esqase.webhooks w SET failing_since = NULL
-         WHERE w.firm_id = firm AND w.id = hook AND w.failing_since IS NOT NULL;
-    END IF;
+       SET state = u.st, attempts = d.attempts + 1, last_attempt_at = now(), last_status = u.c,
+           last_error = u.e, last_duration_ms = u.d,
+           next_attempt_at = CASE WHEN u.st = 'PENDING' THEN now() + u.r ELSE d.next_attempt_at END
+      FROM esqase.webhook_outcomes(outcomes) u
+     WHERE d.firm_id = u.f AND d.webhook_id = u.h AND d.seq = u.s;
+    UPDATE esqase.webhooks w SET failing_since = NULL
+     WHERE w.failing_since IS NOT NULL
+       AND (w.firm_id, w.id) IN (SELECT u.f, u.h FROM esqase.webhook_outcomes(outcomes) u WHERE u.st = 'DELIVERED')
+       AND (w.firm_id, w.id) NOT IN (SELECT u.f, u.h FROM esqase.webhook_outcomes(outcomes) u WHERE u.st = 'PENDING');
+    UPDATE esqase.webhooks w
+       SET failing_since = coalesce(w.failing_since, now()),
+           status = CASE WHEN w.failing_since <= now() - retry_window THEN 'DISABLED' ELSE w.status END
+     WHERE (w.firm_id, w.id) IN (SELECT u.f, u.h FROM esqase.webhook_outcomes(outcomes) u WHERE u.st = 'PENDING')
+       AND (w.failing_since IS NULL OR w.failing_since <= now() - retry_window);
+    UPDATE esqase.webhook_deliveries d SET state = 'FAILED'
+      FROM esqase.webhook_outcomes(outcomes) u JOIN esqase.webhooks w ON w.firm_id = u.f AND w.id = u.h AND w.status = 'DISABLED'
+     WHERE u.st = 'PENDING' AND d.firm_id = u.f AND d.webhook_id = u.h AND d.seq = u.s;
 END
 $$;
 

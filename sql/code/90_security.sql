@@ -131,7 +131,7 @@ REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_enqueue(uuid[], uuid[], text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_claim(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_key_context(uuid) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION esqase.webhook_attempted(uuid, uuid, bigint, text, integer, text, integer, interval, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_attempted(jsonb, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_sweep(interval) FROM PUBLIC;
 
 -- Policies are code, like functions: every policy on esqase's tables is

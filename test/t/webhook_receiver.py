@@ -28,6 +28,9 @@ log = open(log_path, "a", buffering=1)
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # the status line and headers, then the body, are two writes: without
+    # this, Nagle and the sender's delayed ACK hold each answer 40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
@@ -69,6 +72,9 @@ def report():
 
 
 if __name__ == "__main__":
+    # a listen backlog for the sender's many connections at once (the
+    # default, 5, drops SYNs: a second's retransmit each)
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     if "--count" in sys.argv:
