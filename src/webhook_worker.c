@@ -539,6 +539,8 @@ esqase_webhook_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(esq_database, NULL, 0);
 	pgstat_report_appname("esqase webhook worker");
+	/* its statements are small and planned often: never worth a JIT (issue 16) */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
 		elog(ERROR, "esqase: libcurl could not be initialised");
