@@ -365,8 +365,8 @@ BEGIN
 END
 $$;
 
--- Deliveries done (delivered, skipped, failed) for longer than keep, and
--- the events none waits for any more.
+-- Deliveries done (delivered, skipped, failed) for longer than keep, those
+-- of deleted webhooks (never sent), and the events none waits for any more.
 CREATE OR REPLACE FUNCTION esqase.webhook_sweep(keep interval) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -374,6 +374,8 @@ DECLARE
 BEGIN
     DELETE FROM esqase.webhook_deliveries d WHERE d.state <> 'PENDING' AND d.created_at < now() - keep;
     GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM esqase.webhook_deliveries d USING esqase.webhooks w
+     WHERE w.firm_id = d.firm_id AND w.id = d.webhook_id AND w.deleted_at IS NOT NULL;
     DELETE FROM esqase.webhook_events e
      WHERE e.created_at < now() - keep
        AND NOT EXISTS (SELECT FROM esqase.webhook_deliveries d WHERE d.firm_id = e.firm_id AND d.event_id = e.id);

@@ -113,4 +113,8 @@ ROLLBACK;
 SELECT t.err('wh', format('esqase_webhooks_delete(%L)', t.id('wh_local'))) AS deleted;
 SELECT t.api('wh', 'esqase_webhooks_list()') #>> '{pagination,total}' AS left_listed;
 RESET ROLE;
+-- the sweep: a deleted webhook's deliveries go (they would never be sent);
+-- the others stay until esqase.webhook_retention
+SELECT esqase.webhook_sweep('7 days') AS swept_done;
+SELECT count(*) AS left_of_deleted FROM esqase.webhook_deliveries d WHERE d.webhook_id = t.id('wh_local');
 RESET esqase.webhook_allow_private;
