@@ -6,15 +6,16 @@
  * A round:
  *   1. one transaction: esqase.webhook_claim(n) takes up to n due
  *      deliveries (at most one per webhook and record: the next of its
- *      record's events); for each, the webhook's key's context is set
- *      (esq_context_for_key) and, as the API role under its row-level
- *      security, esqase.webhook_may_read says whether the key may read the
- *      record now; a revoked key's deliveries and records it may not read
- *      are SKIPPED;
+ *      record's events), ordered by key; for each key, its context is set
+ *      (esq_context_for_key) and one statement, as the API role under its
+ *      row-level security, names the records it may not read now
+ *      (esqase.webhook_may_read); those, and all of a revoked key's, are
+ *      SKIPPED;
  *   2. no transaction: each url is checked again (webhook_url.c) and the
  *      request pinned to the checked address; all are posted, signed, with
  *      esqase.webhook_timeout each;
- *   3. one transaction: each outcome (esqase.webhook_attempted): a 2xx is
+ *   3. one transaction, one statement: the outcomes
+ *      (esqase.webhook_attempted, a JSON array): a 2xx is
  *      DELIVERED; anything else is tried again after an exponential backoff
  *      with jitter, until the webhook has failed for
  *      esqase.webhook_retry_window (then FAILED, and the webhook DISABLED).
