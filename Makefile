@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" esqase.control)
 
 MODULE_big = esqase
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-SHLIB_LINK = -lmicrohttpd -ljansson -lgnutls
+SHLIB_LINK = -lmicrohttpd -ljansson -lgnutls -lcurl
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 # CI builds with WERROR=1: a warning fails the build.
 PG_CFLAGS += $(if $(WERROR),-Werror)

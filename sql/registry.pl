@@ -48,6 +48,12 @@
 #            that reads each list (the record_counts policy)
 #   rename   the update is a rename: name is the only field a PATCH sets,
 #            and these the response's fields it cannot (36_records.sql)
+#   events   its changes are webhook events <path>.created, .updated and
+#            .deleted: the outbox triggers on its table and its renderer in
+#            esqase.webhook_record_doc (41_webhooks.sql)
+#   no_bulk  no esqase_<name>_create_many (webhooks)
+#   sub_list GET /v1/<path>/{id}/<sub_list>: a list of the record's, made
+#            by esqase.<name>_<sub_list>(id uuid, params jsonb), read scope
 #
 # tables: every table and view of schema esqase, with the comments on it
 # and its columns that \d+ shows (97_comments.sql; test/sql/80_catalog.sql
@@ -78,7 +84,7 @@
 # %report_common.
 {
 resources => [
-    { name => 'contacts', path => 'contacts', record => 'contact',
+    { name => 'contacts', events => 1, path => 'contacts', record => 'contact',
       visible => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
                . 'OR {row}.hidden_by_lead IN (SELECT esqase.assigned_leads())',
       visible_row => '{row}.hidden_by_lead IS NULL OR esqase.context_is_owner() '
@@ -87,13 +93,13 @@ resources => [
       statuses => [qw(ACTIVE ARCHIVED)],
       counted => [qw(contacts contacts_private)],
       list => { total => 'esqase.contacts_total(firm)', params => [qw(q type)] } },
-    { name => 'matters', path => 'matters', record => 'matter',
+    { name => 'matters', events => 1, path => 'matters', record => 'matter',
       archived => 'ARCHIVE',
       statuses => [qw(ACTIVE DRAFT ARCHIVE)],
       counted => [qw(matters)],
       list => { total => q{esqase.record_total(firm, 'matters')},
                 params => [qw(q practiceAreaId stageId clientContactId)] } },
-    { name => 'leads', path => 'leads', record => 'lead',
+    { name => 'leads', events => 1, path => 'leads', record => 'lead',
       visible => 'NOT {row}.is_private OR esqase.context_is_owner() '
                . 'OR {row}.id IN (SELECT esqase.assigned_leads())',
       visible_row => 'NOT {row}.is_private OR esqase.context_is_owner() '
@@ -101,14 +107,14 @@ resources => [
       statuses => [qw(PENDING WON LOST)],
       counted => [qw(leads_public leads_private)],
       list => { total => 'esqase.leads_total(firm)', params => [qw(q practiceAreaId stageId)] } },
-    { name => 'practice_areas', path => 'practice-areas', record => 'practice_area',
+    { name => 'practice_areas', events => 1, path => 'practice-areas', record => 'practice_area',
       permission => 'practice_areas',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
       counted => [qw(practice_areas)],
       list => { total => q{esqase.record_total(firm, 'practice_areas')} },
       rename => [qw(stages matterTypes status)] },
-    { name => 'matter_types', path => 'matter-types', record => 'matter_type',
+    { name => 'matter_types', events => 1, path => 'matter-types', record => 'matter_type',
       permission => 'practice_areas',
       archived => 'ARCHIVED',
       statuses => [qw(ACTIVE ARCHIVED)],
@@ -125,6 +131,12 @@ SQL
       statuses => [qw(ACTIVE INACTIVE)],
       # inactive members included; their total is counted (they are few)
       list => { total => 'esqase.members_count(firm, page)', with_deleted => 1 } },
+    # a firm's subscriptions to the events of the resources above; a
+    # delete only sets deleted_at (the status is the delivery's state)
+    { name => 'webhooks', path => 'webhooks', record => 'webhook', no_bulk => 1,
+      sub_list => 'deliveries',
+      statuses => [qw(ACTIVE PAUSED DISABLED)],
+      list => { total => 'esqase.webhooks_count(firm, page)' } },
 ],
 
 common => {
@@ -373,6 +385,64 @@ tables => [
           lead_id => "The lead (leads.id)",
           member_id => "The member (members.id; API: assigneeIds)",
           position => "Order of the assignees, from 0 (the order of assigneeIds)",
+      ] },
+    { table => 'webhooks',
+      rls => 1, audited => 1,
+      # the worker's bookkeeping (failing_since) is no change of the webhook
+      audited_columns => 'url, events, status, deleted_at',
+      policy => {
+          select => '{{read webhooks}}',
+          write => 'webhooks:write',
+          row => 'deleted_at IS NULL',
+          # a webhook acts as the key that made it: no other key's reach
+          insert => '{{may webhooks:write}} AND key_id = esqase.context_key()',
+          update => '{{new_row webhooks}}',
+      },
+      comment => "Webhooks (API: /v1/webhooks): a firm's subscriptions to changes, posted to url by the delivery worker; deleted ones stay, with deleted_at",
+      common => [qw(firm_id id created_at updated_at deleted_at)],
+      columns => [
+          url => "Where events are posted (API: url); https, and no private address unless esqase.webhook_allow_private",
+          events => "The event types it receives: contacts.created, matters.updated, ... (API: events)",
+          status => "ACTIVE, PAUSED (by PATCH) or DISABLED (deliveries failed for esqase.webhook_retry_window) (API: status)",
+          key_id => "The API key that created it (api_keys.id): it delivers only what that key may read, and nothing once the key is revoked",
+          failing_since => "When its oldest delivery still being retried first failed, or NULL",
+      ] },
+    { table => 'webhook_secrets',
+      rls => 1,     # no policy, no grant: the delivery worker reads it
+      comment => "Each webhook's signing secret (whsec_...), the key of its signatures' HMAC: kept as it is, since an HMAC needs it; shown once by the create, then read by the delivery worker only",
+      common => [qw(firm_id created_at)],
+      columns => [
+          webhook_id => "The webhook (webhooks.id)",
+          secret => "The secret",
+      ] },
+    { table => 'webhook_events',
+      rls => 1,     # no policy: read by the delivery worker only
+      comment => "The outbox: one row per change a listening webhook subscribed to, written in the transaction of the change; swept once delivered (esqase.webhook_retention)",
+      common => [qw(firm_id id created_at)],
+      columns => [
+          seq => "Ascending in commit order for the changes of one record: a record's events are delivered in this order",
+          type => "The event type: <resource>.created, .updated or .deleted (API: type)",
+          record_id => "The record that changed",
+          data => "The record as the API rendered it when the change committed, with deletedAt (API: data)",
+      ] },
+    { table => 'webhook_deliveries',
+      rls => 1,
+      policy => { select => '{{read webhooks}}' },
+      comment => "One row per webhook and event: the state of its delivery and its last attempt (API: /v1/webhooks/{id}/deliveries)",
+      common => [qw(firm_id created_at)],
+      columns => [
+          webhook_id => "The webhook (webhooks.id)",
+          event_id => "The event (webhook_events.id; API: eventId and the Esqase-Event-Id header)",
+          seq => "The event's seq",
+          type => "The event type (API: type)",
+          record_id => "The record that changed",
+          state => "PENDING, DELIVERED (a 2xx), FAILED (retries ran out) or SKIPPED (the key may not read the record, or was revoked) (API: state)",
+          attempts => "How many attempts were made (API: attempts)",
+          next_attempt_at => "When the next attempt is due, while PENDING",
+          last_attempt_at => "When the last attempt was made (API: attemptedAt)",
+          last_status => "The HTTP status of the last attempt, or NULL (API: status)",
+          last_error => "Why the last attempt failed, if it did: a timeout, a refused address, ... (API: error)",
+          last_duration_ms => "How long the last attempt took, in milliseconds (API: durationMs)",
       ] },
     { table => 'audit_log',
       rls => 1,     # no policy: no row for the API role

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -232,6 +233,24 @@ copy_array(HeapTuple tup, TupleDesc desc, int attno)
 	return copy;
 }
 
+/* Sets the context from a row of esqase.key_lookup (or its like). */
+static void
+context_set(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+
+	copy_uuid(&api_context.firm_id, tup, desc, 1);
+	copy_uuid(&api_context.member_id, tup, desc, 2);
+	copy_uuid(&api_context.key_id, tup, desc, 3);
+	api_context.is_owner = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
+	api_context.scopes = copy_array(tup, desc, 5);
+	api_context.permissions = copy_array(tup, desc, 6);
+	api_context.may = context_may_mask();
+	api_context.role = GetUserId();
+	api_context.subxid = GetCurrentSubTransactionId();
+	api_context.valid = true;
+}
+
 /*
  * esqase_authenticate(token text) RETURNS void
  *
@@ -285,24 +304,42 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid API key")));
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		copy_uuid(&api_context.firm_id, tup, desc, 1);
-		copy_uuid(&api_context.member_id, tup, desc, 2);
-		copy_uuid(&api_context.key_id, tup, desc, 3);
-		api_context.is_owner = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
-		api_context.scopes = copy_array(tup, desc, 5);
-		api_context.permissions = copy_array(tup, desc, 6);
-		api_context.may = context_may_mask();
-	}
+	context_set(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	SPI_finish();
-	api_context.role = GetUserId();
-	api_context.subxid = GetCurrentSubTransactionId();
-	api_context.valid = true;
 	PG_RETURN_VOID();
+}
+
+/*
+ * The context of the API key key_id (a uuid Datum), for the webhook
+ * delivery worker (webhook_worker.c), which asks as that key whether it
+ * may read a record: from C only, never from SQL, like
+ * esqase_authenticate.  False, and no context, if the key is revoked,
+ * expired or its member inactive (esqase.webhook_key_context).  The caller
+ * is connected to SPI.
+ */
+bool
+esq_context_for_key(Datum key_id)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1] = {key_id};
+
+	esqase_context_init();
+	context_reset();
+	if (SPI_execute_with_args("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
+							  "FROM esqase.webhook_key_context($1)",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "esqase.webhook_key_context failed");
+	if (SPI_processed != 1)
+		return false;
+	context_set(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	return true;
+}
+
+/* Ends a context esq_context_for_key set, before the transaction ends. */
+void
+esq_context_clear(void)
+{
+	context_reset();
 }
 
 static Datum

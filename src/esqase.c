@@ -93,6 +93,7 @@ esq_shmem_startup(void)
 			pg_atomic_init_u32(&esq_shared->async[i].committing, 0);
 		}
 		pg_atomic_init_u32(&esq_shared->db_state, 0);
+		pg_atomic_init_u32(&esq_shared->webhook_procno, 0);
 	}
 	esq_rate_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
@@ -120,6 +121,12 @@ esq_define_session_gucs(void)
 							 "data of existing firms; set it in the session that drops.",
 							 NULL, &esq_allow_drop, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("esqase.webhook_allow_private",
+							 "Lets webhooks post over http and to private, loopback and link-local "
+							 "addresses (tests, on-premise receivers); checked at create, PATCH and "
+							 "every delivery attempt.",
+							 NULL, &esq_webhook_allow_private, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
 /* Levels of the request log (a 5xx is always logged at WARNING). */
@@ -251,6 +258,18 @@ esq_define_http_gucs(void)
 							"127.0.0.1 and ::1, all workers together (0 = no limit).",
 							NULL, &esq_http_max_connections_per_ip, 64, 0, 65536,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.webhook_timeout",
+							"How long a webhook delivery attempt may take before it counts as failed.",
+							NULL, &esq_webhook_timeout, 10000, 100, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.webhook_retry_window",
+							"How long a webhook's deliveries are retried before the webhook is disabled.",
+							NULL, &esq_webhook_retry_window, 86400, 1, 30 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("esqase.webhook_retention",
+							"How long delivered (or skipped, or failed) webhook events are kept before they are swept.",
+							NULL, &esq_webhook_retention, 7 * 86400, 60, 365 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("esqase.idempotency_sweep_interval",
 							"How often the first HTTP worker deletes idempotency keys older than 24 hours.",
 							NULL, &esq_idempotency_sweep_interval, 300, 1, 86400,
@@ -344,6 +363,7 @@ _PG_init(void)
 {
 	esqase_context_init();
 	esq_api_plans_init();
+	esq_webhook_init();
 	esq_counters_init();
 	esq_secrets_init();
 	esq_define_session_gucs();
@@ -374,4 +394,5 @@ _PG_init(void)
 
 	esq_guards_init();
 	esq_register_workers();
+	esq_webhook_register_worker();
 }

@@ -60,6 +60,9 @@ extern bool esq_context_firm_id(pg_uuid_t *firm);
 #define ESQ_CONTEXT_REQUEST_ID_MAX 128
 /* The HTTP request id written in the audit rows of the current transaction. */
 extern void esq_context_set_request_id(const char *id);
+/* The context of an API key by id, for the webhook worker (under SPI). */
+extern bool esq_context_for_key(Datum key_id);
+extern void esq_context_clear(void);
 
 /* api_plans.c: installs the planner and executor hooks of API statements. */
 extern void esq_api_plans_init(void);
@@ -185,6 +188,8 @@ typedef struct EsqShared
 	 * of firms (a firm's id hashed), the last one for a commit of no firm
 	 */
 	EsqAsyncSlot async[ESQ_ASYNC_SLOTS + 1];
+	/* webhook_worker.c: the delivery worker's pgprocno + 1 (0: none) */
+	pg_atomic_uint32 webhook_procno;
 } EsqShared;
 
 extern void esq_stats_init(EsqStats *st);
@@ -200,6 +205,28 @@ extern EsqShared *esq_shared;
  */
 extern PGDLLEXPORT void esqase_http_worker_main(Datum main_arg);
 extern PGDLLEXPORT void esqase_database_check_main(Datum main_arg);
+
+/* ------------------------------------------------------------------------
+ * webhook_url.c, webhook_worker.c: webhooks (docs/http-api.md "Webhooks")
+ * ------------------------------------------------------------------------
+ */
+typedef struct EsqWebhookTarget
+{
+	char	   *host;			/* as in the URL (an IPv6 literal in brackets) */
+	int			port;
+	char	   *address;		/* the checked address to connect to */
+	bool		https;
+} EsqWebhookTarget;
+
+extern bool esq_webhook_allow_private;
+extern int	esq_webhook_timeout;
+extern int	esq_webhook_retry_window;
+extern int	esq_webhook_retention;
+/* The problem with url as a webhook's target (NULL: none; then *target). */
+extern const char *esq_webhook_url_check(const char *url, EsqWebhookTarget *target);
+extern PGDLLEXPORT void esqase_webhook_worker_main(Datum main_arg);
+extern void esq_webhook_register_worker(void);
+extern void esq_webhook_init(void);
 
 /* ------------------------------------------------------------------------
  * http_listen.c: the listening sockets
@@ -262,6 +289,7 @@ typedef enum EsqAction
 	ESQ_GET,
 	ESQ_UPDATE,
 	ESQ_DELETE,
+	ESQ_SUB_LIST,				/* GET /v1/<path>/{id}/<sub_list> */
 	ESQ_NACTIONS
 } EsqAction;
 
@@ -270,6 +298,7 @@ typedef struct EsqRoute
 	const char *path;			/* URL segment, e.g. "practice-areas" */
 	const char *sqlname;		/* SQL spelling, e.g. "practice_areas" */
 	bool		read_only;		/* GET only (list and read) */
+	const char *sub_list;		/* GET /v1/<path>/{id}/<sub_list>, or NULL */
 } EsqRoute;
 
 extern const EsqRoute esq_routes[];

@@ -147,7 +147,8 @@ typedef struct Dispatch
 	const EsqHttpRequest *req;
 	EsqHttpResponse *resp;
 	int			route;			/* index in esq_routes */
-	bool		is_item;		/* /v1/<path>/{id} */
+	bool		is_item;		/* /v1/<path>/{id} (or its sub-list) */
+	bool		is_sub;			/* /v1/<path>/{id}/<sub_list> */
 	const char *id;				/* the {id} segment */
 	const char *allow;			/* methods of this path */
 	EsqAction	action;
@@ -206,13 +207,23 @@ step_route(Dispatch *d)
 			break;
 		}
 	}
-	if (d->route == esq_nroutes ||
-		(rest[0] == '/' && (rest[1] == '\0' || strchr(rest + 1, '/'))))
+	if (d->route == esq_nroutes || (rest[0] == '/' && rest[1] == '\0'))
 		goto not_found;
 	d->is_item = (rest[0] == '/');
 	d->id = d->is_item ? rest + 1 : NULL;
+	if (d->is_item && strchr(d->id, '/'))
+	{
+		/* /v1/<path>/{id}/<sub_list>: GET only, counted with the item */
+		const char *slash = strchr(d->id, '/');
+		const char *sub = esq_routes[d->route].sub_list;
+
+		if (sub == NULL || strcmp(slash + 1, sub) != 0)
+			goto not_found;
+		d->id = pnstrdup(d->id, slash - d->id);
+		d->is_sub = true;
+	}
 	d->resp->stat_route = 2 * d->route + (d->is_item ? 1 : 0);
-	d->allow = esq_routes[d->route].read_only ? ALLOW_READ_ONLY :
+	d->allow = esq_routes[d->route].read_only || d->is_sub ? ALLOW_READ_ONLY :
 		d->is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
 	return true;
 
@@ -245,7 +256,9 @@ step_method(Dispatch *d)
 	bool		get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 
 	if (get)
-		d->action = d->is_item ? ESQ_GET : ESQ_LIST;
+		d->action = d->is_sub ? ESQ_SUB_LIST : d->is_item ? ESQ_GET : ESQ_LIST;
+	else if (d->is_sub)
+		d->action = ESQ_NACTIONS;
 	else if (strcmp(m, "POST") == 0 && !d->is_item)
 		d->action = ESQ_CREATE;
 	else if (strcmp(m, "PATCH") == 0 && d->is_item)
@@ -381,7 +394,7 @@ step_path_and_query(Dispatch *d)
 	if (d->id && !is_uuid(d->id))
 		return refuse_input(d, 400, "bad_request", "the id in the path is not a valid UUID", "id");
 	d->call.id = d->id;
-	if (d->action != ESQ_LIST)
+	if (d->action != ESQ_LIST && d->action != ESQ_SUB_LIST)
 	{
 		if (d->req->nargs == 0)
 			return true;

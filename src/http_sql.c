@@ -101,8 +101,22 @@ static bool no_database = false;
 static char last_problem[512];
 
 static const char *const action_names[ESQ_NACTIONS] = {
-	"list", "create", "get", "update", "delete"
+	"list", "create", "get", "update", "delete", NULL	/* the route's sub_list */
 };
+
+/* Whether the call only reads (its transaction writes nothing). */
+static bool
+reads_only(EsqAction action)
+{
+	return action == ESQ_LIST || action == ESQ_GET || action == ESQ_SUB_LIST;
+}
+
+/* The SQL name of the call's action: the route's sub-list's for ESQ_SUB_LIST. */
+static const char *
+action_name(int route, EsqAction action)
+{
+	return action == ESQ_SUB_LIST ? esq_routes[route].sub_list : action_names[action];
+}
 
 void
 esq_sql_init(void)
@@ -340,6 +354,10 @@ get_plan(int route, EsqAction action)
 			fn_args = sql_api->json_api ? "$1::uuid, $3" : "$1::uuid";
 			nargs = sql_api->json_api ? 3 : 1;
 			break;
+		case ESQ_SUB_LIST:
+			fn_args = "$1::uuid, $2::jsonb";
+			nargs = 2;
+			break;
 		default:
 			fn_args = "$1::uuid";
 			nargs = 1;
@@ -350,7 +368,7 @@ get_plan(int route, EsqAction action)
 			 "SELECT r::text, %s FROM %s%s_%s(%s) AS r",
 			 action == ESQ_CREATE ? "r->'data'->>'id'" : "NULL::text",
 			 sql_api->json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
-			 esq_routes[route].sqlname, action_names[action], fn_args);
+			 esq_routes[route].sqlname, action_name(route, action), fn_args);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
@@ -404,8 +422,7 @@ run_access_check(const EsqSqlCall *call, EsqSqlResult *res)
 	int			ret;
 
 	values[0] = text_arg(esq_routes[call->route].path);
-	values[1] = text_arg(call->action == ESQ_LIST || call->action == ESQ_GET ?
-						 "read" : "write");
+	values[1] = text_arg(reads_only(call->action) ? "read" : "write");
 	ret = SPI_execute_plan(get_access_plan(), values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "esqase: esqase.api_access failed: %s", SPI_result_code_string(ret));
@@ -423,7 +440,6 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	char	   *json;
 	char	   *id;
 
-	plan = get_plan(call->route, call->action);
 	switch (call->action)
 	{
 		case ESQ_LIST:
@@ -437,6 +453,7 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 				nulls[1] = 'n';
 			break;
 		case ESQ_UPDATE:
+		case ESQ_SUB_LIST:
 			values[0] = text_arg(call->id);
 			values[1] = text_arg(call->json ? call->json : "{}");
 			break;
@@ -457,15 +474,16 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 		nulls[2] = ' ';
 	}
 	esq_etag_forget_version();
+	plan = get_plan(call->route, call->action);
 	ret = SPI_execute_plan(plan, values, nulls, false, 2);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "esqase: esqase_%s_%s returned no row",
-			 esq_routes[call->route].sqlname, action_names[call->action]);
+			 esq_routes[call->route].sqlname, action_name(call->route, call->action));
 	json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (json == NULL)
 		elog(ERROR, "esqase: esqase_%s_%s returned NULL",
-			 esq_routes[call->route].sqlname, action_names[call->action]);
+			 esq_routes[call->route].sqlname, action_name(call->route, call->action));
 	/* compact: PostgreSQL lays json out with spaces and newlines */
 	res->json = MemoryContextAlloc(esq_request_context, strlen(json) + 1);
 	esq_json_compact(json, res->json);
@@ -604,7 +622,7 @@ map_error(const EsqSqlCall *call, ErrorData *edata, bool preparing, EsqSqlResult
 		 */
 		set_unavailable(res, psprintf("esqase_%s_%s is not available in this installation",
 									  esq_routes[call->route].sqlname,
-									  action_names[call->action]));
+									  action_name(call->route, call->action)));
 	}
 	else
 	{
@@ -669,7 +687,7 @@ refused_before_sql(const EsqSqlCall *call, bool access_only, EsqSqlResult *res)
 		set_unavailable(res, msg);
 		return true;
 	}
-	if (!access_only && call->action != ESQ_LIST && call->action != ESQ_GET &&
+	if (!access_only && !reads_only(call->action) &&
 		RecoveryInProgress())
 	{
 		set_read_only(res, ESQ_STANDBY_MESSAGE);
@@ -684,7 +702,7 @@ sql_begin(const EsqSqlCall *call, bool access_only)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	esq_durable_begin(!access_only && call->action != ESQ_LIST && call->action != ESQ_GET);
+	esq_durable_begin(!access_only && !reads_only(call->action));
 	if (esq_http_statement_timeout > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, esq_http_statement_timeout);
 	PushActiveSnapshot(GetTransactionSnapshot());

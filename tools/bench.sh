@@ -33,10 +33,15 @@
 #   ESQASE_BENCH_SMOKE=1        a quick check of every request (tiny firms,
 #                               short runs); fails on any unexpected status;
 #                               report to stdout only unless ESQASE_BENCH_REPORT
-#   ESQASE_BENCH_PARTS          "crud lists tx costs" (any of them: those parts only);
+#   ESQASE_BENCH_PARTS          "crud lists tx costs webhooks" (any of them: those parts only);
 #                               tx: one transaction of n creates per call and
 #                               the bulk creates; costs: row-level security,
-#                               request log, JIT check (issue 16)
+#                               request log, JIT check (issue 16); webhooks:
+#                               delivery rate to a local receiver and the write
+#                               cost of three active webhooks (issue 19; alone,
+#                               it reports only itself)
+#   ESQASE_BENCH_WEBHOOK_EVENTS events of the delivery run, each to three
+#                               webhooks (5000)
 #   ESQASE_BENCH_ONETX          records per resource in one transaction
 #                               ("2000 100000")
 #   ESQASE_BENCH_BULK           records of the bulk-create run (100000), in

@@ -39,6 +39,7 @@ my %sections = (
     count_triggers => \&count_triggers,
     table_security => \&table_security,
     policies => \&policies,
+    webhook_sources => \&webhook_sources,
 );
 
 my $mode = shift // '';
@@ -64,7 +65,7 @@ sub usage {
 
 sub check_registry {
     my %known = map { $_ => 1 } qw(name path record read_only permission visible visible_row counted
-                                   archived statuses list rename);
+                                   archived statuses list rename events no_bulk sub_list);
     for my $r (@resources) {
         for (qw(name path record statuses list)) {
             die "generate.pl: resource $r->{name}: no $_\n" unless defined $r->{$_};
@@ -385,6 +386,7 @@ sub public_api {
     for my $r (@resources) {
         for my $a (@actions) {
             next if $r->{read_only} && $a->[0] ne 'list' && $a->[0] ne 'get';
+            next if $r->{no_bulk} && $a->[0] eq 'create_many';
             $out .= "CREATE OR REPLACE FUNCTION esqase_$r->{name}_$a->[0]($a->[1]) RETURNS jsonb "
                   . "LANGUAGE sql $a->[3] RETURN esqase.$r->{name}_$a->[0]($a->[2])::jsonb;\n";
         }
@@ -561,6 +563,62 @@ sub policies {
     return $out;
 }
 
+# What makes the resources with events webhook sources (41_webhooks.sql):
+# esqase.webhook_record_doc, a record as its renderer shows it, by the
+# event's resource; and the outbox triggers on each source table, one per
+# event kind (a trigger with transition tables serves one event).
+sub webhook_sources {
+    my @src = grep { $_->{events} } @resources;
+    my $whens = join '', map {
+        "    WHEN '$_->{path}' THEN\n"
+      . "        RETURN (SELECT esqase.with_deleted_at(d.doc, t.deleted_at)\n"
+      . "                  FROM esqase.$_->{record}_docs(firm, ARRAY[record_id]) d, esqase.$_->{name} t\n"
+      . "                 WHERE t.firm_id = firm AND t.id = record_id);\n"
+    } @src;
+    my $reads = join '', map {
+        "        WHEN '$_->{path}' THEN EXISTS (SELECT FROM esqase.$_->{name} t WHERE t.firm_id = firm AND t.id = record_id)\n"
+    } @src;
+    my $types = sql_array(map { my $p = $_->{path}; map { "$p.$_" } qw(created updated deleted) } @src);
+    my $out = fill(<<'SQL', whens => $whens, reads => $reads, types => $types);
+
+-- The event types a webhook may subscribe to.
+CREATE OR REPLACE FUNCTION esqase.webhook_event_types() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '{{types}}'::text[];
+
+-- Whether the context's key may read the record now (its scopes, its
+-- member's private leads): the delivery worker asks it as the API role in
+-- the webhook key's context, where the table's select policy answers.
+CREATE OR REPLACE FUNCTION esqase.webhook_may_read(resource text, firm uuid, record_id uuid) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN CASE resource
+{{reads}}        ELSE false
+       END;
+
+-- A record of a webhook source as GET renders it, by its resource (the
+-- path: contacts, practice-areas, ...), with deletedAt as a sync listing
+-- shows it (null unless deleted).  PL/pgSQL: each resource's query is
+-- planned once per session (a SQL function's CASE of sub-selects was
+-- planned at every event, 10 ms each).
+CREATE OR REPLACE FUNCTION esqase.webhook_record_doc(resource text, firm uuid, record_id uuid) RETURNS json
+LANGUAGE plpgsql STABLE AS $b$
+BEGIN
+    CASE resource
+{{whens}}    ELSE
+        RETURN NULL;
+    END CASE;
+END
+$b$;
+SQL
+    for my $r (@src) {
+        $out .= "CREATE OR REPLACE TRIGGER $r->{name}_webhook_insert AFTER INSERT ON esqase.$r->{name}\n"
+              . "    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.webhook_outbox('$r->{path}');\n"
+              . "CREATE OR REPLACE TRIGGER $r->{name}_webhook_update AFTER UPDATE ON esqase.$r->{name}\n"
+              . "    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.webhook_outbox('$r->{path}');\n";
+    }
+    return $out;
+}
+
 # COMMENT ON every table or view of a list and its columns: its own
 # comments, then the common wording for the common columns it names.
 sub comment_statements {
@@ -597,7 +655,8 @@ sub report_comments {
 sub c_header {
     my @scopes = scopes();
     my $routes = join ", \\\n", map {
-        sprintf "\t{\"%s\", \"%s\", %s}", $_->{path}, $_->{name}, $_->{read_only} ? 'true' : 'false'
+        sprintf "\t{\"%s\", \"%s\", %s, %s}", $_->{path}, $_->{name}, $_->{read_only} ? 'true' : 'false',
+            $_->{sub_list} ? "\"$_->{sub_list}\"" : 'NULL'
     } @resources;
     my $scopes = join ", \\\n", map {
         sprintf "\t{\"%s\", %s}", $_->[0], defined $_->[1] ? "\"$_->[1]\"" : 'NULL'
@@ -614,7 +673,9 @@ sub c_header {
 
 /*
  * The routes, one per resource: /v1/<path> and /v1/<path>/{id}.  Each is
- * {path, SQL name, read-only (GET only)}, the initializer of an EsqRoute.
+ * {path, SQL name, read-only (GET only), sub-list (/v1/<path>/{id}/<sub>)
+ * or NULL}, the initializer of an EsqRoute.  A route the installed SQL
+ * lacks (an upgrade not yet run) is answered 503 (src/http_sql.c).
  */
 #define ESQ_NROUTES {{nroutes}}
 #define ESQ_ROUTES \

@@ -13,7 +13,7 @@ case $testing in
     *) echo "install-deps: unknown argument $testing (use --test or nothing)" >&2; exit 2 ;;
 esac
 packages=(make gcc perl postgresql-15 postgresql-server-dev-15 libmicrohttpd-dev
-          libjansson-dev libgnutls28-dev openssl curl python3)
+          libjansson-dev libgnutls28-dev libcurl4-gnutls-dev ca-certificates openssl curl python3)
 if [ "$testing" = --test ]; then
     # (pgrep: the benchmark; ss: test/t/007)
     packages+=(postgresql-15-plpgsql-check wrk libipc-run-perl python3-requests python3-jsonschema

@@ -735,6 +735,13 @@ BEGIN
 END
 $$;
 
+-- A rendered record with "deletedAt" last, null unless the record is
+-- deleted: appended to the text, so the renderer's field order stays (a
+-- sync listing's records, a webhook event's data).
+CREATE OR REPLACE FUNCTION esqase.with_deleted_at(doc json, deleted timestamptz) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (left(doc::text, -1) || ', "deletedAt" : ' || coalesce(to_json(esqase.ts(deleted))::text, 'null') || '}')::json;
+
 -- A record of a list page as the list shows it: in a sync listing
 -- (updatedSince given) with "deletedAt" last, null unless the record is
 -- deleted; elsewhere as rendered.  The field is appended to the text, so
@@ -742,8 +749,7 @@ $$;
 CREATE OR REPLACE FUNCTION esqase.list_doc(r esqase.page_request, k esqase.page_key, doc json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN r.updated_since IS NULL THEN doc
-            ELSE (left(doc::text, -1) || ', "deletedAt" : '
-                  || coalesce(to_json(esqase.ts(k.deleted_at))::text, 'null') || '}')::json
+            ELSE esqase.with_deleted_at(doc, k.deleted_at)
        END;
 
 -- A list response: {"data": [...], "pagination": {"limit", "offset",

@@ -95,6 +95,15 @@ GRANT INSERT (firm_id, matter_id, member_id, position, role, allocation), DELETE
 GRANT INSERT (firm_id, lead_id, member_id, position), UPDATE (position), DELETE
    ON esqase.lead_assignees TO esqase_api;
 
+-- Webhooks: the key_id of a new one is its own key (the insert policy);
+-- their secrets are out of reach (esqase.webhook_new_secret writes them).
+-- Their deliveries are read by the deliveries route; the events and the
+-- worker's state are written by SECURITY DEFINER triggers and the worker
+-- only.
+GRANT SELECT, INSERT (firm_id, url, events, key_id), UPDATE (url, events, status, failing_since, deleted_at)
+   ON esqase.webhooks TO esqase_api;
+GRANT SELECT ON esqase.webhook_deliveries TO esqase_api;
+
 -- The owner of the reference views (28_references.sql) reads their tables,
 -- and matter_clients, which its contacts policy asks.
 GRANT USAGE ON SCHEMA esqase TO esqase_refs;
@@ -104,6 +113,7 @@ GRANT SELECT ON esqase.contacts, esqase.practice_areas, esqase.practice_area_sta
 
 -- The audit log grows through the audit trigger's INSERT only.
 SELECT pg_catalog.pg_extension_config_dump('esqase.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('esqase.webhook_events_seq_seq', '');
 
 -- Administration is for DBAs; they grant it on.
 REVOKE EXECUTE ON FUNCTION esqase_create_firm(text) FROM PUBLIC;
@@ -116,6 +126,13 @@ REVOKE EXECUTE ON FUNCTION esqase_remove_api_key_scopes(text, text[]) FROM PUBLI
 REVOKE EXECUTE ON FUNCTION esqase_set_api_key_expiry(text, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_rotate_api_key(text, interval) FROM PUBLIC;
 REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
+-- The outbox and the delivery worker's statements: triggers and the
+-- worker's superuser connection only.
+REVOKE EXECUTE ON FUNCTION esqase.webhook_enqueue(uuid[], uuid[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_claim(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_key_context(uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_attempted(jsonb, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_sweep(interval) FROM PUBLIC;
 
 -- Policies are code, like functions: every policy on esqase's tables is
 -- dropped here and the ones below created again, so an install and an

@@ -35,3 +35,82 @@ CREATE TABLE esqase.cursor_secret (
     opad       bytea NOT NULL CHECK (length(opad) = 64),
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Webhooks (issue 19): a firm's subscriptions to changes, and the outbox
+-- the changes are written to in the same transaction (docs/http-api.md,
+-- "Webhooks"; docs/decisions.md, "Webhooks").
+CREATE TABLE esqase.webhooks (
+    firm_id        uuid NOT NULL,
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    url            text NOT NULL,
+    events         text[] NOT NULL,
+    status         text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'PAUSED', 'DISABLED')),
+    key_id         uuid NOT NULL,
+    failing_since  timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    deleted_at     timestamptz,
+    PRIMARY KEY (firm_id, id),
+    FOREIGN KEY (firm_id) REFERENCES esqase.firms (id),
+    FOREIGN KEY (firm_id, key_id) REFERENCES esqase.api_keys (firm_id, id)
+);
+CREATE INDEX webhooks_list_idx ON esqase.webhooks (firm_id, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX webhooks_updated_idx ON esqase.webhooks (firm_id, updated_at, id);
+-- the outbox triggers' one probe: is any webhook of the firm listening?
+CREATE INDEX webhooks_active_idx ON esqase.webhooks (firm_id) WHERE status = 'ACTIVE' AND deleted_at IS NULL;
+
+-- A webhook's signing secret is the key of the signatures' HMAC, so it is
+-- kept as it is (an HMAC cannot be made from a hash), in a table of its
+-- own that the API role has no privilege on: written by the SECURITY
+-- DEFINER esqase.webhook_new_secret, read by the delivery worker (a
+-- superuser connection) only.
+CREATE TABLE esqase.webhook_secrets (
+    firm_id    uuid NOT NULL,
+    webhook_id uuid NOT NULL,
+    secret     text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, webhook_id),
+    FOREIGN KEY (firm_id, webhook_id) REFERENCES esqase.webhooks (firm_id, id)
+);
+
+-- One row per change a listening webhook subscribed to; data is the record
+-- as the API renders it, written when the change commits.  seq orders the
+-- changes of one record as they committed (a record's writers take its row
+-- lock in turn; docs/scaling.md, "Sequences").
+CREATE TABLE esqase.webhook_events (
+    firm_id    uuid NOT NULL,
+    id         uuid NOT NULL DEFAULT gen_random_uuid(),
+    seq        bigint GENERATED ALWAYS AS IDENTITY,
+    type       text NOT NULL,
+    record_id  uuid NOT NULL,
+    data       json,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, id)
+);
+
+-- One row per webhook and event: the delivery's state and its last attempt.
+CREATE TABLE esqase.webhook_deliveries (
+    firm_id          uuid NOT NULL,
+    webhook_id       uuid NOT NULL,
+    event_id         uuid NOT NULL,
+    seq              bigint NOT NULL,
+    type             text NOT NULL,
+    record_id        uuid NOT NULL,
+    state            text NOT NULL DEFAULT 'PENDING'
+                     CHECK (state IN ('PENDING', 'DELIVERED', 'FAILED', 'SKIPPED')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_attempt_at  timestamptz,
+    last_status      integer,
+    last_error       text,
+    last_duration_ms integer,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (firm_id, webhook_id, seq),
+    FOREIGN KEY (firm_id, webhook_id) REFERENCES esqase.webhooks (firm_id, id),
+    FOREIGN KEY (firm_id, event_id) REFERENCES esqase.webhook_events (firm_id, id) ON DELETE CASCADE
+);
+CREATE INDEX webhook_deliveries_due_idx ON esqase.webhook_deliveries (next_attempt_at) WHERE state = 'PENDING';
+CREATE INDEX webhook_deliveries_record_idx ON esqase.webhook_deliveries (webhook_id, record_id, seq)
+    WHERE state = 'PENDING';
+CREATE INDEX webhook_deliveries_event_idx ON esqase.webhook_deliveries (firm_id, event_id);
+CREATE INDEX webhook_deliveries_done_idx ON esqase.webhook_deliveries (created_at) WHERE state <> 'PENDING';

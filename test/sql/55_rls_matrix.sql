@@ -429,6 +429,9 @@ INSERT INTO t.mx_definer VALUES
     ('esqase.lead_new_here(uuid,uuid)', 'esqase.lead_new_here({mx_f}, {mx_f_lead})', '{}'),
     -- a list cursor's signature: for its own firm, to every key
     ('esqase.cursor_mac(uuid,text)', $$esqase.cursor_mac({mx_f}, 'x') IS NOT NULL$$, '{*}'),
+    -- a webhook's secret, made once by its create for the webhook it just
+    -- inserted: never here
+    ('esqase.webhook_new_secret(uuid,uuid)', 'esqase.webhook_new_secret({mx_f}, {mx_f_lead}) IS NOT NULL', '{}'),
     -- a key's own context, for its own token: what esqase_authenticate and
     -- the esqase.context_* readers tell every key ('*')
     ('esqase.key_lookup(text)',

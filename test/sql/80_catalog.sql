@@ -158,13 +158,13 @@ SELECT g.tgrelid::regclass AS tbl, p.proname, g.tgenabled,
  WHERE p.proname IN ('audit', 'audit_insert') AND p.pronamespace = 'esqase'::regnamespace
    AND NOT (p.proname = 'audit' AND g.tgenabled = 'O' AND (g.tgtype & 1) <> 0 AND (g.tgtype & 2) = 0
             AND (g.tgtype & 4) = 0 AND (g.tgtype & 8) <> 0 AND (g.tgtype & 16) <> 0
-            AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid = 'esqase.api_keys'::regclass))
+            AND (cardinality(g.tgattr::int2[]) = 0) <> (g.tgrelid IN ('esqase.api_keys'::regclass, 'esqase.webhooks'::regclass)))
    AND NOT (p.proname = 'audit_insert' AND g.tgenabled = 'O' AND (g.tgtype & 1) = 0 AND (g.tgtype & 2) = 0
             AND (g.tgtype & 4) <> 0 AND (g.tgtype & 8) = 0 AND (g.tgtype & 16) = 0
             AND g.tgnewtable = 'new_rows')
  ORDER BY 1, 2;
-SELECT count(*) FILTER (WHERE p.proname = 'audit') = (SELECT count(*) - 4 FROM esq_tables)
-       AND count(*) FILTER (WHERE p.proname = 'audit_insert') = (SELECT count(*) - 4 FROM esq_tables)
+SELECT count(*) FILTER (WHERE p.proname = 'audit') = (SELECT count(*) - 7 FROM esq_tables)
+       AND count(*) FILTER (WHERE p.proname = 'audit_insert') = (SELECT count(*) - 7 FROM esq_tables)
            AS one_audit_trigger_pair_per_data_table
   FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
  WHERE p.proname IN ('audit', 'audit_insert') AND p.pronamespace = 'esqase'::regnamespace;

@@ -13,6 +13,8 @@ CREATE TEMP TABLE esq_distribution_plan (relname name, problem text, plan text);
 INSERT INTO esq_distribution_plan VALUES
     ('audit_log', 'identity column id (sequence audit_log_id_seq)',
      'scaling.md "Sequences": unique per node, not ordered across nodes; order by (firm_id, at, id)'),
+    ('webhook_events', 'identity column seq (sequence webhook_events_seq_seq)',
+     'scaling.md "Sequences": orders one record''s events, all on its firm''s node'),
     ('report_readers', 'firm_id is uuid NULL, not uuid NOT NULL',
      'scaling.md "Reporting readers": a reference table; NULL is a reader of every firm'),
     ('report_readers', 'no primary key',

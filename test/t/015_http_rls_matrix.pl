@@ -106,8 +106,10 @@ for my $f (qw(c d))
 	# a private lead of the owner's: its prospect is found by the owner only
 	made($f, '/v1/leads', { type => 'PERSON', firstName => 'Hidden', lastName => 'Prospect',
 		isPrivate => JSON::PP::true, assigneeIds => [ $owner{$f} ] });
+	# a webhook (a public address nothing is sent to: paused)
+	my $hook = made($f, '/v1/webhooks', { url => 'https://93.184.216.34/hook', events => ['leads.created'] })->{id};
 	$rec{$f} = { contacts => $contact, 'practice-areas' => $area, 'matter-types' => $type,
-		matters => $matter, leads => $lead, members => $owner{$f} };
+		matters => $matter, leads => $lead, members => $owner{$f}, webhooks => $hook };
 }
 
 # The routes: their table, the body of a create and of an update.
@@ -127,6 +129,8 @@ my %route = (
 	leads => [ 'leads', { type => 'PERSON', firstName => 'New prospect' }, { value => 'HIGH' }, 'value',
 		'deleted_at = now()', [] ],
 	members => [ 'members', undef, undef, undef, undef, [ 'member_refs.id' ] ],    # read-only over the API
+	webhooks => [ 'webhooks', { url => 'https://93.184.216.34/hook', events => ['leads.created'] },
+		{ status => 'PAUSED' }, 'status', 'deleted_at = now()', [] ],
 );
 my @routes = sort keys %route;
 sub actions { return $_[0] eq 'members' ? qw(list get) : qw(list get create update delete); }
@@ -178,6 +182,9 @@ for my $f (qw(c d))
 		  . "VALUES ('$fi', 'X-1', '2026-01-01', '$area', '$stage')",
 		leads => "INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id) "
 		  . "VALUES ('$fi', 'X-1', '$rec{$f}{contacts}', '$lead_stage')",
+		# a webhook acts as the key that makes it (the insert policy)
+		webhooks => "INSERT INTO esqase.webhooks (firm_id, url, events, key_id) "
+		  . "VALUES ('$fi', 'https://93.184.216.34/hook', '{leads.created}', esqase.context_key())",
 	};
 }
 sub target

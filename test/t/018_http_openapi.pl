@@ -73,10 +73,12 @@ if (-x $redocly)
 # A server: one worker (settings reloaded below take effect in one place),
 # small body limit (413 without megabytes).
 # ---------------------------------------------------------------------------
-my $node = esq_node('openapi', 'esqase.http_workers' => 1, 'esqase.http_max_body' => "'8kB'");
+# (webhooks posting to this machine: esqase.webhook_allow_private)
+my $node = esq_node('openapi', 'esqase.http_workers' => 1, 'esqase.http_max_body' => "'8kB'",
+	'esqase.webhook_allow_private' => 'on');
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION esqase');
-my @scopes = (all_scopes(), 'members:read');
+my @scopes = (all_scopes(), 'members:read', 'webhooks:read', 'webhooks:write');
 my ($token, $firm, $member) = make_key($node, owner => 1, scopes => \@scopes);
 my ($weak) = make_key($node, firm => $firm, scopes => ['contacts:read']);
 my ($weak2) = make_key($node, firm => $firm, scopes => ['matters:read']);
@@ -104,12 +106,13 @@ is($r->{status}, 200, 'a key or a query parameter changes nothing');
 # made from (build/esq_registry.h).
 my $registry = do "$root/sql/registry.pl";
 die "sql/registry.pl: " . ($@ || $!) unless ref $registry;
-my @routes = map { { path => $_->{path}, sql => $_->{name}, read_only => !!$_->{read_only} } }
-  @{ $registry->{resources} };
+my @routes = map { { path => $_->{path}, sql => $_->{name}, read_only => !!$_->{read_only},
+		sub_list => $_->{sub_list} } } @{ $registry->{resources} };
 cmp_ok(scalar @routes, '>=', 6, 'routes read from sql/registry.pl');
-my @expected = ('/v1/openapi.json', map { ("/v1/$_->{path}", "/v1/$_->{path}/{id}") } @routes);
+my @expected = ('/v1/openapi.json', map { ("/v1/$_->{path}", "/v1/$_->{path}/{id}",
+		$_->{sub_list} ? ("/v1/$_->{path}/{id}/$_->{sub_list}") : ()) } @routes);
 is_deeply([ sort keys %{ $doc->{paths} } ], [ sort @expected ],
-	'documented paths = the routes of the registry (collection and item) + /v1/openapi.json');
+	'documented paths = the routes of the registry (collection, item, sub-list) + /v1/openapi.json');
 
 my @METHODS = qw(GET HEAD POST PUT PATCH DELETE OPTIONS TRACE);
 my $sample_id = '00000000-0000-4000-8000-000000000000';
@@ -159,9 +162,12 @@ my %update = (
 	'leads' => { value => 'LOW', isPrivate => JSON::PP::false },
 	'practice-areas' => { name => 'Family law (renamed)' },
 	'matter-types' => { name => 'Custody' },
+	'webhooks' => { status => 'PAUSED' },
 );
+# a receiver that is not there (port 9): its deliveries are retried, unseen
+$create{webhooks} = sub { { url => 'http://127.0.0.1:9/hook/' . ++$n, events => ['contacts.created'] } };
 my %fixture = (members => $member, 'practice-areas' => $pa, contacts => $contact);
-for my $res (qw(matter-types matters leads))
+for my $res (qw(matter-types matters leads webhooks))
 {
 	$fixture{$res} = api($node, 'POST', "/v1/$res", 201, %T, body => $create{$res}->())->{json}{data}{id};
 }
@@ -249,14 +255,16 @@ for my $route (@routes)
 # ---------------------------------------------------------------------------
 # 4. every documented status of every operation, on the live server
 # ---------------------------------------------------------------------------
-# The documented operations: [op, method, path template, resource, is_item].
+# The documented operations: [op, method, path template, resource, is_item,
+# sub-list (/v1/<resource>/{id}/<sub>) or undef].
 my @ops;
 for my $path (sort keys %{ $doc->{paths} })
 {
 	for my $m (sort grep { $_ ne 'parameters' } keys %{ $doc->{paths}{$path} })
 	{
 		my ($res) = $path =~ m{^/v1/([a-z-]+)};
-		push @ops, [ uc($m) . " $path", uc $m, $path, $res, $path =~ /\{id\}$/ ? 1 : 0 ];
+		push @ops, [ uc($m) . " $path", uc $m, $path, $res, $path =~ /\{id\}$/ ? 1 : 0,
+			$path =~ m{\{id\}/([a-z-]+)$} ? $1 : undef ];
 	}
 }
 sub documented { my ($op, $status) = @_; return exists $doc->{paths}{ $op->[2] }{ lc $op->[1] }{responses}{$status}; }
@@ -266,6 +274,7 @@ sub url_of
 {
 	my ($op, $id) = @_;
 	return $op->[2] if $op->[2] eq '/v1/openapi.json';
+	return "/v1/$op->[3]/" . ($id // $fixture{ $op->[3] }) . "/$op->[5]" if $op->[5];
 	my $url = "/v1/$op->[3]" . ($op->[4] ? '/' . ($id // $fixture{ $op->[3] }) : '');
 	my $q = $list_query{ $op->[3] };
 	$url .= "?$q" if !$op->[4] && $q && $op->[1] ne 'POST' && $op->[1] ne 'OPTIONS';
@@ -295,14 +304,14 @@ my $big = '{"note": "' . ('x' x 9000) . '"}';
 my $random = '6b0c4a52-9f7e-4c2b-8d1a-3e5f6a7b8c9d';
 for my $op (@ops)
 {
-	my ($name, $m, $path, $res, $is_item) = @$op;
+	my ($name, $m, $path, $res, $is_item, $sub) = @$op;
 	my $keyed = $path ne '/v1/openapi.json' && $m ne 'OPTIONS';
 	my $ok_status = $m eq 'POST' ? 201 : $m eq 'DELETE' || $m eq 'OPTIONS' ? 204 : 200;
 	observe($name, $ok_status, undef, $m, success_request($op, %T));
 	next unless $keyed;
 	my $weak_token = $res eq 'contacts' && ($m eq 'GET' || $m eq 'HEAD') ? $weak2 : $weak;
 	observe($name, 400, undef, $m, url_of($op, 'not-a-uuid'), %T, why => 'id not a UUID',
-		($m eq 'PATCH' ? (body => $update{$res}) : ())) if $is_item;
+		($m eq 'PATCH' ? (body => $update{$res}) : ())) if $is_item || $sub;
 	observe($name, 400, undef, $m, url_of($op) . ($list_query{$res} ? '&' : '?') . 'limit=abc', %T,
 		why => 'bad limit') if !$is_item && $m ne 'POST';
 	observe($name, 400, undef, $m, url_of($op), %T, body => '{"type": ', why => 'body not JSON')
@@ -310,9 +319,9 @@ for my $op (@ops)
 	observe($name, 401, undef, $m, success_request($op, keep => 1));
 	observe($name, 403, undef, $m, success_request($op, token => $weak_token, keep => 1));
 	observe($name, 404, undef, $m, url_of($op, $random), %T,
-		($m eq 'PATCH' ? (body => $update{$res}) : ())) if $is_item;
+		($m eq 'PATCH' ? (body => $update{$res}) : ())) if $is_item || $sub;
 	observe($name, 404, undef, $m, "/v1/$res?practiceAreaId=$random", %T, why => 'no such practice area')
-	  if !$is_item && $m ne 'POST' && documented($op, 404);
+	  if !$is_item && !$sub && $m ne 'POST' && documented($op, 404);
 	if ($m eq 'POST' || $m eq 'PATCH')
 	{
 		observe($name, 413, undef, $m, url_of($op), %T, body => $big);

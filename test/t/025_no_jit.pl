@@ -35,7 +35,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION esqase; CREATE EXTENSION pg_stat_
 is($node->safe_psql('postgres', 'SELECT pg_jit_available()'), 't',
 	'JIT is available on this server (llvmjit): the test measures something');
 
-my ($token, $firm, $member) = make_key($node, owner => 1, scopes => [ all_scopes(), 'members:read' ]);
+my ($token, $firm, $member) = make_key($node, owner => 1,
+	scopes => [ all_scopes(), 'members:read', 'webhooks:read', 'webhooks:write' ]);
 my %T = (token => $token);
 wait_for_status($node, 'GET', '/v1/contacts', 200, %T);
 
@@ -97,6 +98,16 @@ for my $res (qw(leads matters matter-types practice-areas contacts))
 	api_raw($node, 'DELETE', "/v1/$res/$item{$res}", %T)->{status} == 204
 	  or fail("DELETE /v1/$res/{id}");
 }
+# webhooks (a public address that nothing sends to: paused at once; the
+# delivery worker's own statements run with jit = off)
+$r = api($node, 'POST', '/v1/webhooks', 201, %T,
+	body => { url => 'https://93.184.216.34/hook', events => ['matters.created'] });
+my $hook = $r->{json}{data}{id};
+api($node, 'PATCH', "/v1/webhooks/$hook", 200, %T, body => { status => 'PAUSED' });
+api($node, 'GET', '/v1/webhooks?limit=10&order=-updatedAt', 200, %T);
+api($node, 'GET', "/v1/webhooks/$hook", 200, %T);
+api($node, 'GET', "/v1/webhooks/$hook/deliveries?limit=5", 200, %T);
+api_raw($node, 'DELETE', "/v1/webhooks/$hook", %T)->{status} == 204 or fail('DELETE /v1/webhooks/{id}');
 
 # ---------------------------------------------------------------------------
 # Every public SQL function, as the API role and as the DBA
@@ -158,6 +169,12 @@ for my $res (qw(leads matters matter_types practice_areas contacts))
 {
 	as_key(qq{SELECT esqase_${res}_delete('$sql_item{$res}') \\g /dev/null});
 }
+my $wh = as_key(q{SELECT esqase_webhooks_create('{"url":"https://93.184.216.34/hook","events":["leads.created"]}') ->'data'->>'id';});
+as_key(qq{SELECT esqase_webhooks_update('$wh', '{"status":"PAUSED"}') \\g /dev/null\n}
+	  . qq{SELECT esqase_webhooks_list('{}') \\g /dev/null\n}
+	  . qq{SELECT esqase_webhooks_get('$wh') \\g /dev/null\n}
+	  . qq{SELECT esqase_webhooks_deliveries('$wh') \\g /dev/null\n}
+	  . qq{SELECT esqase_webhooks_delete('$wh') \\g /dev/null});
 sql(qq{SELECT esqase_set_api_key_scopes('$k2', '{contacts:read}')});
 sql(qq{SELECT esqase_add_api_key_scopes('$k2', '{contacts:write}')});
 sql(qq{SELECT esqase_remove_api_key_scopes('$k2', '{contacts:write}')});

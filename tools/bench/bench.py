@@ -35,7 +35,10 @@ SWEEP = [int(x) for x in setting("ESQASE_BENCH_SWEEP", "1 2 4 8 16 32", "4").spl
 SIZES = [int(x) for x in setting("ESQASE_BENCH_SIZES", "1000 100000 200000 1000000",
                                  "1000").split()]
 OFFSETS = [int(x) for x in setting("ESQASE_BENCH_OFFSETS", "100000 500000", "500").split()]
-PARTS = setting("ESQASE_BENCH_PARTS", "crud lists tx costs", "crud lists tx costs").split()
+PARTS = setting("ESQASE_BENCH_PARTS", "crud lists tx costs webhooks", "crud lists tx costs webhooks").split()
+# issue 19: webhook events delivered in the throughput run (each to three
+# webhooks)
+WEBHOOK_EVENTS = int(setting("ESQASE_BENCH_WEBHOOK_EVENTS", "5000", "200"))
 # issue 16: records per resource created in one transaction, one create per
 # call; the bulk create's total and batch; the pairs of runs of each cost
 ONETX = [int(x) for x in setting("ESQASE_BENCH_ONETX", "2000 100000", "200 1000").split()]
@@ -493,6 +496,121 @@ def median(xs):
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
+# ---------------------------------------------------------------- webhooks
+
+def webhook_part():
+    """Issue 19: (1) delivery throughput: WEBHOOK_EVENTS contacts made in one
+    transaction (a bulk create), each event delivered to three webhooks on a
+    local receiver (test/t/webhook_receiver.py), timed from the commit until
+    no delivery is pending; (2) what three active webhooks cost a write:
+    POST /v1/contacts over HTTP with the firm's three webhooks ACTIVE vs
+    PAUSED (no outbox rows), COST_PAIRS alternating pairs, each run starting
+    with nothing pending (the worker delivers during the ACTIVE runs, on the
+    same CPUs)."""
+    f = new_firm("Webhook bench firm")
+    s = __import__("socket").socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    recv_log = os.path.join(DIR, "receiver.jsonl")
+    recv = subprocess.Popen(["python3", os.path.join(HERE, "test/t/webhook_receiver.py"), str(port),
+                             recv_log, "--count"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("POST", "/count/ping", body="{}")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        set_conf("esqase.webhook_allow_private", "on")
+        h = Http(f["token"])
+        for i in range(3):
+            check(h, "POST", "/v1/webhooks", 201, json.dumps(
+                {"url": "http://127.0.0.1:%d/count/%d" % (port, i), "events": ["contacts.created"]}))
+        firm = q(f["firm"])
+
+        def pending():
+            return int(psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s "
+                            "AND state = 'PENDING'" % firm))
+
+        def drain(limit=60):
+            t = time.time()
+            while pending() and time.time() - t < limit:
+                time.sleep(0.2)
+            if pending():
+                die("webhook deliveries still pending after %d s: %s" % (limit, psql(
+                    "SELECT string_agg(format('%%s %%s %%s: %%s', state, attempts, last_error, n), '; ') FROM "
+                    "(SELECT state, attempts, last_error, count(*) n FROM esqase.webhook_deliveries "
+                    "WHERE firm_id = %s GROUP BY 1, 2, 3) x" % firm)))
+            return time.time() - t
+
+        log("webhooks: %d events to three webhooks" % WEBHOOK_EVENTS)
+        as_key(f["token"], "SELECT esqase_contacts_create_many((SELECT jsonb_agg(jsonb_build_object("
+               "'type', 'PERSON', 'firstName', 'Hook', 'lastName', 'Bench ' || i)) "
+               "FROM generate_series(1, %d) i)) \\g /dev/null" % WEBHOOK_EVENTS)
+        secs = drain()
+        n = int(psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s "
+                     "AND state = 'DELIVERED'" % firm))
+        if n != 3 * WEBHOOK_EVENTS:
+            die("webhooks: %d deliveries DELIVERED, not %d" % (n, 3 * WEBHOOK_EVENTS))
+        result = {"events": WEBHOOK_EVENTS, "deliveries": n, "secs": secs, "rate": n / secs}
+
+        lua = write_lua("create-webhooks", """
+wrk.method = "POST"
+wrk.body = '{"type":"PERSON","firstName":"Hook","lastName":"Write"}'
+wrk.headers["Content-Type"] = "application/json"
+""")
+
+        def run(status):
+            drain()     # what the run before left (a paused webhook's deliveries wait)
+            psql("UPDATE esqase.webhooks SET status = '%s' WHERE firm_id = %s" % (status, firm))
+            return wrk("/v1/contacts", f["token"], CLIENTS, SECS, lua)
+        a, b = paired("webhooks: POST /v1/contacts with three webhooks ACTIVE vs PAUSED",
+                      lambda: run("ACTIVE"), lambda: run("PAUSED"))
+        result["active"], result["paused"] = a, b
+        psql("UPDATE esqase.webhooks SET status = 'ACTIVE' WHERE firm_id = %s" % firm)
+        drain()
+        skipped = psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s AND state <> 'DELIVERED'" % firm)
+        if skipped != "0":
+            die("webhooks: %s deliveries not DELIVERED" % skipped)
+        return result
+    finally:
+        recv.terminate()
+        recv.wait()
+        set_conf("esqase.webhook_allow_private", "DEFAULT")
+
+
+def webhook_report(wh):
+    out = ["", "### Webhooks (issue 19)", ""]
+    w = out.append
+    w("Delivery: %d contacts created in one transaction (`esqase_contacts_create_many`), each "
+      "`contacts.created` event delivered to three webhooks on a local receiver "
+      "(`test/t/webhook_receiver.py`, Python's threading HTTP server): %d deliveries in %.1f s "
+      "from the commit to none pending, **%.0f deliveries/s** (goal ≥ 1,000: %s)."
+      % (wh["events"], wh["deliveries"], wh["secs"], wh["rate"],
+         "**met**" if wh["rate"] >= 1000 else "**missed**"))
+    w("")
+    w("Write cost: `POST /v1/contacts` over HTTP, %d connections, %d s per run, the firm's three "
+      "webhooks subscribed to `contacts.created` ACTIVE (each create writes an event and three "
+      "deliveries, and the worker posts them meanwhile) vs PAUSED (no outbox rows); %d "
+      "alternating pairs, each run starting with nothing pending:" % (CLIENTS, SECS, COST_PAIRS))
+    w("")
+    w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms |")
+    w("|---|---|---|---|---|---|---|")
+    for i, (a, b) in enumerate(zip(wh["active"], wh["paused"])):
+        w("| %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |"
+          % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"]))
+    ra = median([x["rps"] for x in wh["active"]]) / median([x["rps"] for x in wh["paused"]])
+    la = median([x["p50"] for x in wh["active"]]) / median([x["p50"] for x in wh["paused"]])
+    w("")
+    w("Medians: throughput with three active webhooks / none **%.3f**; p50 latency with / without "
+      "**%.3f** (goal: latency within 5%%, ≤ 1.05: %s)."
+      % (ra, la, "**met**" if la <= 1.05 else "**missed**"))
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -507,6 +625,18 @@ def main():
     mem = next(int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal"))
     load_before = open("/proc/loadavg").read().split()[:3]
 
+    wh = webhook_part() if "webhooks" in PARTS else None
+    if PARTS == ["webhooks"]:
+        report = "\n".join(["Generated by `tools/bench.sh` (ESQASE_BENCH_PARTS=webhooks)%s on %s UTC, "
+                            "esqase `%s`, %s; %d CPUs (%s); load average before: %s."
+                            % (" (smoke mode)" if SMOKE else "", time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                               git, pg_version, os.cpu_count(), cpu, " ".join(load_before))]
+                           + webhook_report(wh))
+        print(report)
+        if env.get("ESQASE_BENCH_REPORT"):
+            with open(env["ESQASE_BENCH_REPORT"], "w") as fh:
+                fh.write(report + "\n")
+        return
     psql("""
 CREATE SCHEMA bench;
 CREATE TABLE bench.pool (res text, k integer, id uuid NOT NULL, PRIMARY KEY (res, k));
@@ -1367,6 +1497,8 @@ wrk.headers["Content-Type"] = "application/json"
             goal("functions JIT-compiled by API statements", int(jit[1]), "%d", "0", int(jit[1]) == 0)
         w("")
 
+    if wh:
+        out.extend(webhook_report(wh))
     report = "\n".join(out)
     print(report)
     if REPORT:

@@ -1,0 +1,175 @@
+/*
+ * webhook_url.c — where a webhook may post: the SSRF check of its url, at
+ * create and PATCH (esqase.webhook_url_problem) and again by the delivery
+ * worker at every attempt (webhook_worker.c), which then connects to the
+ * very address checked (CURLOPT_RESOLVE), so a DNS answer that changes
+ * between the check and the connection (rebinding) cannot reach a private
+ * address.
+ *
+ * Refused unless esqase.webhook_allow_private (a superuser setting): any
+ * scheme but https; a host with any address that is unspecified, loopback,
+ * private (RFC 1918, IPv6 ULA), shared (CGNAT 100.64/10), link-local
+ * (169.254/16 with the cloud metadata address, fe80::/10), multicast,
+ * reserved or benchmark space, and IPv4 addresses written inside IPv6
+ * (mapped, NAT64) when the IPv4 address is one of those.
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "esqase.h"
+
+bool		esq_webhook_allow_private = false;
+
+/* Whether an IPv4 address (network order bytes) is one a webhook may not reach. */
+static bool
+ipv4_forbidden(const unsigned char *a)
+{
+	return a[0] == 0 ||							/* 0.0.0.0/8 */
+		a[0] == 10 ||							/* 10/8 */
+		(a[0] == 100 && (a[1] & 0xc0) == 64) ||	/* 100.64/10, CGNAT */
+		a[0] == 127 ||							/* loopback */
+		(a[0] == 169 && a[1] == 254) ||			/* link-local, metadata */
+		(a[0] == 172 && (a[1] & 0xf0) == 16) ||	/* 172.16/12 */
+		(a[0] == 192 && a[1] == 0 && a[2] == 0) ||	/* 192.0.0/24 */
+		(a[0] == 192 && a[1] == 168) ||			/* 192.168/16 */
+		(a[0] == 198 && (a[1] & 0xfe) == 18) ||	/* 198.18/15 */
+		a[0] >= 224;							/* multicast, reserved, broadcast */
+}
+
+static bool
+ipv6_forbidden(const unsigned char *a)
+{
+	static const unsigned char zero[16] = {0};
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+
+	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
+		return true;							/* unspecified, loopback */
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 || memcmp(a, zero, 12) == 0)
+		return ipv4_forbidden(a + 12);			/* an IPv4 address inside */
+	return (a[0] & 0xfe) == 0xfc ||				/* fc00::/7, unique local */
+		(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||	/* fe80::/10, link-local */
+		(a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||	/* fec0::/10, site-local */
+		a[0] == 0xff;							/* multicast */
+}
+
+/*
+ * The problem with url as a webhook's target, or NULL.  If it has none,
+ * *target is set (palloc'd) for the worker: the host, port and the checked
+ * address it must connect to.
+ */
+const char *
+esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+	const char *problem = NULL;
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	char		first[INET6_ADDRSTRLEN] = "";
+	char		bad[INET6_ADDRSTRLEN] = "";
+
+	if (u == NULL)
+		elog(ERROR, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+	{
+		problem = "not a valid http(s) URL";
+		goto done;
+	}
+	if (strcmp(scheme, "https") != 0 &&
+		!(strcmp(scheme, "http") == 0 && esq_webhook_allow_private))
+	{
+		problem = "must be an https URL";
+		goto done;
+	}
+	{
+		/* an IPv6 literal comes in brackets */
+		size_t		n = strlen(host);
+		char	   *name = pstrdup(host);
+
+		if (n > 2 && name[0] == '[' && name[n - 1] == ']')
+		{
+			memmove(name, name + 1, n - 2);
+			name[n - 2] = '\0';
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL)
+		{
+			problem = psprintf("the host %s cannot be resolved", name);
+			goto done;
+		}
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+	{
+		char		text[INET6_ADDRSTRLEN];
+		bool		forbidden;
+
+		if (ai->ai_family == AF_INET)
+		{
+			struct in_addr *a = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
+
+			forbidden = ipv4_forbidden((unsigned char *) a);
+			inet_ntop(AF_INET, a, text, sizeof(text));
+		}
+		else if (ai->ai_family == AF_INET6)
+		{
+			struct in6_addr *a = &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+			forbidden = ipv6_forbidden((unsigned char *) a);
+			inet_ntop(AF_INET6, a, text, sizeof(text));
+		}
+		else
+			continue;
+		if (forbidden && bad[0] == '\0')
+			strlcpy(bad, text, sizeof(bad));
+		if (first[0] == '\0')
+			strlcpy(first, text, sizeof(first));
+	}
+	if (first[0] == '\0')
+		problem = "the host has no IP address";
+	else if (bad[0] != '\0' && !esq_webhook_allow_private)
+		problem = psprintf("the host's address %s is private, loopback, link-local or reserved", bad);
+	else if (target)
+	{
+		target->host = pstrdup(host);
+		target->port = atoi(port);
+		target->address = pstrdup(first);
+		target->https = strcmp(scheme, "https") == 0;
+	}
+done:
+	if (res)
+		freeaddrinfo(res);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return problem;
+}
+
+/* esqase.webhook_url_problem(url text) RETURNS text: the problem, or NULL. */
+PG_FUNCTION_INFO_V1(esqase_webhook_url_problem);
+Datum
+esqase_webhook_url_problem(PG_FUNCTION_ARGS)
+{
+	const char *problem = esq_webhook_url_check(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
+
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(problem));
+}
