@@ -181,6 +181,10 @@ typedef struct EsqShared
 	/* set before connecting to esqase.database, cleared once connected */
 	bool		connecting[ESQ_MAX_WORKERS];
 	/* whether esqase.database exists, as last seen (ESQ_DB_*, http_worker.c) */
+#define ESQ_DB_UNKNOWN	0
+#define ESQ_DB_CHECKING 1		/* a worker is running the check */
+#define ESQ_DB_EXISTS	2
+#define ESQ_DB_MISSING	3
 	pg_atomic_uint32 db_state;
 	EsqStats	stats;
 	/*
@@ -225,6 +229,13 @@ extern int	esq_webhook_retention;
 /* The problem with url as a webhook's target (NULL: none; then *target). */
 extern const char *esq_webhook_url_check(const char *url, EsqWebhookTarget *target);
 extern PGDLLEXPORT void esqase_webhook_worker_main(Datum main_arg);
+/*
+ * http_worker.c: whether esqase.database is known to be missing (the first
+ * worker to ask checks, once, without a FATAL); whether it exists now (in
+ * a process connected to no database).
+ */
+extern bool esq_database_known_missing(void);
+extern bool esq_database_exists(void);
 extern void esq_webhook_register_worker(void);
 extern void esq_webhook_init(void);
 

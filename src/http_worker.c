@@ -67,8 +67,8 @@
  * is not connected to a database can read shared catalogs only by heap
  * scan (their indexes need pg_class), like the autovacuum launcher does.
  */
-static bool
-database_exists(void)
+bool
+esq_database_exists(void)
 {
 	bool		exists = false;
 	Relation	rel;
@@ -116,11 +116,6 @@ raise_fd_limit(void)
 						(unsigned long) rl.rlim_cur)));
 }
 
-/* esq_shared->db_state: what is known of esqase.database */
-#define ESQ_DB_UNKNOWN	0
-#define ESQ_DB_CHECKING 1		/* a worker is running the check */
-#define ESQ_DB_EXISTS	2
-#define ESQ_DB_MISSING	3
 
 /* The dynamic worker that answers whether esqase.database exists. */
 void
@@ -129,7 +124,7 @@ esqase_database_check_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pg_atomic_write_u32(&esq_shared->db_state,
-						database_exists() ? ESQ_DB_EXISTS : ESQ_DB_MISSING);
+						esq_database_exists() ? ESQ_DB_EXISTS : ESQ_DB_MISSING);
 	proc_exit(0);				/* 0: logged at DEBUG1 only, not restarted */
 }
 
@@ -170,8 +165,8 @@ run_database_check(void)
  * ask runs it again; after 30 s a worker stops waiting and connects as
  * before.
  */
-static bool
-database_known_missing(void)
+bool
+esq_database_known_missing(void)
 {
 	TimestampTz start = GetCurrentTimestamp();
 
@@ -226,7 +221,7 @@ connect_database(int idx)
 	bool		with_db = true;
 
 	if (esq_shared && idx >= 0 && idx < ESQ_MAX_WORKERS)
-		with_db = !esq_shared->connecting[idx] && !database_known_missing();
+		with_db = !esq_shared->connecting[idx] && !esq_database_known_missing();
 
 	if (with_db)
 	{
@@ -360,7 +355,7 @@ restart_once_database_exists(int idx)
 		return;
 	last_check = now;
 	interval_ms = Min(interval_ms * 2, 4000);
-	if (!database_exists())
+	if (!esq_database_exists())
 		return;
 	if (esq_shared == NULL ||
 		pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)

@@ -529,6 +529,33 @@ forget_worker(int code, Datum arg)
 	pg_atomic_write_u32(&esq_shared->webhook_procno, 0);
 }
 
+/*
+ * esqase.database does not exist yet: connected to no database (connecting
+ * to a missing one is a FATAL at every restart), look for it every 4 s,
+ * quietly, and start again once it is there.
+ */
+static void
+wait_for_database(void)
+{
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 4000,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (esq_database_exists())
+		{
+			/* (with no HTTP worker, no one else would say so) */
+			if (pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)
+				ereport(LOG,
+						(errmsg("esqase: database \"%s\" now exists; the webhook worker restarts to connect to it",
+								esq_database)));
+			proc_exit(1);		/* restarted in bgw_restart_time, it connects */
+		}
+	}
+}
+
 void
 esqase_webhook_worker_main(Datum main_arg)
 {
@@ -538,6 +565,8 @@ esqase_webhook_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	if (esq_database_known_missing())
+		wait_for_database();
 	BackgroundWorkerInitializeConnection(esq_database, NULL, 0);
 	pgstat_report_appname("esqase webhook worker");
 	/* its statements are small and planned often: never worth a JIT (issue 16) */
