@@ -249,7 +249,8 @@ BEGIN
     SELECT d.doc, r.updated_at INTO doc, version
       FROM esqase.{{table}} r
      CROSS JOIN LATERAL esqase.{{record}}_docs(firm, ARRAY[r.id]) d
-     WHERE r.firm_id = firm AND r.id = {{table}}_get.id AND r.deleted_at IS NULL AND ({{visible}});
+     -- $1, not {{table}}_get.id: a label that a renamed function would lose
+     WHERE r.firm_id = firm AND r.id = $1 AND r.deleted_at IS NULL AND ({{visible}});
     IF NOT FOUND THEN
         PERFORM esqase.not_found('{{noun}}', id);
     END IF;
