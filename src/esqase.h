@@ -577,7 +577,7 @@ extern void esq_idempotency_sweep(void);
  * http_etag.c: ETag, Last-Modified, If-Match, If-None-Match
  * ------------------------------------------------------------------------
  */
-/* The version esqase.note_version noted in this call (http_sql.c). */
+/* The version SQL 0.2.0's esqase.note_version noted in this call (http_sql.c). */
 extern void esq_etag_forget_version(void);
 extern bool esq_etag_noted_version(TimestampTz *version);
 

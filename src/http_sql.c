@@ -84,11 +84,19 @@ typedef struct EsqSqlApi
 	bool		json_api;		/* esqase.<resource>_<action> (else the public jsonb wrappers) */
 	bool		idempotency;	/* creates take an Idempotency-Key */
 	bool		versions;		/* updates and deletes take the version If-Match expects */
+	/*
+	 * A single record's call returns esqase.answer: its body, and its
+	 * version and replay mark as columns.  Before (0.2.0), the SQL noted
+	 * them in backend memory as it ran (esqase.note_version,
+	 * esqase.idempotency_note_replay: http_etag.c, idempotency.c).
+	 */
+	bool		answers;
 } EsqSqlApi;
 
 static const EsqSqlApi sql_apis[] = {
-	{"0.1.0", false, false, false},
-	{"0.2.0", true, true, true},
+	{"0.1.0", false, false, false, false},
+	{"0.2.0", true, true, true, false},
+	{"0.3.0", true, true, true, true},
 };
 
 static const EsqSqlApi *sql_api = &sql_apis[lengthof(sql_apis) - 1];
@@ -103,6 +111,23 @@ static char last_problem[512];
 static const char *const action_names[ESQ_NACTIONS] = {
 	"list", "create", "get", "update", "delete", NULL	/* the route's sub_list */
 };
+
+/* The version and replay columns of a call's one row (esqase.answer). */
+static void
+read_answer_columns(EsqSqlResult *res)
+{
+	HeapTuple	row = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(row, desc, 3, &isnull);
+	res->has_version = !isnull;
+	if (!isnull)
+		res->version = DatumGetTimestampTz(d);
+	d = SPI_getbinval(row, desc, 4, &isnull);
+	res->replayed = !isnull && DatumGetBool(d);
+}
 
 /* Whether the call only reads (its transaction writes nothing). */
 static bool
@@ -363,12 +388,22 @@ get_plan(int route, EsqAction action)
 			nargs = 1;
 			break;
 	}
-	/* the record's id is read for the Location of a create only */
-	snprintf(sql, sizeof(sql),
-			 "SELECT r::text, %s FROM %s%s_%s(%s) AS r",
-			 action == ESQ_CREATE ? "r->'data'->>'id'" : "NULL::text",
-			 sql_api->json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
-			 esq_routes[route].sqlname, action_name(route, action), fn_args);
+	/*
+	 * Columns: the body, the record's id (read for the Location of a create
+	 * only), its version and whether it is a replay (NULL: noted in memory
+	 * by an older SQL, or a list).
+	 */
+	if (sql_api->answers && action != ESQ_LIST && action != ESQ_SUB_LIST)
+		snprintf(sql, sizeof(sql),
+				 "SELECT r.body::text, %s, r.version, r.replayed FROM esqase.%s_%s(%s) AS r",
+				 action == ESQ_CREATE ? "r.body->'data'->>'id'" : "NULL::text",
+				 esq_routes[route].sqlname, action_name(route, action), fn_args);
+	else
+		snprintf(sql, sizeof(sql),
+				 "SELECT r::text, %s, NULL::timestamptz, NULL::boolean FROM %s%s_%s(%s) AS r",
+				 action == ESQ_CREATE ? "r->'data'->>'id'" : "NULL::text",
+				 sql_api->json_api ? "esqase." : psprintf("%s.esqase_", ext_schema),
+				 esq_routes[route].sqlname, action_name(route, action), fn_args);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "esqase: SPI_prepare failed for \"%s\": %s",
@@ -488,10 +523,15 @@ run_call(const EsqSqlCall *call, EsqSqlResult *res)
 	res->json = MemoryContextAlloc(esq_request_context, strlen(json) + 1);
 	esq_json_compact(json, res->json);
 	res->record_id = id ? MemoryContextStrdup(esq_request_context, id) : NULL;
-	res->has_version = esq_etag_noted_version(&res->version);
+	if (sql_api->answers)
+		read_answer_columns(res);
+	else
+	{
+		res->has_version = esq_etag_noted_version(&res->version);
+		res->replayed = esq_idempotency_replayed();
+	}
 	res->status = call->action == ESQ_CREATE ? 201 :
 		call->action == ESQ_DELETE ? 204 : 200;
-	res->replayed = esq_idempotency_replayed();
 }
 
 /*

@@ -6,9 +6,11 @@
  * esqase.idempotency_keys, and on a repeat returns the stored response.
  * Here are only the pieces SQL cannot do:
  *
- *   - the replay mark: esqase.idempotency_note_replay() (called by SQL on a
- *     replay) sets it; the HTTP worker clears it before a call and reads it
- *     after, to send Idempotent-Replayed: true;
+ *   - the replay mark of SQL 0.2.0: esqase.idempotency_note_replay()
+ *     (called by its SQL on a replay) sets it; the HTTP worker clears it
+ *     before a call and reads it after, to send Idempotent-Replayed: true.
+ *     From 0.3.0 a replay says so in its answer's replayed column
+ *     (esqase.replayed, read by http_sql.c);
  *   - the dispatch steps of a POST: the header to the SQL call (a value
  *     with a byte outside printable ASCII never reaches SQL as text: it
  *     could be invalid UTF-8), and Idempotent-Replayed on a replay;
@@ -45,8 +47,8 @@ static TimestampTz last_sweep = 0;
 static bool sweep_more = false;
 
 /*
- * esqase.idempotency_note_replay() RETURNS void: the response of this call
- * is a stored one.
+ * esqase.idempotency_note_replay() RETURNS void (SQL 0.2.0): the response
+ * of this call is a stored one.
  */
 PG_FUNCTION_INFO_V1(esqase_idempotency_note_replay);
 Datum

@@ -192,7 +192,7 @@ sub records {
                  deleted => ($r->{archived} ? "status = '$r->{archived}', " : '') . 'deleted_at = now()');
         $out .= fill(<<'SQL', %v);
 
-CREATE OR REPLACE FUNCTION esqase.{{record}}_one(firm uuid, record_id uuid) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.{{record}}_one(firm uuid, record_id uuid) RETURNS esqase.answer
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     doc json;
@@ -201,7 +201,7 @@ BEGIN
     SELECT d.doc, t.updated_at INTO doc, version
       FROM esqase.{{record}}_docs(firm, ARRAY[record_id]) d
       JOIN esqase.{{table}} t ON t.firm_id = firm AND t.id = record_id;
-    RETURN esqase.one_version(doc, version);
+    RETURN esqase.answer_of(doc, version);
 END
 $$;
 SQL
@@ -239,7 +239,7 @@ $$;
 
 -- One statement: the row, who may see it and its version, with its document
 -- (not {{record}}_find then {{record}}_one, which read the row three times).
-CREATE OR REPLACE FUNCTION esqase.{{table}}_get(id uuid) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.{{table}}_get(id uuid) RETURNS esqase.answer
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('{{path}}', 'read');
@@ -254,12 +254,12 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM esqase.not_found('{{noun}}', id);
     END IF;
-    RETURN esqase.one_version(doc, version);
+    RETURN esqase.answer_of(doc, version);
 END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase.{{table}}_delete(id uuid, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json LANGUAGE plpgsql AS $$
+RETURNS esqase.answer LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('{{path}}', 'write');
     deleted uuid := (esqase.{{record}}_find(firm, id, NULL, true, expected_updated_at)).id;
@@ -276,7 +276,7 @@ SQL
         $out .= fill(<<'SQL', %v);
 
 CREATE OR REPLACE FUNCTION esqase.{{table}}_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json LANGUAGE plpgsql AS $$
+RETURNS esqase.answer LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('{{path}}', 'write');
     record_id uuid;
@@ -374,22 +374,26 @@ SQL
 # The public SQL API, esqase_<resource>_<action> (92_public_api.sql).
 sub public_api {
     my @actions = (
-        # action, arguments, call arguments, volatility
-        ['list', q{params jsonb DEFAULT '{}'}, 'params', 'STABLE'],
-        ['create', 'body jsonb, idempotency_key text DEFAULT NULL', 'body, idempotency_key', 'VOLATILE'],
-        ['get', 'id uuid', 'id', 'STABLE'],
+        # action, arguments, call arguments, volatility, what the call returns:
+        # a page (json), or one record's esqase.answer whose body is returned
+        ['list', q{params jsonb DEFAULT '{}'}, 'params', 'STABLE', 'json'],
+        ['create', 'body jsonb, idempotency_key text DEFAULT NULL', 'body, idempotency_key', 'VOLATILE', 'answer'],
+        ['get', 'id uuid', 'id', 'STABLE', 'answer'],
         ['update', 'id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL',
-         'id, body, expected_updated_at', 'VOLATILE'],
-        ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at', 'VOLATILE'],
-        ['create_many', 'bodies jsonb', 'bodies', 'VOLATILE'],
+         'id, body, expected_updated_at', 'VOLATILE', 'answer'],
+        ['delete', 'id uuid, expected_updated_at timestamptz DEFAULT NULL', 'id, expected_updated_at', 'VOLATILE',
+         'answer'],
+        ['create_many', 'bodies jsonb', 'bodies', 'VOLATILE', 'json'],
     );
     my $out = '';
     for my $r (@resources) {
         for my $a (@actions) {
             next if $r->{read_only} && $a->[0] ne 'list' && $a->[0] ne 'get';
             next if $r->{no_bulk} && $a->[0] eq 'create_many';
+            my $call = "esqase.$r->{name}_$a->[0]($a->[2])";
+            $call = "($call).body" if $a->[4] eq 'answer';
             $out .= "CREATE OR REPLACE FUNCTION esqase_$r->{name}_$a->[0]($a->[1]) RETURNS jsonb "
-                  . "LANGUAGE sql $a->[3] RETURN esqase.$r->{name}_$a->[0]($a->[2])::jsonb;\n";
+                  . "LANGUAGE sql $a->[3] RETURN ${call}::jsonb;\n";
         }
     }
     return $out;

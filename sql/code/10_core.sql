@@ -113,22 +113,15 @@ CREATE OR REPLACE FUNCTION esqase.one(record json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object('data', record);
 
--- Notes the version (updated_at) of the record a single-record call
--- returns, in backend memory for the rest of the transaction: the HTTP
--- worker makes the ETag and Last-Modified of its response from it
--- (src/http_etag.c).  The record's updatedAt is rendered to the second; the
--- version is exact to the microsecond.  Harmless for SQL callers.
-CREATE OR REPLACE FUNCTION esqase.note_version(version timestamptz) RETURNS void
-    AS 'MODULE_PATHNAME', 'esqase_note_version' LANGUAGE C VOLATILE STRICT;
-
--- {"data": record}, noting version (the record's updated_at).
-CREATE OR REPLACE FUNCTION esqase.one_version(record json, version timestamptz) RETURNS json
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM esqase.note_version(version);
-    RETURN esqase.one(record);
-END
-$$;
+-- The answer of a single-record call (esqase.answer): {"data": record},
+-- with the record's version (its updated_at) as a column beside it.  The
+-- HTTP worker makes the ETag and Last-Modified of its response from the
+-- version (src/http_etag.c): the record's updatedAt is rendered to the
+-- second, the version is exact to the microsecond.  The public esqase_*
+-- functions return the body alone.
+CREATE OR REPLACE FUNCTION esqase.answer_of(record json, version timestamptz) RETURNS esqase.answer
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN ROW(esqase.one(record), version, false)::esqase.answer;
 
 -- Checks the version an update or delete expects (expected_updated_at)
 -- against the locked row's updated_at: a mismatch is 55000

@@ -23,10 +23,12 @@
 -- key's row until its transaction ends.
 -------------------------------------------------------------------------------
 
--- Marks the current request's response as a replay; the HTTP worker reads
--- the mark (src/idempotency.c) to send Idempotent-Replayed: true.
-CREATE OR REPLACE FUNCTION esqase.idempotency_note_replay() RETURNS void
-    AS 'MODULE_PATHNAME', 'esqase_idempotency_note_replay' LANGUAGE C VOLATILE;
+-- A create's answer that replays the stored response of an earlier request
+-- with the same key: the HTTP worker sends it with Idempotent-Replayed:
+-- true (the answer's replayed column; src/idempotency.c).
+CREATE OR REPLACE FUNCTION esqase.replayed(response json) RETURNS esqase.answer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ROW(response, NULL, true)::esqase.answer;
 
 -- An idempotency key is 1 to 255 printable ASCII characters (space
 -- included), not starting or ending with a space (HTTP trims them).
@@ -92,8 +94,17 @@ BEGIN
     IF stored.response IS NULL THEN
         RETURN NULL;    -- this transaction's own claim, not stored yet
     END IF;
-    PERFORM esqase.idempotency_note_replay();
     RETURN stored.response;
+END
+$$;
+
+-- A create's answer, its body stored under the request's Idempotency-Key
+-- (esqase.idempotency_end) for a replay.
+CREATE OR REPLACE FUNCTION esqase.idempotency_keep(firm uuid, idem text, a esqase.answer) RETURNS esqase.answer
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM esqase.idempotency_end(firm, idem, a.body);
+    RETURN a;
 END
 $$;
 

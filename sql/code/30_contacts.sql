@@ -240,7 +240,7 @@ $$;
 
 -- The API's entry points (json; the public esqase_contacts_* wrap them,
 -- 92_public_api.sql); esqase.contacts_list is made in 39_lists.sql.
-CREATE OR REPLACE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.contacts_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
@@ -248,15 +248,15 @@ DECLARE
     c esqase.contacts;
 BEGIN
     IF replay IS NOT NULL THEN
-        RETURN replay;
+        RETURN esqase.replayed(replay);
     END IF;
     c.id := esqase.contact_insert(firm, esqase.contact_new(body));
-    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.contact_one(firm, c.id));
+    RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.contact_one(firm, c.id));
 END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase.contacts_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
+RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');

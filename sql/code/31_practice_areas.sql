@@ -70,7 +70,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.practice_areas_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
@@ -78,12 +78,12 @@ DECLARE
     created uuid;
 BEGIN
     IF replay IS NOT NULL THEN
-        RETURN replay;
+        RETURN esqase.replayed(replay);
     END IF;
     INSERT INTO esqase.practice_areas (firm_id, name)
     VALUES (firm, esqase.practice_area_new(body))
     RETURNING id INTO created;
-    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.practice_area_one(firm, created));
+    RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.practice_area_one(firm, created));
 END
 $$;
 

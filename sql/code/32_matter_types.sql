@@ -57,7 +57,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.matter_types_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
@@ -67,13 +67,13 @@ DECLARE
     created uuid;
 BEGIN
     IF replay IS NOT NULL THEN
-        RETURN replay;
+        RETURN esqase.replayed(replay);
     END IF;
     SELECT n.area, n.name INTO area, new_name FROM esqase.matter_type_new(firm, body) n;
     INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
     VALUES (firm, area, new_name)
     RETURNING id INTO created;
-    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_type_one(firm, created));
+    RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.matter_type_one(firm, created));
 END
 $$;
 

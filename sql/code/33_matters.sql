@@ -434,7 +434,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.matters_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
@@ -446,7 +446,7 @@ DECLARE
     new_ esqase.new_matter;
 BEGIN
     IF replay IS NOT NULL THEN
-        RETURN replay;
+        RETURN esqase.replayed(replay);
     END IF;
     new_ := esqase.matter_new(firm, body);
     m := new_.m;
@@ -465,12 +465,12 @@ BEGIN
     m := created;
     PERFORM esqase.matter_set_clients(m, clients);
     PERFORM esqase.matter_set_team(m, team);
-    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.matter_one(firm, m.id));
+    RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.matter_one(firm, m.id));
 END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase.matters_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
+RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');

@@ -279,7 +279,7 @@ $$;
 
 -- Everything is checked before anything is written: an invalid lead leaves
 -- no contact behind and uses up no public id.
-CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.leads_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
@@ -291,7 +291,7 @@ DECLARE
     new_ esqase.new_lead;
 BEGIN
     IF replay IS NOT NULL THEN
-        RETURN replay;
+        RETURN esqase.replayed(replay);
     END IF;
     new_ := esqase.lead_new(firm, body);
     c := new_.c;
@@ -322,12 +322,12 @@ BEGIN
         END;
     END LOOP;
     PERFORM esqase.lead_add_assignees(l, assignees);
-    RETURN esqase.idempotency_end(firm, idempotency_key, esqase.lead_one(firm, l.id));
+    RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.lead_one(firm, l.id));
 END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase.leads_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json
+RETURNS esqase.answer
 LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');

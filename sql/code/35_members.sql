@@ -32,7 +32,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- member_one: 36_records.sql.
-CREATE OR REPLACE FUNCTION esqase.members_get(id uuid) RETURNS json
+CREATE OR REPLACE FUNCTION esqase.members_get(id uuid) RETURNS esqase.answer
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     firm uuid := esqase.api_access('members', 'read');

@@ -8,7 +8,7 @@
 -- (static SQL in every body: plans stay cached).  Generated here:
 --
 --   esqase.{contact,practice_area,matter_type,matter,lead,member}_one(firm, record_id)
---       {"data": record}, noting its version for the ETag (esqase.one_version)
+--       its answer: {"data": record} and its version (esqase.answer_of)
 --   esqase.{contact,practice_area,matter_type,matter,lead}_find(firm, record_id,
 --           field, for_update, expected)
 --       the live row the context may see (the resource's visible rule),

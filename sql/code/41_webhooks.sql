@@ -109,14 +109,15 @@ $$;
 -- The create: the webhook acts as the key that makes it.  Its response
 -- holds the secret, which is why an Idempotency-Key is refused: the
 -- replay would have to keep the secret where the API role reads it.
-CREATE OR REPLACE FUNCTION esqase.webhooks_create(body jsonb, idempotency_key text DEFAULT NULL) RETURNS json
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION esqase.webhooks_create(body jsonb, idempotency_key text DEFAULT NULL)
+RETURNS esqase.answer LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('webhooks', 'write');
     created uuid;
     secret text;
     url text;
     events text[];
+    a esqase.answer;
 BEGIN
     IF idempotency_key IS NOT NULL THEN
         PERFORM esqase.fail('22023', 'Idempotency-Key is not taken by webhooks (the response holds the secret)');
@@ -128,15 +129,17 @@ BEGIN
     VALUES (firm, url, events, esqase.context_key())
     RETURNING id INTO created;
     secret := esqase.webhook_new_secret(firm, created);
-    RETURN json_build_object('data', (left((esqase.webhook_one(firm, created) -> 'data')::text, -1)
-                                      || ', "secret" : ' || to_json(secret)::text || '}')::json);
+    a := esqase.webhook_one(firm, created);
+    a.body := json_build_object('data', (left((a.body -> 'data')::text, -1)
+                                         || ', "secret" : ' || to_json(secret)::text || '}')::json);
+    RETURN a;
 END
 $$;
 
 -- PATCH: url, events, status (ACTIVE or PAUSED; ACTIVE re-enables a
 -- DISABLED webhook, whose pending deliveries are then tried again).
 CREATE OR REPLACE FUNCTION esqase.webhooks_update(id uuid, body jsonb, expected_updated_at timestamptz DEFAULT NULL)
-RETURNS json LANGUAGE plpgsql AS $$
+RETURNS esqase.answer LANGUAGE plpgsql AS $$
 DECLARE
     firm uuid := esqase.api_access('webhooks', 'write');
     w esqase.webhooks;

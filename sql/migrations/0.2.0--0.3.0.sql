@@ -114,3 +114,35 @@ CREATE INDEX webhook_deliveries_record_idx ON esqase.webhook_deliveries (webhook
     WHERE state = 'PENDING';
 CREATE INDEX webhook_deliveries_event_idx ON esqase.webhook_deliveries (firm_id, event_id);
 CREATE INDEX webhook_deliveries_done_idx ON esqase.webhook_deliveries (created_at) WHERE state <> 'PENDING';
+
+-- A single record's answer to the HTTP worker (issue 18): its body, and as
+-- columns its version (updated_at, for the ETag) and whether it replays an
+-- earlier request (Idempotency-Key).  0.2.0's SQL noted both in backend
+-- memory as it ran (esqase.note_version, esqase.idempotency_note_replay).
+CREATE TYPE esqase.answer AS (body json, version timestamptz, replayed boolean);
+
+-- The functions that now return it had the same names and returned json.
+-- The public esqase_* wrappers depend on some of them (SQL-standard
+-- bodies), so they are not dropped here but renamed: the code makes the
+-- new ones and points the wrappers at them, and the post-migration drops
+-- the renamed (sql/migrations/0.2.0--0.3.0.post.sql).  Functions that
+-- nothing depends on are dropped at once.
+DO $$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure AS fn, p.proname
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'esqase'::regnamespace
+           AND p.prorettype = 'json'::regtype
+           AND (p.proname ~ '^(contacts|practice_areas|matter_types|matters|leads|members)_(create|get|update|delete)$'
+                OR p.proname ~ '^(contact|practice_area|matter_type|matter|lead|member)_one$')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s RENAME TO %I', f.fn, f.proname || '_0_2_0');
+    END LOOP;
+END
+$$;
+DROP FUNCTION IF EXISTS esqase.one_version(json, timestamptz);
+DROP FUNCTION IF EXISTS esqase.note_version(timestamptz);
+DROP FUNCTION IF EXISTS esqase.idempotency_note_replay();

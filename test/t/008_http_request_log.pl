@@ -174,7 +174,7 @@ like($log, qr{esqase: request GET /nowhere 404 .* key=- client=127\.0\.0\.1 }, '
 # ---------------------------------------------------------------------------
 $node->safe_psql('postgres', q{
 ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
-CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS $$
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS esqase.answer LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION USING ERRCODE = '53400', MESSAGE = 'no room'; END $$;
 });
 $node->append_conf('postgresql.conf', "esqase.http_log_level = debug1\n");

@@ -138,7 +138,7 @@ INSERT INTO esqase_test_states VALUES
   $rows;
 GRANT SELECT ON esqase_test_states TO esqase_api;
 ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
-CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS json LANGUAGE plpgsql AS \$\$
+CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS esqase.answer LANGUAGE plpgsql AS \$\$
 DECLARE s text;
 BEGIN
   SELECT state INTO s FROM esqase_test_states t WHERE t.id = contacts_get.id;
