@@ -62,60 +62,35 @@ ipv6_forbidden(const unsigned char *a)
 		a[0] == 0xff;							/* multicast */
 }
 
-/*
- * The problem with url as a webhook's target, or NULL.  If it has none,
- * *target is set (palloc'd) for the worker: the host, port and the checked
- * address it must connect to.
- */
-const char *
-esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
+/* Resolves host (an IPv6 literal in brackets too): a problem, or NULL with *res. */
+static const char *
+resolve_host(const char *host, struct addrinfo **res)
 {
-	CURLU	   *u = curl_url();
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *port = NULL;
-	const char *problem = NULL;
+	size_t		n = strlen(host);
+	char	   *name = pstrdup(host);
 	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-	char		first[INET6_ADDRSTRLEN] = "";
-	char		bad[INET6_ADDRSTRLEN] = "";
 
-	if (u == NULL)
-		elog(ERROR, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+	if (n > 2 && name[0] == '[' && name[n - 1] == ']')
 	{
-		problem = "not a valid http(s) URL";
-		goto done;
+		memmove(name, name + 1, n - 2);
+		name[n - 2] = '\0';
 	}
-	if (strcmp(scheme, "https") != 0 &&
-		!(strcmp(scheme, "http") == 0 && esq_webhook_allow_private))
-	{
-		problem = "must be an https URL";
-		goto done;
-	}
-	{
-		/* an IPv6 literal comes in brackets */
-		size_t		n = strlen(host);
-		char	   *name = pstrdup(host);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(name, NULL, &hints, res) != 0 || *res == NULL)
+		return psprintf("the host %s cannot be resolved", name);
+	return NULL;
+}
 
-		if (n > 2 && name[0] == '[' && name[n - 1] == ']')
-		{
-			memmove(name, name + 1, n - 2);
-			name[n - 2] = '\0';
-		}
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL)
-		{
-			problem = psprintf("the host %s cannot be resolved", name);
-			goto done;
-		}
-	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+/*
+ * The first address of res, as text, in first; the first that no webhook
+ * may reach (private, loopback, link-local, reserved) in bad, or "".
+ */
+static void
+classify_addresses(const struct addrinfo *res, char *first, char *bad)
+{
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
 	{
 		char		text[INET6_ADDRSTRLEN];
 		bool		forbidden;
@@ -137,22 +112,54 @@ esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
 		else
 			continue;
 		if (forbidden && bad[0] == '\0')
-			strlcpy(bad, text, sizeof(bad));
+			strlcpy(bad, text, INET6_ADDRSTRLEN);
 		if (first[0] == '\0')
-			strlcpy(first, text, sizeof(first));
+			strlcpy(first, text, INET6_ADDRSTRLEN);
 	}
-	if (first[0] == '\0')
-		problem = "the host has no IP address";
-	else if (bad[0] != '\0' && !esq_webhook_allow_private)
-		problem = psprintf("the host's address %s is private, loopback, link-local or reserved", bad);
-	else if (target)
+}
+
+/*
+ * The problem with url as a webhook's target, or NULL.  If it has none,
+ * *target is set (palloc'd) for the worker: the host, port and the checked
+ * address it must connect to.
+ */
+const char *
+esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+	const char *problem = NULL;
+	struct addrinfo *res = NULL;
+	char		first[INET6_ADDRSTRLEN] = "";
+	char		bad[INET6_ADDRSTRLEN] = "";
+
+	if (u == NULL)
+		elog(ERROR, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		problem = "not a valid http(s) URL";
+	else if (strcmp(scheme, "https") != 0 &&
+			 !(strcmp(scheme, "http") == 0 && esq_webhook_allow_private))
+		problem = "must be an https URL";
+	else if ((problem = resolve_host(host, &res)) == NULL)
 	{
-		target->host = pstrdup(host);
-		target->port = atoi(port);
-		target->address = pstrdup(first);
-		target->https = strcmp(scheme, "https") == 0;
+		classify_addresses(res, first, bad);
+		if (first[0] == '\0')
+			problem = "the host has no IP address";
+		else if (bad[0] != '\0' && !esq_webhook_allow_private)
+			problem = psprintf("the host's address %s is private, loopback, link-local or reserved", bad);
+		else if (target)
+		{
+			target->host = pstrdup(host);
+			target->port = atoi(port);
+			target->address = pstrdup(first);
+			target->https = strcmp(scheme, "https") == 0;
+		}
 	}
-done:
 	if (res)
 		freeaddrinfo(res);
 	curl_free(scheme);
