@@ -232,10 +232,10 @@ extern PGDLLEXPORT void esqase_webhook_worker_main(Datum main_arg);
 /*
  * http_worker.c: whether esqase.database is known to be missing (the first
  * worker to ask checks, once, without a FATAL); whether it exists now (in
- * a process connected to no database).
+ * a process connected to no database; the first to see it says so).
  */
 extern bool esq_database_known_missing(void);
-extern bool esq_database_exists(void);
+extern bool esq_database_appeared(void);
 extern void esq_webhook_register_worker(void);
 extern void esq_webhook_init(void);
 
@@ -527,6 +527,8 @@ extern void esq_sql_call(const EsqSqlCall *call, EsqSqlResult *res);
 extern void esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res);
 /* False, with res holding the 503, if the API cannot serve at all. */
 extern bool esq_sql_ready(const char *activity, EsqSqlResult *res);
+/* The role of API work (esqase.http_role), or InvalidOid and why not. */
+extern Oid	esq_api_role(char *problem, size_t size);
 
 /* ------------------------------------------------------------------------
  * http_durable.c: when an answer may go out (durability)

@@ -294,6 +294,31 @@ sql_can(bool feature, const char *header, EsqSqlResult *res)
 }
 
 /*
+ * The role API work runs as (esqase.http_role), or InvalidOid with the
+ * reason in problem: missing, or one that row-level security would not
+ * hold (a superuser, BYPASSRLS).  In a transaction.
+ */
+Oid
+esq_api_role(char *problem, size_t size)
+{
+	Oid			roleid = get_role_oid(esq_http_role, true);
+
+	if (!OidIsValid(roleid))
+		snprintf(problem, size, "role \"%s\" (esqase.http_role) does not exist", esq_http_role);
+	else if (superuser_arg(roleid))
+		snprintf(problem, size,
+				 "role \"%s\" (esqase.http_role) is a superuser, which bypasses row-level security; "
+				 "the API will not run as it", esq_http_role);
+	else if (has_bypassrls_privilege(roleid))
+		snprintf(problem, size,
+				 "role \"%s\" (esqase.http_role) has BYPASSRLS; the API will not run as it",
+				 esq_http_role);
+	else
+		return roleid;
+	return InvalidOid;
+}
+
+/*
  * Checks that the extension exists and the role is safe.  Returns the role
  * to run as, or InvalidOid after filling res with a 503.
  */
@@ -324,19 +349,8 @@ check_ready(EsqSqlResult *res)
 		plans_ext_xmin = xmin;
 	}
 
-	roleid = get_role_oid(esq_http_role, true);
-	if (!OidIsValid(roleid))
-		snprintf(problem, sizeof(problem),
-				 "role \"%s\" (esqase.http_role) does not exist", esq_http_role);
-	else if (superuser_arg(roleid))
-		snprintf(problem, sizeof(problem),
-				 "role \"%s\" (esqase.http_role) is a superuser, which bypasses row-level security; "
-				 "the API will not run as it", esq_http_role);
-	else if (has_bypassrls_privilege(roleid))
-		snprintf(problem, sizeof(problem),
-				 "role \"%s\" (esqase.http_role) has BYPASSRLS; the API will not run as it",
-				 esq_http_role);
-	else
+	roleid = esq_api_role(problem, sizeof(problem));
+	if (OidIsValid(roleid))
 	{
 		note_problem(NULL);
 		return roleid;
@@ -896,16 +910,27 @@ esq_sql_check_access(const EsqSqlCall *call, EsqSqlResult *res)
 /*
  * Whether the API can serve at all (the database, the extension, the
  * role), for an answer that needs no SQL: a request without a key learns
- * "not available" (503) before "send a key" (401).
+ * "not available" (503) before "send a key" (401).  A yes is trusted for a
+ * second, so a flood of keyless requests costs one transaction a second,
+ * not one each; a 503 is looked at again every time.
  */
 bool
 esq_sql_ready(const char *activity, EsqSqlResult *res)
 {
+	static TimestampTz ready_at = 0;
+	TimestampTz now = GetCurrentTimestamp();
 	EsqSqlCall	call;
 
+	if (ready_at != 0 && !TimestampDifferenceExceeds(ready_at, now, 1000))
+	{
+		memset(res, 0, sizeof(*res));
+		res->status = 200;
+		return true;
+	}
 	memset(&call, 0, sizeof(call));
 	call.action = ESQ_GET;
 	call.activity = activity;
 	sql_call(&call, true, res);
+	ready_at = res->status < 400 ? now : 0;
 	return res->status < 400;
 }

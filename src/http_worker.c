@@ -67,8 +67,8 @@
  * is not connected to a database can read shared catalogs only by heap
  * scan (their indexes need pg_class), like the autovacuum launcher does.
  */
-bool
-esq_database_exists(void)
+static bool
+database_exists(void)
 {
 	bool		exists = false;
 	Relation	rel;
@@ -124,7 +124,7 @@ esqase_database_check_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pg_atomic_write_u32(&esq_shared->db_state,
-						esq_database_exists() ? ESQ_DB_EXISTS : ESQ_DB_MISSING);
+						database_exists() ? ESQ_DB_EXISTS : ESQ_DB_MISSING);
 	proc_exit(0);				/* 0: logged at DEBUG1 only, not restarted */
 }
 
@@ -338,6 +338,24 @@ handle_signals(bool tls)
 }
 
 /*
+ * Whether esqase.database exists now, for a worker connected to no
+ * database; if so, the shared state says so, and the first worker to see
+ * it logs that the workers restart to connect to it.
+ */
+bool
+esq_database_appeared(void)
+{
+	if (!database_exists())
+		return false;
+	if (esq_shared == NULL ||
+		pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)
+		ereport(LOG,
+				(errmsg("esqase: database \"%s\" now exists; the workers restart to connect to it",
+						esq_database)));
+	return true;
+}
+
+/*
  * In no-database mode: once esqase.database exists, restart to connect to
  * it.  Looked at after 1, 2, then every 4 s; logged by the first worker
  * that sees it.
@@ -355,13 +373,8 @@ restart_once_database_exists(int idx)
 		return;
 	last_check = now;
 	interval_ms = Min(interval_ms * 2, 4000);
-	if (!esq_database_exists())
+	if (!esq_database_appeared())
 		return;
-	if (esq_shared == NULL ||
-		pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)
-		ereport(LOG,
-				(errmsg("esqase: database \"%s\" now exists; the HTTP workers restart to connect to it",
-						esq_database)));
 	esq_http_stop();
 	if (esq_shared)
 		esq_shared->connecting[idx] = false;

@@ -264,23 +264,46 @@ check_reach(Delivery *ds, int from, int to, Oid api_role)
 	}
 }
 
+/*
+ * The role the reach checks run as: the API's (esqase.http_role), refused
+ * as the HTTP workers refuse it (missing, superuser, BYPASSRLS), with a
+ * WARNING when the reason changes; no delivery is claimed meanwhile.
+ */
+static Oid
+reach_role(void)
+{
+	static char last[256];
+	char		problem[256];
+	Oid			role = esq_api_role(problem, sizeof(problem));
+
+	if (OidIsValid(role))
+		last[0] = '\0';
+	else if (strcmp(problem, last) != 0)
+	{
+		strlcpy(last, problem, sizeof(last));
+		ereport(WARNING,
+				(errmsg("esqase: webhook deliveries wait: %s", problem)));
+	}
+	return role;
+}
+
 /* Claims up to BATCH due deliveries into *out (in cxt); returns how many. */
 static int
 claim(Delivery **out, MemoryContext cxt)
 {
 	int			n = 0;
+	Oid			api_role;
 
 	begin_transaction();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (outbox_installed() &&
+	if (outbox_installed() && OidIsValid(api_role = reach_role()) &&
 		SPI_execute_with_args("SELECT * FROM esqase.webhook_claim($1)", 1, (Oid[]) {INT4OID},
 							  (Datum[]) {Int32GetDatum(BATCH)}, NULL, false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *tt = SPI_tuptable;
 		TupleDesc	desc = tt->tupdesc;
 		MemoryContext spi = MemoryContextSwitchTo(cxt);
-		Oid			api_role = get_role_oid("esqase_api", false);
 
 		n = (int) SPI_processed;
 		*out = palloc0(sizeof(Delivery) * Max(n, 1));
@@ -544,15 +567,8 @@ wait_for_database(void)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		if (esq_database_exists())
-		{
-			/* (with no HTTP worker, no one else would say so) */
-			if (pg_atomic_exchange_u32(&esq_shared->db_state, ESQ_DB_EXISTS) != ESQ_DB_EXISTS)
-				ereport(LOG,
-						(errmsg("esqase: database \"%s\" now exists; the webhook worker restarts to connect to it",
-								esq_database)));
+		if (esq_database_appeared())
 			proc_exit(1);		/* restarted in bgw_restart_time, it connects */
-		}
 	}
 }
 
