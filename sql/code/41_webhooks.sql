@@ -214,10 +214,18 @@ LANGUAGE sql STABLE RETURN esqase.webhooks_deliveries(id, params)::jsonb;
 -------------------------------------------------------------------------------
 
 -- The outbox trigger of a webhook source's table (one per statement and
--- event kind; TG_ARGV[0] is the resource's path).  A firm without a live
--- webhook costs one probe of an empty partial index.  An update that
+-- event kind; TG_ARGV[0] is the resource's path).  With no live webhook
+-- anywhere a write costs one probe of an empty partial index; otherwise only
+-- the rows of firms that have one go on (a probe by firm of that index), so
+-- another firm's webhooks cost a write nothing more.  An update that
 -- changes nothing but updated_at is no event; one that sets deleted_at is
 -- <resource>.deleted.
+-- Whether the firm has a live webhook (for the outbox trigger, which runs
+-- as the owner; inlined).
+CREATE OR REPLACE FUNCTION esqase.webhook_firm_live(firm uuid) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (SELECT FROM esqase.webhooks w WHERE w.firm_id = firm AND w.status = 'ACTIVE' AND w.deleted_at IS NULL);
+
 CREATE OR REPLACE FUNCTION esqase.webhook_outbox() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -230,13 +238,17 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM esqase.webhook_enqueue(array_agg(r.firm_id), array_agg(r.id),
                                        array_agg(resource || '.created'))
-           FROM new_rows r;
+           FROM new_rows r
+          WHERE esqase.webhook_firm_live(r.firm_id)
+         HAVING count(*) > 0;
     ELSE
         PERFORM esqase.webhook_enqueue(array_agg(n.firm_id), array_agg(n.id),
                                        array_agg(resource || CASE WHEN o.deleted_at IS NULL AND n.deleted_at IS NOT NULL
                                                                   THEN '.deleted' ELSE '.updated' END))
            FROM new_rows n JOIN old_rows o ON o.firm_id = n.firm_id AND o.id = n.id
-          WHERE to_jsonb(n) - 'updated_at' IS DISTINCT FROM to_jsonb(o) - 'updated_at';
+          WHERE esqase.webhook_firm_live(n.firm_id)
+            AND to_jsonb(n) - 'updated_at' IS DISTINCT FROM to_jsonb(o) - 'updated_at'
+         HAVING count(*) > 0;
     END IF;
     RETURN NULL;
 END
