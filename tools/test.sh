@@ -39,8 +39,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 # Every cluster the suites start is UTF-8 whatever this shell's locale is
 # (initdb takes it from the environment; a fresh machine may have none, and
-# SQL_ASCII cannot hold the API's text).
-export LC_ALL=C.UTF-8
+# SQL_ASCII cannot hold the API's text).  Each category is set, not LC_ALL:
+# pg_regress and PostgreSQL's TAP modules unset LC_ALL, and on a fresh
+# machine with no LANG its clusters were then made in locale C, SQL_ASCII.
+export LANG=C.UTF-8 LC_CTYPE=C.UTF-8 LC_COLLATE=C.UTF-8 LC_NUMERIC=C.UTF-8 \
+    LC_TIME=C.UTF-8 LC_MONETARY=C.UTF-8
+unset LC_ALL
 suites=${*:-sql tap bench}
 wants() { [[ " $suites " == *" $1 "* ]]; }
 # Narrowing variables reach make on its command line (the Makefile's own
