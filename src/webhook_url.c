@@ -119,6 +119,24 @@ classify_addresses(const struct addrinfo *res, char *first, char *bad)
 }
 
 /*
+ * The refusal of a forbidden address.  A name is refused by its name: which
+ * of its addresses comes first (localhost: 127.0.0.1 or ::1) is the
+ * resolver's choice, and differs between machines.
+ */
+static const char *
+address_problem(const char *host, const char *bad)
+{
+	size_t		n = strlen(host);
+	bool		literal = strcmp(host, bad) == 0 ||
+		(n > 2 && host[0] == '[' && strlen(bad) == n - 2 && strncmp(host + 1, bad, n - 2) == 0);
+
+	if (literal)
+		return psprintf("the host's address %s is private, loopback, link-local or reserved", bad);
+	return psprintf("the host %s resolves to an address that is private, loopback, link-local or reserved",
+					host);
+}
+
+/*
  * The problem with url as a webhook's target, or NULL.  If it has none,
  * *target is set (palloc'd) for the worker: the host, port and the checked
  * address it must connect to.
@@ -151,7 +169,7 @@ esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
 		if (first[0] == '\0')
 			problem = "the host has no IP address";
 		else if (bad[0] != '\0' && !esq_webhook_allow_private)
-			problem = psprintf("the host's address %s is private, loopback, link-local or reserved", bad);
+			problem = address_problem(host, bad);
 		else if (target)
 		{
 			target->host = pstrdup(host);
