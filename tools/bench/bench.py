@@ -616,8 +616,11 @@ def webhook_report(wh):
 def main():
     pg_version = subprocess.run([BINDIR + "/postgres", "--version"], capture_output=True,
                                 text=True).stdout.strip()
-    git = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip() or "?"
+    try:    # the report names the commit; a machine without git (a copied tree) says "?"
+        git = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        git = "?"
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True,
                                  text=True).stdout.split("[")[0].strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
