@@ -5,8 +5,10 @@
 #   sudo tools/bench.sh
 #
 # As root on Debian 12: installs what it needs (the build dependencies, wrk),
-# builds and installs the extension with `make PG_CONFIG=$PG_CONFIG install`,
-# starts a private temporary cluster from `$PG_CONFIG --bindir` as the
+# builds the extension and installs it into a private copy of the server's
+# installation in its temporary directory (tools/private-install.sh; the
+# system's installation is left alone), starts a private temporary cluster
+# from that copy's binaries as the
 # postgres user (initdb in a temp dir, free ports, loopback only), seeds it,
 # measures, writes a markdown report and removes the cluster on exit.  The
 # server keeps its default settings (jit on) but for memory and WAL size;
@@ -48,7 +50,9 @@
 #   ESQASE_BENCH_BULK_BATCH     calls of this many (10000)
 #   ESQASE_BENCH_COST_PAIRS     alternating pairs of runs per cost (3)
 #   ESQASE_BENCH_RESOURCES      only these resources in the crud part (all)
-#   ESQASE_BENCH_NO_INSTALL=1   skip the build and make install
+#   ESQASE_BENCH_NO_INSTALL=1   skip the build and the private install: run the
+#                               installation PG_CONFIG names as it is (test.sh
+#                               passes its own private one)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -61,15 +65,8 @@ fi
 
 if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
     "$here/tools/install-deps.sh" --test
-fi
-if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
     make -C "$here" -s PG_CONFIG="$PG_CONFIG"
-    make -C "$here" -s PG_CONFIG="$PG_CONFIG" install
 fi
-bindir=$("$PG_CONFIG" --bindir)
-for tool in wrk curl python3 "$bindir/pgbench" "$bindir/initdb" "$bindir/psql" "$bindir/pg_ctl"; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
-done
 
 as_pg() { runuser -u postgres -- "$@"; }
 free_port() {
@@ -77,6 +74,15 @@ free_port() {
 }
 
 dir=$(mktemp -d /tmp/esqase-bench.XXXXXX)
+# The system's installation is left alone: the extension goes into a private
+# copy of it in the benchmark's directory, whose binaries run the cluster.
+if [ "${ESQASE_BENCH_NO_INSTALL:-}" != 1 ]; then
+    PG_CONFIG=$("$here/tools/private-install.sh" "$here" "$dir/install")
+fi
+bindir=$("$PG_CONFIG" --bindir)
+for tool in wrk curl python3 "$bindir/pgbench" "$bindir/initdb" "$bindir/psql" "$bindir/pg_ctl"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
 chown postgres "$dir"
 chmod 700 "$dir"
 cleanup() {

@@ -7,12 +7,10 @@
 # (PostgreSQL refuses to run as root).  WERROR=1 (as CI sets) fails the build
 # on any compiler warning.
 #
-# The system's PostgreSQL is left alone: as PostgreSQL's own `make check`
-# does (temp-install), the extension is installed into a private copy of the
-# server's installation (DESTDIR), and every suite runs that copy's binaries.
-# PostgreSQL finds its share and library directories relative to its
-# binaries, so the copy serves the esqase built here and no other cluster on
-# the host ever loads it.  Several checkouts can be tested at once.
+# The system's PostgreSQL is left alone: the extension is installed into a
+# private copy of the server's installation (tools/private-install.sh), and
+# every suite runs that copy's binaries.  Several checkouts can be tested at
+# once.
 #
 # Part of the suite, while developing (the same build and temporary install):
 #   tools/test.sh sql            pg_regress and isolation only (REGRESS="00_setup 10_contacts" ISOLATION= narrows it)
@@ -72,17 +70,8 @@ make -C "$work" -s clean >/dev/null
 make -C "$work" -s ${WERROR:+WERROR=1} || exit 1
 
 inst=$work/tmp_install
-bindir=$(pg_config --bindir) pkglibdir=$(pg_config --pkglibdir) sharedir=$(pg_config --sharedir)
-for d in "$(dirname "$bindir")" "$sharedir"; do
-    mkdir -p "$inst$(dirname "$d")" && cp -a "$d" "$inst$(dirname "$d")/" || exit 1
-done
-make -C "$work" -s install DESTDIR="$inst" || exit 1
-temp_config=$inst$bindir/pg_config
-if [ "$("$temp_config" --sharedir)" != "$inst$sharedir" ] \
-   || [ ! -f "$inst$pkglibdir/esqase.so" ]; then
-    echo "test.sh: the temporary installation in $inst is not relocatable" >&2
-    exit 1
-fi
+bindir=$(pg_config --bindir)
+temp_config=$("$work/tools/private-install.sh" "$work" "$inst") || exit 1
 # Under valgrind: the private installation's postgres becomes a script that
 # runs the real one under memcheck, one log per process in $work/valgrind/.
 if [ -n "${ESQASE_VALGRIND:-}" ]; then
