@@ -277,15 +277,16 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	/*
-	 * Planned once per backend: this runs on every API request.  The plan
-	 * names the function by schema, and the plan cache re-plans it if the
-	 * extension is dropped and created again.
+	 * Planned once per backend, generic (a custom plan for each token would
+	 * be planned again on every call): this runs on every API request.  The
+	 * plan names the function by schema, and the plan cache re-plans it if
+	 * the extension is dropped and created again.
 	 */
 	if (key_lookup_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
-									   "FROM esqase.key_lookup($1)",
-									   1, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
+											  "FROM esqase.key_lookup($1)",
+											  1, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for esqase.key_lookup: %s",

@@ -298,15 +298,24 @@ esq_define_http_gucs(void)
 int
 esq_worker_count(void)
 {
+	/*
+	 * Counted once, when the postmaster registers the workers, and inherited
+	 * by them: the count is the number started, whatever CPUs come online
+	 * later, and the workers ask for it on every loop run (a sysconf() of the
+	 * online CPUs opens and reads a file in /sys each time).
+	 */
+	static int	count = 0;
 	long		ncpu;
 	int			n;
 
+	if (count > 0)
+		return count;
 	if (esq_http_workers > 0)
-		return esq_http_workers;
+		return count = esq_http_workers;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	n = 2 * (int) Max(ncpu, 1);
 	n = Min(n, Max(2, max_worker_processes / 2));
-	return Max(2, Min(n, ESQ_MAX_WORKERS));
+	return count = Max(2, Min(n, ESQ_MAX_WORKERS));
 }
 
 /* Registers the HTTP workers as static background workers. */

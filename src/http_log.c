@@ -14,17 +14,27 @@
  * per interval and worker, however many requests.  The metrics
  * (esqase_http_requests_total) still count every one.
  *
- * With esqase.http_access_log set (a file), the lines go to that file
- * instead of the server log, at every level: each worker appends them to a
- * buffer of its own and writes the buffer with one write() (whole lines,
- * O_APPEND, so the workers' lines never interleave mid-line) when it is a
- * second old, when it is full, at once after a 5xx, and when the worker
- * exits.  The ereport pipeline (formatting the prefix, the emit hook that
- * scrubs tokens, a write per line) cost 12-22% of a GET's throughput; the
- * buffered file costs a memcpy per line.  A 5xx still goes to the server
- * log at WARNING as well.  On SIGHUP (pg_ctl reload, logrotate's
- * postrotate) the file is closed and reopened by name.  If it cannot be
- * opened, the lines go to the server log, with one WARNING saying why.
+ * The lines are buffered by each worker and written in batches, as nginx's
+ * access_log ... buffer= does: one line cost a whole ereport (the prefix,
+ * the emit hook that scrubs tokens, a write()) where a batch costs a
+ * memcpy per line.  A batch is written when it is a second old, when it is
+ * full, before any other line of this file is logged (so the log keeps the
+ * order of the answers), at once with a 5xx, at a reload and when the
+ * worker exits.  It goes:
+ *
+ *  - to the server log by default: one record at esqase.http_log_level
+ *    holding up to ESQ_SERVER_LOG_BATCH bytes of lines, each line
+ *    "esqase: request ..." as a lone line would be (PostgreSQL starts each
+ *    line after the first with a tab); the record's time is that of its
+ *    write, at most a second after its first line's answer;
+ *
+ *  - with esqase.http_access_log set, to that file, at every level: lines
+ *    "<UTC time> <pid> ..." written with one write() (whole lines,
+ *    O_APPEND, so the workers' lines never interleave mid-line).  A 5xx is
+ *    in the server log at WARNING as well.  On SIGHUP (pg_ctl reload,
+ *    logrotate's postrotate) the file is closed and reopened by name.  If
+ *    it cannot be opened, the lines go to the server log, with one WARNING
+ *    saying why.
  */
 #include "postgres.h"
 
@@ -43,15 +53,20 @@
 
 #define ESQ_LOG_UNAUTH_INTERVAL_MS 10000
 #define ESQ_ACCESS_LOG_BUFFER 65536
+#define ESQ_SERVER_LOG_BATCH 8192	/* one log record: about 40 lines */
 #define ESQ_ACCESS_LOG_FLUSH_MS 1000
 
 /* The access-log file (esqase.http_access_log) of this worker. */
 static int	access_fd = -1;
 static bool access_failed = false;	/* could not open it: the server log until reload */
+static int64 access_error_ms = 0;	/* the last write error reported */
+
+/* The lines not written yet, for the file or for one server-log record. */
 static char *access_buf = NULL;	/* malloc'd, ESQ_ACCESS_LOG_BUFFER bytes */
 static size_t access_len = 0;
 static int64 access_since = 0;	/* ms: when the oldest buffered line was added */
-static int64 access_error_ms = 0;	/* the last write error reported */
+static bool batch_to_file = false;	/* where the buffered lines go */
+static int	batch_level = LOG;	/* their level, in the server log */
 
 /* The 401s of the current interval that were not logged one by one. */
 static int64 unauth_since = 0;	/* ms: the interval's first 401, 0: none */
@@ -162,9 +177,9 @@ client_address(const EsqConn *c, char *client, size_t size)
 				  client, size);
 }
 
-/* Writes the buffered lines of the access log (one write() of whole lines). */
-void
-esq_log_access_flush(void)
+/* Writes the buffered lines to the access-log file (one write() of whole lines). */
+static void
+write_access_file(void)
 {
 	size_t		done = 0;
 
@@ -193,6 +208,29 @@ esq_log_access_flush(void)
 		}
 		done += n;
 	}
+}
+
+/* Writes the buffered lines, to the file or as one server-log record. */
+void
+esq_log_access_flush(void)
+{
+	if (access_len == 0)
+		return;
+	if (batch_to_file)
+	{
+		if (access_fd >= 0)
+			write_access_file();
+	}
+	else
+	{
+		/* the lines end with '\n': the record's message does not */
+		access_buf[access_len - 1] = '\0';
+		/* reset first: an error in ereport must not write the batch twice */
+		access_len = 0;
+		ereport(batch_level,
+				(errmsg_internal("%s", access_buf),
+				 errhidestmt(true), errhidecontext(true)));
+	}
 	access_len = 0;
 	access_since = 0;
 }
@@ -200,8 +238,20 @@ esq_log_access_flush(void)
 static void
 access_log_exit(int code, Datum arg)
 {
-	if (access_fd >= 0 && access_len > 0)
-		esq_log_access_flush();
+	esq_log_access_flush();
+}
+
+/* The buffer, and the flush at exit: false if there is no memory for it. */
+static bool
+batch_ready(void)
+{
+	if (access_buf == NULL)
+	{
+		if ((access_buf = malloc(ESQ_ACCESS_LOG_BUFFER)) == NULL)
+			return false;
+		on_proc_exit(access_log_exit, (Datum) 0);
+	}
+	return true;
 }
 
 /*
@@ -211,10 +261,9 @@ access_log_exit(int code, Datum arg)
 void
 esq_log_access_reopen(void)
 {
+	esq_log_access_flush();
 	if (access_fd >= 0)
 	{
-		if (access_len > 0)
-			esq_log_access_flush();
 		close(access_fd);
 		access_fd = -1;
 	}
@@ -225,13 +274,11 @@ esq_log_access_reopen(void)
 static bool
 access_log_ready(void)
 {
-	static bool registered = false;
-
 	if (access_fd >= 0)
 		return true;
 	if (access_failed || esq_http_access_log == NULL || esq_http_access_log[0] == '\0')
 		return false;
-	if (access_buf == NULL && (access_buf = malloc(ESQ_ACCESS_LOG_BUFFER)) == NULL)
+	if (!batch_ready())
 		return false;
 	/* a relative path is in the data directory, the workers' working directory */
 	access_fd = open(esq_http_access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -243,11 +290,6 @@ access_log_ready(void)
 				 errmsg("esqase: could not open the access log \"%s\": %m; requests are logged in the server log until the next reload",
 						esq_http_access_log)));
 		return false;
-	}
-	if (!registered)
-	{
-		on_proc_exit(access_log_exit, (Datum) 0);
-		registered = true;
 	}
 	return true;
 }
@@ -272,14 +314,44 @@ esq_log_access_tick(void)
 		esq_log_access_flush();
 }
 
-/* Adds "<UTC time> <pid> text\n" to the buffer; written at once if urgent. */
+/*
+ * Adds head, then text, then '\n' to the batch for the file (to_file) or
+ * the server log at level, writing the batch first if it goes elsewhere or
+ * has no room (max bytes); written at once if urgent.
+ */
+static void
+batch_add(bool to_file, int level, const char *head, size_t head_len,
+		  const char *text, size_t max, bool urgent)
+{
+	size_t		len = strlen(text);
+
+	if (len > max - head_len - 1)
+		len = max - head_len - 1;
+	if (access_len > 0 &&
+		(batch_to_file != to_file || batch_level != level ||
+		 access_len + head_len + len + 1 > max))
+		esq_log_access_flush();
+	if (access_len == 0)
+	{
+		access_since = esq_now_ms();
+		batch_to_file = to_file;
+		batch_level = level;
+	}
+	memcpy(access_buf + access_len, head, head_len);
+	memcpy(access_buf + access_len + head_len, text, len);
+	access_len += head_len + len;
+	access_buf[access_len++] = '\n';
+	if (urgent)
+		esq_log_access_flush();
+}
+
+/* Adds "<UTC time> <pid> text" to the access-log file's batch. */
 static void
 access_log_add(const char *text, bool urgent)
 {
 	static time_t stamp_sec = 0;
 	static char stamp[32];		/* "2026-12-07T03:50:12." of stamp_sec */
 	struct timeval tv;
-	size_t		len = strlen(text);
 	int			head;
 	char		line_head[64];
 
@@ -294,18 +366,7 @@ access_log_add(const char *text, bool urgent)
 	}
 	head = snprintf(line_head, sizeof(line_head), "%s%03dZ %d ", stamp,
 					(int) (tv.tv_usec / 1000), MyProcPid);
-	if (len > (size_t) (ESQ_ACCESS_LOG_BUFFER - head - 1))
-		len = ESQ_ACCESS_LOG_BUFFER - head - 1;
-	if (access_len + head + len + 1 > ESQ_ACCESS_LOG_BUFFER)
-		esq_log_access_flush();
-	if (access_len == 0)
-		access_since = esq_now_ms();
-	memcpy(access_buf + access_len, line_head, head);
-	memcpy(access_buf + access_len + head, text, len);
-	access_len += head + len;
-	access_buf[access_len++] = '\n';
-	if (urgent)
-		esq_log_access_flush();
+	batch_add(true, LOG, line_head, head, text, ESQ_ACCESS_LOG_BUFFER, urgent);
 }
 
 /*
@@ -331,11 +392,14 @@ esq_log_flush_summary(bool force)
 		access_log_add(text, false);
 	}
 	else if (unauth_unlogged > 0 && message_level_is_interesting(level))
+	{
+		esq_log_access_flush();
 		ereport(level,
 				(errmsg("esqase: %llu more unauthenticated requests (401) in %d s not logged one by one, the last from client=%s",
 						(unsigned long long) unauth_unlogged,
 						(int) ((esq_now_ms() - unauth_since + 999) / 1000), unauth_last_client),
 				 errhidestmt(true), errhidecontext(true)));
+	}
 	unauth_since = 0;
 	unauth_unlogged = 0;
 }
@@ -404,15 +468,22 @@ esq_log_line(const EsqConn *c, const char *method, const char *url,
 	{
 		/* a 5xx is written at once, and is in the server log too */
 		access_log_add(buf.data, status >= 500);
-		if (status < 500)
-		{
-			pfree(buf.data);
-			return;
-		}
 	}
-	ereport(level,
-			(errmsg("esqase: request %s", buf.data),
-			 errhidestmt(true), errhidecontext(true)));
+	else if (status < 500 && batch_ready())
+	{
+		static const char head[] = "esqase: request ";
+
+		batch_add(false, level, head, sizeof(head) - 1, buf.data,
+				  ESQ_SERVER_LOG_BATCH, false);
+	}
+	if (status >= 500 || (!to_file && access_buf == NULL))
+	{
+		/* after the lines answered before it */
+		esq_log_access_flush();
+		ereport(level,
+				(errmsg("esqase: request %s", buf.data),
+				 errhidestmt(true), errhidecontext(true)));
+	}
 	pfree(buf.data);
 }
 

@@ -83,13 +83,16 @@ $$;
 
 -- A new token, esq_<prefix>_<secret>: 12 and 64 hex digits.
 -- (No SET clause on these two: they are inlined into their callers, whose
--- search_path is pg_catalog.)
+-- search_path is pg_catalog.  token_hash is STABLE because convert_to is:
+-- PostgreSQL never inlines a function declared less volatile than its body,
+-- and, declared IMMUTABLE, it ran through the SQL-function executor, its
+-- body parsed again, on every request's key lookup.)
 CREATE OR REPLACE FUNCTION esqase.new_token(prefix text) RETURNS text
 LANGUAGE sql VOLATILE
 RETURN 'esq_' || prefix || '_' || pg_catalog.replace(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', '');
 
 CREATE OR REPLACE FUNCTION esqase.token_hash(token text) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT
+LANGUAGE sql STABLE STRICT
 RETURN pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8'));
 
 -- Whether token is the key whose row has these columns: the hash proves the
@@ -270,10 +273,14 @@ SELECT k.firm_id, k.id, k.member_id, m.name AS member_name, k.name, k.prefix, k.
 -- last_used_at is refreshed at most once a minute, never waiting on a lock,
 -- so concurrent requests with one key do not queue behind each other, and
 -- not at all in a read-only transaction.
+-- Its statements keep one generic plan: with the token as a constant the
+-- plan cache judged a custom plan cheaper every time and planned the lookup
+-- again on every request (a quarter of a GET's CPU; docs/benchmarks.md).
 CREATE OR REPLACE FUNCTION esqase.key_lookup(token text,
     OUT firm_id uuid, OUT member_id uuid, OUT key_id uuid, OUT is_owner boolean,
     OUT scopes text[], OUT permissions text[])
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     k esqase.api_keys;
 BEGIN

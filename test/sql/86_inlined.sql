@@ -32,3 +32,30 @@ LANGUAGE sql STABLE SET search_path = pg_catalog
 AS $$ SELECT 1::bigint, json_build_object('firm', firm, 'ids', ids) $$;
 SELECT pg_temp.inlined('esqase.not_inlined_docs'::regproc);
 ROLLBACK;
+
+-- The key lookup every request runs reads the prefix index and hashes the
+-- token inline: no esqase function is left in its plan to be called
+-- through the SQL-function executor (token_hash, declared IMMUTABLE over
+-- the STABLE convert_to, was not inlined and ran that way on every
+-- request).
+CREATE FUNCTION pg_temp.esqase_calls(query text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN VERBOSE ' || query LOOP
+        IF line ~ 'esqase\.[a-z_]+\(' THEN
+            RETURN NEXT line;
+        END IF;
+    END LOOP;
+END
+$$;
+PREPARE lookup(text) AS
+SELECT a.id FROM esqase.api_keys a
+ WHERE a.prefix = esqase.token_prefix($1)
+   AND esqase.token_opens($1, a.secret_hash, a.previous_secret_hash, a.previous_valid_until);
+SET plan_cache_mode = force_generic_plan;
+SELECT count(*) AS esqase_calls_in_key_lookup
+FROM pg_temp.esqase_calls('EXECUTE lookup(''esq_0123456789ab_x'')');
+RESET plan_cache_mode;
+DEALLOCATE lookup;

@@ -106,8 +106,9 @@ is($node->safe_psql('postgres', 'SELECT esqase.context_request_id() IS NULL'), '
 # ---------------------------------------------------------------------------
 my @l = log_lines('client-id-123');
 is(scalar @l, 1, 'one log line for the request');
+# a record's first line follows the prefix; PostgreSQL starts the next with a tab
 like($l[0],
-	qr{LOG:  esqase: request POST /v1/contacts 400 \d+\.\d{3} ms \d+ bytes key=\Q$prefix\E client=127\.0\.0\.1 request_id=client-id-123$},
+	qr{(?:LOG:  |^\t)esqase: request POST /v1/contacts 400 \d+\.\d{3} ms \d+ bytes key=\Q$prefix\E client=127\.0\.0\.1 request_id=client-id-123$},
 	'method, path without the query, status, duration, bytes, key prefix, client, id');
 @l = log_lines('create-1');
 like($l[0], qr{ 201 .* key=\Q$prefix\E }, 'a 201 is logged');
@@ -129,6 +130,25 @@ like($log, qr{esqase: request GET /nowhere 404 .* key=- client=127\.0\.0\.1 }, '
 	close $s;
 	@l = log_lines('forge-1');
 	like($l[0], qr{request GET /v1/x%0A2026-01-01%20LOG:%20forged 404 }, 'control characters are escaped');
+}
+
+# Written in batches: requests answered within a second by one worker share
+# one log record (a line each), not a record each; on one keep-alive
+# connection they are all answered by the same worker.
+{
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
+	for my $i (1 .. 5)
+	{
+		print $s "GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: batch-$i\r\n"
+		  . ($i == 5 ? "Connection: close\r\n" : '') . "\r\n";
+	}
+	local $/;
+	my $resp = <$s>;
+	close $s;
+	my @b = map { (log_lines("batch-$_"))[0] // '' } 1 .. 5;
+	is(scalar(grep { /esqase: request GET \/nowhere 404 / } @b), 5, 'five requests, five lines');
+	cmp_ok(scalar(grep { /^\tesqase: request / } @b), '>=', 3,
+		'most of them continue a record (a tab, no prefix): written together');
 }
 
 # ---------------------------------------------------------------------------
@@ -177,13 +197,31 @@ ALTER FUNCTION esqase.contacts_get(uuid) RENAME TO contacts_get_real;
 CREATE FUNCTION esqase.contacts_get(id uuid) RETURNS esqase.answer LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION USING ERRCODE = '53400', MESSAGE = 'no room'; END $$;
 });
+my $u = '00000000-0000-4000-8000-000000000001';
+# a 5xx is written at once, after the lines its worker buffered before it
+# (one connection: one worker)
+{
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
+	print $s "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+	  . "X-Request-Id: before-503\r\n\r\n"
+	  . "GET /v1/contacts/$u HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+	  . "X-Request-Id: five-oh-three\r\nConnection: close\r\n\r\n";
+	local $/;
+	my $resp = <$s>;
+	close $s;
+	like($resp, qr{HTTP/1\.1 200 .*HTTP/1\.1 503 }s, 'a 200 then a 503 on one connection');
+}
 $node->append_conf('postgresql.conf', "esqase.http_log_level = debug1\n");
 $node->reload;
 sleep 1;
-my $u = '00000000-0000-4000-8000-000000000001';
-$r = api($node, 'GET', "/v1/contacts/$u", 503, %T, headers => { 'X-Request-Id' => 'five-oh-three' });
 @l = log_lines('five-oh-three');
 like($l[0], qr{WARNING:  esqase: request GET /v1/contacts/$u 503 }, 'a 5xx is logged at WARNING');
+{
+	my $log = slurp_file($node->logfile);
+	my $ok = index($log, 'request_id=before-503') >= 0
+	  && index($log, 'request_id=before-503') < index($log, 'request_id=five-oh-three');
+	ok($ok, 'after the buffered line of the request answered before it');
+}
 api($node, 'GET', '/v1/contacts', 200, %T, headers => { 'X-Request-Id' => 'quiet-200' });
 api($node, 'GET', "/v1/contacts/$u", 503, %T, headers => { 'X-Request-Id' => 'after-quiet' });
 ok(log_lines('after-quiet'), 'the next 5xx is logged');
