@@ -12,14 +12,22 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "esqase.h"
@@ -145,6 +153,60 @@ static SPIPlanPtr key_lookup_plan = NULL;
 static MemoryContext ContextMemory = NULL;
 static bool callback_registered = false;
 
+/*
+ * The keys this backend authenticated in the last minute, so that a worker
+ * does not look its keys up again on every request (the lookup was a third
+ * of a GET's CPU).  A key found here is as valid as the lookup would say:
+ *
+ *  - every change that can make a key invalid, or change its scopes or its
+ *    member's permissions, fires a statement trigger (esqase.keys_changed)
+ *    that invalidates esqase.api_keys' relcache entry: PostgreSQL sends
+ *    that at commit to every backend (standbys too, through the WAL), and a
+ *    backend takes it in before its next transaction starts, so a revoked
+ *    key is refused from the first request after the revocation commits;
+ *  - a key expires (expires_at, or the old secret's previous_valid_until
+ *    after a rotation) at the time key_lookup returns as valid_until, and is
+ *    looked up again at the latest a minute after it was, which also keeps
+ *    its last_used_at fresh;
+ *  - an invalidation that arrives while a key is being looked up voids what
+ *    that lookup would add; a lookup under a snapshot older than its
+ *    statement (REPEATABLE READ) adds nothing;
+ *  - an entry holds the role that looked it up, the hash of the token (not
+ *    the token), and is used by that role only.
+ */
+#define KNOWN_KEYS 64
+#define KNOWN_KEY_MS 60000
+
+typedef struct KnownKey
+{
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	Oid			role;
+	TimestampTz until;
+	pg_uuid_t	firm_id;
+	pg_uuid_t	member_id;
+	pg_uuid_t	key_id;
+	bool		is_owner;
+	Datum		scopes;			/* text[] in KnownKeysMemory */
+	Datum		permissions;	/* text[] in KnownKeysMemory */
+} KnownKey;
+
+static KnownKey known_keys[KNOWN_KEYS];
+static int	nknown = 0;
+static MemoryContext KnownKeysMemory = NULL;
+static Oid	known_keys_rel = InvalidOid;	/* esqase.api_keys */
+static uint64 known_keys_changes = 0;
+
+static void
+forget_known_keys(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != known_keys_rel)
+		return;
+	known_keys_changes++;
+	nknown = 0;
+	if (KnownKeysMemory != NULL)
+		MemoryContextReset(KnownKeysMemory);
+}
+
 static void
 context_reset(void)
 {
@@ -204,6 +266,13 @@ esqase_context_init(void)
 		ContextMemory = AllocSetContextCreate(TopMemoryContext,
 											  "esqase API context",
 											  ALLOCSET_SMALL_SIZES);
+	if (KnownKeysMemory == NULL)
+	{
+		KnownKeysMemory = AllocSetContextCreate(TopMemoryContext,
+												"esqase known keys",
+												ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(forget_known_keys, (Datum) 0);
+	}
 }
 
 static void
@@ -251,6 +320,102 @@ context_set(HeapTuple tup, TupleDesc desc)
 	api_context.valid = true;
 }
 
+static void
+token_hash(text *token, uint8 *hash)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)) < 0 ||
+		pg_cryptohash_final(ctx, hash, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not hash an API key: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+/* Sets the context from a known key, if hash is one; false if not. */
+static bool
+context_from_known(const uint8 *hash)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext old;
+
+	for (int i = 0; i < nknown; i++)
+	{
+		KnownKey   *k = &known_keys[i];
+
+		if (k->role != GetUserId() || memcmp(k->hash, hash, sizeof(k->hash)) != 0)
+			continue;
+		if (now >= k->until)
+			return false;
+		api_context.firm_id = k->firm_id;
+		api_context.member_id = k->member_id;
+		api_context.key_id = k->key_id;
+		api_context.is_owner = k->is_owner;
+		old = MemoryContextSwitchTo(ContextMemory);
+		api_context.scopes = datumCopy(k->scopes, false, -1);
+		api_context.permissions = datumCopy(k->permissions, false, -1);
+		MemoryContextSwitchTo(old);
+		api_context.may = context_may_mask();
+		api_context.role = GetUserId();
+		api_context.subxid = GetCurrentSubTransactionId();
+		api_context.valid = true;
+		return true;
+	}
+	return false;
+}
+
+/* Keeps the context just looked up as the key of hash, valid until until. */
+static void
+remember_key(const uint8 *hash, TimestampTz until)
+{
+	KnownKey   *k;
+	MemoryContext old;
+
+	for (int i = 0; i < nknown; i++)
+		if (known_keys[i].role == GetUserId() &&
+			memcmp(known_keys[i].hash, hash, PG_SHA256_DIGEST_LENGTH) == 0)
+		{
+			/* a key looked up again (a minute old): the old copy goes */
+			known_keys[i] = known_keys[--nknown];
+			break;
+		}
+	if (nknown == KNOWN_KEYS)
+		forget_known_keys((Datum) 0, InvalidOid);	/* full: start again */
+	k = &known_keys[nknown];
+	memcpy(k->hash, hash, sizeof(k->hash));
+	k->role = GetUserId();
+	k->until = Min(until, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), KNOWN_KEY_MS));
+	k->firm_id = api_context.firm_id;
+	k->member_id = api_context.member_id;
+	k->key_id = api_context.key_id;
+	k->is_owner = api_context.is_owner;
+	old = MemoryContextSwitchTo(KnownKeysMemory);
+	k->scopes = datumCopy(api_context.scopes, false, -1);
+	k->permissions = datumCopy(api_context.permissions, false, -1);
+	MemoryContextSwitchTo(old);
+	nknown++;
+}
+
+/*
+ * esqase.keys_changed(): the statement trigger of esqase.api_keys and
+ * esqase.members (20_triggers.sql) that makes every backend forget the
+ * keys it knows, when the change commits.
+ */
+PG_FUNCTION_INFO_V1(esqase_keys_changed);
+Datum
+esqase_keys_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			rel;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "esqase.keys_changed: not called as a trigger");
+	rel = get_relname_relid("api_keys", RelationGetNamespace(trigdata->tg_relation));
+	if (OidIsValid(rel))
+		CacheInvalidateRelcacheByRelid(rel);
+	return PointerGetDatum(NULL);
+}
+
 /*
  * esqase_authenticate(token text) RETURNS void
  *
@@ -265,6 +430,8 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	int			ret;
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	uint64		changes_before;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -274,18 +441,24 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 	esqase_context_init();
 	context_reset();
 	values[0] = PG_GETARG_DATUM(0);
+	token_hash(PG_GETARG_TEXT_PP(0), hash);
+	if (context_from_known(hash))
+		PG_RETURN_VOID();
+	changes_before = known_keys_changes;
+	known_keys_rel = get_relname_relid("api_keys", get_namespace_oid("esqase", true));
 
 	SPI_connect();
 	/*
 	 * Planned once per backend, generic (a custom plan for each token would
 	 * be planned again on every call): this runs on every API request.  The
 	 * plan names the function by schema, and the plan cache re-plans it if
-	 * the extension is dropped and created again.
+	 * the extension is dropped and created again.  Its columns are
+	 * key_lookup's: firm_id, member_id, key_id, is_owner, scopes,
+	 * permissions, then (from 0.3.0) valid_until.
 	 */
 	if (key_lookup_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare_cursor("SELECT firm_id, member_id, key_id, is_owner, scopes, permissions "
-											  "FROM esqase.key_lookup($1)",
+		SPIPlanPtr	plan = SPI_prepare_cursor("SELECT * FROM esqase.key_lookup($1)",
 											  1, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
@@ -306,6 +479,14 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid API key")));
 	context_set(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	if (SPI_tuptable->tupdesc->natts >= 7 && !IsolationUsesXactSnapshot() &&
+		known_keys_changes == changes_before && OidIsValid(known_keys_rel))
+	{
+		bool		isnull;
+		Datum		until = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull);
+
+		remember_key(hash, isnull ? DT_NOEND : DatumGetTimestampTz(until));
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -336,6 +336,19 @@ BEGIN
 END
 $$;
 
+-- A backend keeps the keys it authenticated for up to a minute (context.c,
+-- "known keys"); a change to a key or to its member's permissions, owner
+-- flag or removal empties every backend's copy when it commits.  Not an
+-- update of last_used_at alone, which every key makes once a minute.
+CREATE OR REPLACE FUNCTION esqase.keys_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'esqase_keys_changed' LANGUAGE C;
+CREATE OR REPLACE TRIGGER api_keys_changed
+    AFTER UPDATE OF firm_id, id, member_id, prefix, secret_hash, scopes, revoked_at, expires_at,
+                    previous_secret_hash, previous_valid_until OR DELETE OR TRUNCATE
+    ON esqase.api_keys FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
+CREATE OR REPLACE TRIGGER members_changed AFTER UPDATE OR DELETE OR TRUNCATE ON esqase.members
+    FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
+
 CREATE OR REPLACE TRIGGER practice_areas_seed_stages AFTER INSERT ON esqase.practice_areas
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.seed_practice_area_stages();
 CREATE OR REPLACE TRIGGER firms_seed AFTER INSERT ON esqase.firms

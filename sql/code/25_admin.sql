@@ -276,38 +276,39 @@ SELECT k.firm_id, k.id, k.member_id, m.name AS member_name, k.name, k.prefix, k.
 -- Its statements keep one generic plan: with the token as a constant the
 -- plan cache judged a custom plan cheaper every time and planned the lookup
 -- again on every request (a quarter of a GET's CPU; docs/benchmarks.md).
+-- valid_until: when the key stops working if nothing changes (its expiry,
+-- or the end of a rotated key's old secret it was given), for the C cache
+-- of known keys (context.c), which the triggers of 20_triggers.sql empty
+-- on every other change.
 CREATE OR REPLACE FUNCTION esqase.key_lookup(token text,
     OUT firm_id uuid, OUT member_id uuid, OUT key_id uuid, OUT is_owner boolean,
-    OUT scopes text[], OUT permissions text[])
+    OUT scopes text[], OUT permissions text[], OUT valid_until timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    k esqase.api_keys;
+    last_used timestamptz;
 BEGIN
-    SELECT a.* INTO k FROM esqase.api_keys a
+    -- one statement: the key and its member
+    SELECT a.firm_id, a.member_id, a.id, m.is_owner, a.scopes, m.permissions, a.last_used_at,
+           least(a.expires_at, CASE WHEN a.secret_hash = esqase.token_hash(token) THEN NULL
+                                    ELSE a.previous_valid_until END)
+      INTO firm_id, member_id, key_id, is_owner, scopes, permissions, last_used, valid_until
+      FROM esqase.api_keys a
+      JOIN esqase.members m ON m.firm_id = a.firm_id AND m.id = a.member_id AND m.deleted_at IS NULL
      WHERE a.prefix = esqase.token_prefix(token)
-       AND esqase.token_opens(token, a.secret_hash, a.previous_secret_hash, a.previous_valid_until);
-    IF NOT FOUND OR k.revoked_at IS NOT NULL OR k.expires_at <= now() THEN
-        PERFORM esqase.fail('28000', 'invalid API key');
-    END IF;
-    SELECT m.is_owner, m.permissions INTO is_owner, permissions
-      FROM esqase.members m
-     WHERE m.firm_id = k.firm_id AND m.id = k.member_id AND m.deleted_at IS NULL;
+       AND esqase.token_opens(token, a.secret_hash, a.previous_secret_hash, a.previous_valid_until)
+       AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now());
     IF NOT FOUND THEN
         PERFORM esqase.fail('28000', 'invalid API key');
     END IF;
     -- Not in a read-only transaction (nor on a hot standby): a read-only
     -- request still authenticates, it just does not refresh last_used_at.
-    IF (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+    IF (last_used IS NULL OR last_used < now() - interval '1 minute')
        AND NOT current_setting('transaction_read_only')::boolean THEN
         UPDATE esqase.api_keys a SET last_used_at = now()
          WHERE (a.firm_id, a.id) IN (SELECT b.firm_id, b.id FROM esqase.api_keys b
-                                      WHERE b.firm_id = k.firm_id AND b.id = k.id
+                                      WHERE b.firm_id = key_lookup.firm_id AND b.id = key_id
                                       FOR UPDATE SKIP LOCKED);
     END IF;
-    firm_id := k.firm_id;
-    member_id := k.member_id;
-    key_id := k.id;
-    scopes := k.scopes;
 END
 $$;

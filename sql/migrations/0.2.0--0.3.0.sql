@@ -146,3 +146,6 @@ $$;
 DROP FUNCTION IF EXISTS esqase.one_version(json, timestamptz);
 DROP FUNCTION IF EXISTS esqase.note_version(timestamptz);
 DROP FUNCTION IF EXISTS esqase.idempotency_note_replay();
+
+-- esqase.key_lookup returns valid_until too (a new OUT column: a new type)
+DROP FUNCTION IF EXISTS esqase.key_lookup(text);
