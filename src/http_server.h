@@ -23,9 +23,11 @@
 /*
  * The header-section check (http_framing.c) and the first-bytes gate
  * (http_conn.c) read libmicrohttpd 0.9.75's connection buffer as that
- * version lays it out; another version could lay it out otherwise.  Built
- * only against 0.9.75 (Debian 12's), and the workers refuse to serve with
- * any other library at run time (esq_http_start).
+ * version lays it out, and the one answer to a request it refuses itself
+ * (esq_conn_mhd_refusing) relies on where 0.9.75 calls its logger; another
+ * version could do either otherwise.  Built only against 0.9.75 (Debian
+ * 12's), and the workers refuse to serve with any other library at run
+ * time (esq_http_start).
  */
 #define ESQ_MHD_VERSION_STRING "0.9.75"
 #if MHD_VERSION != 0x00097500
