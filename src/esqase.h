@@ -276,6 +276,12 @@ extern bool esq_tls_enabled(void);
 /* (Re)loads the certificate and key; false after a WARNING if they fail. */
 extern bool esq_tls_load(void);
 extern void *esq_tls_cert_callback(void);
+/*
+ * The last bytes esqase sends on a TLS session (a GnuTLS session as
+ * libmicrohttpd's MHD_CONNECTION_INFO_GNUTLS_SESSION gives it), then its
+ * close_notify; the bytes sent, or -1.
+ */
+extern ssize_t esq_tls_send_last(void *session, const void *buf, size_t len);
 
 /*
  * esqase.http_tls_priorities' default: Mozilla's "intermediate" (TLS 1.2

@@ -35,15 +35,18 @@
  * The same watch looks at the first bytes of each request on a plain-HTTP
  * connection before libmicrohttpd reads them (gate_first_bytes): bytes
  * that cannot start a request (a TLS ClientHello on the plain port) close
- * the connection at once, and a request that libmicrohttpd would answer
- * itself with two status lines (an unreadable Content-Length) gets one
- * JSON answer instead (http_framing.c says which).  It looks only where it
- * knows that the socket's queue starts with a request: libmicrohttpd has
- * read exactly the header sections and bodies of the requests before
- * (wire_bytes).  A chunked body (whose size on the wire is not counted),
- * an empty line between requests or pipelining (the next request read
- * with the last one) end the looking for that connection: what the gate
- * does not see, libmicrohttpd and the first call's checks handle as before.
+ * the connection at once.  It looks only where it knows that the socket's
+ * queue starts with a request: libmicrohttpd has read exactly the header
+ * sections and bodies of the requests before (wire_bytes).  A chunked body
+ * (whose size on the wire is not counted), an empty line between requests
+ * or pipelining (the next request read with the last one) end the looking
+ * for that connection: what the gate does not see, libmicrohttpd and the
+ * first call's checks handle as before.
+ *
+ * A request that libmicrohttpd refuses itself with two status lines (an
+ * unreadable Content-Length) gets one JSON answer instead, on any
+ * connection, HTTPS too: esq_conn_mhd_refusing, from libmicrohttpd's
+ * logger.
  */
 #include "postgres.h"
 
@@ -284,6 +287,10 @@ refuse_over_limit(EsqConn *c)
 	char		method[33] = "";
 	char		path[257] = "";
 
+	early.status = 503;
+	early.code = "service_unavailable";
+	strlcpy(early.message, ESQ_OVER_LIMIT_MESSAGE, sizeof(early.message));
+
 	if (!c->gated)
 	{
 		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -296,14 +303,9 @@ refuse_over_limit(EsqConn *c)
 			more = recv(c->fd, rest, sizeof(rest), MSG_DONTWAIT);
 		}
 	}
-	if (n > 0 && esq_framing_first_bytes(buf, (size_t) n, &early, method, sizeof(method),
-										 path, sizeof(path)) != ESQ_FIRST_BYTES_CLOSE)
-	{
-		early.status = 503;
-		early.code = "service_unavailable";
-		strlcpy(early.message, ESQ_OVER_LIMIT_MESSAGE, sizeof(early.message));
-		esq_http_answer_first_bytes(c, &early, method, path);
-	}
+	if (n > 0 && esq_framing_first_bytes(buf, (size_t) n, method, sizeof(method),
+										 path, sizeof(path)))
+		esq_http_answer_refused(c, &early, method, path);
 	c->refused = true;
 	esq_conn_kill(c);
 	return true;
@@ -319,6 +321,7 @@ conn_started(struct MHD_Connection *conn, void **socket_context)
 	*socket_context = c;
 	if (c == NULL)
 		return;
+	c->mhd = conn;
 	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	c->fd = info ? info->connect_fd : -1;
 	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -390,6 +393,52 @@ esq_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			c->next->prev = c->prev;
 		free(c);
 		*socket_context = NULL;
+	}
+}
+
+void
+esq_conn_note_path(struct MHD_Connection *conn, const char *path)
+{
+	EsqConn    *c = esq_conn_state(conn);
+
+	if (c)
+		strlcpy(c->path, path, sizeof(c->path));
+}
+
+/*
+ * libmicrohttpd 0.9.75 refuses a request whose Content-Length it cannot
+ * read (http_framing.c, esq_framing_mhd_refusal) as it parses the header
+ * section (parse_connection_headers), and then sends its answer's status
+ * line and headers twice: the function that queues its answer leaves the
+ * connection ready to send, and its caller moves it back a state, so the
+ * answer is built a second time.  The access handler is never called for
+ * such a request; the logger is, before the answer is queued ("Failed to
+ * parse `Content-Length' header"), and the logger (http_server.c) calls
+ * this.  The request is that of the one connection whose header section
+ * libmicrohttpd has parsed (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) but
+ * that has no answer queued (MHD_CONNECTION_INFO_HTTP_STATUS) and has not
+ * reached the access handler (headers_at): any other connection goes from
+ * its parsed header section to the access handler, or to an answer, in
+ * the same step of libmicrohttpd's state machine.  It gets esqase's one
+ * answer, on the socket or its TLS session (libmicrohttpd sends every
+ * earlier answer on a connection in full before it parses the next
+ * request), which is then shut for writing: libmicrohttpd's own answer
+ * fails to send and it closes the connection.  Over HTTPS, pipelined or
+ * not, whatever came before on the connection.
+ */
+void
+esq_conn_mhd_refusing(void)
+{
+	for (EsqConn *c = conns; c; c = c->next)
+	{
+		EsqEarlyAnswer early;
+
+		if (c->killed || c->refused || c->headers_at != 0 ||
+			MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) == NULL ||
+			MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_HTTP_STATUS) != NULL)
+			continue;
+		esq_framing_mhd_refusal(c->mhd, &early);
+		esq_http_answer_refused(c, &early, "-", c->path);
 	}
 }
 
@@ -510,6 +559,7 @@ esq_conn_request_done(struct MHD_Connection *conn, bool started, size_t body_byt
 	c->held = false;
 	c->complete = false;
 	c->requests++;
+	c->path[0] = '\0';
 	c->wire_bytes += body_bytes;
 	if (!started)
 		c->gate_off = true;
@@ -644,7 +694,6 @@ gate_first_bytes(EsqConn *c)
 {
 	char		buf[ESQ_GATE_PEEK];
 	ssize_t		n;
-	EsqEarlyAnswer early;
 	char		method[33];
 	char		path[257];
 
@@ -667,20 +716,11 @@ gate_first_bytes(EsqConn *c)
 	}
 	c->gated = true;
 	watch_input(c, false);
-	if (n <= 0)
-		return;
-	switch (esq_framing_first_bytes(buf, (size_t) n, &early, method, sizeof(method),
-									path, sizeof(path)))
+	if (n > 0 && !esq_framing_first_bytes(buf, (size_t) n, method, sizeof(method),
+										  path, sizeof(path)))
 	{
-		case ESQ_FIRST_BYTES_PASS:
-			break;
-		case ESQ_FIRST_BYTES_CLOSE:
-			c->refused = true;
-			esq_conn_kill(c);
-			break;
-		case ESQ_FIRST_BYTES_ANSWER:
-			esq_http_answer_first_bytes(c, &early, method, path);
-			break;
+		c->refused = true;
+		esq_conn_kill(c);
 	}
 }
 

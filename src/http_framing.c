@@ -26,6 +26,9 @@
  * "/v1/contacts%00/x" became "/v1/contacts" and "limit%00junk=1" became
  * "limit".  "%00" is left as it is, and the checks that follow reject it
  * (404, or 400 naming the id or the parameter).
+ *
+ * libmicrohttpd 0.9.75 calls it for each query argument's name and value,
+ * then for the path: what it noted last for a request line is the path.
  */
 static int
 hex_value(char c)
@@ -59,6 +62,7 @@ esq_framing_unescape(void *cls, struct MHD_Connection *conn, char *s)
 			*wr++ = *rd++;
 	}
 	*wr = '\0';
+	esq_conn_note_path(conn, s);
 	return (size_t) (wr - s);
 }
 
@@ -370,137 +374,47 @@ esq_framing_first_call(struct MHD_Connection *conn, const char *method,
 	check_content_length(conn, r, early);
 }
 
-/* Whether s (len bytes) names the header "name", in any case. */
-static bool
-is_header_name(const char *s, size_t len, const char *name)
-{
-	return len == strlen(name) && pg_strncasecmp(s, name, len) == 0;
-}
-
 /*
- * A Content-Length value as libmicrohttpd 0.9.75 reads it (the line's text
- * after the colon and any spaces or tabs): 0 if it is a number,
- * 400 if it is not (libmicrohttpd's own 400), 413 if it is too large for 64
- * bits (its own 413).  libmicrohttpd sends those two answers with their
- * status line and headers twice.
+ * A Content-Length value as libmicrohttpd 0.9.75 reads it (its value, the
+ * line's text after the colon and any spaces or tabs): 0 if it is a
+ * number, 400 if it is not, 413 if it is too large for 64 bits.
  */
 static int
-content_length_verdict(const char *v, size_t len)
+content_length_verdict(const char *v)
 {
 	uint64		n = 0;
-	size_t		i;
 
-	while (len > 0 && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	if (len == 0)
+	if (*v == '\0')
 		return 400;
-	for (i = 0; i < len; i++)
+	for (; *v; v++)
 	{
-		if (v[i] < '0' || v[i] > '9')
+		if (*v < '0' || *v > '9')
 			return 400;
-		if (n > (PG_UINT64_MAX - (uint64) (v[i] - '0')) / 10)
+		if (n > (PG_UINT64_MAX - (uint64) (*v - '0')) / 10)
 			return 413;
-		n = n * 10 + (uint64) (v[i] - '0');
+		n = n * 10 + (uint64) (*v - '0');
 	}
 	return 0;
 }
 
-/* n bytes of src (no NUL needed) into dst, cut to its size. */
-static void
-copy_bytes(char *dst, size_t size, const char *src, size_t n)
-{
-	n = Min(n, size - 1);
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* The next line of buf from *pos (CRLF or LF); false if it has no end yet. */
-static bool
-next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *line_len)
-{
-	const char *lf = memchr(buf + *pos, '\n', len - *pos);
-	size_t		n;
-
-	if (lf == NULL)
-		return false;
-	*line = buf + *pos;
-	n = (size_t) (lf - *line);
-	*pos += n + 1;
-	if (n > 0 && (*line)[n - 1] == '\r')
-		n--;
-	*line_len = n;
-	return true;
-}
-
 /*
- * The first bytes of a plain-HTTP connection, before libmicrohttpd reads
- * them (http_conn.c, gate_first_bytes).  Only what libmicrohttpd itself
- * would answer badly is decided here; everything else is left to it and to
- * the first call's checks, so that a first request is treated like any
- * other:
- *   - a first byte that cannot start a request line (a method is a token;
- *     an empty line before it is tolerated): a TLS ClientHello (0x16) or
- *     other binary.  libmicrohttpd would wait for a line end until the
- *     header timeout; the connection is closed at once, without an answer
- *     (there is no HTTP client to read one);
- *   - a Content-Length libmicrohttpd cannot read (12abc, +5, -1, "5, 5", a
- *     number over 64 bits) in a request without Transfer-Encoding:
- *     libmicrohttpd sends its 400 or 413 with the status line and headers
- *     twice; the answer is one JSON 400 or 413 instead.
- * Only whole lines are looked at; a request that arrives in pieces is left
- * to libmicrohttpd past the first piece.
+ * The request libmicrohttpd 0.9.75 refuses itself as it parses the header
+ * section (parse_connection_headers): a Content-Length it cannot read
+ * (12abc, +5, -1, "5, 5", a number over 64 bits) in a request without
+ * Transfer-Encoding.  Its own answer (an HTML 400 or 413) would go out
+ * with the status line and headers twice; this is the JSON one sent
+ * instead.  The only other refusal there, a Cookie header that does not
+ * fit esqase.http_connection_memory, is a 431.
  */
-EsqFirstBytes
-esq_framing_first_bytes(const char *buf, size_t len, EsqEarlyAnswer *early,
-						char *method, size_t method_size, char *path, size_t path_size)
+void
+esq_framing_mhd_refusal(struct MHD_Connection *conn, EsqEarlyAnswer *early)
 {
-	size_t		pos = 0;
-	const char *line;
-	size_t		n;
-	const char *cl = NULL;
-	size_t		cl_len = 0;
-	bool		te = false;
-	const char *sp;
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+												 MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-	if (len == 0)
-		return ESQ_FIRST_BYTES_PASS;
-	if (!is_tchar((unsigned char) buf[0]) && buf[0] != '\r' && buf[0] != '\n')
-		return ESQ_FIRST_BYTES_CLOSE;
-	/* empty lines before the request line, then the request line */
-	do
-	{
-		if (!next_line(buf, len, &pos, &line, &n))
-			return ESQ_FIRST_BYTES_PASS;
-	} while (n == 0);
-	sp = memchr(line, ' ', n);
-	copy_bytes(method, method_size, line, sp ? (size_t) (sp - line) : n);
-	path[0] = '\0';
-	if (sp)
-	{
-		const char *end = sp + 1;
-
-		while (end < line + n && *end != ' ' && *end != '?')
-			end++;
-		copy_bytes(path, path_size, sp + 1, (size_t) (end - sp - 1));
-	}
-	/* the header lines that are in */
-	while (next_line(buf, len, &pos, &line, &n) && n > 0)
-	{
-		const char *colon = memchr(line, ':', n);
-
-		if (colon == NULL)
-			continue;
-		if (is_header_name(line, colon - line, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-			te = true;
-		else if (cl == NULL && is_header_name(line, colon - line, MHD_HTTP_HEADER_CONTENT_LENGTH))
-		{
-			cl = colon + 1;
-			cl_len = n - (size_t) (cl - line);
-		}
-	}
-	if (cl == NULL || te)
-		return ESQ_FIRST_BYTES_PASS;
-	early->status = content_length_verdict(cl, cl_len);
+	early->status = cl && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													   MHD_HTTP_HEADER_TRANSFER_ENCODING) ?
+		content_length_verdict(cl) : 0;
 	if (early->status == 400)
 	{
 		early->code = "bad_request";
@@ -513,5 +427,61 @@ esq_framing_first_bytes(const char *buf, size_t len, EsqEarlyAnswer *early,
 		snprintf(early->message, sizeof(early->message), ESQ_BODY_TOO_LARGE_FORMAT,
 				 esq_http_max_body);
 	}
-	return early->status ? ESQ_FIRST_BYTES_ANSWER : ESQ_FIRST_BYTES_PASS;
+	else
+	{
+		early->status = 431;
+		early->code = "header_too_large";
+		snprintf(early->message, sizeof(early->message),
+				 "the request's header section is larger than esqase.http_connection_memory allows");
+	}
+}
+
+/* n bytes of src (no NUL needed) into dst, cut to its size. */
+static void
+copy_bytes(char *dst, size_t size, const char *src, size_t n)
+{
+	n = Min(n, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
+ * The first bytes of a plain-HTTP connection, before libmicrohttpd reads
+ * them (http_conn.c, gate_first_bytes): a first byte that cannot start a
+ * request line (a method is a token; an empty line before it is
+ * tolerated) is a TLS ClientHello (0x16) or other binary.  libmicrohttpd
+ * would wait for a line end until the header timeout; the caller closes
+ * the connection at once, without an answer (there is no HTTP client to
+ * read one).  method and path: the request line's, as far as it is in.
+ */
+bool
+esq_framing_first_bytes(const char *buf, size_t len, char *method, size_t method_size,
+						char *path, size_t path_size)
+{
+	const char *line = buf;
+	const char *end = buf + len;
+	const char *eol;
+	const char *sp;
+
+	method[0] = path[0] = '\0';
+	if (len == 0)
+		return true;
+	if (!is_tchar((unsigned char) buf[0]) && buf[0] != '\r' && buf[0] != '\n')
+		return false;
+	while (line < end && (*line == '\r' || *line == '\n'))
+		line++;
+	eol = memchr(line, '\n', end - line);
+	if (eol == NULL)
+		eol = end;
+	sp = memchr(line, ' ', eol - line);
+	copy_bytes(method, method_size, line, sp ? (size_t) (sp - line) : 0);
+	if (sp)
+	{
+		const char *p = sp + 1;
+
+		while (p < eol && *p != ' ' && *p != '?' && *p != '\r')
+			p++;
+		copy_bytes(path, path_size, sp + 1, (size_t) (p - sp - 1));
+	}
+	return true;
 }

@@ -47,13 +47,25 @@ log_mhd_message(void *arg)
 			(errmsg("esqase: libmicrohttpd: %s", (const char *) arg)));
 }
 
-/* libmicrohttpd's log messages: LOG while starting, DEBUG1 afterwards. */
+static void
+mhd_refusing(void *arg)
+{
+	esq_conn_mhd_refusing();
+}
+
+/*
+ * libmicrohttpd's log messages: LOG while starting, DEBUG1 afterwards.
+ * The logger is also the one callback libmicrohttpd makes as it refuses a
+ * request that it would answer twice (esq_conn_mhd_refusing).
+ */
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	char		buf[512];
 	size_t		n;
 
+	if (!starting)
+		(void) esq_guard(mhd_refusing, NULL);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -239,16 +251,22 @@ first_call(struct MHD_Connection *conn, const char *url, const char *method,
 }
 
 /*
- * The answer to a connection whose first bytes were refused before
- * libmicrohttpd read any (http_conn.c, gate_first_bytes), written on the
- * socket itself: nothing else has been sent on it.  Then the socket is shut
- * for writing, so that the answer libmicrohttpd makes of the same bytes
- * (the one esqase replaces) cannot reach the client, and the access
- * handler refuses anything more on it (c->refused).
+ * The answer to a connection refused outside libmicrohttpd's access
+ * handler, written on the socket (or its TLS session) itself: a
+ * connection over esqase.http_max_connections_per_ip before libmicrohttpd
+ * read from it (http_conn.c, refuse_over_limit), or one whose request
+ * libmicrohttpd refuses itself with a double answer
+ * (esq_conn_mhd_refusing); in both cases nothing of the connection's is
+ * being sent.  What the client sent and libmicrohttpd has not read is
+ * read and dropped, so that the close that follows sends a FIN, not a
+ * reset that could overtake the answer.  Then the socket is shut for
+ * writing, so that whatever libmicrohttpd would send on it cannot reach
+ * the client, and the access handler refuses anything more on it
+ * (c->refused).
  */
 void
-esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
-							const char *method, const char *path)
+esq_http_answer_refused(EsqConn *c, const EsqEarlyAnswer *early,
+						const char *method, const char *path)
 {
 	MemoryContext old = MemoryContextSwitchTo(esq_request_context);
 	int64		start_us = esq_now_us();
@@ -259,6 +277,7 @@ esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
 	struct tm	tm;
 	StringInfoData buf;
 	ssize_t		sent;
+	char		drop[4096];
 
 	memset(&resp, 0, sizeof(resp));
 	esq_error_response(&resp, early->status, early->code, early->message, NULL);
@@ -273,7 +292,17 @@ esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
 					 resp.status, MHD_get_reason_phrase_for((unsigned int) resp.status),
 					 date, request_id, resp.body_len);
 	appendBinaryStringInfo(&buf, resp.body, (int) resp.body_len);
-	sent = send(c->fd, buf.data, buf.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	for (int i = 0; i < 16 && recv(c->fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+		;
+	if (c->tls)
+	{
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+		sent = esq_tls_send_last(info ? info->tls_session : NULL, buf.data, buf.len);
+	}
+	else
+		sent = send(c->fd, buf.data, buf.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(c->fd, SHUT_WR);
 	c->refused = true;
 	esq_stats_record(-1, method, resp.status, esq_now_us() - start_us);

@@ -23,9 +23,11 @@
 /*
  * The header-section check (http_framing.c) and the first-bytes gate
  * (http_conn.c) read libmicrohttpd 0.9.75's connection buffer as that
- * version lays it out; another version could lay it out otherwise.  Built
- * only against 0.9.75 (Debian 12's), and the workers refuse to serve with
- * any other library at run time (esq_http_start).
+ * version lays it out, and the one answer to a request it refuses itself
+ * (esq_conn_mhd_refusing) relies on where 0.9.75 calls its logger; another
+ * version could do either otherwise.  Built only against 0.9.75 (Debian
+ * 12's), and the workers refuse to serve with any other library at run
+ * time (esq_http_start).
  */
 #define ESQ_MHD_VERSION_STRING "0.9.75"
 #if MHD_VERSION != 0x00097500
@@ -81,6 +83,7 @@ typedef struct EsqConn
 {
 	struct EsqConn *prev;
 	struct EsqConn *next;
+	struct MHD_Connection *mhd;
 	int			fd;
 	int64		window_start;	/* ms: connection start or end of last request */
 	int64		headers_at;		/* ms: headers of the current request in; 0: none */
@@ -99,6 +102,7 @@ typedef struct EsqConn
 	uint64		accepted_run;	/* the worker's run that accepted it (make_room) */
 	struct sockaddr_storage peer;
 	socklen_t	peerlen;
+	char		path[257];		/* the current request's path, for its log line (esq_conn_note_path) */
 } EsqConn;
 
 /* The connection's EsqConn (socket context), or NULL. */
@@ -109,6 +113,19 @@ extern void esq_conn_kill(EsqConn *c);
 
 /* This worker's share of a limit that holds for all the workers together. */
 extern int	esq_conn_worker_share(int limit);
+
+/*
+ * The path of a request line libmicrohttpd has just read (its unescape
+ * callback), for the log line of a request that never reaches the access
+ * handler (esq_conn_mhd_refusing).
+ */
+extern void esq_conn_note_path(struct MHD_Connection *conn, const char *path);
+
+/*
+ * Called from libmicrohttpd's logger: the request it is refusing itself
+ * with a double answer, if any, gets esqase's one answer instead.
+ */
+extern void esq_conn_mhd_refusing(void);
 
 /* libmicrohttpd callback: MHD_OPTION_NOTIFY_CONNECTION. */
 extern void esq_conn_notify(void *cls, struct MHD_Connection *conn,
@@ -187,22 +204,19 @@ typedef struct EsqEarlyAnswer
 } EsqEarlyAnswer;
 
 /*
- * What the first bytes of a plain-HTTP connection say, before
- * libmicrohttpd reads them: ESQ_FIRST_BYTES_CLOSE (they cannot start a
- * request: a TLS ClientHello...), ESQ_FIRST_BYTES_ANSWER (early is the
- * answer; method and path for its log line) or ESQ_FIRST_BYTES_PASS.
+ * Whether the first bytes of a plain-HTTP connection, before libmicrohttpd
+ * reads them, can start a request (false: a TLS ClientHello...); method
+ * and path for the log line of the connection's refusal.
  */
-typedef enum EsqFirstBytes
-{
-	ESQ_FIRST_BYTES_PASS,
-	ESQ_FIRST_BYTES_CLOSE,
-	ESQ_FIRST_BYTES_ANSWER
-} EsqFirstBytes;
+extern bool esq_framing_first_bytes(const char *buf, size_t len,
+									char *method, size_t method_size,
+									char *path, size_t path_size);
 
-extern EsqFirstBytes esq_framing_first_bytes(const char *buf, size_t len,
-											 EsqEarlyAnswer *early,
-											 char *method, size_t method_size,
-											 char *path, size_t path_size);
+/*
+ * The answer to a request libmicrohttpd refuses as it parses its headers
+ * (esq_conn_mhd_refusing): 400 or 413 for its Content-Length.
+ */
+extern void esq_framing_mhd_refusal(struct MHD_Connection *conn, EsqEarlyAnswer *early);
 
 /* The framing checks of the first call (and the 413 to Expect: 100-continue). */
 extern void esq_framing_first_call(struct MHD_Connection *conn, const char *method,
@@ -272,10 +286,11 @@ extern void esq_log_access_tick(void);
  * ------------------------------------------------------------------------
  */
 /*
- * Answers a connection libmicrohttpd has not read from yet with early, on
- * the socket itself, then closes it for writing (c->refused).
+ * Answers a connection with early outside libmicrohttpd, on the socket (or
+ * its TLS session) itself, then closes it for writing (c->refused) so that
+ * nothing libmicrohttpd sends after it reaches the client.
  */
-extern void esq_http_answer_first_bytes(EsqConn *c, const EsqEarlyAnswer *early,
-										const char *method, const char *path);
+extern void esq_http_answer_refused(EsqConn *c, const EsqEarlyAnswer *early,
+									const char *method, const char *path);
 
 #endif							/* ESQ_HTTP_SERVER_H */

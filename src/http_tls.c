@@ -282,3 +282,23 @@ esq_tls_cert_callback(void)
 {
 	return (void *) esq_tls_retrieve;
 }
+
+/*
+ * A record on a session libmicrohttpd holds, sent between two of its own
+ * calls (esq_http_answer_refused): it has sent every earlier answer on the
+ * connection in full before it reads the next request, so the record
+ * follows them, and after the close_notify the session refuses what
+ * libmicrohttpd would send next (it then closes the connection).
+ */
+ssize_t
+esq_tls_send_last(void *session, const void *buf, size_t len)
+{
+	gnutls_session_t s = (gnutls_session_t) session;
+	ssize_t		n;
+
+	if (s == NULL)
+		return -1;
+	n = gnutls_record_send(s, buf, len);
+	(void) gnutls_bye(s, GNUTLS_SHUT_WR);
+	return n < 0 ? -1 : n;
+}

@@ -107,13 +107,16 @@ sub parse
 	return ($st // 0, $head // '', $body // '');
 }
 
-# One raw request that must get $want; a JSON error body is checked, and
-# %o{field} (the value of "field", undef for null) when given.
+# One raw request that must get $want, and one answer only (one status
+# line); a JSON error body is checked, and %o{field} (the value of "field",
+# undef for null) when given.
 sub expect
 {
 	my ($what, $bytes, $want, %o) = @_;
-	my ($st, $head, $body) = parse(raw($bytes));
+	my $resp = raw($bytes);
+	my ($st, $head, $body) = parse($resp);
 	is($st, $want, "$what -> $want") or diag(substr($body, 0, 300));
+	is(scalar(() = $resp =~ m{HTTP/1\.[01] \d{3} }g), $st ? 1 : 0, "$what: one answer");
 	return if $st == 0 || $head !~ m{application/json};
 	if ($st >= 400)
 	{

@@ -260,6 +260,70 @@ is( $node->safe_psql('postgres',
 	like($resp, qr{"code":"bad_request"}, 'kept alive: a JSON error body');
 	close $ka;
 
+	# An unreadable Content-Length after other requests on the same
+	# connection, where libmicrohttpd has read the request before esqase
+	# could look at it (pipelined in one write, after a chunked body, after
+	# an empty line): one answer per request, the last a JSON 400 or 413,
+	# then the connection is closed.
+	my $good = "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\n$AUTH\r\n";
+	my $bad = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+	  . "Content-Length: 12abc\r\n\r\n{}";
+	my $huge = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: " . ('9' x 30)
+	  . "\r\n\r\n{}";
+	my $chunked = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+	  . "Transfer-Encoding: chunked\r\n\r\n"
+	  . "2b\r\n{\"type\":\"COMPANY\",\"companyName\":\"Chunked\"}\r\n0\r\n\r\n";
+	my %after = (
+		'pipelined: a good request, then Content-Length: 12abc' => [ "$good$bad", '200 400' ],
+		'pipelined: a good request, then a Content-Length over 64 bits' => [ "$good$huge", '200 413' ],
+		'pipelined: a chunked body, then Content-Length: 12abc' => [ "$chunked$bad", '201 400' ],
+		'pipelined: an empty line between, then Content-Length: 12abc' =>
+		  [ "$good\r\n$bad", '200 400' ],
+		'a chunked body, then (later) Content-Length: 12abc' => [ [ $chunked, $bad ], '201 400' ],
+		'two requests, then (later) Content-Length: 12abc' => [ [ "$good$good", $bad ], '200 200 400' ],
+	);
+	for my $what (sort keys %after)
+	{
+		my ($send, $want) = @{ $after{$what} };
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+		  or die "connect: $!";
+		my ($got, $buf) = ('');
+		my $t0 = time;
+		my @pieces = ref $send ? @$send : ($send);
+		syswrite($s, shift @pieces);
+		while (time - $t0 < 5)
+		{
+			my $rin = '';
+			vec($rin, fileno($s), 1) = 1;
+			if (select(my $rout = $rin, undef, undef, 0.3) <= 0)
+			{
+				# the answers so far are in: the next piece
+				syswrite($s, shift @pieces) if @pieces;
+				next;
+			}
+			last unless sysread($s, $buf, 65536);
+			$got .= $buf;
+		}
+		close $s;
+		my @st = $got =~ m{HTTP/1\.[01] (\d{3}) }g;
+		is("@st", $want, "$what: one answer per request ($want)");
+		like($got, qr{\r\nConnection: close\r\n(?:(?!HTTP/1\.1 ).)*"code":"(?:bad_request|payload_too_large)"[^\r\n]*\z}s,
+			"$what: the last a JSON error, then closed");
+		cmp_ok(time - $t0, '<', 4, "$what: closed at once");
+	}
+
+	# The other refusal libmicrohttpd makes as it parses a header section: a
+	# Cookie header it has no memory left to copy (over about half of
+	# esqase.http_connection_memory, 64kB here), its 431 sent twice too
+	for my $n (40_000, 60_000)
+	{
+		my ($resp) = raw("GET /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Cookie: a=" . ('b' x $n)
+			  . "\r\nConnection: close\r\n\r\n");
+		my @st = $resp =~ m{HTTP/1\.[01] (\d{3}) }g;
+		is("@st", '431', "a Cookie header of $n bytes: one answer (431)");
+		like($resp, qr{"code":"header_too_large"}, "a Cookie header of $n bytes: a JSON error");
+	}
+
 	# HTTP/1.0 needs no Host; a Host-less HTTP/1.1 request is refused above
 	($resp) = raw("GET /v1/contacts HTTP/1.0\r\n$AUTH\r\n");
 	like($resp, qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host -> 200');

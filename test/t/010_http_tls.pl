@@ -122,6 +122,39 @@ is($node->safe_psql('postgres', 'SHOW esqase.http_tls_priorities'),
 }
 like(curl('--cacert', "$dir/server.crt", $url), qr/^200/, 'still serving HTTPS');
 
+# A Content-Length libmicrohttpd cannot read, over HTTPS (whose bytes esqase
+# cannot read before GnuTLS): libmicrohttpd 0.9.75 sent its own 400 or 413
+# with the status line and headers twice.  One JSON answer per request now,
+# alone or after a good request in the same write, then the close.
+{
+	my $AUTH = "Authorization: Bearer $token\r\n";
+	my $good = "GET /v1/contacts?limit=1 HTTP/1.1\r\nHost: x\r\n$AUTH\r\n";
+	my $bad = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\n"
+	  . "Content-Length: 12abc\r\n\r\n{}";
+	my $huge = "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: " . ('9' x 30)
+	  . "\r\n\r\n{}";
+	my %cases = (
+		'HTTPS: Content-Length: 12abc' => [ $bad, '400' ],
+		'HTTPS: a Content-Length over 64 bits' => [ $huge, '413' ],
+		'HTTPS pipelined: a good request, then Content-Length: 12abc' => [ "$good$bad", '200 400' ],
+	);
+	for my $what (sort keys %cases)
+	{
+		my ($in, $want) = @{ $cases{$what} };
+		my ($out, $err) = ('', '');
+		# -quiet: no session details, and read on after stdin's end until the server closes
+		eval {
+			run [ 'openssl', 's_client', '-quiet', '-connect', "127.0.0.1:$port", '-servername', 'localhost' ],
+			  '<', \$in, '>', \$out, '2>', \$err, timeout(30);
+		};
+		my @st = $out =~ m{HTTP/1\.[01] (\d{3}) }g;
+		is("@st", $want, "$what: one answer per request ($want)") or diag($out);
+		like($out, qr{\r\nConnection: close\r\n(?:(?!HTTP/1\.1 ).)*"code":"(?:bad_request|payload_too_large)"[^\r\n]*\z}s,
+			"$what: a JSON error, then closed");
+	}
+	like(curl('--cacert', "$dir/server.crt", $url), qr/^200/, 'still serving HTTPS after them');
+}
+
 # ---------------------------------------------------------------------------
 # Reload: a renewed certificate is served without a restart
 # ---------------------------------------------------------------------------
