@@ -180,14 +180,9 @@ static bool callback_registered = false;
 typedef struct KnownKey
 {
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
-	Oid			role;
 	TimestampTz until;
-	pg_uuid_t	firm_id;
-	pg_uuid_t	member_id;
-	pg_uuid_t	key_id;
-	bool		is_owner;
-	Datum		scopes;			/* text[] in KnownKeysMemory */
-	Datum		permissions;	/* text[] in KnownKeysMemory */
+	ApiContext	context;		/* its role: the one that looked it up; its
+								 * scopes and permissions in KnownKeysMemory */
 } KnownKey;
 
 static KnownKey known_keys[KNOWN_KEYS];
@@ -336,29 +331,22 @@ token_hash(text *token, uint8 *hash)
 static bool
 context_from_known(const uint8 *hash)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	MemoryContext old;
 
 	for (int i = 0; i < nknown; i++)
 	{
 		KnownKey   *k = &known_keys[i];
 
-		if (k->role != GetUserId() || memcmp(k->hash, hash, sizeof(k->hash)) != 0)
+		if (k->context.role != GetUserId() || memcmp(k->hash, hash, sizeof(k->hash)) != 0)
 			continue;
-		if (now >= k->until)
+		if (GetCurrentTimestamp() >= k->until)
 			return false;
-		api_context.firm_id = k->firm_id;
-		api_context.member_id = k->member_id;
-		api_context.key_id = k->key_id;
-		api_context.is_owner = k->is_owner;
+		api_context = k->context;
 		old = MemoryContextSwitchTo(ContextMemory);
-		api_context.scopes = datumCopy(k->scopes, false, -1);
-		api_context.permissions = datumCopy(k->permissions, false, -1);
+		api_context.scopes = datumCopy(k->context.scopes, false, -1);
+		api_context.permissions = datumCopy(k->context.permissions, false, -1);
 		MemoryContextSwitchTo(old);
-		api_context.may = context_may_mask();
-		api_context.role = GetUserId();
 		api_context.subxid = GetCurrentSubTransactionId();
-		api_context.valid = true;
 		return true;
 	}
 	return false;
@@ -372,7 +360,7 @@ remember_key(const uint8 *hash, TimestampTz until)
 	MemoryContext old;
 
 	for (int i = 0; i < nknown; i++)
-		if (known_keys[i].role == GetUserId() &&
+		if (known_keys[i].context.role == api_context.role &&
 			memcmp(known_keys[i].hash, hash, PG_SHA256_DIGEST_LENGTH) == 0)
 		{
 			/* a key looked up again (a minute old): the old copy goes */
@@ -383,15 +371,11 @@ remember_key(const uint8 *hash, TimestampTz until)
 		forget_known_keys((Datum) 0, InvalidOid);	/* full: start again */
 	k = &known_keys[nknown];
 	memcpy(k->hash, hash, sizeof(k->hash));
-	k->role = GetUserId();
 	k->until = Min(until, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), KNOWN_KEY_MS));
-	k->firm_id = api_context.firm_id;
-	k->member_id = api_context.member_id;
-	k->key_id = api_context.key_id;
-	k->is_owner = api_context.is_owner;
+	k->context = api_context;
 	old = MemoryContextSwitchTo(KnownKeysMemory);
-	k->scopes = datumCopy(api_context.scopes, false, -1);
-	k->permissions = datumCopy(api_context.permissions, false, -1);
+	k->context.scopes = datumCopy(api_context.scopes, false, -1);
+	k->context.permissions = datumCopy(api_context.permissions, false, -1);
 	MemoryContextSwitchTo(old);
 	nknown++;
 }

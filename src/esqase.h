@@ -380,6 +380,8 @@ typedef struct EsqHttpResponse
  * esq_guard, which makes any other ERROR (out of memory) a 500.
  */
 extern void esq_dispatch(const EsqHttpRequest *req, EsqHttpResponse *resp);
+/* The token of an Authorization header "Bearer <token>" (palloc'd), or NULL. */
+extern char *esq_bearer_token(const char *header);
 
 /*
  * http_openapi.c: answers GET, HEAD and OPTIONS of /v1/openapi.json (405 for

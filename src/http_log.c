@@ -148,20 +148,15 @@ append_log_safe(StringInfo buf, const char *s, int max)
 static void
 append_key_prefix(StringInfo buf, const char *authorization)
 {
-	const char *p;
-	const char *prefix = NULL;
+	char	   *token = esq_bearer_token(authorization);
+	const char *prefix = token ? esq_key_prefix(token) : NULL;
 
-	if (authorization != NULL && pg_strncasecmp(authorization, "Bearer ", 7) == 0)
-	{
-		p = authorization + 7;
-		while (*p == ' ')
-			p++;
-		prefix = esq_key_prefix(p);
-	}
 	if (prefix)
 		appendBinaryStringInfo(buf, prefix, ESQ_KEY_PREFIX_LEN);
 	else
 		appendStringInfoChar(buf, '-');
+	if (token)
+		pfree(token);
 }
 
 /* The client address of c, or "-". */

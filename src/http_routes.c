@@ -70,9 +70,13 @@ is_uuid(const char *s)
 	return true;
 }
 
-/* Extracts the token of "Bearer <token>"; NULL if malformed. */
-static char *
-bearer_token(const char *header)
+/*
+ * Extracts the token of "Bearer <token>" (palloc'd); NULL if malformed.
+ * The request log reads the key's prefix through it too, so that what
+ * authenticated is what is logged.
+ */
+char *
+esq_bearer_token(const char *header)
 {
 	const char *p = header;
 	const char *end;
@@ -290,7 +294,7 @@ step_token(Dispatch *d)
 {
 	EsqSqlResult res;
 
-	d->call.token = bearer_token(d->req->authorization);
+	d->call.token = esq_bearer_token(d->req->authorization);
 	if (d->call.token != NULL)
 		return true;
 	if (!esq_sql_ready(d->call.activity, &res))

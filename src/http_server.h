@@ -276,7 +276,7 @@ extern void esq_log_new_request_id(char *id);
 /* Once a second: the summary of the unauthenticated requests not logged one by one. */
 extern void esq_log_flush_summary(bool force);
 extern long esq_log_summary_wait_ms(void);
-/* the access-log file (esqase.http_access_log): buffered lines */
+/* the buffered lines, to the server log or the access-log file (esqase.http_access_log) */
 extern void esq_log_access_flush(void);
 extern long esq_log_access_wait_ms(void);
 extern void esq_log_access_tick(void);

@@ -348,6 +348,10 @@ CREATE OR REPLACE TRIGGER api_keys_changed
     ON esqase.api_keys FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
 CREATE OR REPLACE TRIGGER members_changed AFTER UPDATE OR DELETE OR TRUNCATE ON esqase.members
     FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
+-- Also under session_replication_role = replica (a restore, a replication
+-- apply), which turns ordinary triggers off.
+ALTER TABLE esqase.api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
+ALTER TABLE esqase.members ENABLE ALWAYS TRIGGER members_changed;
 
 CREATE OR REPLACE TRIGGER practice_areas_seed_stages AFTER INSERT ON esqase.practice_areas
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.seed_practice_area_stages();

@@ -44,3 +44,15 @@ SELECT t.auth(token) AS old_secret_in_its_overlap FROM t.keys WHERE name = 'rota
 SELECT pg_sleep(2.5);
 SELECT name, t.auth(token) AS after_the_overlap FROM t.keys WHERE name LIKE 'rotated%' ORDER BY name;
 RESET ROLE;
+-- A revocation under session_replication_role = replica (a restore, a
+-- replication apply: ordinary triggers off) is seen as well.
+INSERT INTO t.keys VALUES ('replica', esqase_create_api_key(t.id('k_owner'), '{contacts:read}', 'replica'));
+SET ROLE esqase_api;
+SELECT t.auth(token) AS known FROM t.keys WHERE name = 'replica';
+RESET ROLE;
+SET session_replication_role = replica;
+UPDATE esqase.api_keys SET revoked_at = now() WHERE name = 'replica';
+RESET session_replication_role;
+SET ROLE esqase_api;
+SELECT t.auth(token) AS revoked_as_a_replica FROM t.keys WHERE name = 'replica';
+RESET ROLE;

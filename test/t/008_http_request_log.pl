@@ -39,6 +39,17 @@ sub log_lines
 	return @lines;
 }
 
+# Sends bytes on a new connection and returns all it answers until it closes.
+sub exchange
+{
+	my $s = raw_conn($node);
+	print $s shift;
+	local $/;
+	my $resp = <$s>;
+	close $s;
+	return $resp;
+}
+
 # ---------------------------------------------------------------------------
 # X-Request-Id: echoed when sane, generated otherwise, on every response
 # ---------------------------------------------------------------------------
@@ -120,6 +131,14 @@ unlike($log, qr/Secret Body Text/, 'nor a body');
 unlike($log, qr/x=1/, 'nor the query string');
 like($log, qr{esqase: request GET /nowhere 404 .* key=- client=127\.0\.0\.1 }, 'no key: key=-');
 
+# the prefix is read as the key was: "Bearer" then a tab authenticates, and logs its prefix
+{
+	my $resp = exchange("GET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\t$token\r\n"
+		  . "X-Request-Id: bearer-tab\r\nConnection: close\r\n\r\n");
+	like($resp, qr{^HTTP/1\.1 200 }, '"Bearer<TAB><key>" authenticates');
+	like((log_lines('bearer-tab'))[0] // '', qr{ 200 .* key=\Q$prefix\E }, 'and its line names the key');
+}
+
 # a path with control characters cannot forge a log line
 {
 	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
@@ -136,15 +155,9 @@ like($log, qr{esqase: request GET /nowhere 404 .* key=- client=127\.0\.0\.1 }, '
 # one log record (a line each), not a record each; on one keep-alive
 # connection they are all answered by the same worker.
 {
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
-	for my $i (1 .. 5)
-	{
-		print $s "GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: batch-$i\r\n"
-		  . ($i == 5 ? "Connection: close\r\n" : '') . "\r\n";
-	}
-	local $/;
-	my $resp = <$s>;
-	close $s;
+	exchange(join '', map {
+		"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: batch-$_\r\n"
+		  . ($_ == 5 ? "Connection: close\r\n" : '') . "\r\n" } 1 .. 5);
 	my @b = map { (log_lines("batch-$_"))[0] // '' } 1 .. 5;
 	is(scalar(grep { /esqase: request GET \/nowhere 404 / } @b), 5, 'five requests, five lines');
 	cmp_ok(scalar(grep { /^\tesqase: request / } @b), '>=', 3,
@@ -201,14 +214,10 @@ my $u = '00000000-0000-4000-8000-000000000001';
 # a 5xx is written at once, after the lines its worker buffered before it
 # (one connection: one worker)
 {
-	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
-	print $s "GET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
+	my $resp = exchange("GET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
 	  . "X-Request-Id: before-503\r\n\r\n"
 	  . "GET /v1/contacts/$u HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
-	  . "X-Request-Id: five-oh-three\r\nConnection: close\r\n\r\n";
-	local $/;
-	my $resp = <$s>;
-	close $s;
+	  . "X-Request-Id: five-oh-three\r\nConnection: close\r\n\r\n");
 	like($resp, qr{HTTP/1\.1 200 .*HTTP/1\.1 503 }s, 'a 200 then a 503 on one connection');
 }
 $node->append_conf('postgresql.conf', "esqase.http_log_level = debug1\n");

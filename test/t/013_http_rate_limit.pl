@@ -56,10 +56,16 @@ sub worker_of
 	my $o = api_raw($node, 'OPTIONS', '/v1/contacts', http => $http,
 		headers => { 'X-Request-Id' => $id });
 	return undef unless $o->{status} == 204;
+	# the pid of the record that holds the line: a worker writes its lines in
+	# batches, one record each, the lines after the first without a prefix
 	for (1 .. 50)
 	{
-		my ($pid) = slurp_file($node->logfile) =~ /\[(\d+)\] [^\n]*request_id=\Q$id\E$/m;
-		return $pid if $pid;
+		my $pid;
+		for my $line (split /\n/, slurp_file($node->logfile))
+		{
+			$pid = $1 if $line =~ /^\S+ \S+ \S+ \[(\d+)\] /;
+			return $pid if $pid && $line =~ /request_id=\Q$id\E$/;
+		}
 		usleep(100_000);
 	}
 	return undef;
