@@ -364,6 +364,8 @@ remember_key(const uint8 *hash, TimestampTz until)
 			memcmp(known_keys[i].hash, hash, PG_SHA256_DIGEST_LENGTH) == 0)
 		{
 			/* a key looked up again (a minute old): the old copy goes */
+			pfree(DatumGetPointer(known_keys[i].context.scopes));
+			pfree(DatumGetPointer(known_keys[i].context.permissions));
 			known_keys[i] = known_keys[--nknown];
 			break;
 		}
@@ -426,6 +428,8 @@ esqase_authenticate(PG_FUNCTION_ARGS)
 	context_reset();
 	values[0] = PG_GETARG_DATUM(0);
 	token_hash(PG_GETARG_TEXT_PP(0), hash);
+	/* a second key in one transaction: what committed since its start counts */
+	AcceptInvalidationMessages();
 	if (context_from_known(hash))
 		PG_RETURN_VOID();
 	changes_before = known_keys_changes;

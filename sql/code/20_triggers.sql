@@ -342,16 +342,24 @@ $$;
 -- update of last_used_at alone, which every key makes once a minute.
 CREATE OR REPLACE FUNCTION esqase.keys_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'esqase_keys_changed' LANGUAGE C;
+-- For each row, because a logical replication apply fires row triggers
+-- only; a statement's many invalidations of one relation are sent as one.
 CREATE OR REPLACE TRIGGER api_keys_changed
     AFTER UPDATE OF firm_id, id, member_id, prefix, secret_hash, scopes, revoked_at, expires_at,
-                    previous_secret_hash, previous_valid_until OR DELETE OR TRUNCATE
-    ON esqase.api_keys FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
-CREATE OR REPLACE TRIGGER members_changed AFTER UPDATE OR DELETE OR TRUNCATE ON esqase.members
+                    previous_secret_hash, previous_valid_until OR DELETE
+    ON esqase.api_keys FOR EACH ROW EXECUTE FUNCTION esqase.keys_changed();
+CREATE OR REPLACE TRIGGER api_keys_truncated AFTER TRUNCATE ON esqase.api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
+CREATE OR REPLACE TRIGGER members_changed AFTER UPDATE OR DELETE ON esqase.members
+    FOR EACH ROW EXECUTE FUNCTION esqase.keys_changed();
+CREATE OR REPLACE TRIGGER members_truncated AFTER TRUNCATE ON esqase.members
     FOR EACH STATEMENT EXECUTE FUNCTION esqase.keys_changed();
 -- Also under session_replication_role = replica (a restore, a replication
 -- apply), which turns ordinary triggers off.
 ALTER TABLE esqase.api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
+ALTER TABLE esqase.api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
 ALTER TABLE esqase.members ENABLE ALWAYS TRIGGER members_changed;
+ALTER TABLE esqase.members ENABLE ALWAYS TRIGGER members_truncated;
 
 CREATE OR REPLACE TRIGGER practice_areas_seed_stages AFTER INSERT ON esqase.practice_areas
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.seed_practice_area_stages();

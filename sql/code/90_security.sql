@@ -126,6 +126,9 @@ REVOKE EXECUTE ON FUNCTION esqase_remove_api_key_scopes(text, text[]) FROM PUBLI
 REVOKE EXECUTE ON FUNCTION esqase_set_api_key_expiry(text, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase_rotate_api_key(text, interval) FROM PUBLIC;
 REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
+-- Anyone may not put it on a table of theirs: each firing empties every
+-- backend's known keys (context.c).
+REVOKE EXECUTE ON FUNCTION esqase.keys_changed() FROM PUBLIC;
 -- The outbox and the delivery worker's statements: triggers and the
 -- worker's superuser connection only.
 REVOKE EXECUTE ON FUNCTION esqase.webhook_enqueue(uuid[], uuid[], text[]) FROM PUBLIC;
