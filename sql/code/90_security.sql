@@ -157,8 +157,8 @@ $$;
 --  * the key's scopes, through esqase.context_may() (a bit test in C; for
 --    practice-areas and matter-types it includes the member's Practice areas
 --    permission).  A table is readable, all its columns, with the scopes of
---    its own resource (read or write: the answer to a PATCH shows the
---    record written); the records that show it as a reference ({id, name})
+--    its own resource (the read scope every row, the write scope the rows
+--    it names: below); the records that show it as a reference ({id, name})
 --    read it through its view of 28_references.sql, whose owner esqase_refs
 --    has the policies "<table>_refs" below: a contact that is a client of a
 --    matter (matters scopes) or the contact of a visible lead (leads
