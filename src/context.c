@@ -506,7 +506,7 @@ target_add(pg_uuid_t *id)
 
 /*
  * esqase.target(record_id uuid) RETURNS uuid
- * esqase.target(record_ids uuid[]) RETURNS uuid[]
+ * esqase.targets(record_ids uuid[]) RETURNS uuid[]
  *
  * Names records the context works on, until the end of the transaction,
  * and returns its argument.  Only with a context (without one every policy

@@ -41,7 +41,7 @@ CREATE OR REPLACE FUNCTION esqase.context_may(scope text) RETURNS boolean
 -- argument.
 CREATE OR REPLACE FUNCTION esqase.target(record_id uuid) RETURNS uuid
     AS 'MODULE_PATHNAME', 'esqase_target' LANGUAGE C VOLATILE STRICT;
-CREATE OR REPLACE FUNCTION esqase.target(record_ids uuid[]) RETURNS uuid[]
+CREATE OR REPLACE FUNCTION esqase.targets(record_ids uuid[]) RETURNS uuid[]
     AS 'MODULE_PATHNAME', 'esqase_targets' LANGUAGE C VOLATILE STRICT;
 -- The records the context named (28_references.sql).
 CREATE OR REPLACE FUNCTION esqase.context_targets() RETURNS uuid[]

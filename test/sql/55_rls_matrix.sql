@@ -137,7 +137,7 @@ BEGIN
     BEGIN
         PERFORM esqase_authenticate((SELECT token FROM t.keys WHERE name = key));
         IF named THEN
-            PERFORM esqase.target(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_' || f || '\_%'));
+            PERFORM esqase.targets(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_' || f || '\_%'));
         END IF;
         IF stmt LIKE 'SELECT%' THEN
             EXECUTE stmt INTO n;
@@ -339,7 +339,7 @@ BEGIN
     FOREACH rel IN ARRAY via LOOP
         BEGIN
             PERFORM esqase_authenticate((SELECT token FROM t.keys WHERE name = key));
-            PERFORM esqase.target(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_c\_%'));
+            PERFORM esqase.targets(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_c\_%'));
             EXECUTE format('SELECT count(*) FROM (SELECT %I FROM esqase.%I WHERE %I = %L) x', col, rel,
                            CASE rel WHEN 'firms' THEN 'id' ELSE 'firm_id' END, t.id('mx_c')) INTO n;
             RAISE EXCEPTION 'rollback:%', n;

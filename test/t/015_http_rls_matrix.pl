@@ -235,7 +235,7 @@ DECLARE
 BEGIN
     BEGIN
         PERFORM esqase_authenticate(token);
-        PERFORM esqase.target(ARRAY(SELECT id FROM named WHERE firm = allowed.named));
+        PERFORM esqase.targets(ARRAY(SELECT id FROM named WHERE firm = allowed.named));
         IF stmt LIKE 'SELECT%' THEN
             EXECUTE stmt INTO n;
         ELSE
