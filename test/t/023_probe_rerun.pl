@@ -122,7 +122,7 @@ sub finding
 		"SELECT esqase.targets(ARRAY['$public', '$private->{id}']::uuid[]) \\g /dev/null\n"
 		  . 'UPDATE esqase.leads SET is_private = true;');
 	my $r = api_raw($node, 'GET', "/v1/leads/$public", token => $k{'leads:read'});
-	finding('F2', $r->{status} == 200 && !$r->{json}{data}{isPrivate} && $err =~ /row-level security/,
+	finding('F2', scalar($r->{status} == 200 && !$r->{json}{data}{isPrivate} && $err =~ /row-level security/),
 		"a non-assignee cannot make the firm's leads private in SQL (GET $r->{status})");
 }
 
