@@ -274,6 +274,12 @@ SELECT t.mask(jsonb_build_object('title', m -> 'title', 'clients', m -> 'clients
 SELECT t.mask(jsonb_build_object('value', l -> 'value', 'contact', l -> 'contact')) AS lead_patched
   FROM (SELECT t.api('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_public}', '{"value": "HIGH"}'))
                -> 'data' AS l) x;
+-- Nor do its webhooks read more: the delivery worker asks
+-- esqase.webhook_may_read in the webhook key's context, where no record is
+-- named, so a key with contacts:write alone gets no contact's event.
+SELECT k AS key, t.call(k, format($$to_jsonb(esqase.webhook_may_read('contacts', %L, %L))$$,
+                                  t.id('firm_a'), t.id('sr_client'))) AS webhook_may_read
+  FROM unnest(ARRAY['sr_contacts:write', 'sr_contacts:read']) k ORDER BY 1;
 INSERT INTO t.ids SELECT 'sr_bye', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Bye"}')$$) #>> '{data,id}')::uuid;
 SELECT t.api('sr_contacts:write', t.ml_call('esqase_contacts_delete', '{sr_bye}')) #>> '{data,status}' AS contact_deleted;
 
