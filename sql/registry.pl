@@ -63,6 +63,8 @@
 #            rows (pg_extension_config_dump)
 #   audited  its updated_at and audit triggers (audited_columns: only an
 #            UPDATE OF these is a change)
+#   target   the column that names a row for {{reach}} (default id; a link
+#            table's row is named by its record, matter_id, lead_id, ...)
 #   policy   its row-level security policies, per command (the firm of the
 #            context first: firm_column, if not firm_id):
 #              select  who sees a row; refs: what the reference views'
@@ -74,7 +76,10 @@
 #                      delete: what a deleted row must also pass
 #            in SQL, with these words: {{may <scope>}}, {{read <resource>}}
 #            (its read or write scope), {{visible <resource>}} (its
-#            visible_row rule, columns bare), {{visible}} (the table's own
+#            visible_row rule, columns bare), {{reach <resource>}} (its
+#            read scope, or its write scope for a row the context named
+#            with esqase.target: a write-only key reaches a record by its
+#            id, as over HTTP, and lists nothing), {{visible}} (the table's own
 #            visible rule), {{new_row <resource>}} (live, or deleted now
 #            with the status a delete sets), {{count_scope}} (the read
 #            scope of a record_counts list: the resource that counts in it)
@@ -160,7 +165,9 @@ tables => [
       ] },
     { table => 'members',
       rls => 1, audited => 1,
-      policy => { select => '{{may members:read}}', refs => '{{read matters}} OR {{read leads}}' },
+      # a write-only key: the members of the matters and leads it names
+      policy => { select => '{{may members:read}}',
+                  refs => q{{{may matters:read}} OR {{may leads:read}} OR esqase.named_refers(firm_id, 'member', id)} },
       comment => "People of a firm who hold API keys (API: /v1/members); created by esqase_create_member, deactivated by setting deleted_at",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -193,16 +200,16 @@ tables => [
     { table => 'contacts',
       rls => 1, audited => 1,
       policy => {
-          select => '{{visible contacts}} AND {{read contacts}}',
+          select => '{{visible contacts}} AND {{reach contacts}}',
           write => 'contacts:write',
-          row => '{{visible contacts}} AND deleted_at IS NULL',
+          row => '{{visible contacts}} AND {{reach contacts}} AND deleted_at IS NULL',
           # a lead's prospect is created with leads:write; emails of the
           # shape the API checks (not a table constraint: a restore of rows
           # stored before would fail on it)
           insert => '({{may contacts:write}} OR {{may leads:write}}) AND esqase.emails_ok(emails)',
           update => '{{new_row contacts}} AND esqase.emails_ok(emails)',
           # a matter's client; a visible lead's contact (esqase.lead_contact_shown)
-          refs => '{{visible contacts}} AND ({{read contacts}} OR ({{read matters}} AND EXISTS '
+          refs => '{{visible contacts}} AND ({{reach contacts}} OR ({{read matters}} AND EXISTS '
                 . '(SELECT FROM esqase.matter_clients mc WHERE mc.firm_id = contacts.firm_id '
                 . 'AND mc.contact_id = contacts.id)) OR ({{read leads}} AND esqase.lead_contact_shown(firm_id, id)))',
       },
@@ -229,11 +236,11 @@ tables => [
     { table => 'practice_areas',
       rls => 1, audited => 1,
       policy => {
-          select => '{{read practice-areas}}',
+          select => '{{reach practice-areas}}',
           write => 'practice-areas:write',
-          row => 'deleted_at IS NULL',
+          row => '{{reach practice-areas}} AND deleted_at IS NULL',
           update => '{{new_row practice_areas}}',
-          refs => '{{read matters}} OR {{read leads}}',
+          refs => q{{{may matters:read}} OR {{may leads:read}} OR esqase.named_refers(firm_id, 'practice_area', id)},
       },
       comment => "Practice areas (API: /v1/practice-areas), each with its stages and matter types; deleted ones stay, ARCHIVED",
       common => [qw(firm_id id created_at updated_at deleted_at)],
@@ -243,7 +250,9 @@ tables => [
       ] },
     { table => 'practice_area_stages',
       rls => 1, audited => 1,
-      policy => { select => '{{read practice-areas}}', refs => '{{read matters}}' },
+      target => 'practice_area_id',
+      policy => { select => '{{reach practice-areas}}',
+                  refs => q{{{may matters:read}} OR esqase.named_refers(firm_id, 'stage', id)} },
       comment => "Stages (board columns) of a practice area: To do, In progress, Done to start with (API: practice area stages)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -255,13 +264,16 @@ tables => [
     { table => 'matter_types',
       rls => 1, audited => 1,
       policy => {
-          select => '{{read matter-types}}',
+          select => '{{reach matter-types}}',
           write => 'matter-types:write',
-          row => 'deleted_at IS NULL',
+          row => '{{reach matter-types}} AND deleted_at IS NULL',
           update => '{{new_row matter_types}}',
           # a practice area shows its live matter types; a matter shows its
           # own, even one deleted since
-          refs => '({{read practice-areas}} AND deleted_at IS NULL) OR {{read matters}}',
+          # (a write-only key: of the practice areas and matters it names)
+          refs => q{(({{may practice-areas:read}} OR ({{may practice-areas:write}} }
+                . q{AND esqase.context_targeted(practice_area_id))) AND deleted_at IS NULL) }
+                . q{OR {{may matters:read}} OR esqase.named_refers(firm_id, 'matter_type', id)},
       },
       comment => "Matter types of a practice area (API: /v1/matter-types); deleted ones stay, ARCHIVED",
       common => [qw(firm_id id created_at updated_at deleted_at)],
@@ -284,9 +296,11 @@ tables => [
     { table => 'matters',
       rls => 1, audited => 1,
       policy => {
-          select => '{{read matters}}',
+          select => '{{reach matters}}',
           write => 'matters:write',
-          row => 'deleted_at IS NULL',
+          row => '{{reach matters}} AND deleted_at IS NULL',
+          # numbered by the counter (esqase.next_public_id), as the API does
+          insert => q{{{may matters:write}} AND public_id LIKE 'M-%' AND esqase.public_id_issued(firm_id, public_id)},
           update => '{{new_row matters}}',
       },
       comment => "Matters (cases) (API: /v1/matters); deleted ones stay, ARCHIVE, with deleted_at",
@@ -306,9 +320,11 @@ tables => [
       ] },
     { table => 'matter_clients',
       rls => 1, audited => 1,
+      target => 'matter_id',
       policy => {
-          select => '{{read matters}}',
+          select => '{{reach matters}}',
           write => 'matters:write',
+          row => '{{reach matters}}',
           insert => '{{may matters:write}} AND esqase.contact_usable(firm_id, contact_id, false)',
       },
       comment => "The clients of each matter, in order (API: a matter's clientContactIds and clients)",
@@ -322,7 +338,8 @@ tables => [
       ] },
     { table => 'matter_team',
       rls => 1, audited => 1,
-      policy => { select => '{{read matters}}', write => 'matters:write' },
+      target => 'matter_id',
+      policy => { select => '{{reach matters}}', write => 'matters:write', row => '{{reach matters}}' },
       comment => "The members working on each matter (API: a matter's team)",
       common => [qw(firm_id id created_at updated_at)],
       columns => [
@@ -344,9 +361,10 @@ tables => [
     { table => 'leads',
       rls => 1, audited => 1,
       policy => {
-          select => '{{read leads}} AND {{visible leads}}',
+          select => '{{reach leads}} AND {{visible leads}}',
           write => 'leads:write',
-          row => '{{visible leads}} AND deleted_at IS NULL',
+          row => '{{visible leads}} AND {{reach leads}} AND deleted_at IS NULL',
+          insert => q{{{may leads:write}} AND public_id LIKE 'L-%' AND esqase.public_id_issued(firm_id, public_id)},
           update => '{{visible leads}} AND {{new_row leads}}',
       },
       comment => "Leads (prospective clients) (API: /v1/leads); private ones are seen only by their assignees and the firm's owners; deleted ones stay, with deleted_at",
@@ -367,10 +385,11 @@ tables => [
       # assignees)
       visible => 'esqase.context_is_owner() OR esqase.lead_shown(firm_id, lead_id) '
                . 'OR esqase.lead_new_here(firm_id, lead_id)',
+      target => 'lead_id',
       policy => {
-          select => '{{read leads}} AND {{visible}}',
+          select => '{{reach leads}} AND {{visible}}',
           write => 'leads:write',
-          row => '{{visible}}',
+          row => '{{visible}} AND {{reach leads}}',
           insert => '{{may leads:write}} AND {{visible}}',
           update => '{{visible}}',
           # a member does not take itself off a private lead (the API
@@ -391,9 +410,9 @@ tables => [
       # the worker's bookkeeping (failing_since) is no change of the webhook
       audited_columns => 'url, events, status, deleted_at',
       policy => {
-          select => '{{read webhooks}}',
+          select => '{{reach webhooks}}',
           write => 'webhooks:write',
-          row => 'deleted_at IS NULL',
+          row => '{{reach webhooks}} AND deleted_at IS NULL',
           # a webhook acts as the key that made it: no other key's reach
           insert => '{{may webhooks:write}} AND key_id = esqase.context_key()',
           update => '{{new_row webhooks}}',
@@ -427,7 +446,8 @@ tables => [
       ] },
     { table => 'webhook_deliveries',
       rls => 1,
-      policy => { select => '{{read webhooks}}' },
+      target => 'webhook_id',
+      policy => { select => '{{reach webhooks}}' },
       comment => "One row per webhook and event: the state of its delivery and its last attempt (API: /v1/webhooks/{id}/deliveries)",
       common => [qw(firm_id created_at)],
       columns => [

@@ -25,6 +25,7 @@
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -201,12 +202,22 @@ forget_known_keys(Datum arg, Oid relid)
 	if (KnownKeysMemory != NULL)
 		MemoryContextReset(KnownKeysMemory);
 }
+ * The records the context names (esqase.target): a key with a write scope
+ * but not the read scope of a resource reads and writes, in SQL, only the
+ * rows it names by id, as over HTTP, where it reaches a record only by its
+ * id in the URL (a PATCH answers with the record) and lists nothing
+ * (docs/sql-api.md, "Write-only keys").  A hash of ids in ContextMemory:
+ * a bulk create names every record it makes, and the policies ask per
+ * row.  Gone with the context.
+ */
+static HTAB *targets = NULL;
 
 static void
 context_reset(void)
 {
 	api_context.valid = false;
 	authenticating = false;
+	targets = NULL;
 	if (ContextMemory != NULL)
 		MemoryContextReset(ContextMemory);
 }
@@ -313,6 +324,7 @@ context_set(HeapTuple tup, TupleDesc desc)
 	api_context.role = GetUserId();
 	api_context.subxid = GetCurrentSubTransactionId();
 	api_context.valid = true;
+	targets = NULL;				/* another key names its own records */
 }
 
 static void
@@ -643,6 +655,103 @@ Datum
 esqase_written_here(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(DatumGetTransactionId(PG_GETARG_DATUM(0))));
+}
+
+static void
+target_add(pg_uuid_t *id)
+{
+	if (targets == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(pg_uuid_t);
+		ctl.hcxt = ContextMemory;
+		targets = hash_create("esqase targets", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	(void) hash_search(targets, id, HASH_ENTER, NULL);
+}
+
+/*
+ * esqase.target(record_id uuid) RETURNS uuid
+ * esqase.targets(record_ids uuid[]) RETURNS uuid[]
+ *
+ * Names records the context works on, until the end of the transaction,
+ * and returns its argument.  Only with a context (without one every policy
+ * denies anyway).  Naming a record widens nothing a key can do over HTTP:
+ * a key with the write scope reaches any record by its id there.
+ */
+PG_FUNCTION_INFO_V1(esqase_target);
+Datum
+esqase_target(PG_FUNCTION_ARGS)
+{
+	if (api_context.valid)
+		target_add(PG_GETARG_UUID_P(0));
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+PG_FUNCTION_INFO_V1(esqase_targets);
+Datum
+esqase_targets(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
+
+	if (api_context.valid)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(ids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				target_add(DatumGetUUIDP(elems[i]));
+	}
+	PG_RETURN_ARRAYTYPE_P(ids);
+}
+
+/*
+ * esqase.context_targeted(record_id uuid) RETURNS boolean
+ *
+ * Whether the context named the record (esqase.target): the policies' test
+ * for a key that writes a resource it may not read.
+ */
+PG_FUNCTION_INFO_V1(esqase_context_targeted);
+Datum
+esqase_context_targeted(PG_FUNCTION_ARGS)
+{
+	bool		found = false;
+
+	if (api_context.valid && targets != NULL)
+		(void) hash_search(targets, PG_GETARG_UUID_P(0), HASH_FIND, &found);
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * esqase.context_targets() RETURNS uuid[]
+ *
+ * The records the context named, in no order (empty without any): the
+ * reference policies look up by them the records a write-only key renders
+ * (28_references.sql, esqase.named_refers).
+ */
+PG_FUNCTION_INFO_V1(esqase_context_targets);
+Datum
+esqase_context_targets(PG_FUNCTION_ARGS)
+{
+	int			n = (api_context.valid && targets != NULL) ? (int) hash_get_num_entries(targets) : 0;
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+
+	if (n > 0)
+	{
+		HASH_SEQ_STATUS seq;
+		pg_uuid_t  *id;
+
+		hash_seq_init(&seq, targets);
+		while ((id = hash_seq_search(&seq)) != NULL)
+			elems[i++] = UUIDPGetDatum(id);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, i, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 /* For the HTTP worker: the request id of the current transaction. */

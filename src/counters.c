@@ -99,6 +99,7 @@ typedef struct IdEntry
 {
 	IdKey		key;
 	int64		value;			/* the last number handed out */
+	int64		first;			/* the first number this transaction took */
 	int64		stored;			/* the value the counter row holds */
 	SubTransactionId lock_subid;	/* the level whose upsert locked the row */
 	Levels		levels;
@@ -368,6 +369,7 @@ esqase_public_id_next(PG_FUNCTION_ARGS)
 			ids = make_table("esqase public ids", sizeof(IdKey), sizeof(IdEntry));
 		e = hash_search(ids, &key, HASH_ENTER, NULL);
 		e->value = n;
+		e->first = n;
 		e->stored = n;
 		e->lock_subid = cur;
 		memset(&e->levels, 0, sizeof(Levels));
@@ -375,6 +377,47 @@ esqase_public_id_next(PG_FUNCTION_ARGS)
 			deepest = cur;
 		PG_RETURN_INT32(n);
 	}
+}
+
+/*
+ * esqase.public_id_issued(firm uuid, public_id text) RETURNS boolean
+ *
+ * Whether public_id (M-0001, L-12345: esqase.public_id's spelling) is a
+ * number this transaction took for the firm from esqase.public_id_next and
+ * still holds (a subtransaction that rolled back gave its numbers back).
+ * The insert policies of matters and leads ask it: a record is numbered by
+ * the counter, as the API numbers it, never by a number its writer chose
+ * (issue 21: a number chosen ahead would make a later create fail).
+ */
+PG_FUNCTION_INFO_V1(esqase_public_id_issued);
+Datum
+esqase_public_id_issued(PG_FUNCTION_ARGS)
+{
+	text	   *pid = PG_GETARG_TEXT_PP(1);
+	const char *s = VARDATA_ANY(pid);
+	int			len = VARSIZE_ANY_EXHDR(pid);
+	IdKey		key;
+	IdEntry    *e;
+	int64		n = 0;
+	char		canon[16];
+
+	if (ids == NULL || len < 3 || len > 12 || s[1] != '-')
+		PG_RETURN_BOOL(false);
+	for (int i = 2; i < len; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			PG_RETURN_BOOL(false);
+		n = n * 10 + (s[i] - '0');
+	}
+	/* the one spelling esqase.public_id gives the number */
+	snprintf(canon, sizeof(canon), n < 10000 ? "%c-%04lld" : "%c-%lld", s[0], (long long) n);
+	if ((int) strlen(canon) != len || memcmp(canon, s, len) != 0)
+		PG_RETURN_BOOL(false);
+	memset(&key, 0, sizeof(key));
+	memcpy(&key.firm, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
+	key.kind = s[0];
+	e = hash_search(ids, &key, HASH_FIND, NULL);
+	PG_RETURN_BOOL(e != NULL && n >= e->first && n <= e->value);
 }
 
 /* A subtransaction ends: its levels join the parent's, or are dropped. */

@@ -75,7 +75,7 @@ sub check_registry {
         }
     }
     my %table_known = map { $_ => 1 } qw(table view comment common columns rls audited audited_columns
-                                         firm_column visible policy);
+                                         firm_column visible policy target);
     my %policy_known = map { $_ => 1 } qw(select refs write row insert update delete);
     for my $t (@{ $reg->{tables} }, @{ $reg->{report_views} }) {
         for (keys %$t) {
@@ -216,8 +216,10 @@ DECLARE
     rec esqase.{{table}};
 BEGIN
     -- who may see the row is part of the query (one plan, no second
-    -- statement to evaluate it)
+    -- statement to evaluate it); a write names its record, which a key
+    -- with the write scope alone then reaches (esqase.target)
     IF for_update THEN
+        PERFORM esqase.target(record_id);
         SELECT * INTO rec FROM esqase.{{table}} r
          WHERE r.firm_id = firm AND r.id = record_id AND r.deleted_at IS NULL AND ({{visible}}) FOR UPDATE;
     ELSE
@@ -496,6 +498,10 @@ sub table_security {
 #   {{new_row <resource>}}   a new row of a resource with soft deletes: live,
 #                            or deleted by this transaction with the status
 #                            a delete sets
+#   {{reach <path>}}         the resource's read scope, or its write scope for
+#                            a row the context named (esqase.target: the
+#                            table's target column, id by default; live or
+#                            deleted now, where the table has deleted_at)
 #   {{count_scope}}          record_counts: the read scope of a list's resource
 sub policy_condition {
     my ($text, $t, $where) = @_;
@@ -514,6 +520,12 @@ sub policy_word {
     } elsif ($word eq 'read') {
         my $r = $res->($arg);
         return "(esqase.context_may('$r->{path}:read') OR esqase.context_may('$r->{path}:write'))";
+    } elsif ($word eq 'reach') {
+        my $r = $res->($arg);
+        my $live = (grep { $_ eq 'deleted_at' } @{ $t->{common} // [] })
+                 ? ' AND (deleted_at IS NULL OR deleted_at = now())' : '';
+        return "(esqase.context_may('$r->{path}:read') OR (esqase.context_may('$r->{path}:write') AND "
+             . "esqase.context_targeted(" . ($t->{target} // 'id') . ")$live))";
     } elsif ($word eq 'visible' && !defined $arg) {
         return '(' . ($t->{visible} // die "generate.pl: $where: the table has no visible rule\n") . ')';
     } elsif ($word eq 'visible') {

@@ -32,6 +32,23 @@ CREATE OR REPLACE FUNCTION esqase.context_permissions() RETURNS text[]
 -- row-level security policies make per row, a bit test in C.
 CREATE OR REPLACE FUNCTION esqase.context_may(scope text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_context_may' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+-- The records the context names, for a key that writes a resource it may
+-- not read: its policies let it reach only the rows it names (as over
+-- HTTP: a record by its id), not list the others (docs/sql-api.md,
+-- "Write-only keys").  The API's updates and deletes name the record they
+-- find, its creates the records they make; direct SQL names them with
+-- esqase.target(id).  Until the end of the transaction; returns its
+-- argument.
+CREATE OR REPLACE FUNCTION esqase.target(record_id uuid) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'esqase_target' LANGUAGE C VOLATILE STRICT;
+CREATE OR REPLACE FUNCTION esqase.targets(record_ids uuid[]) RETURNS uuid[]
+    AS 'MODULE_PATHNAME', 'esqase_targets' LANGUAGE C VOLATILE STRICT;
+-- The records the context named (28_references.sql).
+CREATE OR REPLACE FUNCTION esqase.context_targets() RETURNS uuid[]
+    AS 'MODULE_PATHNAME', 'esqase_context_targets' LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- Whether the context named the record (the policies ask it per row).
+CREATE OR REPLACE FUNCTION esqase.context_targeted(record_id uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_context_targeted' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 -- Whether a row's xmin is this transaction (or one of its subtransactions).
 CREATE OR REPLACE FUNCTION esqase.written_here(x xid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;

@@ -328,6 +328,55 @@ BEGIN
 END
 $$;
 
+-- What a create over the API guarantees of a private lead and its prospect,
+-- checked at commit for writes in an API context (issue 21: direct SQL as
+-- the API role could do what the API refuses):
+--  * a contact is hidden (hidden_by_lead) only as the prospect of the
+--    private lead that was created with it: its lead exists, is private and
+--    has it as its contact (not a contact hidden behind another lead, or
+--    behind none);
+--  * a member who is no owner does not create a private lead it is not
+--    assigned to (it would not see it; the API answers 422).
+-- At commit because a create writes the prospect before its lead, and a
+-- lead before its assignees.  A DBA's writes and a restore (no API
+-- context) are not the API's, and not checked.  SECURITY DEFINER: the
+-- writer may not read the other table (leads:write reads no contacts).
+CREATE OR REPLACE FUNCTION esqase.check_hidden_prospect() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.context_firm() IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM esqase.contacts c
+                WHERE c.firm_id = NEW.firm_id AND c.id = NEW.id AND c.hidden_by_lead IS NOT NULL
+                  AND NOT EXISTS (SELECT FROM esqase.leads l
+                                   WHERE l.firm_id = c.firm_id AND l.id = c.hidden_by_lead
+                                     AND l.contact_id = c.id AND l.is_private)) THEN
+        PERFORM esqase.fail('42501', 'a contact is hidden only as the prospect of the private lead created with it',
+                            'hidden_by_lead');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION esqase.check_private_lead_seen() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF esqase.context_firm() IS NULL OR esqase.context_is_owner() THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM esqase.leads l
+                WHERE l.firm_id = NEW.firm_id AND l.id = NEW.id AND l.is_private AND l.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT FROM esqase.lead_assignees a
+                                   WHERE a.firm_id = l.firm_id AND a.lead_id = l.id
+                                     AND a.member_id = esqase.context_member())) THEN
+        PERFORM esqase.fail('42501', 'a private lead is visible only to its assignees and the firm''s owners: '
+                                     'assign yourself to it', 'assigneeIds');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION esqase.matter_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -373,6 +422,24 @@ CREATE OR REPLACE TRIGGER matter_clients_publish AFTER INSERT ON esqase.matter_c
     FOR EACH ROW EXECUTE FUNCTION esqase.publish_client_contact();
 CREATE OR REPLACE TRIGGER leads_publish AFTER UPDATE OF is_private ON esqase.leads
     FOR EACH ROW WHEN (OLD.is_private AND NOT NEW.is_private) EXECUTE FUNCTION esqase.publish_lead_contact();
+-- (a constraint trigger, deferred to the commit, cannot be created OR
+-- REPLACE: made once)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger
+                    WHERE tgrelid = 'esqase.contacts'::regclass AND tgname = 'contacts_hidden_check') THEN
+        CREATE CONSTRAINT TRIGGER contacts_hidden_check AFTER INSERT ON esqase.contacts
+            DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (NEW.hidden_by_lead IS NOT NULL) EXECUTE FUNCTION esqase.check_hidden_prospect();
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger
+                    WHERE tgrelid = 'esqase.leads'::regclass AND tgname = 'leads_private_check') THEN
+        CREATE CONSTRAINT TRIGGER leads_private_check AFTER INSERT ON esqase.leads
+            DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (NEW.is_private) EXECUTE FUNCTION esqase.check_private_lead_seen();
+    END IF;
+END
+$$;
 -- The count triggers (<table>_count_insert, _update, _delete, _truncate):
 -- one per event, since a trigger with transition tables serves one event.
 -- @generate count_triggers

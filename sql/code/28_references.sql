@@ -57,6 +57,52 @@ BEGIN
 END
 $$;
 
+-- Whether a record the context named (esqase.target) refers to the
+-- member, practice area, stage or matter type ref (kind): what a key with
+-- matters:write or leads:write but not their read scope sees of those, the
+-- references of the records it writes, as a PATCH shows them; it lists no
+-- others (docs/sql-api.md, "Write-only keys").  The reference policies ask
+-- it only of such a key.  Not SECURITY DEFINER: the records are read under
+-- their own policies, which show a write-only key the rows it named; by
+-- the named ids, a few probes by key.
+CREATE OR REPLACE FUNCTION esqase.named_refers(firm uuid, kind text, ref uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    matters boolean := esqase.context_may('matters:write');
+    leads boolean := esqase.context_may('leads:write');
+BEGIN
+    IF NOT (matters OR leads) THEN
+        RETURN false;
+    END IF;
+    CASE kind
+    WHEN 'member' THEN
+        RETURN (matters AND EXISTS (SELECT FROM esqase.matter_team t
+                                     WHERE t.firm_id = firm AND t.matter_id = ANY (esqase.context_targets())
+                                       AND t.member_id = ref))
+            OR (leads AND EXISTS (SELECT FROM esqase.lead_assignees a
+                                   WHERE a.firm_id = firm AND a.lead_id = ANY (esqase.context_targets())
+                                     AND a.member_id = ref));
+    WHEN 'practice_area' THEN
+        RETURN (matters AND EXISTS (SELECT FROM esqase.matters m
+                                     WHERE m.firm_id = firm AND m.id = ANY (esqase.context_targets())
+                                       AND m.practice_area_id = ref))
+            OR (leads AND EXISTS (SELECT FROM esqase.leads l
+                                   WHERE l.firm_id = firm AND l.id = ANY (esqase.context_targets())
+                                     AND l.practice_area_id = ref));
+    WHEN 'stage' THEN
+        RETURN matters AND EXISTS (SELECT FROM esqase.matters m
+                                    WHERE m.firm_id = firm AND m.id = ANY (esqase.context_targets())
+                                      AND m.stage_id = ref);
+    WHEN 'matter_type' THEN
+        RETURN matters AND EXISTS (SELECT FROM esqase.matters m
+                                    WHERE m.firm_id = firm AND m.id = ANY (esqase.context_targets())
+                                      AND m.matter_type_id = ref);
+    ELSE
+        RETURN false;
+    END CASE;
+END
+$$;
+
 CREATE OR REPLACE VIEW esqase.contact_refs AS
 SELECT c.firm_id, c.id, c.name FROM esqase.contacts c;
 

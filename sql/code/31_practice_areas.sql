@@ -80,9 +80,12 @@ BEGIN
     IF replay IS NOT NULL THEN
         RETURN esqase.replayed(replay);
     END IF;
-    INSERT INTO esqase.practice_areas (firm_id, name)
-    VALUES (firm, esqase.practice_area_new(body))
-    RETURNING id INTO created;
+    -- named before the insert: its RETURNING reads the new row under the
+    -- SELECT policy, which a key with the write scope alone passes for the
+    -- rows it names (esqase.target)
+    created := esqase.target(gen_random_uuid());
+    INSERT INTO esqase.practice_areas (firm_id, id, name)
+    VALUES (firm, created, esqase.practice_area_new(body));
     RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.practice_area_one(firm, created));
 END
 $$;

@@ -70,9 +70,9 @@ BEGIN
         RETURN esqase.replayed(replay);
     END IF;
     SELECT n.area, n.name INTO area, new_name FROM esqase.matter_type_new(firm, body) n;
-    INSERT INTO esqase.matter_types (firm_id, practice_area_id, name)
-    VALUES (firm, area, new_name)
-    RETURNING id INTO created;
+    created := esqase.target(gen_random_uuid());    -- as practice_areas_create
+    INSERT INTO esqase.matter_types (firm_id, id, practice_area_id, name)
+    VALUES (firm, created, area, new_name);
     RETURN esqase.idempotency_keep(firm, idempotency_key, esqase.matter_type_one(firm, created));
 END
 $$;

@@ -25,6 +25,11 @@
 CREATE OR REPLACE FUNCTION esqase.public_id_next(firm uuid, kind text) RETURNS integer
     AS 'MODULE_PATHNAME', 'esqase_public_id_next' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION esqase.public_id_next(uuid, text) FROM PUBLIC;
+-- Whether this transaction took public_id (M-0001, ...) for the firm from
+-- the counter and still holds it: the insert policies of matters and leads
+-- (a record's number is the counter's, never one its writer chose).
+CREATE OR REPLACE FUNCTION esqase.public_id_issued(firm uuid, public_id text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_public_id_issued' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
 CREATE OR REPLACE FUNCTION esqase.public_id(id_kind text, n integer) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -452,11 +457,14 @@ BEGIN
     m := new_.m;
     clients := new_.clients;
     team := new_.team;
-    -- Numbered last: an invalid body uses up no number.
+    -- Named before the insert (its RETURNING reads the new row under the
+    -- SELECT policy: esqase.target).  Numbered last: an invalid body uses
+    -- up no number.
+    m.id := esqase.target(gen_random_uuid());
     LOOP
-        INSERT INTO esqase.matters (firm_id, public_id, title, description, status, open_date,
+        INSERT INTO esqase.matters (firm_id, id, public_id, title, description, status, open_date,
                                     close_date, sol_date, practice_area_id, stage_id, matter_type_id)
-        VALUES (firm, esqase.next_public_id(firm, 'M'), m.title, m.description, m.status, m.open_date,
+        VALUES (firm, m.id, esqase.next_public_id(firm, 'M'), m.title, m.description, m.status, m.open_date,
                 m.close_date, m.sol_date, m.practice_area_id, m.stage_id, m.matter_type_id)
         ON CONFLICT (firm_id, public_id) DO NOTHING
         RETURNING * INTO created;

@@ -299,7 +299,7 @@ BEGIN
     assignees := new_.assignees;
 
     -- A private lead's prospect is hidden with it (30_contacts.sql).
-    l.id := gen_random_uuid();
+    l.id := esqase.target(gen_random_uuid());
     c.hidden_by_lead := CASE WHEN l.is_private THEN l.id END;
     c.id := esqase.contact_insert(firm, c);
     -- No RETURNING, and no ON CONFLICT to skip a number taken by hand (as

@@ -41,10 +41,11 @@ CREATE OR REPLACE FUNCTION esqase.many(records json) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object('data', coalesce(records, '[]'));
 
--- n new ids.
+-- n new ids, named (esqase.target: a key with the write scope alone reads
+-- back the records it creates, as one create does).
 CREATE OR REPLACE FUNCTION esqase.new_ids(n integer) RETURNS uuid[]
 LANGUAGE sql VOLATILE
-RETURN ARRAY(SELECT gen_random_uuid() FROM generate_series(1, n));
+RETURN esqase.targets(ARRAY(SELECT gen_random_uuid() FROM generate_series(1, n)));
 
 -- n public ids of a firm and kind, in order.  SECURITY DEFINER: the first
 -- comes from esqase.next_public_id, which checks that the key may number

@@ -125,9 +125,9 @@ BEGIN
     PERFORM esqase.check_body(body, '{url,events}', '{id,status,secret,createdAt,updatedAt}');
     url := esqase.body_webhook_url(body, true);
     events := esqase.body_webhook_events(body, true);
-    INSERT INTO esqase.webhooks (firm_id, url, events, key_id)
-    VALUES (firm, url, events, esqase.context_key())
-    RETURNING id INTO created;
+    created := esqase.target(gen_random_uuid());    -- as practice_areas_create
+    INSERT INTO esqase.webhooks (firm_id, id, url, events, key_id)
+    VALUES (firm, created, url, events, esqase.context_key());
     secret := esqase.webhook_new_secret(firm, created);
     a := esqase.webhook_one(firm, created);
     a.body := json_build_object('data', (left((a.body -> 'data')::text, -1)

@@ -100,7 +100,7 @@ GRANT INSERT (firm_id, lead_id, member_id, position), UPDATE (position), DELETE
 -- Their deliveries are read by the deliveries route; the events and the
 -- worker's state are written by SECURITY DEFINER triggers and the worker
 -- only.
-GRANT SELECT, INSERT (firm_id, url, events, key_id), UPDATE (url, events, status, failing_since, deleted_at)
+GRANT SELECT, INSERT (firm_id, id, url, events, key_id), UPDATE (url, events, status, failing_since, deleted_at)
    ON esqase.webhooks TO esqase_api;
 GRANT SELECT ON esqase.webhook_deliveries TO esqase_api;
 
@@ -160,8 +160,8 @@ $$;
 --  * the key's scopes, through esqase.context_may() (a bit test in C; for
 --    practice-areas and matter-types it includes the member's Practice areas
 --    permission).  A table is readable, all its columns, with the scopes of
---    its own resource (read or write: the answer to a PATCH shows the
---    record written); the records that show it as a reference ({id, name})
+--    its own resource (the read scope every row, the write scope the rows
+--    it names: below); the records that show it as a reference ({id, name})
 --    read it through its view of 28_references.sql, whose owner esqase_refs
 --    has the policies "<table>_refs" below: a contact that is a client of a
 --    matter (matters scopes) or the contact of a visible lead (leads
@@ -170,6 +170,19 @@ $$;
 --    practice-areas scopes).  Writes need the write scope of the resource
 --    the table belongs to (link tables and counters their owning
 --    resource's).
+--  * a key with a resource's write scope but not its read scope reaches
+--    only the records it names (esqase.target; the word reach of the registry):
+--    over HTTP it reaches a record by the id in the URL (a PATCH answers
+--    with it) and lists nothing, so in SQL it reads, updates and deletes
+--    the rows it named, and the rows of their link tables and the
+--    references they show (esqase.named_refers), and no other (issue 21,
+--    (b)); not even an UPDATE that reads no column touches another row.
+--    The API's updates and deletes name the record they find, its creates
+--    the records they make.
+--  * a new matter or lead carries a public id this transaction took from
+--    the counter (esqase.public_id_issued), never one chosen by hand; a
+--    hidden prospect and a private lead are checked at commit
+--    (20_triggers.sql: esqase.check_hidden_prospect, _private_lead_seen).
 --  * private leads, and the prospects they created (contacts.hidden_by_lead),
 --    are visible to the firm's owners and the lead's assignees only
 --    (esqase.context_assigned, asked only of a private lead or a hidden

@@ -53,9 +53,12 @@ BEGIN
         INSERT INTO t.ids SELECT 'mx_' || f || '_area', (t.api(k, $q$esqase_practice_areas_create('{"name": "Matrix law"}')$q$) #>> '{data,id}')::uuid;
         INSERT INTO t.ids SELECT 'mx_' || f || '_stage', (t.api(k, format('esqase_practice_areas_get(%L)', t.id('mx_' || f || '_area'))) #>> '{data,stages,0,id}')::uuid;
         INSERT INTO t.ids SELECT 'mx_' || f || '_type', (t.api(k, format($q$esqase_matter_types_create('{"practiceAreaId": "%s", "name": "T"}')$q$, t.id('mx_' || f || '_area'))) #>> '{data,id}')::uuid;
+        -- (every reference a matter and a lead can show, set)
         INSERT INTO t.ids SELECT 'mx_' || f || '_matter', (t.api(k, format($q$esqase_matters_create('{"practiceAreaId": "%s", "openDate": "2026-01-02",
-            "clientContactIds": ["%s"], "team": [{"memberId": "%s"}]}')$q$, t.id('mx_' || f || '_area'), t.id('mx_' || f || '_contact'), t.id('mx_' || f || '_owner'))) #>> '{data,id}')::uuid;
-        INSERT INTO t.ids SELECT 'mx_' || f || '_lead', (t.api(k, $q$esqase_leads_create('{"type": "COMPANY", "companyName": "Prospect"}')$q$) #>> '{data,id}')::uuid;
+            "matterTypeId": "%s", "clientContactIds": ["%s"], "team": [{"memberId": "%s"}]}')$q$, t.id('mx_' || f || '_area'), t.id('mx_' || f || '_type'),
+            t.id('mx_' || f || '_contact'), t.id('mx_' || f || '_owner'))) #>> '{data,id}')::uuid;
+        INSERT INTO t.ids SELECT 'mx_' || f || '_lead', (t.api(k, format($q$esqase_leads_create('{"type": "COMPANY", "companyName": "Prospect",
+            "practiceAreaId": "%s"}')$q$, t.id('mx_' || f || '_area'))) #>> '{data,id}')::uuid;
     END LOOP;
     -- Pia and Max work on firm C's lead (assigned_leads answers them).
     PERFORM t.api('mx_c_all', format($q$esqase_leads_update(%L, '{"assigneeIds": ["%s", "%s", "%s"]}')$q$,
@@ -92,11 +95,12 @@ SELECT tbl, cmd, CASE cmd
     ('practice_area_stages', 'name', 'INSERT INTO esqase.practice_area_stages (firm_id, practice_area_id, name, type, "order") VALUES ({mx_f}, {mx_f_area}, ''x'', ''TODO'', 9)'),
     ('matter_types', 'name', 'INSERT INTO esqase.matter_types (firm_id, practice_area_id, name) VALUES ({mx_f}, {mx_f_area}, ''x'')'),
     ('public_id_counters', 'last_value', 'INSERT INTO esqase.public_id_counters AS c (firm_id, kind) VALUES ({mx_f}, ''M'') ON CONFLICT (firm_id, kind) DO UPDATE SET last_value = c.last_value'),
-    ('matters', 'title', 'INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id) VALUES ({mx_f}, ''X-1'', ''2026-01-01'', {mx_f_area}, {mx_f_stage})'),
+    -- (numbered as a create numbers: a number chosen by hand is refused, 57)
+    ('matters', 'title', 'INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id) VALUES ({mx_f}, esqase.next_public_id({mx_f}, ''M''), ''2026-01-01'', {mx_f_area}, {mx_f_stage})'),
     ('matter_clients', 'position', 'INSERT INTO esqase.matter_clients (firm_id, matter_id, contact_id, position) VALUES ({mx_f}, {mx_f_matter}, {mx_f_free}, 9)'),
     ('matter_team', 'role', 'INSERT INTO esqase.matter_team (firm_id, matter_id, member_id, position) VALUES ({mx_f}, {mx_f_matter}, {mx_f_spare}, 9)'),
     ('lead_stages', 'name', 'INSERT INTO esqase.lead_stages (firm_id, name, "order") VALUES ({mx_f}, ''x'', 9)'),
-    ('leads', 'value', 'INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id) VALUES ({mx_f}, ''X-1'', {mx_f_free}, {mx_f_lead_stage})'),
+    ('leads', 'value', 'INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id) VALUES ({mx_f}, esqase.next_public_id({mx_f}, ''L''), {mx_f_free}, {mx_f_lead_stage})'),
     ('lead_assignees', 'position', 'INSERT INTO esqase.lead_assignees (firm_id, lead_id, member_id, position) VALUES ({mx_f}, {mx_f_lead}, {mx_f_spare}, 9)'),
     ('audit_log', 'action', 'INSERT INTO esqase.audit_log (firm_id, db_role, action, table_name) VALUES ({mx_f}, ''x'', ''INSERT'', ''x'')'),
     ('record_counts', 'n', 'INSERT INTO esqase.record_counts (firm_id, list, slot, n) VALUES ({mx_f}, ''matters'', 15, 0) ON CONFLICT DO NOTHING'),
@@ -115,8 +119,12 @@ SELECT tbl, cmd, CASE cmd
   LATERAL (SELECT CASE tbl WHEN 'firms' THEN 'id' ELSE 'firm_id' END AS fc) AS c;
 
 -- Runs stmt for firm f ('c' or 'd') as key, rolled back; true when it
--- touched a row without error.
-CREATE FUNCTION t.mx_sql_allowed(key text, stmt text, f text) RETURNS boolean LANGUAGE plpgsql AS $$
+-- touched a row without error.  named: the key first names firm f's
+-- records (esqase.target), as a write over HTTP names its record in the
+-- URL; a key with a resource's write scope but not its read scope reaches
+-- only the rows it names.
+CREATE FUNCTION t.mx_sql_allowed(key text, stmt text, f text, named boolean DEFAULT true) RETURNS boolean
+LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
     msg text;
@@ -128,6 +136,9 @@ BEGIN
     END LOOP;
     BEGIN
         PERFORM esqase_authenticate((SELECT token FROM t.keys WHERE name = key));
+        IF named THEN
+            PERFORM esqase.targets(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_' || f || '\_%'));
+        END IF;
         IF stmt LIKE 'SELECT%' THEN
             EXECUTE stmt INTO n;
         ELSE
@@ -205,7 +216,9 @@ INSERT INTO t.mx_reach VALUES
     ('matter_team', 'DELETE', '{matters.update}'),
     ('members', 'SELECT', '{members.get,members.list}'),
     ('member_refs', 'SELECT', '{members.get,members.list,matters.get,matters.update,leads.get,leads.update}'),
-    ('lead_stages', 'SELECT', '{leads.get,leads.update}'),
+    -- the pipeline a create checks leadStageColumnId against, and puts a
+    -- lead in the first stage of by default
+    ('lead_stages', 'SELECT', '{leads.get,leads.update,leads.create}'),
     ('leads', 'SELECT', '{leads.get,leads.update}'),
     ('leads', 'INSERT', '{leads.create}'),
     ('leads', 'UPDATE', '{leads.update}'),
@@ -222,7 +235,8 @@ INSERT INTO t.mx_reach VALUES
 -- firms: nothing (the API shows nothing of the firm); everything else not
 -- listed is allowed to no key.
 
--- The matrix, as the API role.
+-- The matrix, as the API role, the firm's records named (esqase.target):
+-- what a key reaches by a record's id.
 SET ROLE esqase_api;
 CREATE TEMP TABLE mx AS
 SELECT s.tbl, s.cmd, k.key, f AS firm,
@@ -244,6 +258,46 @@ SELECT tbl, cmd, key, firm, sql_allowed, api_allowed FROM mx
 -- own firm ("+perm": the member holds the Practice areas permission).
 SELECT tbl, cmd, coalesce(string_agg(key, ' ' ORDER BY key) FILTER (WHERE sql_allowed), '-') AS allowed_keys
   FROM mx WHERE firm = 'c' GROUP BY tbl, cmd ORDER BY tbl, array_position(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'], cmd);
+
+-- ---------------------------------------------------------------------------
+-- Rows not named (issue 21, (b)).  Over HTTP a key with a resource's write
+-- scope but not its read scope lists nothing: it reaches a record by the id
+-- in the URL (a PATCH answers with it, a DELETE deletes it).  In SQL, the
+-- same: without esqase.target it reads no row of the table (nor the
+-- references its records show), and updates or deletes none, not even with
+-- a statement that reads no column (UPDATE ... SET with no WHERE).  The
+-- cells: SELECT, UPDATE and DELETE with no record named; allowed for the
+-- keys whose reach does not come from an update (get, list, and the
+-- counters and idempotency keys a create reads), and a write only for a
+-- key that also reads the table so.
+-- ---------------------------------------------------------------------------
+SET ROLE esqase_api;
+CREATE TEMP TABLE mx_unnamed AS
+SELECT s.tbl, s.cmd, k.key,
+       t.mx_sql_allowed(k.key, s.stmt, 'c', false) AS sql_allowed,
+       coalesce((SELECT bool_or(a.allowed) FROM t.mx_reach r JOIN t.mx_api a
+                   ON a.key = k.key AND a.action = ANY (r.actions)
+                  WHERE r.tbl = s.tbl AND r.cmd = s.cmd
+                    AND (s.cmd <> 'SELECT' OR a.action NOT LIKE '%.update')), false)
+       AND (s.cmd = 'SELECT'
+            OR coalesce((SELECT bool_or(a.allowed) FROM t.mx_reach r JOIN t.mx_api a
+                           ON a.key = k.key AND a.action = ANY (r.actions)
+                          WHERE r.tbl = s.tbl AND r.cmd = 'SELECT' AND a.action NOT LIKE '%.update'), false))
+           AS api_allowed
+  FROM t.mx_sql s, t.mx_keys k
+ WHERE s.cmd <> 'INSERT';
+RESET ROLE;
+SELECT count(*) AS cells, count(*) FILTER (WHERE sql_allowed) AS sql_allowed,
+       count(*) FILTER (WHERE sql_allowed IS DISTINCT FROM api_allowed) AS disagreements
+  FROM mx_unnamed;
+SELECT tbl, cmd, key, sql_allowed, api_allowed FROM mx_unnamed
+ WHERE sql_allowed IS DISTINCT FROM api_allowed ORDER BY 1, 2, 3;
+-- What the write-only keys reach unnamed: only what a create reads (its
+-- counters, its idempotency keys, the lead pipeline).
+SELECT tbl, cmd, coalesce(string_agg(key, ' ' ORDER BY key) FILTER (WHERE sql_allowed), '-') AS allowed_keys
+  FROM mx_unnamed WHERE key LIKE '%:write%' GROUP BY tbl, cmd
+HAVING bool_or(sql_allowed)
+ ORDER BY tbl, array_position(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'], cmd);
 
 -- ---------------------------------------------------------------------------
 -- Columns read (issue 17, item 4).  A column of a table is read through the
@@ -274,7 +328,8 @@ SELECT c.relname, a.attname,
 SELECT tbl, via[2] AS view, string_agg(col, ', ' ORDER BY col) AS columns
   FROM t.mx_columns WHERE cardinality(via) > 1 GROUP BY tbl, via[2] ORDER BY 1;
 
--- Whether key reads col of firm C's rows through a relation of via.
+-- Whether key reads col of firm C's rows through a relation of via, the
+-- records named (as above).
 CREATE FUNCTION t.mx_column_read(key text, col text, via text[]) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     rel text;
@@ -284,6 +339,7 @@ BEGIN
     FOREACH rel IN ARRAY via LOOP
         BEGIN
             PERFORM esqase_authenticate((SELECT token FROM t.keys WHERE name = key));
+            PERFORM esqase.targets(ARRAY(SELECT id FROM t.ids WHERE name LIKE 'mx\_c\_%'));
             EXECUTE format('SELECT count(*) FROM (SELECT %I FROM esqase.%I WHERE %I = %L) x', col, rel,
                            CASE rel WHEN 'firms' THEN 'id' ELSE 'firm_id' END, t.id('mx_c')) INTO n;
             RAISE EXCEPTION 'rollback:%', n;

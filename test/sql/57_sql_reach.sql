@@ -32,19 +32,25 @@ INSERT INTO t.ids SELECT 'sr_prospect', (t.api('a', t.ml_call('esqase_leads_get'
 SELECT count(*) AS records FROM t.ids WHERE name LIKE 'sr\_%' AND id IS NOT NULL;
 
 -- F2: a member who is not among a lead's assignees cannot make it private
--- (the API answers 422), not even with one UPDATE of every lead.
+-- (the API answers 422), not even with one UPDATE of every lead.  (A key
+-- with a write scope but not the read scope reaches only the records it
+-- names, esqase.target, as over HTTP by their id: so the records are named
+-- below, where such a key writes them; unnamed, it writes none, see (b).)
 SELECT t.err('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_public}', '{"isPrivate": true}')) AS api;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+SELECT esqase.target(t.id('sr_public')) IS NOT NULL AS named;
 UPDATE esqase.leads SET is_private = true;
 ROLLBACK;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+SELECT esqase.target(t.id('sr_public')) IS NOT NULL AS named;
 UPDATE esqase.leads SET is_private = true WHERE id = t.id('sr_public');
 ROLLBACK;
 -- An assignee may, in SQL as over HTTP (and may make it public again).
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+SELECT esqase.target(t.id('sr_public')) IS NOT NULL AS named;
 INSERT INTO esqase.lead_assignees (firm_id, lead_id, member_id, position)
 VALUES (t.id('firm_a'), t.id('sr_public'), t.id('a_clerk'), 1);
 UPDATE esqase.leads SET is_private = true WHERE id = t.id('sr_public');
@@ -88,28 +94,34 @@ INSERT INTO t.ids SELECT 'sr_gone', (t.api('sr_contacts:write', $$esqase_contact
 SELECT t.api('sr_contacts:write', t.ml_call('esqase_contacts_delete', '{sr_gone}')) #>> '{data,status}' AS deleted;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_gone')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET deleted_at = NULL, status = 'ACTIVE' WHERE id = t.id('sr_gone');
 COMMIT;
 SELECT t.err('sr_contacts:read', t.ml_call('esqase_contacts_get', '{sr_gone}')) AS after_undelete;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_client')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET created_at = '1999-01-01' WHERE id = t.id('sr_client');
 ROLLBACK;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_client')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET status = 'ARCHIVED' WHERE id = t.id('sr_client');
 ROLLBACK;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_client')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET status = 'ARCHIVED', deleted_at = '2020-01-01' WHERE id = t.id('sr_client');
 ROLLBACK;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_matters:write';
+SELECT esqase.target(t.id('sr_matter')) IS NOT NULL AS named;
 UPDATE esqase.matters SET public_id = 'M-9999' WHERE id = t.id('sr_matter');
 ROLLBACK;
 INSERT INTO t.ids SELECT 'sr_doomed', (t.api('sr_contacts:write', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Doomed"}')$$) #>> '{data,id}')::uuid;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_doomed')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET status = 'ARCHIVED', deleted_at = now() WHERE id = t.id('sr_doomed');
 COMMIT;
 SELECT t.err('sr_contacts:read', t.ml_call('esqase_contacts_get', '{sr_doomed}')) AS after_sql_delete;
@@ -141,6 +153,7 @@ VALUES (t.id('firm_a'), 'PERSON', 'Bad', '', '{not-an-email}');
 ROLLBACK;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT esqase.target(t.id('sr_client')) IS NOT NULL AS named;
 UPDATE esqase.contacts SET emails = emails || '{"two words@x.test"}'::text[] WHERE id = t.id('sr_client');
 ROLLBACK;
 -- ... and a member cannot take itself off a private lead (the API answers
@@ -150,6 +163,7 @@ INSERT INTO t.ids SELECT 'sr_shared', (t.api('a', t.ml_call('esqase_leads_create
 SELECT t.err('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_shared}', '{"assigneeIds": ["{a_owner}"]}')) AS api;
 BEGIN;
 SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+SELECT esqase.target(t.id('sr_shared')) IS NOT NULL AS named;
 WITH d AS (DELETE FROM esqase.lead_assignees WHERE lead_id = t.id('sr_shared') AND member_id = t.id('a_clerk')
            RETURNING 1)
 SELECT count(*) AS itself_removed FROM d;
@@ -214,4 +228,121 @@ SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:read';
 SELECT (SELECT count(*) FROM esqase.contact_refs WHERE id = t.id('sr_prospect')) AS hidden_prospect,
        (SELECT count(*) FROM esqase.contact_refs c JOIN esqase.leads l ON l.contact_id = c.id
          WHERE l.id = t.id('sr_public')) AS public_prospect;
+ROLLBACK;
+
+-- Issue 21 (b): a key with a write scope but not the read scope of a
+-- resource reaches, in SQL as over HTTP, only the records it names (over
+-- HTTP: the id in the URL; in SQL: esqase.target, which the API's updates,
+-- deletes and creates call).  With contacts:write alone the probe counted
+-- every contact of the firm (GET /v1/contacts answers 403); now it reads
+-- none it has not named, and an UPDATE that reads no column changes none.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_contacts:write';
+SELECT count(*) AS contacts_unnamed FROM esqase.contacts;
+SELECT count(*) AS contact_refs_unnamed FROM esqase.contact_refs;
+UPDATE esqase.contacts SET nickname = 'Blind';
+RESET ROLE;
+SELECT count(*) AS blindly_updated FROM esqase.contacts WHERE nickname = 'Blind';
+SET ROLE esqase_api;
+SELECT esqase.target(t.id('sr_client')) IS NOT NULL AS named;
+SELECT name, emails FROM esqase.contacts;
+UPDATE esqase.contacts SET nickname = 'Named' WHERE id = t.id('sr_client');
+SELECT nickname FROM esqase.contacts;
+ROLLBACK;
+-- The same for matters:write alone: no matter, client, team or reference
+-- unnamed; the named matter with its clients and the references it shows.
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_matters:write';
+SELECT (SELECT count(*) FROM esqase.matters) AS matters, (SELECT count(*) FROM esqase.matter_clients) AS clients,
+       (SELECT count(*) FROM esqase.contact_refs) AS contact_refs,
+       (SELECT count(*) FROM esqase.practice_area_refs) AS area_refs,
+       (SELECT count(*) FROM esqase.practice_area_stage_refs) AS stage_refs;
+SELECT esqase.target(t.id('sr_matter')) IS NOT NULL AS named;
+SELECT (SELECT title FROM esqase.matters) AS title,
+       (SELECT string_agg(name, ', ') FROM esqase.contact_refs) AS contact_refs,
+       (SELECT string_agg(name, ', ') FROM esqase.practice_area_refs) AS area_refs,
+       (SELECT count(*) FROM esqase.practice_area_stage_refs) AS stage_refs;
+ROLLBACK;
+-- The API's updates and deletes by such keys answer as before, with the
+-- references of the record written.
+SELECT t.api('sr_contacts:write', t.ml_call('esqase_contacts_update', '{sr_client}', '{"nickname": "Jay"}'))
+       #>> '{data,nickname}' AS contact_patched;
+SELECT t.mask(jsonb_build_object('title', m -> 'title', 'clients', m -> 'clients', 'practiceArea', m -> 'practiceArea'))
+       AS matter_patched
+  FROM (SELECT t.api('sr_matters:write', t.ml_call('esqase_matters_update', '{sr_matter}', '{"title": "Acme reach 2"}'))
+               -> 'data' AS m) x;
+SELECT t.mask(jsonb_build_object('value', l -> 'value', 'contact', l -> 'contact')) AS lead_patched
+  FROM (SELECT t.api('sr_leads:write', t.ml_call('esqase_leads_update', '{sr_public}', '{"value": "HIGH"}'))
+               -> 'data' AS l) x;
+-- Nor do its webhooks read more: the delivery worker asks
+-- esqase.webhook_may_read in the webhook key's context, where no record is
+-- named, so a key with contacts:write alone gets no contact's event.
+SELECT k AS key, t.call(k, format($$to_jsonb(esqase.webhook_may_read('contacts', %L, %L))$$,
+                                  t.id('firm_a'), t.id('sr_client'))) AS webhook_may_read
+  FROM unnest(ARRAY['sr_contacts:write', 'sr_contacts:read']) k ORDER BY 1;
+INSERT INTO t.ids SELECT 'sr_bye', (t.api('a', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Bye"}')$$) #>> '{data,id}')::uuid;
+SELECT t.api('sr_contacts:write', t.ml_call('esqase_contacts_delete', '{sr_bye}')) #>> '{data,status}' AS contact_deleted;
+
+-- Issue 21 (c): what a create sets itself, direct SQL cannot choose.  A
+-- public id is the counter's (esqase.next_public_id), not one chosen: not
+-- ahead of the counter (a later create would fail on it), not one handed
+-- out to no one.
+INSERT INTO t.ids SELECT 'sr_stage', (t.api('a', t.ml_call('esqase_practice_areas_get', '{sr_area}')) #>> '{data,stages,0,id}')::uuid;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_matters:write';
+INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id)
+VALUES (t.id('firm_a'), 'M-9000', '2026-01-01', t.id('sr_area'), t.id('sr_stage'));
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_matters:write';
+INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id)
+SELECT t.id('firm_a'), esqase.public_id('M', last_value + 1), '2026-01-01', t.id('sr_area'), t.id('sr_stage')
+  FROM esqase.public_id_counters WHERE kind = 'M';
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_matters:write';
+INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id)
+VALUES (t.id('firm_a'), esqase.next_public_id(t.id('firm_a'), 'M'), '2026-01-01', t.id('sr_area'), t.id('sr_stage'));
+SELECT 'numbered by the counter' AS inserted;
+ROLLBACK;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id)
+SELECT t.id('firm_a'), 'L-9000', t.id('sr_client'), s.id FROM esqase.lead_stages s ORDER BY s."order" LIMIT 1;
+ROLLBACK;
+-- A contact is hidden (hidden_by_lead) only as the prospect of the private
+-- lead created with it: not behind an existing private lead, nor behind
+-- none.  (Checked at commit: a create writes the prospect first.)
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+INSERT INTO esqase.contacts (firm_id, type, first_name, name, hidden_by_lead)
+VALUES (t.id('firm_a'), 'PERSON', 'Tucked', '', t.id('sr_private'));
+COMMIT;
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+INSERT INTO esqase.contacts (firm_id, type, first_name, name, hidden_by_lead)
+VALUES (t.id('firm_a'), 'PERSON', 'Tucked', '', '00000000-0000-4000-8000-000000000021');
+COMMIT;
+-- A member who is no owner does not create a private lead without being
+-- among its assignees (the API answers 422: it would not see the lead) ...
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+INSERT INTO esqase.contacts (firm_id, id, type, first_name, name, hidden_by_lead)
+VALUES (t.id('firm_a'), '00000000-0000-4000-8000-0000000000c1', 'PERSON', 'Unseen', '', '00000000-0000-4000-8000-0000000000e1');
+INSERT INTO esqase.leads (firm_id, id, public_id, is_private, contact_id, stage_id)
+SELECT t.id('firm_a'), '00000000-0000-4000-8000-0000000000e1', esqase.next_public_id(t.id('firm_a'), 'L'), true,
+       '00000000-0000-4000-8000-0000000000c1', s.id FROM esqase.lead_stages s ORDER BY s."order" LIMIT 1;
+COMMIT;
+-- ... as it may with itself among them (its prospect hidden with it).
+BEGIN;
+SELECT esqase_authenticate(token) FROM t.keys WHERE name = 'sr_leads:write';
+INSERT INTO esqase.contacts (firm_id, id, type, first_name, name, hidden_by_lead)
+VALUES (t.id('firm_a'), '00000000-0000-4000-8000-0000000000c1', 'PERSON', 'Unseen', '', '00000000-0000-4000-8000-0000000000e1');
+INSERT INTO esqase.leads (firm_id, id, public_id, is_private, contact_id, stage_id)
+SELECT t.id('firm_a'), '00000000-0000-4000-8000-0000000000e1', esqase.next_public_id(t.id('firm_a'), 'L'), true,
+       '00000000-0000-4000-8000-0000000000c1', s.id FROM esqase.lead_stages s ORDER BY s."order" LIMIT 1;
+INSERT INTO esqase.lead_assignees (firm_id, lead_id, member_id, position)
+VALUES (t.id('firm_a'), '00000000-0000-4000-8000-0000000000e1', t.id('a_clerk'), 0);
+SET CONSTRAINTS ALL IMMEDIATE;
+SELECT 'a private lead its writer sees' AS inserted;
 ROLLBACK;

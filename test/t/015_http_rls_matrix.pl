@@ -8,7 +8,10 @@
 # with the SQL functions; this file with the HTTP answers themselves).
 #
 # A cell of SQL is allowed when its statement on the route's table touches
-# a row of that firm without error (every SQL write is rolled back):
+# a row of that firm without error (every SQL write is rolled back).  But
+# for list, the key first names the firm's records (esqase.target), as a
+# request names one in its URL: a key with a write scope but not the read
+# scope reaches only the records it names, in SQL as over HTTP (issue 21).
 #   list    SELECT count(*) of the firm's ids the key reads: in the table,
 #           in its reference view (esqase.contact_refs, ...: what records
 #           that refer to it show), or as another table's reference to it (a
@@ -19,8 +22,10 @@
 #   delete  UPDATE <table> SET deleted_at = now() (and the status a DELETE
 #           sets) WHERE ... id = <record>
 # A cell of HTTP is allowed when the API shows or changes that row:
-#   list/get  the record's id (list: the id of any row of that table and
-#             firm) appears in a 2xx answer of any route to the key, since a
+#   list      the id of any row of that table and firm appears in a 2xx
+#             answer to a GET (a list or a get, which name no record the
+#             key may not read)
+#   get       the record's id appears in a 2xx answer of any route to the key, since a
 #             table is readable with every scope whose answers show its rows:
 #             a matter shows its clients, practice area, matter type and
 #             team; a lead its prospect, practice area and assignees; a
@@ -178,10 +183,12 @@ for my $f (qw(c d))
 		contacts => "INSERT INTO esqase.contacts (firm_id, type, first_name, name) VALUES ('$fi', 'PERSON', 'X', '')",
 		practice_areas => "INSERT INTO esqase.practice_areas (firm_id, name) VALUES ('$fi', 'x')",
 		matter_types => "INSERT INTO esqase.matter_types (firm_id, practice_area_id, name) VALUES ('$fi', '$area', 'x')",
+		# numbered by the counter, as a create is (a number chosen by hand
+		# is refused: test/sql/57_sql_reach.sql)
 		matters => "INSERT INTO esqase.matters (firm_id, public_id, open_date, practice_area_id, stage_id) "
-		  . "VALUES ('$fi', 'X-1', '2026-01-01', '$area', '$stage')",
+		  . "VALUES ('$fi', esqase.next_public_id('$fi', 'M'), '2026-01-01', '$area', '$stage')",
 		leads => "INSERT INTO esqase.leads (firm_id, public_id, contact_id, stage_id) "
-		  . "VALUES ('$fi', 'X-1', '$rec{$f}{contacts}', '$lead_stage')",
+		  . "VALUES ('$fi', esqase.next_public_id('$fi', 'L'), '$rec{$f}{contacts}', '$lead_stage')",
 		# a webhook acts as the key that makes it (the insert policy)
 		webhooks => "INSERT INTO esqase.webhooks (firm_id, url, events, key_id) "
 		  . "VALUES ('$fi', 'https://93.184.216.34/hook', '{leads.created}', esqase.context_key())",
@@ -210,16 +217,25 @@ for my $i (0 .. $#cells)
 		update => defined $set && "UPDATE esqase.$t SET $set = $set WHERE firm_id = '$fi' AND id = '$id'",
 		delete => defined $del && "UPDATE esqase.$t SET $del WHERE firm_id = '$fi' AND id = '$id'",
 	}->{ $c->{action} };
-	push @rows, "($i, " . lit($key{ $c->{key} }) . ', ' . lit($stmt) . ')';
+	push @rows, "($i, " . lit($key{ $c->{key} }) . ', ' . lit($stmt) . ', '
+	  . ($c->{action} eq 'list' ? 'NULL' : "'$c->{firm}'") . ')';
 }
-my $allowed_fn = q{
-CREATE FUNCTION pg_temp.allowed(token text, stmt text) RETURNS text LANGUAGE plpgsql AS $$
+# The records each firm's requests name in their URLs: its records, and in
+# C the ones the DELETEs delete.
+my $named_sql = 'CREATE TEMP TABLE named (firm text, id uuid); GRANT SELECT ON named TO esqase_api; '
+  . 'INSERT INTO named VALUES ' . join(', ', map {
+	my $f = $_;
+	map { "('$f', '$_')" } values(%{ $rec{$f} }), $f eq 'c' ? map { values %$_ } values %doomed : ()
+  } qw(c d)) . ';';
+my $allowed_fn = $named_sql . q{
+CREATE FUNCTION pg_temp.allowed(token text, stmt text, named text DEFAULT NULL) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
     msg text;
 BEGIN
     BEGIN
         PERFORM esqase_authenticate(token);
+        PERFORM esqase.targets(ARRAY(SELECT id FROM named WHERE firm = allowed.named));
         IF stmt LIKE 'SELECT%' THEN
             EXECUTE stmt INTO n;
         ELSE
@@ -237,11 +253,11 @@ END
 $$;
 };
 my $sql_out = sql($allowed_fn . q{
-CREATE TEMP TABLE cells (i int, token text, stmt text);
+CREATE TEMP TABLE cells (i int, token text, stmt text, named text);
 GRANT SELECT ON cells TO esqase_api;
 } . 'INSERT INTO cells VALUES ' . join(",\n", @rows) . q{;
 SET ROLE esqase_api;
-SELECT i || '|' || pg_temp.allowed(token, stmt) FROM cells ORDER BY i;
+SELECT i || '|' || pg_temp.allowed(token, stmt, named) FROM cells ORDER BY i;
 RESET ROLE;});
 for (split /\n/, $sql_out)
 {
@@ -294,7 +310,7 @@ RESET ROLE;});
 # --- Real HTTP. -----------------------------------------------------------
 # Reads first (so that no write of this file changes what they show), then
 # updates, creates and deletes.
-my (%seen_ids, %seen_fields, @unexpected);
+my (%seen_ids, %seen_read, %seen_fields, @unexpected);
 my $uuid = qr/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 # Every object with an id in a JSON answer: the fields it shows of that record.
 sub walk
@@ -317,6 +333,7 @@ sub request
 	if ($r->{status} == 200 || $r->{status} == 201)
 	{
 		$seen_ids{ $c->{key} }{ $c->{firm} }{$_} = 1 for $r->{content} =~ /($uuid)/g;
+		if ($method eq 'GET') { $seen_read{ $c->{key} }{ $c->{firm} }{$_} = 1 for $r->{content} =~ /($uuid)/g; }
 		walk($r->{json}, $seen_fields{ $c->{key} }{ $c->{firm} } //= {});
 	}
 	return $r;
@@ -372,10 +389,11 @@ my %by = map { (join('|', @$_{qw(key route action firm)}) => $_) } @cells;
 for my $c (@cells)
 {
 	my $seen = $seen_ids{ $c->{key} }{ $c->{firm} } // {};
+	my $read = $seen_read{ $c->{key} }{ $c->{firm} } // {};
 	my $act = $c->{action};
 	if ($act eq 'list')
 	{
-		$c->{http} = (grep { $seen->{$_} } @{ $firm_rows{ $c->{firm} }{ $c->{route} } }) ? 1 : 0;
+		$c->{http} = (grep { $read->{$_} } @{ $firm_rows{ $c->{firm} }{ $c->{route} } }) ? 1 : 0;
 	}
 	elsif ($act eq 'get')
 	{
@@ -454,7 +472,7 @@ for my $r (@routes)
 	my $out = sql($allowed_fn . 'CREATE TEMP TABLE cols (i int, token text, stmt text); GRANT SELECT ON cols TO esqase_api; '
 		  . 'INSERT INTO cols VALUES ' . join(",\n", @rows) . q{;
 SET ROLE esqase_api;
-SELECT i || '|' || pg_temp.allowed(token, stmt) FROM cols ORDER BY i;
+SELECT i || '|' || pg_temp.allowed(token, stmt, 'c') FROM cols ORDER BY i;
 RESET ROLE;});
 	for (split /\n/, $out)
 	{
