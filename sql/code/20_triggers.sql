@@ -82,6 +82,12 @@ $$;
 -- practice area's audit row comes after those of its seeded stages).
 CREATE OR REPLACE FUNCTION esqase.audit_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- the same for every row: asked once per statement
+    member uuid := esqase.context_member();
+    key uuid := esqase.context_key();
+    actor text := coalesce(esqase.context_role(), nullif(current_setting('role'), 'none'), session_user);
+    request text := esqase.context_request_id();
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
@@ -89,13 +95,11 @@ BEGIN
     INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
                                   table_name, record_id, old_values, new_values,
                                   request_id)
-    SELECT coalesce(v ->> 'firm_id', v ->> 'id')::uuid,
-           esqase.context_member(), esqase.context_key(),
-           coalesce(esqase.context_role(), nullif(current_setting('role'), 'none'), session_user),
-           'INSERT', TG_TABLE_NAME, (v ->> 'id')::uuid, NULL, v, esqase.context_request_id()
+    SELECT coalesce(v ->> 'firm_id', v ->> 'id')::uuid, member, key, actor,
+           'INSERT', TG_TABLE_NAME, (v ->> 'id')::uuid, NULL, v, request
       -- OFFSET 0: a sub-select pulled up would put its expression in each
       -- place v is named, and compute each row's jsonb four times
-      FROM (SELECT to_jsonb(r) - 'secret_hash' - 'search' AS v FROM new_rows r OFFSET 0) x;
+      FROM (SELECT to_jsonb(r) - '{secret_hash,search}'::text[] AS v FROM new_rows r OFFSET 0) x;
     RETURN NULL;
 END
 $$;
