@@ -28,6 +28,7 @@
  *   context.c      the API context of a transaction (esqase_authenticate)
  *   guards.c       safe failure modes: the DROP guard, the CREATE EXTENSION notice
  *   restore.c      whether a trigger fires for a restore's COPY
+ *   text_norm.c    nfc, fold, phone_keys: text functions every written row runs
  *   api_plans.c    how API statements are planned: never JIT, sized for a large firm (planner and executor hooks)
  *   counters.c     totals and public-id counters written once per transaction
  *   secrets.c      API keys kept out of the server log; esqase.api_key

@@ -82,6 +82,12 @@ $$;
 -- practice area's audit row comes after those of its seeded stages).
 CREATE OR REPLACE FUNCTION esqase.audit_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- the same for every row: asked once per statement
+    member uuid := esqase.context_member();
+    key uuid := esqase.context_key();
+    actor text := coalesce(esqase.context_role(), nullif(current_setting('role'), 'none'), session_user);
+    request text := esqase.context_request_id();
 BEGIN
     IF esqase.restoring(TG_RELID) THEN
         RETURN NULL;
@@ -89,11 +95,11 @@ BEGIN
     INSERT INTO esqase.audit_log (firm_id, member_id, key_id, db_role, action,
                                   table_name, record_id, old_values, new_values,
                                   request_id)
-    SELECT coalesce(v ->> 'firm_id', v ->> 'id')::uuid,
-           esqase.context_member(), esqase.context_key(),
-           coalesce(esqase.context_role(), nullif(current_setting('role'), 'none'), session_user),
-           'INSERT', TG_TABLE_NAME, (v ->> 'id')::uuid, NULL, v, esqase.context_request_id()
-      FROM (SELECT to_jsonb(r) - 'secret_hash' - 'search' AS v FROM new_rows r) x;
+    SELECT coalesce(v ->> 'firm_id', v ->> 'id')::uuid, member, key, actor,
+           'INSERT', TG_TABLE_NAME, (v ->> 'id')::uuid, NULL, v, request
+      -- OFFSET 0: a sub-select pulled up would put its expression in each
+      -- place v is named, and compute each row's jsonb four times
+      FROM (SELECT to_jsonb(r) - '{secret_hash,search}'::text[] AS v FROM new_rows r OFFSET 0) x;
     RETURN NULL;
 END
 $$;
@@ -247,19 +253,20 @@ RETURN CASE WHEN r.deleted_at IS NULL THEN ARRAY[esqase.lead_list(r.is_private)]
 -- digits and every tail of them of 4 digits or more ("+1-555-0100" gives
 -- 15550100, 5550100, ..., 0100), so that q=5550100, q=555-0100 and
 -- q=+1 555 0100 all find it (esqase.search_query reads such a q as digits).
+-- In C (src/text_norm.c): a sub-select here cost every row an executor
+-- start-up (the function is never inlined), the most of a contact's insert.
 CREATE OR REPLACE FUNCTION esqase.phone_keys(phones text[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (SELECT string_agg(substr(d.digits, i), ' ')
-          FROM unnest(phones) p,
-               LATERAL regexp_replace(p, '[^0-9]', '', 'g') d(digits),
-               LATERAL generate_series(1, length(d.digits) - 3) i);
+    AS 'MODULE_PATHNAME', 'esqase_phone_keys' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Written over the fields, not the row: the derive triggers call them with
 -- NEW's fields (passing NEW whole costs a row conversion per call, as much
--- as the document itself; measured in issue 16).
+-- as the document itself; measured in issue 16).  STABLE, as the text
+-- functions they call (concat_ws, array_to_string): so they are inlined
+-- into the triggers' expressions.  Declared IMMUTABLE over a STABLE body
+-- they were not, and every row paid an executor start-up for the call.
 CREATE OR REPLACE FUNCTION esqase.contact_search_of(name text, nickname text, trade_name text,
                                                     emails text[], phones text[]) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN esqase.search_document(concat_ws(' ', name, nickname, trade_name,
                                         array_to_string(emails, ' '),
                                         translate(array_to_string(emails, ' '), '@', ' '),
@@ -267,15 +274,15 @@ RETURN esqase.search_document(concat_ws(' ', name, nickname, trade_name,
                                         esqase.phone_keys(phones)));
 
 CREATE OR REPLACE FUNCTION esqase.contact_search(c esqase.contacts) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN esqase.contact_search_of(c.name, c.nickname, c.trade_name, c.emails, c.phones);
 
 CREATE OR REPLACE FUNCTION esqase.matter_search_of(public_id text, title text, description text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN esqase.search_document(concat_ws(' ', public_id, title, description));
 
 CREATE OR REPLACE FUNCTION esqase.matter_search(m esqase.matters) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN esqase.matter_search_of(m.public_id, m.title, m.description);
 
 -- A contact's display name and search document follow its fields.  A

@@ -79,11 +79,13 @@ BEGIN
         own_fields := esqase.contact_company_fields();
         other_fields := esqase.contact_person_fields();
     END IF;
-    FOREACH f IN ARRAY other_fields LOOP
-        IF body ? f AND body -> f <> 'null' THEN
-            PERFORM esqase.fail('23514', format('%s does not apply to a %s contact', f, c.type), f);
-        END IF;
-    END LOOP;
+    IF body ?| other_fields THEN
+        FOREACH f IN ARRAY other_fields LOOP
+            IF body ? f AND body -> f <> 'null' THEN
+                PERFORM esqase.fail('23514', format('%s does not apply to a %s contact', f, c.type), f);
+            END IF;
+        END LOOP;
+    END IF;
     c := jsonb_populate_record(c, esqase.text_patch(body, own_fields));
     IF body ? 'emails' THEN
         c.emails := esqase.body_list(body, 'emails', 'email');

@@ -69,6 +69,9 @@ BEGIN
        OR NOT (esqase.context_may('matters:write') OR esqase.context_may('leads:write')) THEN
         PERFORM esqase.fail('42501', 'the API key may not name members');
     END IF;
+    IF coalesce(cardinality(ids), 0) = 0 THEN
+        RETURN;    -- no query for no ids (every lead created without assigneeIds)
+    END IF;
     missing := (SELECT u.i FROM unnest(ids) WITH ORDINALITY AS u(i, n)
                  WHERE NOT u.i = ANY (coalesce(keep, '{}'))
                    AND NOT EXISTS (SELECT FROM esqase.members r

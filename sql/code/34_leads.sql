@@ -258,7 +258,9 @@ BEGIN
     c := esqase.contact_apply(c, body);
     email := esqase.body_text(body, 'email', false, 254);
     IF email IS NOT NULL THEN
-        PERFORM esqase.check_email(email, 'email');
+        IF NOT esqase.email_ok(email) THEN    -- (a PERFORM only to raise)
+            PERFORM esqase.check_email(email, 'email');
+        END IF;
         c.emails := ARRAY[email];
     END IF;
     phone := esqase.body_text(body, 'phone');
