@@ -606,7 +606,9 @@ wrk.headers["Content-Type"] = "application/json"
             # CPU ms per request: the request path (the HTTP workers), and
             # the delivery (the webhook worker and the receiver) during the run
             r["cpu_http"] = 1000 * used.get("esqase http worker", 0) / r["n"]
-            r["cpu_delivery"] = 1000 * (used.get("esqase webhook worker", 0) + used.get("receiver", 0)) / r["n"]
+            r["cpu_worker"] = 1000 * used.get("esqase webhook worker", 0) / r["n"]
+            r["cpu_receiver"] = 1000 * used.get("receiver", 0) / r["n"]
+            r["cpu_delivery"] = r["cpu_worker"] + r["cpu_receiver"]
             r["cpu_other"] = 1000 * sum(v for k, v in used.items()
                                         if k not in ("esqase http worker", "esqase webhook worker", "receiver")) / r["n"]
             r["load"] = open("/proc/loadavg").read().split()[0]
@@ -657,8 +659,11 @@ def webhook_report(wh):
     ca = median([x["cpu_http"] for x in wh["active"]]) / median([x["cpu_http"] for x in wh["paused"]])
     w("")
     w("CPU per request on the request path (the HTTP workers' CPU time / requests), with / without: "
-      "**%.3f**; the delivery (webhook worker and receiver) adds %.3f ms of CPU per request, on the "
-      "same CPUs (`/proc/<pid>/stat`)." % (ca, median([x["cpu_delivery"] for x in wh["active"]])))
+      "**%.3f** (%.3f vs %.3f ms); the delivery adds %.3f ms of CPU per request on the same CPUs "
+      "(the webhook worker %.3f, the receiver %.3f; medians; `/proc/<pid>/stat`)."
+      % (ca, median([x["cpu_http"] for x in wh["active"]]), median([x["cpu_http"] for x in wh["paused"]]),
+         median([x["cpu_delivery"] for x in wh["active"]]), median([x["cpu_worker"] for x in wh["active"]]),
+         median([x["cpu_receiver"] for x in wh["active"]])))
     return out
 
 
