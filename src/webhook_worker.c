@@ -585,6 +585,22 @@ sweep(void)
  * The worker
  * ------------------------------------------------------------------------
  */
+
+/*
+ * The multi handle, and with it the kept connections (a new one closes
+ * the old one's): each connection's address was checked when it was
+ * opened, under the esqase.webhook_allow_private of then.
+ */
+static void
+new_multi(void)
+{
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	if ((multi = curl_multi_init()) == NULL)
+		elog(ERROR, "esqase: libcurl could not be initialised");
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) MAX_CONNECTIONS);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTIONS);
+}
 static void
 forget_worker(int code, Datum arg)
 {
@@ -627,11 +643,10 @@ esqase_webhook_worker_main(Datum main_arg)
 	/* its statements are small and planned often: never worth a JIT (issue 16) */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		elog(ERROR, "esqase: libcurl could not be initialised");
+	new_multi();
 	post_owner = ResourceOwnerCreate(NULL, "esqase webhook signatures");
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) MAX_CONNECTIONS);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTIONS);
 	pg_atomic_write_u32(&esq_shared->webhook_procno, MyProc->pgprocno + 1);
 	before_shmem_exit(forget_worker, 0);
 
@@ -645,8 +660,13 @@ esqase_webhook_worker_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
+			bool		allowed_private = esq_webhook_allow_private;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a kept connection to a private address must not be reused */
+			if (allowed_private && !esq_webhook_allow_private)
+				new_multi();
 		}
 		old = MemoryContextSwitchTo(round_cxt);
 		n = claim(&ds, round_cxt);

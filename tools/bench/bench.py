@@ -39,6 +39,8 @@ PARTS = setting("ESQASE_BENCH_PARTS", "crud lists tx costs webhooks", "crud list
 # issue 19: webhook events delivered in the throughput run (each to three
 # webhooks)
 WEBHOOK_EVENTS = int(setting("ESQASE_BENCH_WEBHOOK_EVENTS", "5000", "200"))
+# creates in one transaction for the write's CPU in SQL, with and without
+WEBHOOK_SQL_CREATES = int(setting("ESQASE_BENCH_WEBHOOK_SQL_CREATES", "1000", "50"))
 # issue 16: records per resource created in one transaction, one create per
 # call; the bulk create's total and batch; the pairs of runs of each cost
 ONETX = [int(x) for x in setting("ESQASE_BENCH_ONETX", "2000 100000", "200 1000").split()]
@@ -616,6 +618,27 @@ wrk.headers["Content-Type"] = "application/json"
         a, b = paired("webhooks: POST /v1/contacts with three webhooks ACTIVE vs PAUSED",
                       lambda: run("ACTIVE"), lambda: run("PAUSED"))
         result["active"], result["paused"] = a, b
+
+        def sql_run(status):
+            """CPU ms per esqase_contacts_create of the one backend that runs
+            WEBHOOK_SQL_CREATES of them in one transaction as the key (the
+            commit, with its rendering of the events, included; the delivery,
+            in the worker, not): /proc/<backend>/stat before and after."""
+            drain()
+            psql("UPDATE esqase.webhooks SET status = '%s' WHERE firm_id = %s" % (status, firm))
+            ticks = psql("SELECT pg_backend_pid() AS pid \\gset\n\\setenv BPID :pid\n"
+                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
+                         "BEGIN;\nSET LOCAL ROLE esqase_api;\n"
+                         "SELECT esqase_authenticate(%s) \\g /dev/null\n"
+                         "DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM esqase_contacts_create("
+                         "'{\"type\": \"PERSON\", \"firstName\": \"Hook\", \"lastName\": \"Sql\"}'); "
+                         "END LOOP; END $$;\nCOMMIT;\n"
+                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
+                         % (q(f["token"]), WEBHOOK_SQL_CREATES)).split()
+            return 1000 * (int(ticks[-1]) - int(ticks[0])) / os.sysconf("SC_CLK_TCK") / WEBHOOK_SQL_CREATES
+        a, b = paired("webhooks: esqase_contacts_create in SQL with three webhooks ACTIVE vs PAUSED",
+                      lambda: sql_run("ACTIVE"), lambda: sql_run("PAUSED"))
+        result["sql_active"], result["sql_paused"] = a, b
         psql("UPDATE esqase.webhooks SET status = 'ACTIVE' WHERE firm_id = %s" % firm)
         drain()
         skipped = psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s AND state <> 'DELIVERED'" % firm)
@@ -664,6 +687,13 @@ def webhook_report(wh):
       % (ca, median([x["cpu_http"] for x in wh["active"]]), median([x["cpu_http"] for x in wh["paused"]]),
          median([x["cpu_delivery"] for x in wh["active"]]), median([x["cpu_worker"] for x in wh["active"]]),
          median([x["cpu_receiver"] for x in wh["active"]])))
+    w("")
+    w("The write alone, in SQL: %d `esqase_contacts_create` in one transaction as the key, the "
+      "backend's CPU time per create (commit included, delivery not), three webhooks ACTIVE vs "
+      "PAUSED, %d alternating pairs: ACTIVE %s ms, PAUSED %s ms; medians %.3f vs %.3f: **%.3f**."
+      % (WEBHOOK_SQL_CREATES, COST_PAIRS, ", ".join("%.3f" % x for x in wh["sql_active"]),
+         ", ".join("%.3f" % x for x in wh["sql_paused"]), median(wh["sql_active"]),
+         median(wh["sql_paused"]), median(wh["sql_active"]) / median(wh["sql_paused"])))
     return out
 
 
