@@ -308,11 +308,12 @@ DECLARE
     made bigint;
 BEGIN
     WITH ev AS (
+        -- by ctid (a TID scan): joined back by key, the generic plan
+        -- hashed the locked rows and read the whole table every round
         UPDATE esqase.webhook_events e SET fanned_out = true
-          FROM (SELECT x.firm_id, x.id FROM esqase.webhook_events x
-                 WHERE NOT x.fanned_out
-                 ORDER BY x.seq LIMIT n FOR UPDATE SKIP LOCKED) x
-         WHERE e.firm_id = x.firm_id AND e.id = x.id
+         WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM esqase.webhook_events x
+                                    WHERE NOT x.fanned_out
+                                    ORDER BY x.seq LIMIT n FOR UPDATE SKIP LOCKED))
         RETURNING e.firm_id, e.id, e.seq, e.type, e.record_id, e.created_at)
     INSERT INTO esqase.webhook_deliveries (firm_id, webhook_id, event_id, seq, type, record_id, created_at)
     SELECT ev.firm_id, w.id, ev.id, ev.seq, ev.type, ev.record_id, ev.created_at
