@@ -436,13 +436,14 @@ tables => [
       ] },
     { table => 'webhook_events',
       rls => 1,     # no policy: read by the delivery worker only
-      comment => "The outbox: one row per change a listening webhook subscribed to, written in the transaction of the change; swept once delivered (esqase.webhook_retention)",
+      comment => "The outbox: one row per change a listening webhook subscribed to, written in the transaction of the change (whatever the number of webhooks: the delivery worker fans it out); swept once delivered (esqase.webhook_retention)",
       common => [qw(firm_id id created_at)],
       columns => [
           seq => "Ascending in commit order for the changes of one record: a record's events are delivered in this order",
           type => "The event type: <resource>.created, .updated or .deleted (API: type)",
           record_id => "The record that changed",
           data => "The record as the API rendered it when the change committed, with deletedAt (API: data)",
+          fanned_out => "Whether the delivery worker has made the event's deliveries, one per webhook listening then (esqase.webhook_fan_out)",
       ] },
     { table => 'webhook_deliveries',
       rls => 1,

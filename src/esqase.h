@@ -143,10 +143,11 @@ extern void esq_guards_init(void);
 extern Oid	esq_extension_lookup(Oid *nsp, Oid *owner, TransactionId *xmin);
 
 /*
- * HTTP metrics (http_stats.c): routes are 2 * route + is_item, then
- * "other", so a slot for every route of the registry.
+ * HTTP metrics (http_stats.c): routes are 3 * route + 0 (the collection),
+ * 1 (an item) or 2 (an item's sub-list), then "other", so a slot for every
+ * route of the registry.
  */
-#define ESQ_STAT_ROUTES (2 * ESQ_NROUTES + 1)
+#define ESQ_STAT_ROUTES (3 * ESQ_NROUTES + 1)
 #define ESQ_STAT_METHODS 7
 /*
  * Every status esqase itself answers, each with its own metrics label: the
@@ -215,20 +216,18 @@ extern PGDLLEXPORT void esqase_database_check_main(Datum main_arg);
  * webhook_url.c, webhook_worker.c: webhooks (docs/http-api.md "Webhooks")
  * ------------------------------------------------------------------------
  */
-typedef struct EsqWebhookTarget
-{
-	char	   *host;			/* as in the URL (an IPv6 literal in brackets) */
-	int			port;
-	char	   *address;		/* the checked address to connect to */
-	bool		https;
-} EsqWebhookTarget;
+struct sockaddr;
 
 extern bool esq_webhook_allow_private;
 extern int	esq_webhook_timeout;
 extern int	esq_webhook_retry_window;
 extern int	esq_webhook_retention;
-/* The problem with url as a webhook's target (NULL: none; then *target). */
-extern const char *esq_webhook_url_check(const char *url, EsqWebhookTarget *target);
+/* The problem with url's form as a webhook's target (NULL: none; then *host). */
+extern const char *esq_webhook_url_parse(const char *url, char **host);
+/* Whether no webhook may reach the address (its text in text, INET6_ADDRSTRLEN). */
+extern bool esq_webhook_address_forbidden(const struct sockaddr *sa, char *text);
+/* The refusal of a host for its forbidden address bad. */
+extern const char *esq_webhook_address_problem(const char *host, const char *bad);
 extern PGDLLEXPORT void esqase_webhook_worker_main(Datum main_arg);
 /*
  * http_worker.c: whether esqase.database is known to be missing (the first
@@ -367,7 +366,7 @@ typedef struct EsqHttpResponse
 	bool		vary_origin;	/* the answer depends on Origin (CORS on) */
 	bool		preflight;		/* a CORS preflight: Allow-Methods etc. */
 	const char *content_type;	/* NULL: application/json; charset=utf-8 */
-	int			stat_route;		/* for the metrics: 2 * route + is_item, -1 */
+	int			stat_route;		/* for the metrics: 3 * route + 0, 1, 2; -1 */
 	char	   *location;		/* Location header for 201 */
 	bool		www_authenticate;
 	uint64		durable_lsn;	/* send only once WAL is flushed this far (0: now) */

@@ -217,7 +217,7 @@ step_route(Dispatch *d)
 	d->id = d->is_item ? rest + 1 : NULL;
 	if (d->is_item && strchr(d->id, '/'))
 	{
-		/* /v1/<path>/{id}/<sub_list>: GET only, counted with the item */
+		/* /v1/<path>/{id}/<sub_list>: GET only, counted as its own route */
 		const char *slash = strchr(d->id, '/');
 		const char *sub = esq_routes[d->route].sub_list;
 
@@ -226,7 +226,7 @@ step_route(Dispatch *d)
 		d->id = pnstrdup(d->id, slash - d->id);
 		d->is_sub = true;
 	}
-	d->resp->stat_route = 2 * d->route + (d->is_item ? 1 : 0);
+	d->resp->stat_route = 3 * d->route + (d->is_sub ? 2 : d->is_item ? 1 : 0);
 	d->allow = esq_routes[d->route].read_only || d->is_sub ? ALLOW_READ_ONLY :
 		d->is_item ? ALLOW_ITEM : ALLOW_COLLECTION;
 	return true;

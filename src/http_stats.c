@@ -6,8 +6,8 @@
  * esqase.http_stats_reset(), and served in the Prometheus text format on
  * esqase.http_metrics_path when that is set.
  *
- * Routes are "/v1/<resource>" and "/v1/<resource>/{id}" of esq_routes[],
- * and "other" (unknown paths, requests refused before routing): the arrays
+ * Routes are "/v1/<resource>", "/v1/<resource>/{id}" and
+ * "/v1/<resource>/{id}/<sub_list>" of esq_routes[], and "other" (unknown paths, requests refused before routing): the arrays
  * have a slot for each (ESQ_STAT_ROUTES, from the registry's ESQ_NROUTES).
  * Statuses are the ones esqase answers, and "other".
  */
@@ -63,9 +63,13 @@ status_index(int status)
 static const char *
 route_label(int r, char *buf)
 {
-	if (r < 0 || r >= 2 * esq_nroutes)
+	if (r < 0 || r >= 3 * esq_nroutes)
 		return "other";
-	snprintf(buf, 64, "/v1/%s%s", esq_routes[r / 2].path, (r % 2) ? "/{id}" : "");
+	snprintf(buf, 64, "/v1/%s%s%s", esq_routes[r / 3].path, (r % 3) ? "/{id}/" : "",
+			 (r % 3) == 2 && esq_routes[r / 3].sub_list ? esq_routes[r / 3].sub_list : "");
+	/* an item: "/{id}", not "/{id}/" */
+	if ((r % 3) == 1)
+		buf[strlen(buf) - 1] = '\0';
 	return buf;
 }
 
@@ -88,12 +92,15 @@ esq_stats_init(EsqStats *st)
 		}
 }
 
-/* Counts one answered request; route is 2 * route index + is_item, or -1. */
+/*
+ * Counts one answered request; route is 3 * route index + 0 (collection),
+ * 1 (item) or 2 (item's sub-list), or -1.
+ */
 void
 esq_stats_record(int route, const char *method, int status, int64 duration_us)
 {
 	EsqStats   *st;
-	int			r = (route >= 0 && route < 2 * esq_nroutes) ? route : ESQ_STAT_ROUTES - 1;
+	int			r = (route >= 0 && route < 3 * esq_nroutes) ? route : ESQ_STAT_ROUTES - 1;
 	int			m = method_index(method);
 	int			b;
 	double		ms = (double) duration_us / 1000.0;

@@ -1,14 +1,19 @@
 /*
- * webhook_url.c — where a webhook may post: the SSRF check of its url, at
- * create and PATCH (esqase.webhook_url_problem) and again by the delivery
- * worker at every attempt (webhook_worker.c), which then connects to the
- * very address checked (CURLOPT_RESOLVE), so a DNS answer that changes
- * between the check and the connection (rebinding) cannot reach a private
- * address.
+ * webhook_url.c — where a webhook may post: the SSRF check of its url.
+ *
+ * At create and PATCH (esqase.webhook_url_problem) the url is parsed and
+ * its host resolved: every address must be allowed.  At every attempt the
+ * delivery worker (webhook_worker.c) parses it again and lets libcurl
+ * resolve the host (its own asynchronous resolver, never blocking the
+ * worker), and checks the very address of each socket libcurl opens
+ * (esq_webhook_address_forbidden, from CURLOPT_OPENSOCKETFUNCTION): a
+ * forbidden one gets no socket, so a DNS answer that changes after the
+ * create (rebinding) cannot reach a private address, and the connection
+ * cannot go anywhere but the address checked.
  *
  * Refused unless esqase.webhook_allow_private (a superuser setting): any
- * scheme but https; a host with any address that is unspecified, loopback,
- * private (RFC 1918, IPv6 ULA), shared (CGNAT 100.64/10), link-local
+ * scheme but https; any address that is unspecified, loopback, private
+ * (RFC 1918, IPv6 ULA), shared (CGNAT 100.64/10), link-local
  * (169.254/16 with the cloud metadata address, fe80::/10), multicast,
  * reserved or benchmark space, and IPv4 addresses written inside IPv6
  * (mapped, NAT64) when the IPv4 address is one of those.
@@ -84,6 +89,33 @@ resolve_host(const char *host, struct addrinfo **res)
 }
 
 /*
+ * Whether a socket address is one no webhook may reach (unless
+ * esqase.webhook_allow_private is on, the caller's business); its text in
+ * text (INET6_ADDRSTRLEN bytes), "" if it is neither IPv4 nor IPv6 (then
+ * forbidden too).
+ */
+bool
+esq_webhook_address_forbidden(const struct sockaddr *sa, char *text)
+{
+	text[0] = '\0';
+	if (sa->sa_family == AF_INET)
+	{
+		const struct in_addr *a = &((const struct sockaddr_in *) sa)->sin_addr;
+
+		inet_ntop(AF_INET, a, text, INET6_ADDRSTRLEN);
+		return ipv4_forbidden((const unsigned char *) a);
+	}
+	if (sa->sa_family == AF_INET6)
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+		inet_ntop(AF_INET6, a, text, INET6_ADDRSTRLEN);
+		return ipv6_forbidden((const unsigned char *) a);
+	}
+	return true;
+}
+
+/*
  * The first address of res, as text, in first; the first that no webhook
  * may reach (private, loopback, link-local, reserved) in bad, or "".
  */
@@ -95,22 +127,9 @@ classify_addresses(const struct addrinfo *res, char *first, char *bad)
 		char		text[INET6_ADDRSTRLEN];
 		bool		forbidden;
 
-		if (ai->ai_family == AF_INET)
-		{
-			struct in_addr *a = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
-
-			forbidden = ipv4_forbidden((unsigned char *) a);
-			inet_ntop(AF_INET, a, text, sizeof(text));
-		}
-		else if (ai->ai_family == AF_INET6)
-		{
-			struct in6_addr *a = &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
-
-			forbidden = ipv6_forbidden((unsigned char *) a);
-			inet_ntop(AF_INET6, a, text, sizeof(text));
-		}
-		else
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
+		forbidden = esq_webhook_address_forbidden(ai->ai_addr, text);
 		if (forbidden && bad[0] == '\0')
 			strlcpy(bad, text, INET6_ADDRSTRLEN);
 		if (first[0] == '\0')
@@ -123,8 +142,8 @@ classify_addresses(const struct addrinfo *res, char *first, char *bad)
  * of its addresses comes first (localhost: 127.0.0.1 or ::1) is the
  * resolver's choice, and differs between machines.
  */
-static const char *
-address_problem(const char *host, const char *bad)
+const char *
+esq_webhook_address_problem(const char *host, const char *bad)
 {
 	size_t		n = strlen(host);
 	bool		literal = strcmp(host, bad) == 0 ||
@@ -137,53 +156,60 @@ address_problem(const char *host, const char *bad)
 }
 
 /*
- * The problem with url as a webhook's target, or NULL.  If it has none,
- * *target is set (palloc'd) for the worker: the host, port and the checked
- * address it must connect to.
+ * The problem with url's form as a webhook's target (not a valid http(s)
+ * URL; not https unless esqase.webhook_allow_private), or NULL; then, if
+ * host is not NULL, *host is its host (palloc'd; an IPv6 literal in
+ * brackets).
  */
 const char *
-esq_webhook_url_check(const char *url, EsqWebhookTarget *target)
+esq_webhook_url_parse(const char *url, char **host)
 {
 	CURLU	   *u = curl_url();
 	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *port = NULL;
+	char	   *h = NULL;
 	const char *problem = NULL;
-	struct addrinfo *res = NULL;
-	char		first[INET6_ADDRSTRLEN] = "";
-	char		bad[INET6_ADDRSTRLEN] = "";
 
 	if (u == NULL)
 		elog(ERROR, "out of memory");
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
 		problem = "not a valid http(s) URL";
 	else if (strcmp(scheme, "https") != 0 &&
 			 !(strcmp(scheme, "http") == 0 && esq_webhook_allow_private))
 		problem = "must be an https URL";
-	else if ((problem = resolve_host(host, &res)) == NULL)
+	else if (host)
+		*host = pstrdup(h);
+	curl_free(scheme);
+	curl_free(h);
+	curl_url_cleanup(u);
+	return problem;
+}
+
+/*
+ * The problem with url as a webhook's target, or NULL: its form, then
+ * every address its host resolves to (a blocking lookup: where a webhook
+ * is made or changed, not in the worker).
+ */
+static const char *
+url_check(const char *url)
+{
+	char	   *host = NULL;
+	const char *problem = esq_webhook_url_parse(url, &host);
+	struct addrinfo *res = NULL;
+	char		first[INET6_ADDRSTRLEN] = "";
+	char		bad[INET6_ADDRSTRLEN] = "";
+
+	if (problem == NULL && (problem = resolve_host(host, &res)) == NULL)
 	{
 		classify_addresses(res, first, bad);
 		if (first[0] == '\0')
 			problem = "the host has no IP address";
 		else if (bad[0] != '\0' && !esq_webhook_allow_private)
-			problem = address_problem(host, bad);
-		else if (target)
-		{
-			target->host = pstrdup(host);
-			target->port = atoi(port);
-			target->address = pstrdup(first);
-			target->https = strcmp(scheme, "https") == 0;
-		}
+			problem = esq_webhook_address_problem(host, bad);
 	}
 	if (res)
 		freeaddrinfo(res);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
 	return problem;
 }
 
@@ -192,7 +218,7 @@ PG_FUNCTION_INFO_V1(esqase_webhook_url_problem);
 Datum
 esqase_webhook_url_problem(PG_FUNCTION_ARGS)
 {
-	const char *problem = esq_webhook_url_check(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
+	const char *problem = url_check(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 
 	if (problem == NULL)
 		PG_RETURN_NULL();

@@ -4,16 +4,19 @@
  * libcurl's multi interface, many at once over kept connections.
  *
  * A round:
- *   1. one transaction: esqase.webhook_claim(n) takes up to n due
+ *   1. one transaction: esqase.webhook_fan_out makes the deliveries of the
+ *      new events (a change writes one event row, whatever the webhooks);
+ *      esqase.webhook_claim(n) takes up to n due
  *      deliveries (at most one per webhook and record: the next of its
  *      record's events), ordered by key; for each key, its context is set
  *      (esq_context_for_key) and one statement, as the API role under its
  *      row-level security, names the records it may not read now
  *      (esqase.webhook_may_read); those, and all of a revoked key's, are
  *      SKIPPED;
- *   2. no transaction: each url is checked again (webhook_url.c) and the
- *      request pinned to the checked address; all are posted, signed, with
- *      esqase.webhook_timeout each;
+ *   2. no transaction: each url's form is checked again, its host resolved
+ *      by libcurl's asynchronous resolver, and the address of every socket
+ *      checked as libcurl opens it (webhook_url.c); all are posted, signed,
+ *      with esqase.webhook_timeout each;
  *   3. one transaction, one statement: the outcomes
  *      (esqase.webhook_attempted, a JSON array): a 2xx is
  *      DELIVERED; anything else is tried again after an exponential backoff
@@ -30,11 +33,13 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
 #include "access/xact.h"
-#include "commands/extension.h"
+#include "catalog/namespace.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "common/pg_prng.h"
@@ -53,6 +58,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -66,6 +72,7 @@ int			esq_webhook_retry_window = 86400;
 int			esq_webhook_retention = 7 * 86400;
 
 #define BATCH 500
+#define FAN_OUT 2000			/* events fanned out to their webhooks a round */
 #define MAX_CONNECTIONS 64
 #define SWEEP_EVERY_MS 60000
 
@@ -91,7 +98,8 @@ typedef struct Delivery
 	/* while posting */
 	CURL	   *easy;
 	struct curl_slist *headers;
-	struct curl_slist *resolve;
+	char	   *host;			/* the url's */
+	char		refused[INET6_ADDRSTRLEN];	/* an address open_socket refused */
 } Delivery;
 
 static CURLM *multi = NULL;
@@ -193,14 +201,18 @@ copy_uuid_datum(HeapTuple tup, TupleDesc desc, int attno)
 	return UUIDPGetDatum(u);
 }
 
-/* Whether the installed esqase has webhooks (a release before 0.3.0 has not). */
+/*
+ * Whether the installed esqase has webhooks (a release before 0.3.0 has
+ * not): its outbox table, by name in the system caches, which PostgreSQL
+ * invalidates when the table comes or goes (an upgrade, a DROP EXTENSION),
+ * so a round reads no catalog.
+ */
 static bool
 outbox_installed(void)
 {
-	return OidIsValid(get_extension_oid("esqase", true)) &&
-		SPI_execute("SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"WHERE n.nspname = 'esqase' AND c.relname = 'webhook_deliveries'", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1;
+	Oid			nsp = get_namespace_oid("esqase", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("webhook_events", nsp));
 }
 
 /* uuid Datum as text, for the JSON the set-based statements take */
@@ -298,6 +310,8 @@ claim(Delivery **out, MemoryContext cxt)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (outbox_installed() && OidIsValid(api_role = reach_role()) &&
+		SPI_execute_with_args("SELECT esqase.webhook_fan_out($1)", 1, (Oid[]) {INT4OID},
+							  (Datum[]) {Int32GetDatum(FAN_OUT)}, NULL, false, 0) == SPI_OK_SELECT &&
 		SPI_execute_with_args("SELECT * FROM esqase.webhook_claim($1)", 1, (Oid[]) {INT4OID},
 							  (Datum[]) {Int32GetDatum(BATCH)}, NULL, false, 0) == SPI_OK_SELECT)
 	{
@@ -371,12 +385,36 @@ signature(const char *secret, const char *body)
 	return psprintf("Esqase-Signature: t=%s,v1=%s", t, hex);
 }
 
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: the socket for a connection to an address
+ * libcurl's resolver gave for d's host, at this attempt.  An address no
+ * webhook may reach gets none (CURL_SOCKET_BAD), which libcurl takes as a
+ * failed connection: it tries the host's other addresses, then fails the
+ * request.  The address checked is the one the socket connects to.  (No
+ * palloc here: an error cannot jump out through libcurl.)
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Delivery   *d = clientp;
+	char		text[INET6_ADDRSTRLEN];
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (esq_webhook_address_forbidden(&address->addr, text) && !esq_webhook_allow_private)
+	{
+		if (d->refused[0] == '\0')
+			strlcpy(d->refused, text[0] ? text : "(not IP)", sizeof(d->refused));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
 /* Adds d's request to the multi handle, or sets its outcome (a refused url). */
 static void
 start(Delivery *d)
 {
-	EsqWebhookTarget target;
-	const char *problem = esq_webhook_url_check(d->url, &target);
+	const char *problem = esq_webhook_url_parse(d->url, &d->host);
 
 	if (problem != NULL)
 	{
@@ -392,13 +430,12 @@ start(Delivery *d)
 	d->headers = curl_slist_append(d->headers, psprintf("Esqase-Event-Id: %s", d->event_id));
 	d->headers = curl_slist_append(d->headers, signature(d->secret, d->body));
 	d->headers = curl_slist_append(d->headers, "Expect:");
-	/* connect to the address checked, whatever DNS says now */
-	d->resolve = curl_slist_append(NULL, psprintf("%s:%d:%s%s%s", target.host, target.port,
-												  strchr(target.address, ':') ? "[" : "",
-												  target.address,
-												  strchr(target.address, ':') ? "]" : ""));
 	curl_easy_setopt(d->easy, CURLOPT_URL, d->url);
-	curl_easy_setopt(d->easy, CURLOPT_RESOLVE, d->resolve);
+	/* every address is checked where its socket is made (open_socket) */
+	curl_easy_setopt(d->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(d->easy, CURLOPT_OPENSOCKETDATA, d);
+	/* straight to the host: a proxy (from the environment) would connect elsewhere */
+	curl_easy_setopt(d->easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
 	curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->body);
 	curl_easy_setopt(d->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(d->body));
@@ -427,7 +464,10 @@ finish(Delivery *d, CURLcode rc)
 	if (rc != CURLE_OK)
 	{
 		d->state = "PENDING";
-		d->error = pstrdup(rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc));
+		if (d->refused[0] != '\0')
+			d->error = psprintf("url refused: %s", esq_webhook_address_problem(d->host, d->refused));
+		else
+			d->error = pstrdup(rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc));
 	}
 	else if (code >= 200 && code < 300)
 		d->state = "DELIVERED";
@@ -439,7 +479,6 @@ finish(Delivery *d, CURLcode rc)
 	curl_multi_remove_handle(multi, d->easy);
 	curl_easy_cleanup(d->easy);
 	curl_slist_free_all(d->headers);
-	curl_slist_free_all(d->resolve);
 	d->easy = NULL;
 }
 
@@ -546,6 +585,22 @@ sweep(void)
  * The worker
  * ------------------------------------------------------------------------
  */
+
+/*
+ * The multi handle, and with it the kept connections (a new one closes
+ * the old one's): each connection's address was checked when it was
+ * opened, under the esqase.webhook_allow_private of then.
+ */
+static void
+new_multi(void)
+{
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	if ((multi = curl_multi_init()) == NULL)
+		elog(ERROR, "esqase: libcurl could not be initialised");
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) MAX_CONNECTIONS);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTIONS);
+}
 static void
 forget_worker(int code, Datum arg)
 {
@@ -588,11 +643,10 @@ esqase_webhook_worker_main(Datum main_arg)
 	/* its statements are small and planned often: never worth a JIT (issue 16) */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		elog(ERROR, "esqase: libcurl could not be initialised");
+	new_multi();
 	post_owner = ResourceOwnerCreate(NULL, "esqase webhook signatures");
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) MAX_CONNECTIONS);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTIONS);
 	pg_atomic_write_u32(&esq_shared->webhook_procno, MyProc->pgprocno + 1);
 	before_shmem_exit(forget_worker, 0);
 
@@ -606,8 +660,13 @@ esqase_webhook_worker_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
+			bool		allowed_private = esq_webhook_allow_private;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a kept connection to a private address must not be reused */
+			if (allowed_private && !esq_webhook_allow_private)
+				new_multi();
 		}
 		old = MemoryContextSwitchTo(round_cxt);
 		n = claim(&ds, round_cxt);

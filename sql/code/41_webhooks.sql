@@ -6,13 +6,13 @@
 --
 -- A change of a webhook source (a resource with events in sql/registry.pl)
 -- fires its table's outbox trigger at the end of the statement: if a live
--- webhook of the firm subscribed to the change's type, an event row and
--- one delivery row per such webhook are written, in the transaction of the
--- change (a rollback takes them away).  The event's data, the record as
--- GET renders it, is written when the transaction commits (a deferred
--- trigger), so that it shows what committed (a matter's clients, written
--- after the matter's row).  The delivery worker (src/webhook_worker.c)
--- posts the due deliveries.
+-- webhook of the firm subscribed to the change's type, one event row is
+-- written, in the transaction of the change (a rollback takes it away).
+-- The event's data, the record as GET renders it, is written when the
+-- transaction commits (a deferred trigger), so that it shows what
+-- committed (a matter's clients, written after the matter's row).  The
+-- delivery worker (src/webhook_worker.c) fans each event out to the
+-- webhooks listening (one delivery row each) and posts the due deliveries.
 -- Read and delete: generated in 36_records.sql; list in 39_lists.sql.
 -------------------------------------------------------------------------------
 
@@ -214,17 +214,29 @@ LANGUAGE sql STABLE RETURN esqase.webhooks_deliveries(id, params)::jsonb;
 -------------------------------------------------------------------------------
 
 -- The outbox trigger of a webhook source's table (one per statement and
--- event kind; TG_ARGV[0] is the resource's path).  With no live webhook
--- anywhere a write costs one probe of an empty partial index; otherwise only
--- the rows of firms that have one go on (a probe by firm of that index), so
--- another firm's webhooks cost a write nothing more.  An update that
--- changes nothing but updated_at is no event; one that sets deleted_at is
+-- event kind; TG_ARGV[0] is the resource's path).  It writes one event row
+-- per change that a live webhook of the record's firm subscribed to, and
+-- nothing else: the delivery worker fans each event out to the webhooks
+-- (esqase.webhook_fan_out), so a change costs one row however many
+-- webhooks listen.  With no live webhook anywhere a write costs one probe
+-- of an empty partial index; otherwise one probe by firm of that index per
+-- row, so another firm's webhooks cost a write nothing more.  An update
+-- that changes nothing but updated_at is no event (the rows compared as
+-- stored, updated_at taken from the old one); one that sets deleted_at is
 -- <resource>.deleted.
--- Whether the firm has a live webhook (for the outbox trigger, which runs
--- as the owner; inlined).
-CREATE OR REPLACE FUNCTION esqase.webhook_firm_live(firm uuid) RETURNS boolean
-LANGUAGE sql STABLE
-RETURN EXISTS (SELECT FROM esqase.webhooks w WHERE w.firm_id = firm AND w.status = 'ACTIVE' AND w.deleted_at IS NULL);
+-- Whether a live webhook of the firm subscribed to the event type, for the
+-- outbox trigger.  PL/pgSQL, whose plan is kept for the session: written
+-- into the trigger's query the probe cost a one-row write about 0.1 ms of
+-- CPU, here about half that (tools/bench.sh webhooks part; a SQL function
+-- is no better, a sub-select keeps it from being inlined).
+CREATE OR REPLACE FUNCTION esqase.webhook_listens(firm uuid, type text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM esqase.webhooks w
+                    WHERE w.firm_id = firm AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
+                      AND type = ANY (w.events));
+END
+$$;
 
 CREATE OR REPLACE FUNCTION esqase.webhook_outbox() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -236,19 +248,22 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM esqase.webhook_enqueue(array_agg(r.firm_id), array_agg(r.id),
-                                       array_agg(resource || '.created'))
-           FROM new_rows r
-          WHERE esqase.webhook_firm_live(r.firm_id)
-         HAVING count(*) > 0;
+        INSERT INTO esqase.webhook_events (firm_id, type, record_id)
+        SELECT r.firm_id, resource || '.created', r.id
+          FROM new_rows r
+         WHERE esqase.webhook_listens(r.firm_id, resource || '.created');
     ELSE
-        PERFORM esqase.webhook_enqueue(array_agg(n.firm_id), array_agg(n.id),
-                                       array_agg(resource || CASE WHEN o.deleted_at IS NULL AND n.deleted_at IS NOT NULL
-                                                                  THEN '.deleted' ELSE '.updated' END))
-           FROM new_rows n JOIN old_rows o ON o.firm_id = n.firm_id AND o.id = n.id
-          WHERE esqase.webhook_firm_live(n.firm_id)
-            AND to_jsonb(n) - 'updated_at' IS DISTINCT FROM to_jsonb(o) - 'updated_at'
-         HAVING count(*) > 0;
+        INSERT INTO esqase.webhook_events (firm_id, type, record_id)
+        SELECT c.firm_id, c.type, c.id
+          FROM (SELECT n.firm_id, n.id, n, o,
+                       resource || CASE WHEN o.deleted_at IS NULL AND n.deleted_at IS NOT NULL
+                                        THEN '.deleted' ELSE '.updated' END AS type
+                  FROM new_rows n JOIN old_rows o ON o.firm_id = n.firm_id AND o.id = n.id) c
+         WHERE esqase.webhook_listens(c.firm_id, c.type)
+           AND jsonb_populate_record(c.n, jsonb_build_object('updated_at', (c.o).updated_at)) *<> c.o;
+    END IF;
+    IF FOUND THEN
+        PERFORM esqase.webhook_wake();
     END IF;
     RETURN NULL;
 END
@@ -258,29 +273,6 @@ $$;
 -- shared memory, src/webhook_worker.c); nothing if it runs no worker.
 CREATE OR REPLACE FUNCTION esqase.webhook_wake() RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_webhook_wake' LANGUAGE C VOLATILE;
-
--- The events of changes (firm, record, type) that a live webhook of the
--- firm subscribed to, and their deliveries, one per such webhook.
-CREATE OR REPLACE FUNCTION esqase.webhook_enqueue(firms uuid[], ids uuid[], types text[]) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    WITH ev AS (
-        INSERT INTO esqase.webhook_events (firm_id, type, record_id)
-        SELECT c.firm_id, c.type, c.id
-          FROM unnest(firms, ids, types) c (firm_id, id, type)
-         WHERE EXISTS (SELECT FROM esqase.webhooks w
-                        WHERE w.firm_id = c.firm_id AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
-                          AND c.type = ANY (w.events))
-        RETURNING firm_id, id, seq, type, record_id)
-    INSERT INTO esqase.webhook_deliveries (firm_id, webhook_id, event_id, seq, type, record_id)
-    SELECT ev.firm_id, w.id, ev.id, ev.seq, ev.type, ev.record_id
-      FROM ev JOIN esqase.webhooks w
-        ON w.firm_id = ev.firm_id AND w.status = 'ACTIVE' AND w.deleted_at IS NULL AND ev.type = ANY (w.events);
-    IF FOUND THEN
-        PERFORM esqase.webhook_wake();
-    END IF;
-END
-$$;
 
 -- An event's data, written when its transaction commits (a deferred
 -- constraint trigger on the event): the record as it committed.
@@ -302,6 +294,37 @@ CREATE CONSTRAINT TRIGGER webhook_events_render AFTER INSERT ON esqase.webhook_e
 -- The delivery worker's statements (src/webhook_worker.c), run as the
 -- worker's superuser connection: none is granted to anyone.
 -------------------------------------------------------------------------------
+
+-- Fans up to n new events out, oldest first: one delivery per webhook of
+-- the event's firm that is live and subscribed to its type now (and was
+-- made before the change), in the worker's round, before its claim.  A
+-- change is thus sent to the webhooks listening when the worker takes it,
+-- normally milliseconds after it committed; an event is visible here only
+-- once committed, and a record's events commit in seq order (its writers
+-- take its row lock in turn), so its deliveries are made in that order.
+CREATE OR REPLACE FUNCTION esqase.webhook_fan_out(n integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    made bigint;
+BEGIN
+    WITH ev AS (
+        -- by ctid (a TID scan): joined back by key, the generic plan
+        -- hashed the locked rows and read the whole table every round
+        UPDATE esqase.webhook_events e SET fanned_out = true
+         WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM esqase.webhook_events x
+                                    WHERE NOT x.fanned_out
+                                    ORDER BY x.seq LIMIT n FOR UPDATE SKIP LOCKED))
+        RETURNING e.firm_id, e.id, e.seq, e.type, e.record_id, e.created_at)
+    INSERT INTO esqase.webhook_deliveries (firm_id, webhook_id, event_id, seq, type, record_id, created_at)
+    SELECT ev.firm_id, w.id, ev.id, ev.seq, ev.type, ev.record_id, ev.created_at
+      FROM ev JOIN esqase.webhooks w
+        ON w.firm_id = ev.firm_id AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
+       AND ev.type = ANY (w.events) AND w.created_at <= ev.created_at
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS made = ROW_COUNT;
+    RETURN made;
+END
+$$;
 
 -- Up to n due deliveries, locked, the next of each record's changes:
 -- a delivery waits while an earlier event of its record to its webhook
@@ -394,7 +417,7 @@ BEGIN
     DELETE FROM esqase.webhook_deliveries d USING esqase.webhooks w
      WHERE w.firm_id = d.firm_id AND w.id = d.webhook_id AND w.deleted_at IS NOT NULL;
     DELETE FROM esqase.webhook_events e
-     WHERE e.created_at < now() - keep
+     WHERE e.created_at < now() - keep AND e.fanned_out
        AND NOT EXISTS (SELECT FROM esqase.webhook_deliveries d WHERE d.firm_id = e.firm_id AND d.event_id = e.id);
     RETURN n;
 END

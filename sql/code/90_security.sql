@@ -131,7 +131,7 @@ REVOKE ALL ON esqase.api_key_list FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.keys_changed() FROM PUBLIC;
 -- The outbox and the delivery worker's statements: triggers and the
 -- worker's superuser connection only.
-REVOKE EXECUTE ON FUNCTION esqase.webhook_enqueue(uuid[], uuid[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION esqase.webhook_fan_out(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_claim(integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_key_context(uuid) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION esqase.webhook_attempted(jsonb, interval) FROM PUBLIC;

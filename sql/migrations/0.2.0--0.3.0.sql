@@ -149,3 +149,12 @@ DROP FUNCTION IF EXISTS esqase.idempotency_note_replay();
 
 -- esqase.key_lookup returns valid_until too (a new OUT column: a new type)
 DROP FUNCTION IF EXISTS esqase.key_lookup(text);
+
+-- Webhooks' outbox, one row per change (issue 19, the write cost): a
+-- change writes its event only; the delivery worker fans each new event
+-- out to the webhooks listening then (esqase.webhook_fan_out), one
+-- delivery each, and marks it fanned_out.  (From 0.2.0 the table is new
+-- and empty here.)
+ALTER TABLE esqase.webhook_events ADD COLUMN fanned_out boolean NOT NULL DEFAULT false;
+-- the worker's one probe a round: the events not fanned out yet, oldest first
+CREATE INDEX webhook_events_new_idx ON esqase.webhook_events (seq) WHERE NOT fanned_out;

@@ -1,7 +1,8 @@
 -- Webhooks: the resource (create, list, get, PATCH, delete, deliveries),
 -- its checks (event types, the url's SSRF rules), and the outbox: a change
--- writes an event and its deliveries in its own transaction, only for a
--- live webhook subscribed to its type, with the record as it committed.
+-- writes one event in its own transaction (the worker fans it out to the
+-- webhooks), only for a live webhook subscribed to its type, with the
+-- record as it committed.
 -- Delivery itself is tested over real HTTP in test/t/030_webhooks.pl.
 \set VERBOSITY terse
 INSERT INTO t.keys VALUES
@@ -93,6 +94,11 @@ RESET ROLE;
 SELECT e.type, e.data ->> 'name' AS name, e.data ->> 'status' AS status, e.data ->> 'deletedAt' IS NOT NULL AS deleted,
        (e.data ->> 'id')::uuid = t.id('wh_contact') AS same_record
   FROM esqase.webhook_events e WHERE e.firm_id = t.id('firm_a') ORDER BY e.seq;
+-- one event row per change; the worker fans it out to the webhooks (no
+-- worker here: called as it calls it)
+SELECT count(*) AS deliveries_before_fan_out FROM esqase.webhook_deliveries;
+SELECT esqase.webhook_fan_out(100) AS fanned_out;
+SELECT esqase.webhook_fan_out(100) AS fanned_out_again;
 SELECT d.type, d.state, d.attempts FROM esqase.webhook_deliveries d ORDER BY d.seq;
 SELECT count(*) AS audited FROM esqase.audit_log WHERE table_name = 'webhooks';
 

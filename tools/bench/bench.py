@@ -39,6 +39,8 @@ PARTS = setting("ESQASE_BENCH_PARTS", "crud lists tx costs webhooks", "crud list
 # issue 19: webhook events delivered in the throughput run (each to three
 # webhooks)
 WEBHOOK_EVENTS = int(setting("ESQASE_BENCH_WEBHOOK_EVENTS", "5000", "200"))
+# creates in one transaction for the write's CPU in SQL, with and without
+WEBHOOK_SQL_CREATES = int(setting("ESQASE_BENCH_WEBHOOK_SQL_CREATES", "1000", "50"))
 # issue 16: records per resource created in one transaction, one create per
 # call; the bulk create's total and batch; the pairs of runs of each cost
 ONETX = [int(x) for x in setting("ESQASE_BENCH_ONETX", "2000 100000", "200 1000").split()]
@@ -256,6 +258,39 @@ def wrk(path, token, conns, secs, lua=None):
         m = re.search(r"^\s*%d%%\s+([0-9.]+)(us|ms|s|m)\s*$" % p, out, re.M)
         return float(m.group(1)) * UNIT[m.group(2)]
     return {"rps": rps, "p50": lat(50), "p99": lat(99), "n": n, "clients": conns}
+
+
+def cpu_ticks(extra_pids=()):
+    """CPU time (user + system, seconds) used so far by the cluster's
+    processes by kind (its bgw_name or "backend" in the process title: "esqase
+    http worker", "esqase webhook worker", ...) and by extra_pids ("receiver"),
+    read from /proc; the difference of two readings is what a run cost."""
+    hz = os.sysconf("SC_CLK_TCK")
+    postmaster = int(open(os.path.join(DIR, "data", "postmaster.pid")).readline())
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open("/proc/%s/stat" % pid).read()
+            cmd = open("/proc/%s/cmdline" % pid, "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / hz
+        if int(pid) in extra_pids:
+            kind = "receiver"
+        elif ppid == postmaster:
+            kind = re.sub(r"^postgres: ", "", cmd.replace("\0", " ")).strip()
+            kind = re.sub(r" \d+$", "", kind) if kind.startswith("esqase") else "other"
+        else:
+            continue
+        out[kind] = out.get(kind, 0) + used
+    return out
+
+
+def cpu_used(before, after):
+    return {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
 
 
 def write_lua(name, text):
@@ -545,9 +580,10 @@ def webhook_part():
                 {"url": "http://127.0.0.1:%d/count/%d" % (port, i), "events": ["contacts.created"]}))
         firm = q(f["firm"])
 
-        def pending():
-            return int(psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s "
-                            "AND state = 'PENDING'" % firm))
+        def pending():     # deliveries to make (events not fanned out yet) or to send
+            return int(psql("SELECT (SELECT count(*) FROM esqase.webhook_events WHERE firm_id = %s "
+                            "AND NOT fanned_out) + (SELECT count(*) FROM esqase.webhook_deliveries "
+                            "WHERE firm_id = %s AND state = 'PENDING')" % (firm, firm)))
 
         def drain(limit=60):
             t = time.time()
@@ -580,10 +616,43 @@ wrk.headers["Content-Type"] = "application/json"
         def run(status):
             drain()     # what the run before left (a paused webhook's deliveries wait)
             psql("UPDATE esqase.webhooks SET status = '%s' WHERE firm_id = %s" % (status, firm))
-            return wrk("/v1/contacts", f["token"], CLIENTS, SECS, lua)
+            before = cpu_ticks((recv.pid,))
+            r = wrk("/v1/contacts", f["token"], CLIENTS, SECS, lua)
+            used = cpu_used(before, cpu_ticks((recv.pid,)))
+            # CPU ms per request: the request path (the HTTP workers), and
+            # the delivery (the webhook worker and the receiver) during the run
+            r["cpu_http"] = 1000 * used.get("esqase http worker", 0) / r["n"]
+            r["cpu_worker"] = 1000 * used.get("esqase webhook worker", 0) / r["n"]
+            r["cpu_receiver"] = 1000 * used.get("receiver", 0) / r["n"]
+            r["cpu_delivery"] = r["cpu_worker"] + r["cpu_receiver"]
+            r["cpu_other"] = 1000 * sum(v for k, v in used.items()
+                                        if k not in ("esqase http worker", "esqase webhook worker", "receiver")) / r["n"]
+            r["load"] = open("/proc/loadavg").read().split()[0]
+            return r
         a, b = paired("webhooks: POST /v1/contacts with three webhooks ACTIVE vs PAUSED",
                       lambda: run("ACTIVE"), lambda: run("PAUSED"))
         result["active"], result["paused"] = a, b
+
+        def sql_run(status):
+            """CPU ms per esqase_contacts_create of the one backend that runs
+            WEBHOOK_SQL_CREATES of them in one transaction as the key (the
+            commit, with its rendering of the events, included; the delivery,
+            in the worker, not): /proc/<backend>/stat before and after."""
+            drain()
+            psql("UPDATE esqase.webhooks SET status = '%s' WHERE firm_id = %s" % (status, firm))
+            ticks = psql("SELECT pg_backend_pid() AS pid \\gset\n\\setenv BPID :pid\n"
+                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
+                         "BEGIN;\nSET LOCAL ROLE esqase_api;\n"
+                         "SELECT esqase_authenticate(%s) \\g /dev/null\n"
+                         "DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM esqase_contacts_create("
+                         "'{\"type\": \"PERSON\", \"firstName\": \"Hook\", \"lastName\": \"Sql\"}'); "
+                         "END LOOP; END $$;\nCOMMIT;\n"
+                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
+                         % (q(f["token"]), WEBHOOK_SQL_CREATES)).split()
+            return 1000 * (int(ticks[-1]) - int(ticks[0])) / os.sysconf("SC_CLK_TCK") / WEBHOOK_SQL_CREATES
+        a, b = paired("webhooks: esqase_contacts_create in SQL with three webhooks ACTIVE vs PAUSED",
+                      lambda: sql_run("ACTIVE"), lambda: sql_run("PAUSED"))
+        result["sql_active"], result["sql_paused"] = a, b
         psql("UPDATE esqase.webhooks SET status = 'ACTIVE' WHERE firm_id = %s" % firm)
         drain()
         skipped = psql("SELECT count(*) FROM esqase.webhook_deliveries WHERE firm_id = %s AND state <> 'DELIVERED'" % firm)
@@ -607,21 +676,38 @@ def webhook_report(wh):
          "**met**" if wh["rate"] >= 1000 else "**missed**"))
     w("")
     w("Write cost: `POST /v1/contacts` over HTTP, %d connections, %d s per run, the firm's three "
-      "webhooks subscribed to `contacts.created` ACTIVE (each create writes an event and three "
-      "deliveries, and the worker posts them meanwhile) vs PAUSED (no outbox rows); %d "
+      "webhooks subscribed to `contacts.created` ACTIVE (each create writes one event row, which the "
+      "worker fans out to three deliveries and posts meanwhile) vs PAUSED (no outbox row); %d "
       "alternating pairs, each run starting with nothing pending:" % (CLIENTS, SECS, COST_PAIRS))
     w("")
-    w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms |")
-    w("|---|---|---|---|---|---|---|")
+    w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms "
+      "| ACTIVE CPU ms/req: request path, delivery | PAUSED CPU ms/req: request path | load after ACTIVE, PAUSED |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for i, (a, b) in enumerate(zip(wh["active"], wh["paused"])):
-        w("| %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |"
-          % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"]))
+        w("| %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.3f, %.3f | %.3f | %s, %s |"
+          % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"],
+             a["cpu_http"], a["cpu_delivery"], b["cpu_http"], a["load"], b["load"]))
     ra = median([x["rps"] for x in wh["active"]]) / median([x["rps"] for x in wh["paused"]])
     la = median([x["p50"] for x in wh["active"]]) / median([x["p50"] for x in wh["paused"]])
     w("")
     w("Medians: throughput with three active webhooks / none **%.3f**; p50 latency with / without "
       "**%.3f** (goal: latency within 5%%, ≤ 1.05: %s)."
       % (ra, la, "**met**" if la <= 1.05 else "**missed**"))
+    ca = median([x["cpu_http"] for x in wh["active"]]) / median([x["cpu_http"] for x in wh["paused"]])
+    w("")
+    w("CPU per request on the request path (the HTTP workers' CPU time / requests), with / without: "
+      "**%.3f** (%.3f vs %.3f ms); the delivery adds %.3f ms of CPU per request on the same CPUs "
+      "(the webhook worker %.3f, the receiver %.3f; medians; `/proc/<pid>/stat`)."
+      % (ca, median([x["cpu_http"] for x in wh["active"]]), median([x["cpu_http"] for x in wh["paused"]]),
+         median([x["cpu_delivery"] for x in wh["active"]]), median([x["cpu_worker"] for x in wh["active"]]),
+         median([x["cpu_receiver"] for x in wh["active"]])))
+    w("")
+    w("The write alone, in SQL: %d `esqase_contacts_create` in one transaction as the key, the "
+      "backend's CPU time per create (commit included, delivery not), three webhooks ACTIVE vs "
+      "PAUSED, %d alternating pairs: ACTIVE %s ms, PAUSED %s ms; medians %.3f vs %.3f: **%.3f**."
+      % (WEBHOOK_SQL_CREATES, COST_PAIRS, ", ".join("%.3f" % x for x in wh["sql_active"]),
+         ", ".join("%.3f" % x for x in wh["sql_paused"]), median(wh["sql_active"]),
+         median(wh["sql_paused"]), median(wh["sql_active"]) / median(wh["sql_paused"])))
     return out
 
 
