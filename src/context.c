@@ -202,6 +202,8 @@ forget_known_keys(Datum arg, Oid relid)
 	if (KnownKeysMemory != NULL)
 		MemoryContextReset(KnownKeysMemory);
 }
+
+/*
  * The records the context names (esqase.target): a key with a write scope
  * but not the read scope of a resource reads and writes, in SQL, only the
  * rows it names by id, as over HTTP, where it reaches a record only by its

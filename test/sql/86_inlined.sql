@@ -60,7 +60,6 @@ FROM pg_temp.esqase_calls('EXECUTE lookup(''esq_0123456789ab_x'')');
 RESET plan_cache_mode;
 DEALLOCATE lookup;
 
-
 -- The search documents are computed for every row a contact's or a
 -- matter's trigger writes: their functions are inlined into the trigger's
 -- expression down to the builtins and the C functions (a SQL function that
