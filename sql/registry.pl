@@ -271,8 +271,7 @@ tables => [
           # a practice area shows its live matter types; a matter shows its
           # own, even one deleted since
           # (a write-only key: of the practice areas and matters it names)
-          refs => q{(({{may practice-areas:read}} OR ({{may practice-areas:write}} }
-                . q{AND esqase.context_targeted(practice_area_id))) AND deleted_at IS NULL) }
+          refs => q{(esqase.context_reaches('practice-areas', practice_area_id, NULL) AND deleted_at IS NULL) }
                 . q{OR {{may matters:read}} OR esqase.named_refers(firm_id, 'matter_type', id)},
       },
       comment => "Matter types of a practice area (API: /v1/matter-types); deleted ones stay, ARCHIVED",

@@ -23,9 +23,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -726,6 +726,49 @@ esqase_context_targeted(PG_FUNCTION_ARGS)
 
 	if (api_context.valid && targets != NULL)
 		(void) hash_search(targets, PG_GETARG_UUID_P(0), HASH_FIND, &found);
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * esqase.context_reaches(resource text, record_id uuid, deleted_at timestamptz) RETURNS boolean
+ *
+ * The policies' reach word (tools/generate.pl) in one call: the context may
+ * read the resource, or may write it and named the record (esqase.target),
+ * live (deleted_at NULL; a table without deleted_at passes NULL) or deleted
+ * by this transaction.  One call rather than the five calls and three
+ * operators it was written with: every statement that reads a table sets
+ * up its policy's whole expression, whether a row needs all of it or not.
+ * Not strict: a NULL deleted_at is a live record.
+ */
+PG_FUNCTION_INFO_V1(esqase_context_reaches);
+Datum
+esqase_context_reaches(PG_FUNCTION_ARGS)
+{
+	char		scope[NAMEDATALEN + sizeof(":write")];
+	text	   *resource;
+	int			len;
+	int			bit;
+	bool		found = false;
+
+	if (!api_context.valid || PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	resource = PG_GETARG_TEXT_PP(0);
+	len = VARSIZE_ANY_EXHDR(resource);
+	if (len > NAMEDATALEN)
+		PG_RETURN_BOOL(false);
+	memcpy(scope, VARDATA_ANY(resource), len);
+	memcpy(scope + len, ":read", strlen(":read"));
+	bit = scope_bit(scope, len + strlen(":read"));
+	if (bit >= 0 && (api_context.may & (1u << bit)) != 0)
+		PG_RETURN_BOOL(true);
+	memcpy(scope + len, ":write", strlen(":write"));
+	bit = scope_bit(scope, len + strlen(":write"));
+	if (bit < 0 || (api_context.may & (1u << bit)) == 0 || PG_ARGISNULL(1) || targets == NULL)
+		PG_RETURN_BOOL(false);
+	if (!PG_ARGISNULL(2) &&
+		PG_GETARG_TIMESTAMPTZ(2) != GetCurrentTransactionStartTimestamp())
+		PG_RETURN_BOOL(false);	/* deleted before this transaction */
+	(void) hash_search(targets, PG_GETARG_UUID_P(1), HASH_FIND, &found);
 	PG_RETURN_BOOL(found);
 }
 

@@ -522,10 +522,8 @@ sub policy_word {
         return "(esqase.context_may('$r->{path}:read') OR esqase.context_may('$r->{path}:write'))";
     } elsif ($word eq 'reach') {
         my $r = $res->($arg);
-        my $live = (grep { $_ eq 'deleted_at' } @{ $t->{common} // [] })
-                 ? ' AND (deleted_at IS NULL OR deleted_at = now())' : '';
-        return "(esqase.context_may('$r->{path}:read') OR (esqase.context_may('$r->{path}:write') AND "
-             . "esqase.context_targeted(" . ($t->{target} // 'id') . ")$live))";
+        my $deleted = (grep { $_ eq 'deleted_at' } @{ $t->{common} // [] }) ? 'deleted_at' : 'NULL';
+        return "esqase.context_reaches('$r->{path}', " . ($t->{target} // 'id') . ", $deleted)";
     } elsif ($word eq 'visible' && !defined $arg) {
         return '(' . ($t->{visible} // die "generate.pl: $where: the table has no visible rule\n") . ')';
     } elsif ($word eq 'visible') {

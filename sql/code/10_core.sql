@@ -49,6 +49,11 @@ CREATE OR REPLACE FUNCTION esqase.context_targets() RETURNS uuid[]
 -- Whether the context named the record (the policies ask it per row).
 CREATE OR REPLACE FUNCTION esqase.context_targeted(record_id uuid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_context_targeted' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+-- The policies' reach word in one call (tools/generate.pl): the context may
+-- read the resource, or write it and named the record, live (deleted_at
+-- NULL) or deleted by this transaction.
+CREATE OR REPLACE FUNCTION esqase.context_reaches(resource text, record_id uuid, deleted_at timestamptz) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'esqase_context_reaches' LANGUAGE C STABLE PARALLEL RESTRICTED;
 -- Whether a row's xmin is this transaction (or one of its subtransactions).
 CREATE OR REPLACE FUNCTION esqase.written_here(x xid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'esqase_written_here' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;

@@ -229,7 +229,16 @@ sub finding
 }
 
 # --- F15: answers that are not JSON ---------------------------------------
+# Closed as the "every answer true" issue allows: one answer per request,
+# JSON, or one of libmicrohttpd's own pages that docs/http-api.md
+# ("libmicrohttpd's own answers") lists byte for byte, or the one documented
+# case closed with no answer; nothing undocumented.
 {
+	my $doc = slurp_file("$FindBin::RealBin/../../docs/http-api.md");
+	my %page;    # status => [documented bodies]
+	push @{ $page{$1} }, $2 while $doc =~ /^\| `HTTP\/1\.1 (\d{3}) [^`]*` \| [^\n]*\| `(<html>[^`]*)` \(\d+\) \|$/mg;
+	$page{$1} = $page{$2} while $doc =~ /^\| `HTTP\/1\.1 (\d{3}) [^`]*` \| [^\n]*\| the same as `(\d{3})` \(\d+\) \|$/mg;
+	my $closes = $doc =~ /more parameters than `esqase\.http_connection_memory` can index[^.]*gets no answer: the connection is\s+closed/;
 	my @bad;
 	my %cases = (
 		'Content-Length: 5, 5' => "POST /v1/contacts HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 5, 5\r\n\r\n{}",
@@ -240,12 +249,17 @@ sub finding
 	);
 	for my $what (sort keys %cases)
 	{
+		my $t0 = time;
 		my $got = raw($cases{$what}, 3);
 		my @a = answers($got);
-		push @bad, "$what: " . (@a ? "@a" : 'no answer') . ($got =~ /"error"/ ? '' : ' (not JSON)')
-		  unless @a == 1 && $got =~ /application\/json/ && $got =~ /"error"/;
+		my ($body) = $got =~ /\r\n\r\n(.*)\z/s;
+		my $json = @a == 1 && $got =~ /application\/json/ && $got =~ /"error"/;
+		my $documented = @a == 1 && grep { $_ eq ($body // '') } @{ $page{ $a[0] } // [] };
+		my $closed = !@a && $got eq '' && $closes && time - $t0 < 3;
+		push @bad, "$what: " . (@a ? "@a" : 'no answer') unless $json || $documented || $closed;
 	}
-	finding('F15', !@bad, 'every error answer is one JSON answer' . (@bad ? ': ' . join('; ', @bad) : ''));
+	finding('F15', %page >= 4 && !@bad, 'every error answer is one JSON answer or a documented one'
+		  . (@bad ? ': ' . join('; ', @bad) : ''));
 }
 
 # --- F17: minor leaks ------------------------------------------------------
