@@ -14,6 +14,13 @@
 -- the field as "[1234].emails" and the message starting "[1234] ".  The
 -- answer is {"data": [record, ...]}, the records in the order sent.  No
 -- idempotency key: the batch is one statement, all or nothing.
+--
+-- Each is planned generically (plan_cache_mode, which its statements and
+-- the foreign-key checks they fire see): an import is most often into a
+-- firm the statistics have not seen, for which a plan made for the firm's
+-- own id expects one row and probes some joins by firm_id alone, reading
+-- every row the import has written so far, for every row it writes
+-- (docs/benchmarks.md: 100,000 leads at 212/s, against 3,300/s).
 -------------------------------------------------------------------------------
 
 -- Rejects anything but a JSON array (HTTP 400, as a body that is no object).
@@ -69,7 +76,7 @@ $$;
 -- Contacts
 -------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION esqase.contacts_create_many(bodies jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('contacts', 'write');
     rows esqase.contacts[] := '{}'::esqase.contacts[];
@@ -108,7 +115,7 @@ $$;
 -- Practice areas (each seeded with its three stages, as one create)
 -------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION esqase.practice_areas_create_many(bodies jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('practice-areas', 'write');
     names text[] := '{}'::text[];
@@ -140,7 +147,7 @@ $$;
 -- Matter types
 -------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION esqase.matter_types_create_many(bodies jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matter-types', 'write');
     areas uuid[] := '{}'::uuid[];
@@ -179,7 +186,7 @@ $$;
 -- matter inserted by hand is skipped, as one create does.
 -------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION esqase.matters_create_many(bodies jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('matters', 'write');
     rows esqase.matters[] := '{}'::esqase.matters[];
@@ -266,7 +273,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION esqase.leads_create_many(bodies jsonb) RETURNS json
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     firm uuid := esqase.api_access('leads', 'write');
     contacts esqase.contacts[] := '{}'::esqase.contacts[];
