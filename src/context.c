@@ -620,6 +620,13 @@ esqase_context_role(PG_FUNCTION_ARGS)
  * without a context and for a name that is no scope.  The row-level
  * security policies call it per row, esqase.api_access once per call.
  */
+/* Whether the context's key may use scope bit (-1: no scope). */
+static inline bool
+context_may_bit(int bit)
+{
+	return bit >= 0 && (api_context.may & (1u << bit)) != 0;
+}
+
 PG_FUNCTION_INFO_V1(esqase_context_may);
 Datum
 esqase_context_may(PG_FUNCTION_ARGS)
@@ -630,7 +637,7 @@ esqase_context_may(PG_FUNCTION_ARGS)
 	if (!api_context.valid)
 		PG_RETURN_BOOL(false);
 	bit = scope_bit(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope));
-	PG_RETURN_BOOL(bit >= 0 && (api_context.may & (1u << bit)) != 0);
+	PG_RETURN_BOOL(context_may_bit(bit));
 }
 
 /* esqase.valid_scopes() RETURNS text[]: the scopes a key can be given. */
@@ -740,30 +747,57 @@ esqase_context_targeted(PG_FUNCTION_ARGS)
  * up its policy's whole expression, whether a row needs all of it or not.
  * Not strict: a NULL deleted_at is a live record.
  */
+/*
+ * A resource's read and write scope bits, found once per call site and kept
+ * in fn_extra: the policies call esqase.context_reaches per row, with the
+ * resource as a constant.
+ */
+typedef struct ReachBits
+{
+	int			read;
+	int			write;
+	int			len;
+	char		resource[NAMEDATALEN];
+} ReachBits;
+
+static const ReachBits *
+reach_bits(FunctionCallInfo fcinfo, text *resource)
+{
+	static const ReachBits none = {-1, -1, -1, ""};
+	ReachBits  *b = (ReachBits *) fcinfo->flinfo->fn_extra;
+	const char *name = VARDATA_ANY(resource);
+	int			len = VARSIZE_ANY_EXHDR(resource);
+	char		scope[NAMEDATALEN + sizeof(":write")];
+
+	if (len >= NAMEDATALEN)
+		return &none;
+	if (b != NULL && b->len == len && memcmp(b->resource, name, len) == 0)
+		return b;
+	if (b == NULL)
+		fcinfo->flinfo->fn_extra = b = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ReachBits));
+	memcpy(b->resource, name, len);
+	b->len = len;
+	memcpy(scope, name, len);
+	memcpy(scope + len, ":read", strlen(":read"));
+	b->read = scope_bit(scope, len + strlen(":read"));
+	memcpy(scope + len, ":write", strlen(":write"));
+	b->write = scope_bit(scope, len + strlen(":write"));
+	return b;
+}
+
 PG_FUNCTION_INFO_V1(esqase_context_reaches);
 Datum
 esqase_context_reaches(PG_FUNCTION_ARGS)
 {
-	char		scope[NAMEDATALEN + sizeof(":write")];
-	text	   *resource;
-	int			len;
-	int			bit;
+	const ReachBits *bits;
 	bool		found = false;
 
 	if (!api_context.valid || PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	resource = PG_GETARG_TEXT_PP(0);
-	len = VARSIZE_ANY_EXHDR(resource);
-	if (len > NAMEDATALEN)
-		PG_RETURN_BOOL(false);
-	memcpy(scope, VARDATA_ANY(resource), len);
-	memcpy(scope + len, ":read", strlen(":read"));
-	bit = scope_bit(scope, len + strlen(":read"));
-	if (bit >= 0 && (api_context.may & (1u << bit)) != 0)
+	bits = reach_bits(fcinfo, PG_GETARG_TEXT_PP(0));
+	if (context_may_bit(bits->read))
 		PG_RETURN_BOOL(true);
-	memcpy(scope + len, ":write", strlen(":write"));
-	bit = scope_bit(scope, len + strlen(":write"));
-	if (bit < 0 || (api_context.may & (1u << bit)) == 0 || PG_ARGISNULL(1) || targets == NULL)
+	if (!context_may_bit(bits->write) || PG_ARGISNULL(1) || targets == NULL)
 		PG_RETURN_BOOL(false);
 	if (!PG_ARGISNULL(2) &&
 		PG_GETARG_TIMESTAMPTZ(2) != GetCurrentTransactionStartTimestamp())

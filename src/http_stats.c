@@ -7,7 +7,8 @@
  * esqase.http_metrics_path when that is set.
  *
  * Routes are "/v1/<resource>", "/v1/<resource>/{id}" and
- * "/v1/<resource>/{id}/<sub_list>" of esq_routes[], and "other" (unknown paths, requests refused before routing): the arrays
+ * "/v1/<resource>/{id}/<sub_list>" of esq_routes[], and "other" (unknown
+ * paths, requests refused before routing): the arrays
  * have a slot for each (ESQ_STAT_ROUTES, from the registry's ESQ_NROUTES).
  * Statuses are the ones esqase answers, and "other".
  */
@@ -63,13 +64,17 @@ status_index(int status)
 static const char *
 route_label(int r, char *buf)
 {
+	const char *path;
+
 	if (r < 0 || r >= 3 * esq_nroutes)
 		return "other";
-	snprintf(buf, 64, "/v1/%s%s%s", esq_routes[r / 3].path, (r % 3) ? "/{id}/" : "",
-			 (r % 3) == 2 && esq_routes[r / 3].sub_list ? esq_routes[r / 3].sub_list : "");
-	/* an item: "/{id}", not "/{id}/" */
-	if ((r % 3) == 1)
-		buf[strlen(buf) - 1] = '\0';
+	path = esq_routes[r / 3].path;
+	if (r % 3 == 0)
+		snprintf(buf, 64, "/v1/%s", path);
+	else if (r % 3 == 1)
+		snprintf(buf, 64, "/v1/%s/{id}", path);
+	else
+		snprintf(buf, 64, "/v1/%s/{id}/%s", path, esq_routes[r / 3].sub_list ? esq_routes[r / 3].sub_list : "");
 	return buf;
 }
 

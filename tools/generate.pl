@@ -219,7 +219,7 @@ BEGIN
     -- statement to evaluate it); a write names its record, which a key
     -- with the write scope alone then reaches (esqase.target)
     IF for_update THEN
-        PERFORM esqase.target(record_id);
+        record_id := esqase.target(record_id);    -- an expression, not a query
         SELECT * INTO rec FROM esqase.{{table}} r
          WHERE r.firm_id = firm AND r.id = record_id AND r.deleted_at IS NULL AND ({{visible}}) FOR UPDATE;
     ELSE

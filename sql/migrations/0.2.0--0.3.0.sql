@@ -73,10 +73,13 @@ CREATE TABLE esqase.webhook_secrets (
     FOREIGN KEY (firm_id, webhook_id) REFERENCES esqase.webhooks (firm_id, id)
 );
 
--- One row per change a listening webhook subscribed to; data is the record
--- as the API renders it, written when the change commits.  seq orders the
--- changes of one record as they committed (a record's writers take its row
--- lock in turn; docs/scaling.md, "Sequences").
+-- The outbox: one row per change a listening webhook subscribed to,
+-- whatever the number of webhooks (the delivery worker fans each new event
+-- out to the webhooks listening then, esqase.webhook_fan_out, one delivery
+-- each, and marks it fanned_out: issue 19, the write cost); data is the
+-- record as the API renders it, written when the change commits.  seq
+-- orders the changes of one record as they committed (a record's writers
+-- take its row lock in turn; docs/scaling.md, "Sequences").
 CREATE TABLE esqase.webhook_events (
     firm_id    uuid NOT NULL,
     id         uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -84,9 +87,12 @@ CREATE TABLE esqase.webhook_events (
     type       text NOT NULL,
     record_id  uuid NOT NULL,
     data       json,
+    fanned_out boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (firm_id, id)
 );
+-- the worker's one probe a round: the events not fanned out yet, oldest first
+CREATE INDEX webhook_events_new_idx ON esqase.webhook_events (seq) WHERE NOT fanned_out;
 
 -- One row per webhook and event: the delivery's state and its last attempt.
 CREATE TABLE esqase.webhook_deliveries (
@@ -149,12 +155,3 @@ DROP FUNCTION IF EXISTS esqase.idempotency_note_replay();
 
 -- esqase.key_lookup returns valid_until too (a new OUT column: a new type)
 DROP FUNCTION IF EXISTS esqase.key_lookup(text);
-
--- Webhooks' outbox, one row per change (issue 19, the write cost): a
--- change writes its event only; the delivery worker fans each new event
--- out to the webhooks listening then (esqase.webhook_fan_out), one
--- delivery each, and marks it fanned_out.  (From 0.2.0 the table is new
--- and empty here.)
-ALTER TABLE esqase.webhook_events ADD COLUMN fanned_out boolean NOT NULL DEFAULT false;
--- the worker's one probe a round: the events not fanned out yet, oldest first
-CREATE INDEX webhook_events_new_idx ON esqase.webhook_events (seq) WHERE NOT fanned_out;

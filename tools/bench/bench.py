@@ -260,12 +260,25 @@ def wrk(path, token, conns, secs, lua=None):
     return {"rps": rps, "p50": lat(50), "p99": lat(99), "n": n, "clients": conns}
 
 
+def stat_fields(stat):
+    """The fields of a /proc/<pid>/stat text after "pid (comm)": state is [0],
+    ppid [1], utime and stime [11] and [12], the reaped children's [13], [14]."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def stat_cpu(stat, children=False):
+    """CPU seconds (user + system) of a /proc/<pid>/stat text: the process's
+    own, or its reaped children's."""
+    f = stat_fields(stat)
+    i = 13 if children else 11
+    return (int(f[i]) + int(f[i + 1])) / CLK_TCK
+
+
 def cpu_ticks(extra_pids=()):
     """CPU time (user + system, seconds) used so far by the cluster's
     processes by kind (its bgw_name or "backend" in the process title: "esqase
     http worker", "esqase webhook worker", ...) and by extra_pids ("receiver"),
     read from /proc; the difference of two readings is what a run cost."""
-    hz = os.sysconf("SC_CLK_TCK")
     postmaster = int(open(os.path.join(DIR, "data", "postmaster.pid")).readline())
     out = {}
     for pid in os.listdir("/proc"):
@@ -276,8 +289,7 @@ def cpu_ticks(extra_pids=()):
             cmd = open("/proc/%s/cmdline" % pid, "rb").read().decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / hz
+        ppid, used = int(stat_fields(stat)[1]), stat_cpu(stat)
         if int(pid) in extra_pids:
             kind = "receiver"
         elif ppid == postmaster:
@@ -353,7 +365,7 @@ def other_cpu_jiffies():
             continue
         try:
             with open("/proc/%s/stat" % d) as f:
-                rest = f.read().rsplit(")", 1)[1].split()
+                rest = stat_fields(f.read())
         except (OSError, IndexError):
             continue
         stats[int(d)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
@@ -471,12 +483,8 @@ def tx_seconds(token, sql):
                "SELECT 'cpu1', pg_read_file('/proc/self/stat');\nROLLBACK;\n"
                % (token, sql))
     got = dict(line.split("|", 1) for line in out.splitlines() if line.startswith(("cpu0|", "cpu1|", "wall|")))
-
-    def cpu(stat):
-        fields = stat.rsplit(")", 1)[1].split()    # after "pid (comm)": state is fields[0]
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")    # utime, stime
     secs = float(got["wall"])
-    cpu_secs = cpu(got["cpu1"]) - cpu(got["cpu0"])
+    cpu_secs = stat_cpu(got["cpu1"]) - stat_cpu(got["cpu0"])
     # the rolled-back rows are dead: vacuumed away, as a DBA would after a
     # failed import, so that the next run starts from the same tables
     psql("VACUUM ANALYZE esqase.contacts, esqase.leads, esqase.lead_assignees, esqase.matters, "
@@ -640,16 +648,16 @@ wrk.headers["Content-Type"] = "application/json"
             in the worker, not): /proc/<backend>/stat before and after."""
             drain()
             psql("UPDATE esqase.webhooks SET status = '%s' WHERE firm_id = %s" % (status, firm))
-            ticks = psql("SELECT pg_backend_pid() AS pid \\gset\n\\setenv BPID :pid\n"
-                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
-                         "BEGIN;\nSET LOCAL ROLE esqase_api;\n"
-                         "SELECT esqase_authenticate(%s) \\g /dev/null\n"
-                         "DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM esqase_contacts_create("
-                         "'{\"type\": \"PERSON\", \"firstName\": \"Hook\", \"lastName\": \"Sql\"}'); "
-                         "END LOOP; END $$;\nCOMMIT;\n"
-                         "\\! awk '{print $14 + $15}' /proc/$BPID/stat\n"
-                         % (q(f["token"]), WEBHOOK_SQL_CREATES)).split()
-            return 1000 * (int(ticks[-1]) - int(ticks[0])) / os.sysconf("SC_CLK_TCK") / WEBHOOK_SQL_CREATES
+            out = psql("SELECT 'cpu0', pg_read_file('/proc/self/stat');\n"
+                       "BEGIN;\nSET LOCAL ROLE esqase_api;\n"
+                       "SELECT esqase_authenticate(%s) \\g /dev/null\n"
+                       "DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM esqase_contacts_create("
+                       "'{\"type\": \"PERSON\", \"firstName\": \"Hook\", \"lastName\": \"Sql\"}'); "
+                       "END LOOP; END $$;\nCOMMIT;\n"
+                       "SELECT 'cpu1', pg_read_file('/proc/self/stat');\n"
+                       % (q(f["token"]), WEBHOOK_SQL_CREATES))
+            got = dict(line.split("|", 1) for line in out.splitlines() if line.startswith(("cpu0|", "cpu1|")))
+            return 1000 * (stat_cpu(got["cpu1"]) - stat_cpu(got["cpu0"])) / WEBHOOK_SQL_CREATES
         a, b = paired("webhooks: esqase_contacts_create in SQL with three webhooks ACTIVE vs PAUSED",
                       lambda: sql_run("ACTIVE"), lambda: sql_run("PAUSED"))
         result["sql_active"], result["sql_paused"] = a, b
@@ -1225,8 +1233,7 @@ end
             """CPU seconds of the postmaster's reaped children: pgbench's backends,
             once it has disconnected and they have exited."""
             pm = open(os.path.join(DIR, "data", "postmaster.pid")).readline().strip()
-            f = open("/proc/%s/stat" % pm).read().rsplit(")", 1)[1].split()
-            return (int(f[13]) + int(f[14])) / os.sysconf("SC_CLK_TCK")
+            return stat_cpu(open("/proc/%s/stat" % pm).read(), children=True)
 
         def rls_run(user, name):
             """(tps, the backends' CPU µs per transaction): steadier than tps here."""
@@ -1255,11 +1262,10 @@ end
             t = 0
             for pid in worker_pids:
                 try:
-                    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
-                    t += int(f[11]) + int(f[12])
+                    t += stat_cpu(open("/proc/%s/stat" % pid).read())
                 except OSError:
                     pass
-            return t / os.sysconf("SC_CLK_TCK")
+            return t
 
         def get_run():
             """(req/s, the workers' CPU µs per request): on this shared machine the
