@@ -700,7 +700,10 @@ RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (deleted IS NULL OR r.updated_since IS NOT NULL)
    AND (r.status IS NULL OR status = r.status)
    AND (r.created_since IS NULL OR created >= r.created_since)
-   AND (r.updated_since IS NULL OR updated >= r.updated_since);
+   AND (r.updated_since IS NULL OR updated >= r.updated_since)
+   -- the predicate of the sync indexes (<table>_updated_idx), which an
+   -- updatedSince filter implies and an order by updatedAt must state
+   AND (r.ord IS DISTINCT FROM 'updatedAt' OR updated IS NOT NULL);
 
 CREATE OR REPLACE FUNCTION esqase.list_key(r esqase.page_request, created timestamptz, updated timestamptz, name text,
                                 rank real, id uuid, deleted timestamptz)

@@ -36,7 +36,7 @@ LANGUAGE sql STABLE AS $$
         'stages', coalesce(st.items, '[]'), 'matterTypes', coalesce(mt.items, '[]'),
         'createdAt', esqase.ts(p.created_at), 'updatedAt', esqase.ts(p.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.practice_areas p ON p.firm_id = firm AND p.id = u.id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.practice_areas p WHERE p.firm_id = firm AND p.id = u.id OFFSET 0) p
       CROSS JOIN LATERAL (
           SELECT json_agg(json_build_object('id', s.id, 'name', s.name, 'type', s.type, 'order', s."order")
                           ORDER BY s."order") AS items

@@ -27,7 +27,7 @@ LANGUAGE sql STABLE AS $$
         'id', mt.id, 'practiceAreaId', mt.practice_area_id, 'name', mt.name, 'status', mt.status,
         'createdAt', esqase.ts(mt.created_at), 'updatedAt', esqase.ts(mt.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.matter_types mt ON mt.firm_id = firm AND mt.id = u.id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.matter_types mt WHERE mt.firm_id = firm AND mt.id = u.id OFFSET 0) mt
 $$;
 
 -- The matter types of the request's practice area (practiceAreaId, required)

@@ -125,21 +125,26 @@ LANGUAGE sql STABLE AS $$
         'matterType', esqase.ref(mt.id, mt.name),
         'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.matters m ON m.firm_id = firm AND m.id = u.id
-      LEFT JOIN esqase.practice_area_refs p ON p.firm_id = m.firm_id AND p.id = m.practice_area_id
-      LEFT JOIN esqase.practice_area_stage_refs s ON s.firm_id = m.firm_id AND s.id = m.stage_id
-      LEFT JOIN esqase.matter_type_refs mt ON mt.firm_id = m.firm_id AND mt.id = m.matter_type_id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.matters m WHERE m.firm_id = firm AND m.id = u.id OFFSET 0) m
+      LEFT JOIN LATERAL (SELECT p.id, p.name FROM esqase.practice_area_refs p
+                          WHERE p.firm_id = m.firm_id AND p.id = m.practice_area_id OFFSET 0) p ON true
+      LEFT JOIN LATERAL (SELECT s.id, s.name FROM esqase.practice_area_stage_refs s
+                          WHERE s.firm_id = m.firm_id AND s.id = m.stage_id OFFSET 0) s ON true
+      LEFT JOIN LATERAL (SELECT mt.id, mt.name FROM esqase.matter_type_refs mt
+                          WHERE mt.firm_id = m.firm_id AND mt.id = m.matter_type_id OFFSET 0) mt ON true
       CROSS JOIN LATERAL (
           SELECT json_agg(esqase.ref(c.id, c.name) ORDER BY mc.position) AS items
             FROM esqase.matter_clients mc
-            JOIN esqase.contact_refs c ON c.firm_id = mc.firm_id AND c.id = mc.contact_id
+            CROSS JOIN LATERAL (SELECT c.id, c.name FROM esqase.contact_refs c
+                                 WHERE c.firm_id = mc.firm_id AND c.id = mc.contact_id OFFSET 0) c
            WHERE mc.firm_id = m.firm_id AND mc.matter_id = m.id) cl
       CROSS JOIN LATERAL (
           SELECT json_agg(json_build_object('member', esqase.ref(mb.id, mb.name), 'role', t.role,
                                             'allocation', trim_scale(t.allocation))
                           ORDER BY t.position) AS items
             FROM esqase.matter_team t
-            JOIN esqase.member_refs mb ON mb.firm_id = t.firm_id AND mb.id = t.member_id
+            CROSS JOIN LATERAL (SELECT mb.id, mb.name FROM esqase.member_refs mb
+                                 WHERE mb.firm_id = t.firm_id AND mb.id = t.member_id OFFSET 0) mb
            WHERE t.firm_id = m.firm_id AND t.matter_id = m.id) tm
 $$;
 

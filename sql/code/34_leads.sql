@@ -81,13 +81,16 @@ LANGUAGE sql STABLE AS $$
         'assignees', coalesce(a.items, '[]'),
         'createdAt', esqase.ts(l.created_at), 'updatedAt', esqase.ts(l.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.leads l ON l.firm_id = firm AND l.id = u.id
-      LEFT JOIN esqase.contact_refs c ON c.firm_id = l.firm_id AND c.id = l.contact_id
-      LEFT JOIN esqase.practice_area_refs p ON p.firm_id = l.firm_id AND p.id = l.practice_area_id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.leads l WHERE l.firm_id = firm AND l.id = u.id OFFSET 0) l
+      LEFT JOIN LATERAL (SELECT c.id, c.name FROM esqase.contact_refs c
+                          WHERE c.firm_id = l.firm_id AND c.id = l.contact_id OFFSET 0) c ON true
+      LEFT JOIN LATERAL (SELECT p.id, p.name FROM esqase.practice_area_refs p
+                          WHERE p.firm_id = l.firm_id AND p.id = l.practice_area_id OFFSET 0) p ON true
       CROSS JOIN LATERAL (
           SELECT json_agg(esqase.ref(m.id, m.name) ORDER BY la.position) AS items
             FROM esqase.lead_assignees la
-            JOIN esqase.member_refs m ON m.firm_id = la.firm_id AND m.id = la.member_id
+            CROSS JOIN LATERAL (SELECT m.id, m.name FROM esqase.member_refs m
+                                 WHERE m.firm_id = la.firm_id AND m.id = la.member_id OFFSET 0) m
            WHERE la.firm_id = l.firm_id AND la.lead_id = l.id) a
 $$;
 
@@ -318,7 +321,7 @@ BEGIN
             EXIT;
         EXCEPTION WHEN unique_violation THEN
             GET STACKED DIAGNOSTICS conflict = CONSTRAINT_NAME;
-            IF conflict IS DISTINCT FROM 'leads_firm_id_public_id_key' THEN
+            IF conflict IS DISTINCT FROM 'leads_public_id_key' THEN
                 RAISE;
             END IF;
         END;

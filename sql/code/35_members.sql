@@ -15,7 +15,7 @@ LANGUAGE sql STABLE AS $$
         'status', CASE WHEN m.deleted_at IS NULL THEN 'ACTIVE' ELSE 'INACTIVE' END,
         'createdAt', esqase.ts(m.created_at), 'updatedAt', esqase.ts(m.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.members m ON m.firm_id = firm AND m.id = u.id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.members m WHERE m.firm_id = firm AND m.id = u.id OFFSET 0) m
 $$;
 
 -- The members that match a list request's filters (status ACTIVE or

@@ -24,7 +24,7 @@ LANGUAGE sql STABLE AS $$
         'id', w.id, 'url', w.url, 'events', to_json(w.events), 'status', w.status,
         'createdAt', esqase.ts(w.created_at), 'updatedAt', esqase.ts(w.updated_at))
       FROM unnest(ids) WITH ORDINALITY AS u(id, n)
-      JOIN esqase.webhooks w ON w.firm_id = firm AND w.id = u.id
+      CROSS JOIN LATERAL (SELECT * FROM esqase.webhooks w WHERE w.firm_id = firm AND w.id = u.id OFFSET 0) w
 $$;
 
 -- The webhooks that match a list's filters; see contacts_matching.

@@ -19,6 +19,54 @@ ALTER TABLE esqase.api_keys
 CREATE TYPE esqase.new_matter AS (m esqase.matters, clients uuid[], team jsonb);
 CREATE TYPE esqase.new_lead AS (c esqase.contacts, l esqase.leads, assignees uuid[]);
 
+-- Secondary indexes led by firm_id that a lookup by key could use are
+-- partial, on a predicate a lookup does not state (issue 16).  Statistics
+-- taken while a table was nearly empty call every firm_id unique, so every
+-- index led by firm_id then costs a lookup of (firm_id, id) one row, as
+-- the key does, and the planner keeps the one it tried first: the newest.
+-- A foreign key's check (a stage's practice area) or a record's lookup
+-- then read the firm's rows in updated_at order, filtering them by id,
+-- for every record an import wrote (test/sql/49_import_small_stats).  Each
+-- predicate holds for every row (updated_at is NOT NULL): a sync list
+-- states it (esqase.list_match).
+DROP INDEX esqase.contacts_updated_idx;
+CREATE INDEX contacts_updated_idx ON esqase.contacts (firm_id, updated_at, id) WHERE updated_at IS NOT NULL;
+DROP INDEX esqase.practice_areas_updated_idx;
+CREATE INDEX practice_areas_updated_idx ON esqase.practice_areas (firm_id, updated_at, id)
+    WHERE updated_at IS NOT NULL;
+DROP INDEX esqase.matter_types_updated_idx;
+CREATE INDEX matter_types_updated_idx ON esqase.matter_types (firm_id, practice_area_id, updated_at, id)
+    WHERE updated_at IS NOT NULL;
+DROP INDEX esqase.matters_updated_idx;
+CREATE INDEX matters_updated_idx ON esqase.matters (firm_id, updated_at, id) WHERE updated_at IS NOT NULL;
+DROP INDEX esqase.leads_updated_idx;
+CREATE INDEX leads_updated_idx ON esqase.leads (firm_id, updated_at, id) WHERE updated_at IS NOT NULL;
+DROP INDEX esqase.members_updated_idx;
+CREATE INDEX members_updated_idx ON esqase.members (firm_id, updated_at, id) WHERE updated_at IS NOT NULL;
+-- An index that finds rows by another record (a contact's leads and
+-- matters, a member's leads) is led by that record's id, not by firm_id.
+DROP INDEX esqase.leads_contact_idx;
+CREATE INDEX leads_contact_idx ON esqase.leads (contact_id, firm_id);
+DROP INDEX esqase.matter_clients_contact_idx;
+CREATE INDEX matter_clients_contact_idx ON esqase.matter_clients (contact_id, firm_id);
+DROP INDEX esqase.lead_assignees_member_idx;
+CREATE INDEX lead_assignees_member_idx ON esqase.lead_assignees (member_id, firm_id, lead_id);
+-- A public id's uniqueness, led by public_id for the same reason (an
+-- INSERT's ON CONFLICT (firm_id, public_id) names the columns, not their
+-- order).
+ALTER TABLE esqase.matters DROP CONSTRAINT matters_firm_id_public_id_key,
+    ADD CONSTRAINT matters_public_id_key UNIQUE (public_id, firm_id);
+ALTER TABLE esqase.leads DROP CONSTRAINT leads_firm_id_public_id_key,
+    ADD CONSTRAINT leads_public_id_key UNIQUE (public_id, firm_id);
+-- And a matter type's practice area, the key of a matter's reference to
+-- it (its foreign key is made again: it names the columns, not the order).
+ALTER TABLE esqase.matters DROP CONSTRAINT matters_firm_id_practice_area_id_matter_type_id_fkey;
+ALTER TABLE esqase.matter_types DROP CONSTRAINT matter_types_firm_id_practice_area_id_id_key,
+    ADD CONSTRAINT matter_types_area_key UNIQUE (practice_area_id, firm_id, id);
+ALTER TABLE esqase.matters ADD CONSTRAINT matters_firm_id_practice_area_id_matter_type_id_fkey
+    FOREIGN KEY (firm_id, practice_area_id, matter_type_id)
+    REFERENCES esqase.matter_types (firm_id, practice_area_id, id);
+
 -- Functions 0.3.0 no longer has.  esqase.lead_visible: a lead's one-row
 -- visibility is the leads' visible_row of sql/registry.pl, written into
 -- lead_find and the policies (esqase.context_assigned).
@@ -55,7 +103,7 @@ CREATE TABLE esqase.webhooks (
     FOREIGN KEY (firm_id, key_id) REFERENCES esqase.api_keys (firm_id, id)
 );
 CREATE INDEX webhooks_list_idx ON esqase.webhooks (firm_id, created_at, id) WHERE deleted_at IS NULL;
-CREATE INDEX webhooks_updated_idx ON esqase.webhooks (firm_id, updated_at, id);
+CREATE INDEX webhooks_updated_idx ON esqase.webhooks (firm_id, updated_at, id) WHERE updated_at IS NOT NULL;
 -- the outbox triggers' one probe: is any webhook of the firm listening?
 CREATE INDEX webhooks_active_idx ON esqase.webhooks (firm_id) WHERE status = 'ACTIVE' AND deleted_at IS NULL;
 
