@@ -231,7 +231,10 @@ LANGUAGE sql STABLE RETURN esqase.webhooks_deliveries(id, params)::jsonb;
 
 -- Whether a live webhook of the firm subscribed to the event type, for the
 -- triggers' WHEN.  SECURITY DEFINER: a WHEN runs as the writer, whose
--- row-level security shows webhooks only to a key with webhooks:read.
+-- row-level security shows webhooks only to a key with webhooks:read.  So
+-- it answers of the API context's own firm only (false of another); with
+-- no context, for a superuser's session only: a write by hand (the API
+-- role writes nothing without a context).
 -- PL/pgSQL, whose plan is kept for the session, and forced generic: the
 -- EXISTS made a custom plan look cheaper (a seq scan that stops at the
 -- first row), so the probe was planned again at every call: a quarter
@@ -242,6 +245,12 @@ CREATE OR REPLACE FUNCTION esqase.webhook_listens(firm uuid, type text) RETURNS 
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        IF esqase.context_firm() IS NOT NULL
+           OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) THEN
+            RETURN false;
+        END IF;
+    END IF;
     RETURN EXISTS (SELECT FROM esqase.webhooks w
                     WHERE w.firm_id = firm AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
                       AND type = ANY (w.events));
