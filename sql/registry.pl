@@ -49,8 +49,8 @@
 #   rename   the update is a rename: name is the only field a PATCH sets,
 #            and these the response's fields it cannot (36_records.sql)
 #   events   its changes are webhook events <path>.created, .updated and
-#            .deleted: the outbox triggers on its table and its renderer in
-#            esqase.webhook_record_doc (41_webhooks.sql)
+#            .deleted: the outbox triggers on its table and its event
+#            function, esqase.<name>_webhook_event (41_webhooks.sql)
 #   no_bulk  no esqase_<name>_create_many (webhooks)
 #   sub_list GET /v1/<path>/{id}/<sub_list>: a list of the record's, made
 #            by esqase.<name>_<sub_list>(id uuid, params jsonb), read scope

@@ -40,8 +40,9 @@
 #                               the bulk creates; costs: row-level security,
 #                               request log, JIT check (issue 16); webhooks:
 #                               delivery rate to a local receiver and the write
-#                               cost of three active webhooks (issue 19; alone,
-#                               it reports only itself)
+#                               cost of three active webhooks, at the HTTP
+#                               connections and at one (issue 19; alone, it
+#                               reports only itself)
 #   ESQASE_BENCH_WEBHOOK_EVENTS events of the delivery run, each to three
 #                               webhooks (5000)
 #   ESQASE_BENCH_ONETX          records per resource in one transaction

@@ -579,22 +579,18 @@ sub policies {
 }
 
 # What makes the resources with events webhook sources (41_webhooks.sql):
-# esqase.webhook_record_doc, a record as its renderer shows it, by the
-# event's resource; and the outbox triggers on each source table, one per
-# event kind (a trigger with transition tables serves one event).
+# for each, its branch of esqase.webhook_may_read, its event function
+# (esqase.<name>_webhook_event: the event row, with the record rendered as
+# its <record>_docs shows it, written at commit) and the three deferred
+# constraint triggers on its table, one per event type, each queued only
+# when its WHEN holds: a live webhook of the row's firm listens.
 sub webhook_sources {
     my @src = grep { $_->{events} } @resources;
-    my $whens = join '', map {
-        "    WHEN '$_->{path}' THEN\n"
-      . "        RETURN (SELECT esqase.with_deleted_at(d.doc, t.deleted_at)\n"
-      . "                  FROM esqase.$_->{record}_docs(firm, ARRAY[record_id]) d, esqase.$_->{name} t\n"
-      . "                 WHERE t.firm_id = firm AND t.id = record_id);\n"
-    } @src;
     my $reads = join '', map {
         "        WHEN '$_->{path}' THEN EXISTS (SELECT FROM esqase.$_->{name} t WHERE t.firm_id = firm AND t.id = record_id)\n"
     } @src;
     my $types = sql_array(map { my $p = $_->{path}; map { "$p.$_" } qw(created updated deleted) } @src);
-    my $out = fill(<<'SQL', whens => $whens, reads => $reads, types => $types);
+    my $out = fill(<<'SQL', reads => $reads, types => $types);
 
 -- The event types a webhook may subscribe to.
 CREATE OR REPLACE FUNCTION esqase.webhook_event_types() RETURNS text[]
@@ -609,27 +605,45 @@ LANGUAGE sql STABLE
 RETURN CASE resource
 {{reads}}        ELSE false
        END;
-
--- A record of a webhook source as GET renders it, by its resource (the
--- path: contacts, practice-areas, ...), with deletedAt as a sync listing
--- shows it (null unless deleted).  PL/pgSQL: each resource's query is
--- planned once per session (a SQL function's CASE of sub-selects was
--- planned at every event, 10 ms each).
-CREATE OR REPLACE FUNCTION esqase.webhook_record_doc(resource text, firm uuid, record_id uuid) RETURNS json
-LANGUAGE plpgsql STABLE AS $b$
-BEGIN
-    CASE resource
-{{whens}}    ELSE
-        RETURN NULL;
-    END CASE;
-END
-$b$;
 SQL
     for my $r (@src) {
-        $out .= "CREATE OR REPLACE TRIGGER $r->{name}_webhook_insert AFTER INSERT ON esqase.$r->{name}\n"
-              . "    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.webhook_outbox('$r->{path}');\n"
-              . "CREATE OR REPLACE TRIGGER $r->{name}_webhook_update AFTER UPDATE ON esqase.$r->{name}\n"
-              . "    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION esqase.webhook_outbox('$r->{path}');\n";
+        my %v = (name => $r->{name}, path => $r->{path}, record => $r->{record});
+        $out .= fill(<<'SQL', %v);
+
+-- {{path}}: the event row of one queued change (TG_ARGV[0]: its type),
+-- with the record as it is at commit (null if it is gone by then).
+CREATE OR REPLACE FUNCTION esqase.{{name}}_webhook_event() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $b$
+BEGIN
+    INSERT INTO esqase.webhook_events (firm_id, type, record_id, data)
+    VALUES (NEW.firm_id, TG_ARGV[0], NEW.id,
+            (SELECT esqase.with_deleted_at(d.doc, t.deleted_at)
+               FROM esqase.{{record}}_docs(NEW.firm_id, ARRAY[NEW.id]) d, esqase.{{name}} t
+              WHERE t.firm_id = NEW.firm_id AND t.id = NEW.id));
+    PERFORM esqase.webhook_wake();
+    RETURN NULL;
+END
+$b$;
+DROP TRIGGER IF EXISTS {{name}}_webhook_insert ON esqase.{{name}};
+CREATE CONSTRAINT TRIGGER {{name}}_webhook_insert AFTER INSERT ON esqase.{{name}}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NOT esqase.restoring('esqase.{{name}}')
+          AND esqase.webhook_listens(NEW.firm_id, '{{path}}.created'))
+    EXECUTE FUNCTION esqase.{{name}}_webhook_event('{{path}}.created');
+DROP TRIGGER IF EXISTS {{name}}_webhook_update ON esqase.{{name}};
+CREATE CONSTRAINT TRIGGER {{name}}_webhook_update AFTER UPDATE ON esqase.{{name}}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN ((OLD.deleted_at IS NOT NULL OR NEW.deleted_at IS NULL)
+          AND esqase.webhook_listens(NEW.firm_id, '{{path}}.updated')
+          AND jsonb_populate_record(NEW, jsonb_build_object('updated_at', OLD.updated_at)) *<> OLD)
+    EXECUTE FUNCTION esqase.{{name}}_webhook_event('{{path}}.updated');
+DROP TRIGGER IF EXISTS {{name}}_webhook_delete ON esqase.{{name}};
+CREATE CONSTRAINT TRIGGER {{name}}_webhook_delete AFTER UPDATE ON esqase.{{name}}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL
+          AND esqase.webhook_listens(NEW.firm_id, '{{path}}.deleted'))
+    EXECUTE FUNCTION esqase.{{name}}_webhook_event('{{path}}.deleted');
+SQL
     }
     return $out;
 }

@@ -5,12 +5,11 @@
 -- "Webhooks"; docs/decisions.md, "Webhooks").
 --
 -- A change of a webhook source (a resource with events in sql/registry.pl)
--- fires its table's outbox trigger at the end of the statement: if a live
--- webhook of the firm subscribed to the change's type, one event row is
--- written, in the transaction of the change (a rollback takes it away).
--- The event's data, the record as GET renders it, is written when the
--- transaction commits (a deferred trigger), so that it shows what
--- committed (a matter's clients, written after the matter's row).  The
+-- that a live webhook of the firm subscribed to queues a deferred trigger
+-- event on the record's row; when the transaction commits, that trigger
+-- writes one event row with its data, the record as GET renders it then
+-- (a matter's clients, written after the matter's row): one write per
+-- event, in the transaction of the change (a rollback takes it away).  The
 -- delivery worker (src/webhook_worker.c) fans each event out to the
 -- webhooks listening (one delivery row each) and posts the due deliveries.
 -- Read and delete: generated in 36_records.sql; list in 39_lists.sql.
@@ -213,59 +212,48 @@ LANGUAGE sql STABLE RETURN esqase.webhooks_deliveries(id, params)::jsonb;
 -- The outbox
 -------------------------------------------------------------------------------
 
--- The outbox trigger of a webhook source's table (one per statement and
--- event kind; TG_ARGV[0] is the resource's path).  It writes one event row
--- per change that a live webhook of the record's firm subscribed to, and
--- nothing else: the delivery worker fans each event out to the webhooks
--- (esqase.webhook_fan_out), so a change costs one row however many
--- webhooks listen.  With no live webhook anywhere a write costs one probe
--- of an empty partial index; otherwise one probe by firm of that index per
--- row, so another firm's webhooks cost a write nothing more.  An update
--- that changes nothing but updated_at is no event (the rows compared as
--- stored, updated_at taken from the old one); one that sets deleted_at is
--- <resource>.deleted.
+-- A webhook source's table has three deferred constraint triggers, one per
+-- event type (<table>_webhook_insert, _update and _delete, generated
+-- below), each with a WHEN that decides at the change whether it is an
+-- event: a live webhook of the row's firm subscribed to the type
+-- (esqase.webhook_listens), for an update that it changed the row beyond
+-- updated_at (the new row, with the old updated_at put in, compared to the
+-- old one as stored: *<>, no to_jsonb), for a delete that it set
+-- deleted_at, and for an insert that it is not a restore's COPY
+-- (esqase.restoring; a restore updates nothing).  A change that is no
+-- event queues nothing: a firm without a live webhook pays one probe per
+-- row.  At commit each queued change runs its table's event function
+-- (esqase.<table>_webhook_event), which inserts the event row with data
+-- already rendered, so an event row is written once; the worker fans it
+-- out (esqase.webhook_fan_out), so a change costs one row however many
+-- webhooks listen.  seq is taken there, while the transaction still holds
+-- the record's row lock: a record's events are numbered in commit order.
+
 -- Whether a live webhook of the firm subscribed to the event type, for the
--- outbox trigger.  PL/pgSQL, whose plan is kept for the session: written
--- into the trigger's query the probe cost a one-row write about 0.1 ms of
--- CPU, here about half that (tools/bench.sh webhooks part; a SQL function
--- is no better, a sub-select keeps it from being inlined).
+-- triggers' WHEN.  SECURITY DEFINER: a WHEN runs as the writer, whose
+-- row-level security shows webhooks only to a key with webhooks:read.  So
+-- it answers of the API context's own firm only (false of another); with
+-- no context, for a superuser's session only: a write by hand (the API
+-- role writes nothing without a context).
+-- PL/pgSQL, whose plan is kept for the session, and forced generic: the
+-- EXISTS made a custom plan look cheaper (a seq scan that stops at the
+-- first row), so the probe was planned again at every call: a quarter
+-- of what a live webhook added to a write (tools/bench.sh webhooks
+-- part; a SQL function is no better, a sub-select keeps it from being
+-- inlined).
 CREATE OR REPLACE FUNCTION esqase.webhook_listens(firm uuid, type text) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
+    IF firm IS DISTINCT FROM esqase.context_firm() THEN
+        IF esqase.context_firm() IS NOT NULL
+           OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) THEN
+            RETURN false;
+        END IF;
+    END IF;
     RETURN EXISTS (SELECT FROM esqase.webhooks w
                     WHERE w.firm_id = firm AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
                       AND type = ANY (w.events));
-END
-$$;
-
-CREATE OR REPLACE FUNCTION esqase.webhook_outbox() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    resource text := TG_ARGV[0];
-BEGIN
-    IF NOT EXISTS (SELECT FROM esqase.webhooks w WHERE w.status = 'ACTIVE' AND w.deleted_at IS NULL)
-       OR esqase.restoring(TG_RELID) THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO esqase.webhook_events (firm_id, type, record_id)
-        SELECT r.firm_id, resource || '.created', r.id
-          FROM new_rows r
-         WHERE esqase.webhook_listens(r.firm_id, resource || '.created');
-    ELSE
-        INSERT INTO esqase.webhook_events (firm_id, type, record_id)
-        SELECT c.firm_id, c.type, c.id
-          FROM (SELECT n.firm_id, n.id, n, o,
-                       resource || CASE WHEN o.deleted_at IS NULL AND n.deleted_at IS NOT NULL
-                                        THEN '.deleted' ELSE '.updated' END AS type
-                  FROM new_rows n JOIN old_rows o ON o.firm_id = n.firm_id AND o.id = n.id) c
-         WHERE esqase.webhook_listens(c.firm_id, c.type)
-           AND jsonb_populate_record(c.n, jsonb_build_object('updated_at', (c.o).updated_at)) *<> c.o;
-    END IF;
-    IF FOUND THEN
-        PERFORM esqase.webhook_wake();
-    END IF;
-    RETURN NULL;
 END
 $$;
 
@@ -273,22 +261,6 @@ $$;
 -- shared memory, src/webhook_worker.c); nothing if it runs no worker.
 CREATE OR REPLACE FUNCTION esqase.webhook_wake() RETURNS void
     AS 'MODULE_PATHNAME', 'esqase_webhook_wake' LANGUAGE C VOLATILE;
-
--- An event's data, written when its transaction commits (a deferred
--- constraint trigger on the event): the record as it committed.
-CREATE OR REPLACE FUNCTION esqase.webhook_render() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    UPDATE esqase.webhook_events e
-       SET data = esqase.webhook_record_doc(split_part(e.type, '.', 1), e.firm_id, e.record_id)
-     WHERE e.firm_id = NEW.firm_id AND e.id = NEW.id;
-    RETURN NULL;
-END
-$$;
-
-DROP TRIGGER IF EXISTS webhook_events_render ON esqase.webhook_events;
-CREATE CONSTRAINT TRIGGER webhook_events_render AFTER INSERT ON esqase.webhook_events
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION esqase.webhook_render();
 
 -------------------------------------------------------------------------------
 -- The delivery worker's statements (src/webhook_worker.c), run as the
@@ -423,6 +395,6 @@ BEGIN
 END
 $$;
 
--- generated: the event types, esqase.webhook_record_doc and the outbox
--- triggers of every webhook source
+-- generated: the event types, esqase.webhook_may_read, and each webhook
+-- source's event function and triggers
 -- @generate webhook_sources

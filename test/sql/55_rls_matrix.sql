@@ -488,6 +488,9 @@ INSERT INTO t.mx_definer VALUES
     -- a webhook's secret, made once by its create for the webhook it just
     -- inserted: never here
     ('esqase.webhook_new_secret(uuid,uuid)', 'esqase.webhook_new_secret({mx_f}, {mx_f_lead}) IS NOT NULL', '{}'),
+    -- whether a live webhook of the firm listens to a type (the outbox
+    -- triggers' WHEN, run as the writer): of its own firm, to every key
+    ('esqase.webhook_listens(uuid,text)', $$esqase.webhook_listens({mx_f}, 'contacts.created')$$, '{*}'),
     -- a key's own context, for its own token: what esqase_authenticate and
     -- the esqase.context_* readers tell every key ('*')
     ('esqase.key_lookup(text)',
@@ -503,6 +506,10 @@ SELECT p.oid::regprocedure AS definer_function_not_in_matrix
    AND p.oid::regprocedure::text NOT IN (SELECT fn FROM t.mx_definer)
  ORDER BY 1;
 
+-- a live webhook in each firm, for webhook_listens
+INSERT INTO esqase.webhooks (firm_id, url, events, key_id)
+SELECT k.firm_id, 'https://hooks.example/mx', '{contacts.created}', min(k.id::text)::uuid
+  FROM esqase.api_keys k WHERE k.firm_id IN (t.id('mx_c'), t.id('mx_d')) GROUP BY k.firm_id;
 SET ROLE esqase_api;
 CREATE TEMP TABLE mx_fn AS
 SELECT d.fn, d.expr, k.key, f AS firm,
