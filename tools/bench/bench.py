@@ -724,9 +724,9 @@ def webhook_report(wh):
         w("")
         w("What bounds it: the request path's own extra work (the probe, the event row and its "
           "rendering at commit: the CPU ratio above), and the delivery of each event (the worker "
-          "and the receiver, %.3f ms of CPU per request: the worker %.3f, the receiver %.3f; one "
-          "event a round at this rate) on the CPU the request is not using, which is the other of "
-          "two: a run is %.0f%% busy ACTIVE vs %.0f%% PAUSED."
+          "and the receiver, %.3f ms of CPU per request: the worker %.3f, the receiver %.3f) on the "
+          "CPU the request is not using, which is the other of two: a run is %.0f%% busy ACTIVE "
+          "vs %.0f%% PAUSED."
           % (med(wh["active1"], "cpu_delivery"), med(wh["active1"], "cpu_worker"),
              med(wh["active1"], "cpu_receiver"), 100 * med(wh["active1"], "busy"),
              100 * med(wh["paused1"], "busy")))
