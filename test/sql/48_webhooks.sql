@@ -108,6 +108,30 @@ SELECT t.show('wh', format($$esqase_webhooks_deliveries(%L, '{"limit": "2"}')$$,
 SELECT t.err('wh', format($$esqase_webhooks_deliveries(%L, '{"limit": "0"}')$$, t.id('wh_local'))) AS bad_limit;
 SELECT t.err('wh', format($$esqase_webhooks_deliveries(%L, '{"page": "2"}')$$, t.id('wh_local'))) AS bad_param;
 
+-- A write by hand, outside the API, by a role the DBA granted it (not a
+-- superuser), is an event too; a session of the API role with no context
+-- is told nothing of a firm's webhooks (webhook_listens).
+SELECT t.api('wh', $$esqase_contacts_create('{"type": "PERSON", "firstName": "Hand"}')$$) #>> '{data,id}' AS hand_contact,
+       t.id('firm_a') AS hand_firm \gset
+RESET ROLE;
+CREATE ROLE wh_clerk BYPASSRLS;
+GRANT USAGE ON SCHEMA esqase TO wh_clerk;
+GRANT SELECT, UPDATE ON esqase.contacts TO wh_clerk;
+CREATE ROLE wh_app IN ROLE esqase_api;
+SET SESSION AUTHORIZATION wh_clerk;
+UPDATE esqase.contacts SET last_name = 'By hand' WHERE id = :'hand_contact';
+RESET SESSION AUTHORIZATION;
+SELECT e.type, e.data ->> 'lastName' AS last_name FROM esqase.webhook_events e
+ WHERE e.record_id = :'hand_contact' ORDER BY e.seq DESC LIMIT 1;
+SET SESSION AUTHORIZATION wh_app;
+SELECT esqase.webhook_listens(:'hand_firm', 'contacts.updated') AS app_told_without_context;
+RESET SESSION AUTHORIZATION;
+SELECT esqase.webhook_listens(:'hand_firm', 'contacts.updated') AS superuser_told;
+REVOKE ALL ON esqase.contacts FROM wh_clerk;
+REVOKE ALL ON SCHEMA esqase FROM wh_clerk;
+DROP ROLE wh_clerk, wh_app;
+SET ROLE esqase_api;
+
 -- A key may not make a webhook that acts as another key (direct SQL).
 BEGIN;
 SELECT esqase_authenticate((SELECT token FROM t.keys WHERE name = 'wh'));
