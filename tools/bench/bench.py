@@ -493,24 +493,92 @@ def tx_seconds(token, sql):
     return secs, cpu_secs
 
 
-def one_transaction_rates(f, refs):
-    """Records per second of one create per call, n in one transaction, for
-    each resource and n in ONETX; and of the bulk create of contacts.  Each
-    by the wall clock and by the backend's CPU (key + " cpu")."""
+def tx_firm(name):
+    """A firm for the one-transaction runs, with what their bodies refer to."""
+    f = new_firm(name, members=2)
+    area = json.loads(as_key(f["token"], "SELECT esqase_practice_areas_create('{\"name\": \"Tx area\"}');"))["data"]["id"]
+    contact = json.loads(as_key(f["token"], "SELECT esqase_contacts_create('{\"type\": \"COMPANY\", "
+                                            "\"companyName\": \"Tx client\"}');"))["data"]["id"]
+    return f, {"area": q(area), "contact": q(contact), "member": q(f["members"][1])}
+
+
+TX_PAIRS = 7    # the last chunks of the large transaction, each between two fresh ones
+
+
+def one_transaction_paired(f, refs, g, grefs, res):
+    """One create per call of res: ONETX[-1] records in one transaction of
+    f's key (rolled back), in chunks of ONETX[0]; before and after each of
+    its last TX_PAIRS chunks, a fresh transaction of ONETX[0] creates by g's
+    key (another firm: no counter row between them; rolled back) runs in
+    another backend (psql's \\!), so that each chunk at the end of the large
+    transaction has its baseline measured seconds, not minutes, away.
+    Returns the large run's (wall, CPU) seconds (its wall time includes the
+    fresh runs; its backend's CPU does not), the chunks' and the fresh runs'
+    seconds, the fresh runs' CPU seconds, and each pair's ratio of rates."""
+    small, big = ONETX[0], ONETX[-1]
+    base = os.path.join(DIR, "tx_base_%s.sql" % res)
+    with open(base, "w") as fh:
+        fh.write("BEGIN;\nSELECT 'bcpu0', pg_read_file('/proc/self/stat');\nSET LOCAL ROLE esqase_api;\n"
+                 "SELECT esqase_authenticate('%s') \\g /dev/null\nSELECT clock_timestamp() AS t0 \\gset\n"
+                 "SELECT count(esqase_%s_create(%s)) FROM generate_series(1, %d) g \\g /dev/null\n"
+                 "SELECT 'base', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);\nRESET ROLE;\n"
+                 "SELECT 'bcpu1', pg_read_file('/proc/self/stat');\nROLLBACK;\n"
+                 % (g["token"], res, TX_BODIES[res] % grefs, small))
+    os.chmod(base, 0o644)
+    fresh = "\\! %s/psql -X -q -At -v ON_ERROR_STOP=1 -h %s -p %s -U postgres -d esqase_bench -f %s" % (
+        BINDIR, DIR, PGPORT, base)
+    chunks = big // small
+    lines = ["BEGIN;", "SELECT 'cpu0', pg_read_file('/proc/self/stat');", "SET LOCAL ROLE esqase_api;",
+             "SELECT esqase_authenticate('%s') \\g /dev/null" % f["token"],
+             "SELECT clock_timestamp() AS t0 \\gset"]
+    for k in range(chunks):
+        paired = k >= chunks - TX_PAIRS
+        lines += ([fresh] if paired else []) + [
+            "SELECT clock_timestamp() AS c0 \\gset",
+            "SELECT count(esqase_%s_create(%s)) FROM generate_series(%d, %d) g \\g /dev/null"
+            % (res, TX_BODIES[res] % refs, k * small + 1, (k + 1) * small),
+            "SELECT 'chunk', extract(epoch FROM clock_timestamp() - :'c0'::timestamptz);"] + ([fresh] if paired else [])
+    lines += ["SELECT 'wall', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);", "RESET ROLE;",
+              "SELECT 'cpu1', pg_read_file('/proc/self/stat');", "ROLLBACK;"]
+    out = [line.split("|") for line in psql("\n".join(lines) + "\n").splitlines()]
+    got = {k: v[0] for k, *v in out if k in ("cpu0", "cpu1", "wall")}
+    chunk_secs = [float(v[0]) for k, *v in out if k == "chunk"]
+    fresh_secs = [float(v[0]) for k, *v in out if k == "base"]
+    fresh_cpu = [stat_cpu(b[0]) - stat_cpu(a[0]) for a, b in
+                 zip([v for k, *v in out if k == "bcpu0"], [v for k, *v in out if k == "bcpu1"])]
+    if len(chunk_secs) != chunks or len(fresh_secs) != 2 * TX_PAIRS or len(fresh_cpu) != 2 * TX_PAIRS:
+        die("one transaction, %s: %d chunks and %d fresh runs timed" % (res, len(chunk_secs), len(fresh_secs)))
+    # a chunk's rate over that of the fresh runs before and after it: the
+    # mean of their times over the chunk's
+    ratios = [(fresh_secs[2 * i] + fresh_secs[2 * i + 1]) / 2 / chunk_secs[chunks - TX_PAIRS + i]
+              for i in range(TX_PAIRS)]
+    psql("VACUUM ANALYZE esqase.contacts, esqase.leads, esqase.lead_assignees, esqase.matters, "
+         "esqase.matter_clients, esqase.matter_team, esqase.practice_areas, esqase.practice_area_stages, "
+         "esqase.matter_types, esqase.audit_log")
+    return ((float(got["wall"]), stat_cpu(got["cpu1"]) - stat_cpu(got["cpu0"])), chunk_secs, fresh_secs,
+            fresh_cpu, ratios)
+
+
+def one_transaction_rates(f, refs, g, grefs):
+    """Records per second of one create per call in one transaction, for
+    each resource: ONETX[0] (the median of the fresh runs) and ONETX[-1]
+    (the large run as a whole), by the wall clock; the large run also by the
+    backend's CPU (key + " cpu"); and (key + " paired") the median of the
+    pairs' ratios, the rate of a chunk at the end of the large transaction
+    over that of fresh transactions of the same size around it.  And the
+    bulk create of contacts and leads."""
     rates = {}
-    for res, body in TX_BODIES.items():
-        body = body % refs
-        # the smallest size, a few seconds, again after the larger ones: the
-        # median of three, so that one slow or fast moment of the machine is
-        # not the baseline of every ratio
-        runs = {n: [] for n in ONETX}
-        for n in ONETX + ONETX[:1] * 2 if len(ONETX) > 1 else ONETX:
-            log("one transaction: %d %s, one create per call" % (n, res))
-            runs[n].append(tx_seconds(f["token"], "SELECT count(esqase_%s_create(%s)) FROM generate_series(1, %d) g"
-                                      % (res, body, n)))
-        for n, got in runs.items():
-            rates[(res, n)] = median([n / secs for secs, _ in got])
-            rates[(res + " cpu", n)] = median([n / max(cpu, 0.01) for _, cpu in got])
+    small, big = ONETX[0], ONETX[-1]
+    for res in TX_BODIES:
+        log("one transaction: %d %s, one create per call, the last %d chunks of %d paired with fresh runs"
+            % (big, res, TX_PAIRS, small))
+        (_, cpu), chunk_secs, fresh_secs, fresh_cpu, ratios = one_transaction_paired(f, refs, g, grefs, res)
+        rates[(res, small)] = median([small / x for x in fresh_secs])
+        rates[(res + " cpu", small)] = median([small / max(x, 0.01) for x in fresh_cpu])
+        rates[(res, big)] = big / sum(chunk_secs)    # not wall: the fresh runs ran meanwhile
+        rates[(res + " cpu", big)] = big / max(cpu, 0.01)
+        rates[(res + " paired", big)] = median(ratios)
+        rates[(res + " pairs", big)] = ratios
     bulk = {}
 
     def put(key, n, secs_cpu):
@@ -1269,12 +1337,9 @@ end
     # ------------------------------------------------------------ issue 16
     tx_rates, bulk_rates, costs, jit = {}, {}, {}, None
     if "tx" in PARTS:
-        f = new_firm("Transaction LLP", members=2)
-        area = json.loads(as_key(f["token"], "SELECT esqase_practice_areas_create('{\"name\": \"Tx area\"}');"))["data"]["id"]
-        contact = json.loads(as_key(f["token"], "SELECT esqase_contacts_create('{\"type\": \"COMPANY\", "
-                                                "\"companyName\": \"Tx client\"}');"))["data"]["id"]
-        refs = {"area": q(area), "contact": q(contact), "member": q(f["members"][1])}
-        tx_rates, bulk_rates = one_transaction_rates(f, refs)
+        f, refs = tx_firm("Transaction LLP")
+        g, grefs = tx_firm("Transaction baseline LLP")
+        tx_rates, bulk_rates = one_transaction_rates(f, refs, g, grefs)
     if "costs" in PARTS:
         gid = psql("SELECT id FROM esqase.contacts WHERE firm_id = %s AND deleted_at IS NULL ORDER BY created_at, id "
                    "LIMIT 1" % q(crud["firm"]))
@@ -1566,19 +1631,24 @@ wrk.headers["Content-Type"] = "application/json"
           % (jit[2] if jit else psql("SELECT current_setting('jit')"), COST_PAIRS))
         w("")
     if tx_rates:
-        w("One create per call, n in one transaction (rolled back), records per second by the wall "
-          "clock (by the backend's CPU time)%s:"
-          % (("; n = %d is the median of three runs, one before the larger n and two after" % ONETX[0])
-             if len(ONETX) > 1 else ""))
+        small, big = ONETX[0], ONETX[-1]
+        w("One create per call in one transaction (rolled back): %d records in chunks of %d; before "
+          "and after each of its last %d chunks, a fresh transaction of %d creates in another firm "
+          "(another backend, rolled back), so that each chunk at the end of the large transaction is "
+          "timed beside its baseline. Records per second by the wall clock (by the backend's CPU "
+          "time); the goal is the paired ratio, the median over the last chunks of a chunk's rate "
+          "over that of the fresh runs around it:" % (big, small, TX_PAIRS, small))
         w("")
-        w("| resource | " + " | ".join("n = %d" % n for n in ONETX) + " | rate at %d / at %d |"
-          % (ONETX[-1], ONETX[0]))
-        w("|---|" + "---:|" * (len(ONETX) + 1))
+        w("| resource | fresh, n = %d (median) | n = %d, whole run | whole / fresh | last chunks / fresh, paired (each pair) |"
+          % (small, big))
+        w("|---|---:|---:|---:|---|")
         for res in TX_BODIES:
-            w("| %s | %s | %.2f (%.2f) |"
-              % (res, " | ".join("%.0f (%.0f)" % (tx_rates[(res, n)], tx_rates[(res + " cpu", n)]) for n in ONETX),
-                 tx_rates[(res, ONETX[-1])] / tx_rates[(res, ONETX[0])],
-                 tx_rates[(res + " cpu", ONETX[-1])] / tx_rates[(res + " cpu", ONETX[0])]))
+            w("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f (%.2f) | **%.2f** (%s) |"
+              % (res, tx_rates[(res, small)], tx_rates[(res + " cpu", small)], tx_rates[(res, big)],
+                 tx_rates[(res + " cpu", big)], tx_rates[(res, big)] / tx_rates[(res, small)],
+                 tx_rates[(res + " cpu", big)] / tx_rates[(res + " cpu", small)],
+                 tx_rates[(res + " paired", big)],
+                 ", ".join("%.2f" % x for x in tx_rates[(res + " pairs", big)])))
         w("")
         w("Bulk creates, %d records in one transaction, %d per call: %s."
           % (BULK, min(BULK_BATCH, BULK), ", ".join(
@@ -1645,9 +1715,9 @@ wrk.headers["Content-Type"] = "application/json"
              b / a <= 2)
         for res in TX_BODIES:
             if tx_rates:
-                v = tx_rates[(res, ONETX[-1])] / tx_rates[(res, ONETX[0])]
-                goal("`esqase_%s_create` in one transaction, rate at %d / at %d" % (res, ONETX[-1], ONETX[0]),
-                     v, "%.2f", "≥ 0.9", v >= 0.9)
+                v = tx_rates[(res + " paired", ONETX[-1])]
+                goal("`esqase_%s_create` in one transaction, rate at %d / at %d (paired)"
+                     % (res, ONETX[-1], ONETX[0]), v, "%.2f", "≥ 0.9", v >= 0.9)
         if bulk_rates:
             v = bulk_rates["contacts"] / tx_rates[("contacts", ONETX[0])]
             goal("bulk create vs one `esqase_contacts_create` per call, one transaction", v, "%.1f×", "≥ 10×",
