@@ -528,11 +528,12 @@ def one_transaction_paired(f, refs, g, grefs, res):
     fresh = "\\! %s/psql -X -q -At -v ON_ERROR_STOP=1 -h %s -p %s -U postgres -d esqase_bench -f %s" % (
         BINDIR, DIR, PGPORT, base)
     chunks = big // small
+    pairs = min(TX_PAIRS, chunks)
     lines = ["BEGIN;", "SELECT 'cpu0', pg_read_file('/proc/self/stat');", "SET LOCAL ROLE esqase_api;",
              "SELECT esqase_authenticate('%s') \\g /dev/null" % f["token"],
              "SELECT clock_timestamp() AS t0 \\gset"]
     for k in range(chunks):
-        paired = k >= chunks - TX_PAIRS
+        paired = k >= chunks - pairs
         lines += ([fresh] if paired else []) + [
             "SELECT clock_timestamp() AS c0 \\gset",
             "SELECT count(esqase_%s_create(%s)) FROM generate_series(%d, %d) g \\g /dev/null"
@@ -546,12 +547,12 @@ def one_transaction_paired(f, refs, g, grefs, res):
     fresh_secs = [float(v[0]) for k, *v in out if k == "base"]
     fresh_cpu = [stat_cpu(b[0]) - stat_cpu(a[0]) for a, b in
                  zip([v for k, *v in out if k == "bcpu0"], [v for k, *v in out if k == "bcpu1"])]
-    if len(chunk_secs) != chunks or len(fresh_secs) != 2 * TX_PAIRS or len(fresh_cpu) != 2 * TX_PAIRS:
+    if len(chunk_secs) != chunks or len(fresh_secs) != 2 * pairs or len(fresh_cpu) != 2 * pairs:
         die("one transaction, %s: %d chunks and %d fresh runs timed" % (res, len(chunk_secs), len(fresh_secs)))
     # a chunk's rate over that of the fresh runs before and after it: the
     # mean of their times over the chunk's
-    ratios = [(fresh_secs[2 * i] + fresh_secs[2 * i + 1]) / 2 / chunk_secs[chunks - TX_PAIRS + i]
-              for i in range(TX_PAIRS)]
+    ratios = [(fresh_secs[2 * i] + fresh_secs[2 * i + 1]) / 2 / chunk_secs[chunks - pairs + i]
+              for i in range(pairs)]
     psql("VACUUM ANALYZE esqase.contacts, esqase.leads, esqase.lead_assignees, esqase.matters, "
          "esqase.matter_clients, esqase.matter_team, esqase.practice_areas, esqase.practice_area_stages, "
          "esqase.matter_types, esqase.audit_log")
@@ -571,7 +572,7 @@ def one_transaction_rates(f, refs, g, grefs):
     small, big = ONETX[0], ONETX[-1]
     for res in TX_BODIES:
         log("one transaction: %d %s, one create per call, the last %d chunks of %d paired with fresh runs"
-            % (big, res, TX_PAIRS, small))
+            % (big, res, min(TX_PAIRS, big // small), small))
         (_, cpu), chunk_secs, fresh_secs, fresh_cpu, ratios = one_transaction_paired(f, refs, g, grefs, res)
         rates[(res, small)] = median([small / x for x in fresh_secs])
         rates[(res + " cpu", small)] = median([small / max(x, 0.01) for x in fresh_cpu])
@@ -1637,7 +1638,7 @@ wrk.headers["Content-Type"] = "application/json"
           "(another backend, rolled back), so that each chunk at the end of the large transaction is "
           "timed beside its baseline. Records per second by the wall clock (by the backend's CPU "
           "time); the goal is the paired ratio, the median over the last chunks of a chunk's rate "
-          "over that of the fresh runs around it:" % (big, small, TX_PAIRS, small))
+          "over that of the fresh runs around it:" % (big, small, min(TX_PAIRS, big // small), small))
         w("")
         w("| resource | fresh, n = %d (median) | n = %d, whole run | whole / fresh | last chunks / fresh, paired (each pair) |"
           % (small, big))
