@@ -341,10 +341,25 @@ is( $node->safe_psql('postgres',
 	# the start of a TLS 1.2 ClientHello on the plain-HTTP port: no line end
 	# in it, so libmicrohttpd waited for the header timeout
 	my $hello = pack('H*', '16030100f4010000f00303') . ("\0" x 64);
-	my ($resp, $dt) = raw($hello, timeout => 10);
+	# the gate looks before libmicrohttpd reads; bytes that arrive while
+	# libmicrohttpd is already polling are read by it first, and the header
+	# timeout closes that connection (docs/http-api.md, "Bytes that are not
+	# HTTP"): seen in one CI run of several, so a second try, which must be
+	# closed at once
+	my $first_bytes = sub {
+		my ($bytes) = @_;
+		my ($resp, $dt) = raw($bytes, timeout => 10);
+		if ($dt >= 1)
+		{
+			note(sprintf('raced: closed after %.2fs; once more', $dt));
+			($resp, $dt) = raw($bytes, timeout => 10);
+		}
+		return ($resp, $dt);
+	};
+	my ($resp, $dt) = $first_bytes->($hello);
 	is($resp, '', 'a TLS ClientHello on the plain port gets no answer');
 	cmp_ok($dt, '<', 1, sprintf('and is closed at once (%.2fs)', $dt));
-	($resp, $dt) = raw("\x01\x02GET / HTTP/1.1\r\n", timeout => 10);
+	($resp, $dt) = $first_bytes->("\x01\x02GET / HTTP/1.1\r\n");
 	cmp_ok($dt, '<', 1, sprintf('so is any first byte that cannot start a method (%.2fs)', $dt));
 	($resp, $dt) = raw("\r\nGET /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n"
 		  . "Connection: close\r\n\r\n", timeout => 10);
