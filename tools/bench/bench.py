@@ -763,6 +763,17 @@ wrk.headers["Content-Type"] = "application/json"
 def webhook_report(wh):
     out = ["", "### Webhooks (issue 19)", ""]
     w = out.append
+
+    def runs_table(active, paused, ms, last, last_of):
+        """The ACTIVE / PAUSED pairs of runs, one row each; last: the
+        heading of the last column, last_of(a, b) its cell."""
+        w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms "
+          "| ACTIVE CPU ms/req: request path, delivery | PAUSED CPU ms/req: request path | %s |" % last)
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for i, (a, b) in enumerate(zip(active, paused)):
+            w(("| %d | %.0f | %.0f | " + " | ".join([ms] * 4) + " | %.3f, %.3f | %.3f | %s |")
+              % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"],
+                 a["cpu_http"], a["cpu_delivery"], b["cpu_http"], last_of(a, b)))
     w("Delivery: %d contacts created in one transaction (`esqase_contacts_create_many`), each "
       "`contacts.created` event delivered to three webhooks on a local receiver "
       "(`test/t/webhook_receiver.py`, Python's threading HTTP server): %d deliveries in %.1f s "
@@ -780,13 +791,8 @@ def webhook_report(wh):
       "starting with nothing pending. Busy: the machine's CPU busy during the run (`/proc/stat`, "
       "both CPUs, every process on the host)." % (SECS, COST_PAIRS))
     w("")
-    w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms "
-      "| ACTIVE CPU ms/req: request path, delivery | PAUSED CPU ms/req: request path | busy ACTIVE, PAUSED |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
-    for i, (a, b) in enumerate(zip(wh["active1"], wh["paused1"])):
-        w("| %d | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f, %.3f | %.3f | %.0f%%, %.0f%% |"
-          % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"],
-             a["cpu_http"], a["cpu_delivery"], b["cpu_http"], 100 * a["busy"], 100 * b["busy"]))
+    runs_table(wh["active1"], wh["paused1"], "%.3f", "busy ACTIVE, PAUSED",
+               lambda a, b: "%.0f%%, %.0f%%" % (100 * a["busy"], 100 * b["busy"]))
     w("")
     w("Medians: p50 latency with three active webhooks / none **%.3f** (goal ≤ 1.05: %s); p99 %.3f; "
       "CPU per request on the request path %.3f (%.3f vs %.3f ms)."
@@ -810,13 +816,8 @@ def webhook_report(wh):
       "the throughput ratio is what the webhooks cost, and the latency is queueing for the CPUs, "
       "not the goal's:" % CLIENTS)
     w("")
-    w("| run | ACTIVE req/s | PAUSED req/s | ACTIVE p50 ms | PAUSED p50 ms | ACTIVE p99 ms | PAUSED p99 ms "
-      "| ACTIVE CPU ms/req: request path, delivery | PAUSED CPU ms/req: request path | load after ACTIVE, PAUSED |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
-    for i, (a, b) in enumerate(zip(wh["active"], wh["paused"])):
-        w("| %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.3f, %.3f | %.3f | %s, %s |"
-          % (i + 1, a["rps"], b["rps"], a["p50"], b["p50"], a["p99"], b["p99"],
-             a["cpu_http"], a["cpu_delivery"], b["cpu_http"], a["load"], b["load"]))
+    runs_table(wh["active"], wh["paused"], "%.2f", "load after ACTIVE, PAUSED",
+               lambda a, b: "%s, %s" % (a["load"], b["load"]))
     ra = med(wh["active"], "rps") / med(wh["paused"], "rps")
     la = med(wh["active"], "p50") / med(wh["paused"], "p50")
     w("")
