@@ -611,6 +611,13 @@ esqase_context_role(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(name));
 }
 
+/* Whether the context's key may use scope bit (-1: no scope). */
+static inline bool
+context_may_bit(int bit)
+{
+	return bit >= 0 && (api_context.may & (1u << bit)) != 0;
+}
+
 /*
  * esqase.context_may(scope text) RETURNS boolean
  *
@@ -620,13 +627,6 @@ esqase_context_role(PG_FUNCTION_ARGS)
  * without a context and for a name that is no scope.  The row-level
  * security policies call it per row, esqase.api_access once per call.
  */
-/* Whether the context's key may use scope bit (-1: no scope). */
-static inline bool
-context_may_bit(int bit)
-{
-	return bit >= 0 && (api_context.may & (1u << bit)) != 0;
-}
-
 PG_FUNCTION_INFO_V1(esqase_context_may);
 Datum
 esqase_context_may(PG_FUNCTION_ARGS)
@@ -737,17 +737,6 @@ esqase_context_targeted(PG_FUNCTION_ARGS)
 }
 
 /*
- * esqase.context_reaches(resource text, record_id uuid, deleted_at timestamptz) RETURNS boolean
- *
- * The policies' reach word (tools/generate.pl) in one call: the context may
- * read the resource, or may write it and named the record (esqase.target),
- * live (deleted_at NULL; a table without deleted_at passes NULL) or deleted
- * by this transaction.  One call rather than the five calls and three
- * operators it was written with: every statement that reads a table sets
- * up its policy's whole expression, whether a row needs all of it or not.
- * Not strict: a NULL deleted_at is a live record.
- */
-/*
  * A resource's read and write scope bits, found once per call site and kept
  * in fn_extra: the policies call esqase.context_reaches per row, with the
  * resource as a constant.
@@ -785,6 +774,17 @@ reach_bits(FunctionCallInfo fcinfo, text *resource)
 	return b;
 }
 
+/*
+ * esqase.context_reaches(resource text, record_id uuid, deleted_at timestamptz) RETURNS boolean
+ *
+ * The policies' reach word (tools/generate.pl) in one call: the context may
+ * read the resource, or may write it and named the record (esqase.target),
+ * live (deleted_at NULL; a table without deleted_at passes NULL) or deleted
+ * by this transaction.  One call rather than the five calls and three
+ * operators it was written with: every statement that reads a table sets
+ * up its policy's whole expression, whether a row needs all of it or not.
+ * Not strict: a NULL deleted_at is a live record.
+ */
 PG_FUNCTION_INFO_V1(esqase_context_reaches);
 Datum
 esqase_context_reaches(PG_FUNCTION_ARGS)
